@@ -1,0 +1,40 @@
+import { z } from 'zod'
+
+/** Where a credential came from; one value per provider. */
+export const CREDENTIAL_SOURCES = ['databricks', 'static', 'embedded', 'command'] as const
+export type CredentialSource = (typeof CREDENTIAL_SOURCES)[number]
+
+/** libpq's `sslmode` values that this project understands. */
+export const SSL_MODES = ['disable', 'prefer', 'require', 'verify-ca', 'verify-full'] as const
+export type SslMode = (typeof SSL_MODES)[number]
+
+/** One Postgres login, as a provider fetches it. */
+export interface Credential {
+  user: string
+  password: string
+  host: string
+  port: number
+  database: string
+  ssl: SslMode
+  /** The effective expiry: the earliest over the whole chain that produced the password. */
+  expiresAt: Date
+  /** When the credential was obtained; the refresh schedule measures lifetime from here. */
+  issuedAt: Date
+  source: CredentialSource
+}
+
+/** The body of `GET /v1/credentials[/{target}]`. */
+export const servedCredentialSchema = z.object({
+  target: z.string(),
+  user: z.string().min(1),
+  password: z.string().min(1),
+  host: z.string().min(1),
+  port: z.number().int().min(1).max(65535),
+  database: z.string().min(1),
+  ssl: z.enum(SSL_MODES),
+  expiresAt: z.iso.datetime({ offset: true }),
+  refreshAt: z.iso.datetime({ offset: true }),
+  stale: z.boolean(),
+  source: z.enum(CREDENTIAL_SOURCES),
+})
+export type ServedCredential = z.infer<typeof servedCredentialSchema>
