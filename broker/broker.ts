@@ -1,0 +1,123 @@
+import { ensureTokenFile } from '../shared/broker-token.js'
+import type { Clock } from '../shared/clock.js'
+import { systemClock } from '../shared/clock.js'
+import { describe as describeError } from '../shared/error-handler.js'
+import { listen, type RunningServer } from '../shared/http-server.js'
+import type { Logger } from '../shared/logger.js'
+import type { BrokerConfig, ClientConfig } from './config.js'
+import { CredentialCache } from './credential-cache.js'
+import { BrokerMetrics } from './metrics.js'
+import { createProvider, type ProviderFactories } from './providers/create-provider.js'
+import type { CredentialProvider } from './providers/provider.js'
+import { createBrokerApp } from './server.js'
+
+export interface StartBrokerOptions {
+  config: BrokerConfig
+  logger: Logger
+  clock?: Clock
+  random?: () => number
+  /** Extra provider constructors, e.g. `embedded` under `npm start`. */
+  providers?: ProviderFactories
+}
+
+export interface RunningBroker {
+  url: string
+  caches: ReadonlyMap<string, CredentialCache>
+  metrics: BrokerMetrics
+  /** The client token the broker generated or read from its token file, when it uses one. */
+  clients: readonly ClientConfig[]
+  /** Marks the broker draining: `/readyz` answers 503 while requests are still served. */
+  drain(): void
+  /** Stops refreshing and closes the endpoint. */
+  close(): Promise<void>
+}
+
+/** Builds the providers and caches, opens the endpoint, and starts refreshing every target. */
+export async function startBroker(options: StartBrokerOptions): Promise<RunningBroker> {
+  const { config, logger } = options
+  const clock = options.clock ?? systemClock
+  const clients = config.clients.length > 0 ? config.clients : await fileClient(config.tokenFile)
+  if (config.clients.length === 0)
+    logger.info({ tokenFile: config.tokenFile }, 'client token read from its file')
+
+  const caches = new Map<string, CredentialCache>()
+  const statuses = () => [...caches.values()].map((c) => c.status())
+  const metrics = new BrokerMetrics(statuses, () => clock.now())
+  const observer = metrics.observer()
+  const providers: CredentialProvider[] = []
+  for (const target of config.targets) {
+    const provider = await createProvider(target, { clock, logger, factories: options.providers })
+    providers.push(provider)
+    const cache = new CredentialCache({
+      target: target.name,
+      provider,
+      policy: config.policy,
+      clock,
+      random: options.random,
+      fetchTimeoutMs: config.fetchTimeoutMs,
+      observer: {
+        ...observer,
+        refreshed(name, record, error) {
+          observer.refreshed?.(name, record, error)
+          if (error)
+            logger.warn(
+              { target: name, error, durationMs: record.durationMs },
+              'credential refresh failed',
+            )
+          else logger.info({ target: name, durationMs: record.durationMs }, 'credential refreshed')
+        },
+      },
+    })
+    caches.set(target.name, cache)
+    logger.info({ target: target.name, provider: provider.describe() }, 'target configured')
+  }
+
+  let draining = false
+  const app = createBrokerApp({
+    caches,
+    clients,
+    allowedHosts: config.allowedHosts,
+    metrics,
+    logger,
+    draining: () => draining,
+    now: () => clock.now(),
+  })
+  let server: RunningServer
+  try {
+    server = await listen(app.fetch, config.listen)
+  } catch (err) {
+    for (const p of providers) await p.close?.()
+    throw err
+  }
+  for (const cache of caches.values()) cache.start()
+  logger.info(
+    { url: server.url, targets: [...caches.keys()], clients: clients.map((c) => c.name) },
+    'broker listening',
+  )
+
+  return {
+    url: server.url,
+    caches,
+    metrics,
+    clients,
+    drain() {
+      draining = true
+    },
+    async close() {
+      draining = true
+      for (const cache of caches.values()) cache.stop()
+      await server.close()
+      for (const p of providers) {
+        await p
+          .close?.()
+          .catch((err: unknown) =>
+            logger.warn({ err: describeError(err) }, 'provider close failed'),
+          )
+      }
+    },
+  }
+}
+
+async function fileClient(path: string): Promise<ClientConfig[]> {
+  return [{ name: 'default', token: await ensureTokenFile(path), targets: '*' }]
+}

@@ -1,0 +1,108 @@
+import { Counter, collectDefaultMetrics, Gauge, Histogram, Registry } from 'prom-client'
+import type { CacheObserver, TargetStatus } from './credential-cache.js'
+
+/** Refresh latency buckets (seconds): workspace calls take tens to hundreds of ms. */
+const REFRESH_DURATION_BUCKETS_S = [0.01, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10, 15]
+
+/**
+ * The broker's Prometheus metrics, on a registry of its own. Labels carry target names, caller
+ * names, outcomes and error classes — never a credential.
+ */
+export class BrokerMetrics {
+  readonly registry = new Registry()
+  readonly refreshes: Counter<'target' | 'outcome' | 'error_class'>
+  readonly refreshDuration: Histogram<'target'>
+  readonly staleServes: Counter<'target'>
+  readonly requests: Counter<'caller' | 'target' | 'status'>
+
+  constructor(statuses: () => TargetStatus[], now: () => number = Date.now) {
+    const registers = [this.registry]
+    collectDefaultMetrics({ register: this.registry, prefix: 'lakebase_broker_' })
+    this.refreshes = new Counter({
+      name: 'lakebase_broker_refreshes_total',
+      help: 'Credential fetches by outcome and error class',
+      labelNames: ['target', 'outcome', 'error_class'],
+      registers,
+    })
+    this.refreshDuration = new Histogram({
+      name: 'lakebase_broker_refresh_duration_seconds',
+      help: 'How long one credential fetch took',
+      labelNames: ['target'],
+      buckets: REFRESH_DURATION_BUCKETS_S,
+      registers,
+    })
+    this.staleServes = new Counter({
+      name: 'lakebase_broker_stale_serves_total',
+      help: 'Credentials handed out past their refresh point after a failed refresh',
+      labelNames: ['target'],
+      registers,
+    })
+    this.requests = new Counter({
+      name: 'lakebase_broker_requests_total',
+      help: 'Credential requests by caller, target and HTTP status',
+      labelNames: ['caller', 'target', 'status'],
+      registers,
+    })
+    new Gauge({
+      name: 'lakebase_broker_credential_expiry_seconds',
+      help: 'Seconds until the held credential expires (0 when none is valid)',
+      labelNames: ['target'],
+      registers,
+      collect() {
+        for (const s of statuses()) {
+          this.set(
+            { target: s.target },
+            s.expiresAt ? Math.max(0, (s.expiresAt - now()) / 1000) : 0,
+          )
+        }
+      },
+    })
+    new Gauge({
+      name: 'lakebase_broker_credential_valid',
+      help: '1 while the target holds a credential that may be handed out',
+      labelNames: ['target'],
+      registers,
+      collect() {
+        for (const s of statuses()) this.set({ target: s.target }, s.valid ? 1 : 0)
+      },
+    })
+    new Gauge({
+      name: 'lakebase_broker_credential_stale',
+      help: '1 while the target serves its last good credential after a failed refresh',
+      labelNames: ['target'],
+      registers,
+      collect() {
+        for (const s of statuses()) this.set({ target: s.target }, s.stale ? 1 : 0)
+      },
+    })
+    new Gauge({
+      name: 'lakebase_broker_seconds_since_last_success',
+      help: 'Seconds since the last successful fetch (-1 before the first)',
+      labelNames: ['target'],
+      registers,
+      collect() {
+        for (const s of statuses()) {
+          const since = s.lastSuccessAt === undefined ? -1 : (now() - s.lastSuccessAt) / 1000
+          this.set({ target: s.target }, since)
+        }
+      },
+    })
+  }
+
+  /** The cache observer that feeds these metrics. */
+  observer(): CacheObserver {
+    return {
+      refreshed: (target, record) => {
+        this.refreshes.inc({
+          target,
+          outcome: record.outcome,
+          error_class: record.errorClass ?? '',
+        })
+        this.refreshDuration.observe({ target }, record.durationMs / 1000)
+      },
+      served: (target, stale) => {
+        if (stale) this.staleServes.inc({ target })
+      },
+    }
+  }
+}

@@ -1,0 +1,139 @@
+import { execFile } from 'node:child_process'
+import { z } from 'zod'
+import { type Clock, systemClock } from '../../shared/clock.js'
+import { type Credential, SSL_MODES } from '../../shared/credential.js'
+import { type Env, envValue } from '../../shared/env.js'
+import { pgPortFrom, sslModeFrom } from '../../shared/pg-settings.js'
+import { ConfigError } from '../config.js'
+import { ProviderError } from '../provider-error.js'
+import type { CredentialProvider } from './provider.js'
+
+/** A credential helper that takes longer than this is stuck; `LAKEBASE_CREDENTIAL_COMMAND_TIMEOUT_S`. */
+export const DEFAULT_COMMAND_TIMEOUT_MS = 10_000
+/** Without a stated expiry the credential is assumed to live as long as a Lakebase token. */
+export const DEFAULT_COMMAND_LIFETIME_MS = 60 * 60 * 1000
+/** A credential is a few hundred bytes; more output than this is a misbehaving command. */
+const MAX_OUTPUT_BYTES = 64 * 1024
+
+const outputSchema = z.object({
+  user: z.string().min(1).optional(),
+  password: z.string().min(1),
+  host: z.string().min(1).optional(),
+  port: z.coerce.number().int().min(1).max(65535).optional(),
+  database: z.string().min(1).optional(),
+  ssl: z.enum(SSL_MODES).optional(),
+  expiresAt: z.iso.datetime({ offset: true }).optional(),
+  expires_at: z.iso.datetime({ offset: true }).optional(),
+  expiration_time: z.iso.datetime({ offset: true }).optional(),
+})
+
+/**
+ * Runs `LAKEBASE_CREDENTIAL_COMMAND` (through `sh -c`) and reads a credential JSON from its
+ * stdout: `{password, user?, host?, port?, database?, ssl?, expiresAt?}`; missing fields come
+ * from the `PG*` variables. The output is never logged or echoed in errors.
+ */
+export class CommandProvider implements CredentialProvider {
+  readonly source = 'command' as const
+  private readonly command: string
+  private readonly timeoutMs: number
+
+  constructor(
+    private readonly env: Env,
+    private readonly clock: Clock = systemClock,
+  ) {
+    const command = envValue(env, 'LAKEBASE_CREDENTIAL_COMMAND')
+    if (!command) {
+      throw new ConfigError(
+        'the command provider needs LAKEBASE_CREDENTIAL_COMMAND',
+        'set it to a program that prints the credential JSON',
+      )
+    }
+    this.command = command
+    const timeoutS = Number(
+      envValue(env, 'LAKEBASE_CREDENTIAL_COMMAND_TIMEOUT_S') ?? DEFAULT_COMMAND_TIMEOUT_MS / 1000,
+    )
+    if (!(timeoutS > 0))
+      throw new ConfigError('LAKEBASE_CREDENTIAL_COMMAND_TIMEOUT_S must be a positive number')
+    this.timeoutMs = timeoutS * 1000
+  }
+
+  async fetch(signal: AbortSignal): Promise<Credential> {
+    const issuedAt = this.clock.now()
+    const stdout = await this.run(signal)
+    let raw: unknown
+    try {
+      raw = JSON.parse(stdout)
+    } catch {
+      throw new ProviderError('malformed_response', 'the credential command did not print JSON')
+    }
+    const parsed = outputSchema.safeParse(raw)
+    if (!parsed.success) {
+      const fields = parsed.error.issues.map((i) => i.path.join('.')).join(', ')
+      throw new ProviderError(
+        'malformed_response',
+        `the credential command's JSON is invalid at: ${fields}`,
+      )
+    }
+    const out = parsed.data
+    const user = out.user ?? envValue(this.env, 'PGUSER')
+    if (!user)
+      throw new ProviderError(
+        'malformed_response',
+        'the credential command gave no user and PGUSER is unset',
+      )
+    const expiry = out.expiresAt ?? out.expires_at ?? out.expiration_time
+    return {
+      user,
+      password: out.password,
+      host: out.host ?? envValue(this.env, 'PGHOST', 'LAKEBASE_HOST') ?? 'localhost',
+      port: out.port ?? pgPortFrom(this.env),
+      database:
+        out.database ??
+        envValue(this.env, 'PGDATABASE', 'LAKEBASE_DATABASE') ??
+        'databricks_postgres',
+      ssl: out.ssl ?? sslModeFrom(this.env),
+      issuedAt: new Date(issuedAt),
+      expiresAt: new Date(expiry ? Date.parse(expiry) : issuedAt + DEFAULT_COMMAND_LIFETIME_MS),
+      source: 'command',
+    }
+  }
+
+  describe() {
+    // The command line may carry arguments the user considers private; name only the program.
+    return { source: this.source, program: this.command.trim().split(/\s+/)[0] }
+  }
+
+  private run(signal: AbortSignal): Promise<string> {
+    return new Promise((resolve, reject) => {
+      execFile(
+        '/bin/sh',
+        ['-c', this.command],
+        {
+          timeout: this.timeoutMs,
+          maxBuffer: MAX_OUTPUT_BYTES,
+          signal,
+          env: { ...process.env, ...this.env },
+        },
+        (error, stdout) => {
+          if (!error) {
+            resolve(stdout)
+            return
+          }
+          const e = error as NodeJS.ErrnoException & { killed?: boolean; code?: unknown }
+          if (e.killed || e.name === 'AbortError') {
+            reject(
+              new ProviderError(
+                'timeout',
+                `the credential command did not finish within ${this.timeoutMs} ms`,
+              ),
+            )
+          } else {
+            const how =
+              typeof e.code === 'number' ? `exited with status ${e.code}` : 'could not be run'
+            reject(new ProviderError('command_failed', `the credential command ${how}`))
+          }
+        },
+      )
+    })
+  }
+}

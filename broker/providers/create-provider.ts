@@ -1,0 +1,41 @@
+import type { Clock } from '../../shared/clock.js'
+import type { Env } from '../../shared/env.js'
+import type { Logger } from '../../shared/logger.js'
+import type { ProviderKind, TargetConfig } from '../config.js'
+import { ConfigError } from '../config.js'
+import { CommandProvider } from './command.js'
+import type { CredentialProvider } from './provider.js'
+import { StaticProvider } from './static.js'
+
+export interface ProviderDeps {
+  clock: Clock
+  logger: Logger
+}
+
+export type ProviderFactory = (
+  env: Env,
+  deps: ProviderDeps,
+) => CredentialProvider | Promise<CredentialProvider>
+export type ProviderFactories = Partial<Record<ProviderKind, ProviderFactory>>
+
+const builtIn: ProviderFactories = {
+  static: (env, { clock }) => new StaticProvider(env, clock),
+  command: (env, { clock }) => new CommandProvider(env, clock),
+}
+
+/** The provider a target names, built from its environment; config errors throw at start-up. */
+export async function createProvider(
+  target: TargetConfig,
+  deps: ProviderDeps & { factories?: ProviderFactories | undefined },
+): Promise<CredentialProvider> {
+  const factory = deps.factories?.[target.provider] ?? builtIn[target.provider]
+  if (!factory) {
+    throw new ConfigError(
+      `the ${target.provider} provider is not available in this process`,
+      target.provider === 'embedded'
+        ? 'run `npm start`, which runs the embedded Postgres'
+        : undefined,
+    )
+  }
+  return factory(target.env, deps)
+}

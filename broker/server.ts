@@ -1,0 +1,146 @@
+import { Hono } from 'hono'
+import type { Logger } from 'pino'
+import type { ServedCredential } from '../shared/credential.js'
+import { errorHandler, notFoundHandler } from '../shared/error-handler.js'
+import { AppError } from '../shared/errors.js'
+import type { ClientConfig } from './config.js'
+import {
+  type CachedCredential,
+  type CredentialCache,
+  CredentialUnavailableError,
+  type TargetStatus,
+} from './credential-cache.js'
+import type { BrokerMetrics } from './metrics.js'
+import { type ClientAuthEnv, clientAuth, mayRead } from './middleware/client-auth.js'
+import { requestGuard } from './middleware/request-guard.js'
+
+export interface BrokerAppOptions {
+  caches: ReadonlyMap<string, CredentialCache>
+  clients: readonly ClientConfig[]
+  allowedHosts: readonly string[]
+  metrics: BrokerMetrics
+  logger: Logger
+  /** True once shutdown began: `/readyz` answers 503. */
+  draining: () => boolean
+  now?: () => number
+}
+
+/** The broker's HTTP surface: the credential endpoint and its health and metrics routes. */
+export function createBrokerApp(options: BrokerAppOptions): Hono<ClientAuthEnv> {
+  const { caches, metrics, logger } = options
+  const now = options.now ?? Date.now
+  const app = new Hono<ClientAuthEnv>()
+
+  app.use(async function noStore(c, next) {
+    await next()
+    c.header('Cache-Control', 'no-store')
+  })
+  app.use(requestGuard({ allowedHosts: options.allowedHosts }))
+
+  app.get('/healthz', (c) => c.json({ status: 'ok' }))
+
+  app.get('/readyz', (c) => {
+    const targets = [...caches.values()].map((cache) => readiness(cache.status(), now()))
+    const draining = options.draining()
+    const ready = !draining && targets.every((t) => t.valid)
+    return c.json({ ready, draining, targets }, ready ? 200 : 503)
+  })
+
+  app.get('/metrics', async (c) => {
+    c.header('Content-Type', metrics.registry.contentType)
+    return c.body(await metrics.registry.metrics())
+  })
+
+  app.use('/v1/*', clientAuth(options.clients))
+
+  const serve = async (target: string, caller: ClientConfig) => {
+    if (!mayRead(caller, target)) {
+      throw new AppError(403, 'BROKER_FORBIDDEN', `this client may not read target "${target}"`)
+    }
+    const cache = caches.get(target)
+    if (!cache) throw new AppError(404, 'UNKNOWN_TARGET', `no target named "${target}"`)
+    try {
+      return served(target, await cache.get())
+    } catch (err) {
+      if (err instanceof CredentialUnavailableError) throw unavailable(err)
+      throw err
+    }
+  }
+
+  app.get('/v1/credentials/:target?', async (c) => {
+    const target = c.req.param('target') ?? 'default'
+    const caller = c.get('caller')
+    try {
+      const body = await serve(target, caller)
+      metrics.requests.inc({ caller: caller.name, target, status: '200' })
+      logger.debug({ caller: caller.name, target, stale: body.stale }, 'credential served')
+      return c.json(body)
+    } catch (err) {
+      const status = err instanceof AppError ? String(err.status) : '500'
+      metrics.requests.inc({ caller: caller.name, target, status })
+      throw err
+    }
+  })
+
+  app.notFound(notFoundHandler())
+  app.onError(errorHandler(logger))
+  return app
+}
+
+function served(target: string, cached: CachedCredential): ServedCredential {
+  const { credential } = cached
+  return {
+    target,
+    user: credential.user,
+    password: credential.password,
+    host: credential.host,
+    port: credential.port,
+    database: credential.database,
+    ssl: credential.ssl,
+    expiresAt: credential.expiresAt.toISOString(),
+    refreshAt: new Date(cached.refreshAt).toISOString(),
+    stale: cached.stale,
+    source: credential.source,
+  }
+}
+
+function unavailable(err: CredentialUnavailableError): AppError {
+  const last = err.lastError
+  const details: Record<string, unknown> = { target: err.target }
+  if (last) {
+    details.error_class = last.errorClass
+    details.failure_kind = last.kind
+    details.last_error = last.message
+    details.last_error_at = new Date(last.at).toISOString()
+    if (last.upstreamStatus !== undefined) details.upstream_status = last.upstreamStatus
+    if (last.upstreamErrorCode !== undefined) details.upstream_error_code = last.upstreamErrorCode
+  }
+  return new AppError(
+    503,
+    'CREDENTIAL_UNAVAILABLE',
+    last
+      ? `no valid credential for "${err.target}": ${last.message}`
+      : `no credential for "${err.target}" yet`,
+    { technicalDetails: details, retryAfter: err.retryAfterS },
+  )
+}
+
+function readiness(status: TargetStatus, now: number) {
+  return {
+    target: status.target,
+    source: status.source,
+    valid: status.valid,
+    stale: status.stale,
+    expires_in_s:
+      status.expiresAt === undefined ? null : Math.floor((status.expiresAt - now) / 1000),
+    last_error: status.lastError
+      ? {
+          error_class: status.lastError.errorClass,
+          message: status.lastError.message,
+          upstream_status: status.lastError.upstreamStatus ?? null,
+          upstream_error_code: status.lastError.upstreamErrorCode ?? null,
+          at: new Date(status.lastError.at).toISOString(),
+        }
+      : null,
+  }
+}
