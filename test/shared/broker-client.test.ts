@@ -1,0 +1,170 @@
+import { join } from 'node:path'
+import { afterEach, describe, expect, it } from 'vitest'
+import type { RunningBroker } from '../../broker/broker.js'
+import {
+  brokerCredentials,
+  CLIENT_MIN_TTL_MS,
+  RECHECK_INTERVAL_MS,
+} from '../../shared/broker-client.js'
+import { AppError } from '../../shared/errors.js'
+import { startTestBroker, TEST_CLIENT_TOKEN, tempDir } from '../support/broker.js'
+import { freePort } from '../support/free-port.js'
+import { ManualClock } from '../support/manual-clock.js'
+
+const staticEnv = {
+  PGUSER: 'app_user',
+  PGPASSWORD: 'static-secret-password-1',
+  PGHOST: '127.0.0.1',
+  PGPORT: '5432',
+  PGDATABASE: 'app',
+  PGSSLMODE: 'disable',
+}
+
+const running: RunningBroker[] = []
+afterEach(async () => {
+  for (const b of running.splice(0)) await b.close()
+})
+
+async function broker(env: Record<string, string> = {}) {
+  const started = await startTestBroker({ ...staticEnv, ...env })
+  running.push(started.broker)
+  await started.broker.caches.get('default')?.get()
+  return started
+}
+
+async function appErrorOf(p: Promise<unknown>): Promise<AppError> {
+  const err = await p.then(
+    () => undefined,
+    (e: unknown) => e,
+  )
+  expect(err).toBeInstanceOf(AppError)
+  return err as AppError
+}
+
+describe('brokerCredentials', () => {
+  it('reads the credential from a broker over loopback HTTP', async () => {
+    const { url } = await broker()
+    const client = brokerCredentials({ url, token: TEST_CLIENT_TOKEN })
+    const credential = await client.get()
+    expect(credential).toMatchObject({
+      user: 'app_user',
+      password: 'static-secret-password-1',
+      database: 'app',
+      ssl: 'disable',
+      source: 'static',
+    })
+  })
+
+  it('reads the credential over a unix socket created with mode 0600', async () => {
+    const dir = await tempDir()
+    const socket = join(dir, 'broker.sock')
+    const { url } = await broker({ BROKER_SOCKET: socket })
+    expect(url).toBe(`unix:${socket}`)
+    const { stat } = await import('node:fs/promises')
+    expect((await stat(socket)).mode & 0o777).toBe(0o600)
+    const client = brokerCredentials({ url, token: TEST_CLIENT_TOKEN })
+    expect((await client.get()).password).toBe('static-secret-password-1')
+  })
+
+  it('serves many concurrent callers from one broker request, then from memory', async () => {
+    const { url, broker: b } = await broker()
+    const client = brokerCredentials({ url, token: TEST_CLIENT_TOKEN })
+    const results = await Promise.all(Array.from({ length: 200 }, () => client.get()))
+    expect(new Set(results.map((r) => r.password)).size).toBe(1)
+    await client.get()
+    const metrics = await b.metrics.registry.getSingleMetricAsString(
+      'lakebase_broker_requests_total',
+    )
+    expect(metrics).toContain(
+      'lakebase_broker_requests_total{caller="default",target="default",status="200"} 1',
+    )
+  })
+
+  it('answers LAKEBASE_NOT_CONFIGURED with a suggestion when no broker is listening', async () => {
+    const port = await freePort()
+    const client = brokerCredentials({ url: `http://127.0.0.1:${port}`, token: TEST_CLIENT_TOKEN })
+    const err = await appErrorOf(client.get())
+    expect(err.status).toBe(503)
+    expect(err.code).toBe('LAKEBASE_NOT_CONFIGURED')
+    expect(String(err.technicalDetails.suggestion)).toContain('npm run broker')
+  })
+
+  it('answers LAKEBASE_NOT_CONFIGURED when the broker refuses the client token', async () => {
+    const { url } = await broker()
+    const err = await appErrorOf(brokerCredentials({ url, token: 'wrong-token-0000000000' }).get())
+    expect(err.code).toBe('LAKEBASE_NOT_CONFIGURED')
+    expect(err.message).toContain('BROKER_UNAUTHORIZED')
+    expect(JSON.stringify(err.toBody())).not.toContain('wrong-token-0000000000')
+  })
+
+  it('passes the broker CREDENTIAL_UNAVAILABLE through with its retry_after', async () => {
+    const { url } = await startTestBroker({
+      LAKEBASE_CREDENTIAL_COMMAND: 'exit 3',
+      LAKEBASE_PROVIDER: 'command',
+    }).then((s) => {
+      running.push(s.broker)
+      return s
+    })
+    const err = await appErrorOf(brokerCredentials({ url, token: TEST_CLIENT_TOKEN }).get())
+    expect(err.code).toBe('CREDENTIAL_UNAVAILABLE')
+    expect(err.retryAfter).toBeGreaterThanOrEqual(1)
+    expect(err.technicalDetails).toMatchObject({
+      broker_status: 503,
+      error_class: 'command_failed',
+    })
+  })
+
+  it('keeps its last good credential while the broker is down, until it nears expiry', async () => {
+    const { url, broker: b } = await broker()
+    const clock = new ManualClock(Date.now())
+    const client = brokerCredentials({ url, token: TEST_CLIENT_TOKEN, clock })
+    const first = await client.get()
+    await b.close()
+    running.splice(0)
+    clock.jump(Date.parse(first.refreshAt) - clock.now() + RECHECK_INTERVAL_MS)
+    expect((await client.get()).password).toBe(first.password)
+    clock.jump(Date.parse(first.expiresAt) - clock.now() - CLIENT_MIN_TTL_MS)
+    expect(client.current()).toBeUndefined()
+    expect((await appErrorOf(client.get())).code).toBe('LAKEBASE_NOT_CONFIGURED')
+  })
+
+  it('gives a password function that never rejects, even with no broker', async () => {
+    const port = await freePort()
+    const client = brokerCredentials({ url: `http://127.0.0.1:${port}`, token: TEST_CLIENT_TOKEN })
+    await expect(client.password()).resolves.toBe('')
+  })
+
+  it('asks the broker again after invalidate()', async () => {
+    const { url, broker: b } = await broker()
+    const client = brokerCredentials({ url, token: TEST_CLIENT_TOKEN })
+    await client.get()
+    client.invalidate()
+    expect(client.current()).toBeUndefined()
+    await client.get()
+    const metrics = await b.metrics.registry.getSingleMetricAsString(
+      'lakebase_broker_requests_total',
+    )
+    expect(metrics).toContain('status="200"} 2')
+  })
+
+  it('times out quickly against a broker that never answers', async () => {
+    const { createServer } = await import('node:net')
+    const sockets: import('node:net').Socket[] = []
+    const silent = createServer((s) => sockets.push(s))
+    await new Promise<void>((r) => silent.listen(0, '127.0.0.1', () => r()))
+    const { port } = silent.address() as import('node:net').AddressInfo
+    try {
+      const client = brokerCredentials({
+        url: `http://127.0.0.1:${port}`,
+        token: TEST_CLIENT_TOKEN,
+        timeoutMs: 200,
+      })
+      const err = await appErrorOf(client.get())
+      expect(err.code).toBe('CREDENTIAL_UNAVAILABLE')
+      expect(err.message).toContain('200 ms')
+    } finally {
+      for (const s of sockets) s.destroy()
+      silent.close()
+    }
+  })
+})

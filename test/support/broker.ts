@@ -1,0 +1,31 @@
+import { mkdtemp } from 'node:fs/promises'
+import { tmpdir } from 'node:os'
+import { join } from 'node:path'
+import { type RunningBroker, type StartBrokerOptions, startBroker } from '../../broker/broker.js'
+import { type BrokerConfig, resolveBrokerConfig } from '../../broker/config.js'
+import type { Env } from '../../shared/env.js'
+import { captureLogs } from './capture-logs.js'
+
+export const TEST_CLIENT_TOKEN = 'test-client-token-6c1f2b9e0d4a'
+
+/** A temporary folder for token files and sockets. */
+export async function tempDir(prefix = 'lakebase-broker-'): Promise<string> {
+  return mkdtemp(join(tmpdir(), prefix))
+}
+
+/**
+ * A real broker in this process on a free loopback port (or the given socket), configured from
+ * `env` as `npm run broker` would be; logs are captured.
+ */
+export async function startTestBroker(
+  env: Env,
+  extra: Partial<Omit<StartBrokerOptions, 'config' | 'logger'>> & {
+    configure?: (c: BrokerConfig) => void
+  } = {},
+) {
+  const config = resolveBrokerConfig({ BROKER_PORT: '0', BROKER_TOKEN: TEST_CLIENT_TOKEN, ...env })
+  extra.configure?.(config)
+  const logs = captureLogs('broker')
+  const broker: RunningBroker = await startBroker({ ...extra, config, logger: logs.logger })
+  return { broker, logs, url: broker.url }
+}
