@@ -1,0 +1,64 @@
+import { parseArgs } from 'node:util'
+import { brokerCredentials } from '../shared/broker-client.js'
+import { clientBrokerToken } from '../shared/broker-token.js'
+import { Database } from '../shared/db/database.js'
+import { loadEnv } from '../shared/env.js'
+import { describe } from '../shared/error-handler.js'
+import { listen } from '../shared/http-server.js'
+import { createLogger } from '../shared/logger.js'
+import { createFunctionsApp } from './app.js'
+import { resolveFunctionsConfig } from './config.js'
+
+const HELP = `Usage: npm run functions [-- --help]
+
+Serves the functions (Hono, Node host) at PORT (else DATABRICKS_APP_PORT, else 8000),
+reading Postgres credentials from a running broker:
+  LAKEBASE_BROKER_URL      http://127.0.0.1:8990 (or unix:/path)
+  LAKEBASE_BROKER_TOKEN    the client token (else the broker's token file)
+  PGSSLMODE                require (default) | disable | verify-full
+  TRUST_FORWARDED_HEADERS  take the user from X-Forwarded-Email (default: only in Databricks Apps)
+  LAKEBASE_DEV_USER        the user otherwise (dev-user@example.com)
+  PREFERENCE_KEYS          allowed preference keys (dashboard_layout,favorite_tables,theme)
+See README.md for every setting.`
+
+async function main(): Promise<void> {
+  const { values } = parseArgs({ options: { help: { type: 'boolean', short: 'h' } } })
+  if (values.help) {
+    console.log(HELP)
+    return
+  }
+  const env = loadEnv()
+  const config = resolveFunctionsConfig(env)
+  const logger = createLogger({ name: 'functions', level: config.logLevel })
+  const credentials = brokerCredentials({
+    url: config.brokerUrl,
+    token: await clientBrokerToken(env),
+    target: config.brokerTarget,
+  })
+  const database = new Database({
+    credentials,
+    sslMode: config.sslMode,
+    max: config.poolMax,
+    logger,
+  })
+  const app = createFunctionsApp({ database, credentials, logger, ...config })
+  const server = await listen(app.fetch, { kind: 'tcp', host: config.host, port: config.port })
+  logger.info({ url: server.url, broker: config.brokerUrl }, 'functions listening')
+
+  let stopping = false
+  const stop = async () => {
+    if (stopping) process.exit(1)
+    stopping = true
+    await server.close()
+    await database.close()
+    logger.flush()
+    process.exit(0)
+  }
+  process.on('SIGTERM', stop)
+  process.on('SIGINT', stop)
+}
+
+main().catch((err: unknown) => {
+  console.error('functions: failed to start:', describe(err))
+  process.exit(1)
+})

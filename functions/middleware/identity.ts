@@ -1,0 +1,37 @@
+import type { MiddlewareHandler } from 'hono'
+import { AppError } from '../../shared/errors.js'
+
+export type IdentityEnv = { Variables: { userId: string } }
+
+export interface IdentityOptions {
+  /** Read the user from the Apps proxy's headers; never set this outside that proxy. */
+  trustForwardedHeaders: boolean
+  /** The one local user when headers are not trusted. */
+  devUser: string
+}
+
+/** The longest identity the tables store (`user_id varchar(255)`). */
+const MAX_IDENTITY_LENGTH = 255
+
+/**
+ * Sets `userId`: behind the Databricks Apps proxy the signed-in user's email
+ * (`X-Forwarded-Email`, then `X-Forwarded-User`); elsewhere the configured dev user, and
+ * forwarded headers are ignored, since anyone could send them. No identity → 401.
+ */
+export function identity(options: IdentityOptions): MiddlewareHandler<IdentityEnv> {
+  if (!options.trustForwardedHeaders && options.devUser.trim() === '') {
+    throw new Error('identity: a dev user is required when forwarded headers are not trusted')
+  }
+  return async function resolveIdentity(c, next) {
+    const user = options.trustForwardedHeaders
+      ? (c.req.header('x-forwarded-email') ?? c.req.header('x-forwarded-user'))?.trim()
+      : options.devUser
+    if (!user || user.length > MAX_IDENTITY_LENGTH || /[\u0000-\u001f]/.test(user)) {
+      throw new AppError(401, 'AUTH_REQUIRED', 'A signed-in user is required', {
+        technicalDetails: { expected_header: 'X-Forwarded-Email' },
+      })
+    }
+    c.set('userId', user)
+    await next()
+  }
+}

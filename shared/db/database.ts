@@ -1,0 +1,252 @@
+import { drizzle, type PostgresJsDatabase } from 'drizzle-orm/postgres-js'
+import postgres from 'postgres'
+import type { BrokerCredentials } from '../broker-client.js'
+import type { ServedCredential, SslMode } from '../credential.js'
+import { AppError } from '../errors.js'
+import type { Logger } from '../logger.js'
+import * as schema from './schema.js'
+
+export type Db = PostgresJsDatabase<typeof schema>
+
+/**
+ * A login that takes longer than this is not coming: Postgres down or a network black hole.
+ * Requests then fail with 503 in seconds instead of postgres.js's default 30 s.
+ */
+export const CONNECT_TIMEOUT_S = 5
+/** A handler's query has this long before Postgres cancels it; no request hangs on a lock. */
+export const STATEMENT_TIMEOUT_MS = 10_000
+/** Idle connections are closed after 5 minutes, so an idle service holds no logins. */
+export const IDLE_TIMEOUT_S = 300
+/**
+ * Connections are replaced after a random 30–60 minutes (postgres.js's own default, stated):
+ * spread out, so a credential rotation never reconnects the whole pool at once.
+ */
+export const maxLifetimeS = () => 60 * (30 + Math.random() * 30)
+/** Sent with 503 DATABASE_UNAVAILABLE: a restarting Postgres is usually back within seconds. */
+export const DATABASE_RETRY_AFTER_S = 5
+export const DEFAULT_POOL_SIZE = 10
+
+export interface DatabaseOptions {
+  credentials: BrokerCredentials
+  /** `PGSSLMODE` when set; else the credential's own `ssl`. */
+  sslMode?: SslMode | undefined
+  max?: number
+  applicationName?: string
+  logger?: Logger
+}
+
+export interface PoolStats {
+  max: number
+  /** Connections currently open (logged in and not yet closed). */
+  open: number
+  logins: number
+  closes: number
+  /** When the current pool was opened for the login in use. */
+  login_user: string | null
+}
+
+/**
+ * Postgres through broker credentials. The pool is opened with the user, host and database of
+ * the broker's credential; its password function reads the broker client's current password and
+ * never rejects (postgres.js does not catch a rejection there). Every operation first makes
+ * sure a valid credential is held, so a broker without one fails the request in milliseconds
+ * (503 CREDENTIAL_UNAVAILABLE) instead of a connection hanging until its timeout.
+ */
+export class Database {
+  private pool: { key: string; sql: postgres.Sql; db: Db; user: string } | undefined
+  private logins = 0
+  private closes = 0
+  private readonly max: number
+
+  constructor(private readonly options: DatabaseOptions) {
+    this.max = options.max ?? DEFAULT_POOL_SIZE
+  }
+
+  /**
+   * Runs `operation`, retrying it once on a fresh connection when the password was rejected
+   * after a rotation (28P01: nothing ran, so always safe) or, for idempotent operations, when
+   * the connection dropped (killed backend, failover, restart). Other database failures become
+   * 503 DATABASE_UNAVAILABLE; errors the operation throws itself pass through.
+   */
+  async run<T>(operation: (db: Db) => Promise<T>, { idempotent = true } = {}): Promise<T> {
+    for (let attempt = 1; ; attempt++) {
+      const { db } = await this.ready()
+      try {
+        return await operation(db)
+      } catch (err) {
+        const failure = classify(err)
+        if (failure === 'other') throw err
+        if (failure === 'auth') this.options.credentials.invalidate()
+        const retry =
+          attempt === 1 && (failure === 'auth' || (failure === 'connection' && idempotent))
+        this.options.logger?.warn(
+          { failure, code: codeOf(err), attempt, retry },
+          'database operation failed',
+        )
+        if (!retry) throw toAppError(failure, err)
+      }
+    }
+  }
+
+  /** `select 1` timed, for the health route. */
+  async ping(): Promise<number> {
+    return this.run(async (db) => {
+      const started = performance.now()
+      await db.execute('select 1')
+      return Math.round((performance.now() - started) * 100) / 100
+    })
+  }
+
+  stats(): PoolStats {
+    return {
+      max: this.max,
+      open: Math.max(0, this.logins - this.closes),
+      logins: this.logins,
+      closes: this.closes,
+      login_user: this.pool?.user ?? null,
+    }
+  }
+
+  /** The raw postgres.js pool for the current login (opening it if needed). */
+  async sql(): Promise<postgres.Sql> {
+    return (await this.ready()).sql
+  }
+
+  async close(): Promise<void> {
+    const pool = this.pool
+    this.pool = undefined
+    await pool?.sql.end({ timeout: 5 })
+  }
+
+  private async ready() {
+    const credential = await this.options.credentials.get()
+    const key = loginKey(credential, this.sslMode(credential))
+    if (this.pool?.key === key) return this.pool
+    const previous = this.pool
+    const sql = this.open(credential)
+    this.pool = { key, sql, db: drizzle(sql, { schema }), user: credential.user }
+    // A new user or host (rare: a reconfigured broker) gets a new pool; the old one drains.
+    if (previous) void previous.sql.end({ timeout: 30 }).catch(() => {})
+    return this.pool
+  }
+
+  private sslMode(credential: ServedCredential): SslMode {
+    return this.options.sslMode ?? credential.ssl
+  }
+
+  private open(credential: ServedCredential): postgres.Sql {
+    const credentials = this.options.credentials
+    return postgres({
+      host: credential.host,
+      port: credential.port,
+      database: credential.database,
+      username: credential.user,
+      password: () => {
+        this.logins += 1
+        return credentials.password()
+      },
+      ssl: sslOption(this.sslMode(credential)),
+      max: this.max,
+      connect_timeout: CONNECT_TIMEOUT_S,
+      idle_timeout: IDLE_TIMEOUT_S,
+      max_lifetime: maxLifetimeS(),
+      onclose: () => {
+        this.closes += 1
+      },
+      onnotice: () => {},
+      connection: {
+        application_name: this.options.applicationName ?? 'lakebase-functions',
+        statement_timeout: STATEMENT_TIMEOUT_MS,
+      },
+    })
+  }
+}
+
+function loginKey(c: ServedCredential, ssl: SslMode): string {
+  return JSON.stringify([c.host, c.port, c.database, c.user, ssl])
+}
+
+/** postgres.js reads no `PGSSLMODE`; map libpq's modes onto its `ssl` option. */
+export function sslOption(mode: SslMode): boolean | 'prefer' | 'require' | 'verify-full' {
+  switch (mode) {
+    case 'disable':
+      return false
+    case 'prefer':
+      return 'prefer'
+    case 'require':
+      return 'require'
+    case 'verify-ca':
+    case 'verify-full':
+      return 'verify-full'
+  }
+}
+
+type Failure = 'auth' | 'role' | 'connection' | 'other'
+
+const CONNECTION_CODES = new Set([
+  'CONNECTION_CLOSED',
+  'CONNECTION_ENDED',
+  'CONNECTION_DESTROYED',
+  'CONNECT_TIMEOUT',
+  'ECONNREFUSED',
+  'ECONNRESET',
+  'EPIPE',
+  'ETIMEDOUT',
+  'EHOSTUNREACH',
+  'ENOTFOUND',
+  '57P01', // admin_shutdown: pg_terminate_backend, or a restart
+  '57P02', // crash_shutdown
+  '57P03', // cannot_connect_now: starting up or shutting down
+  '53300', // too_many_connections
+])
+
+/** The SQLSTATE or driver code of an error, looking through drizzle's wrapper. */
+export function codeOf(err: unknown): string | undefined {
+  for (
+    let e: unknown = err, depth = 0;
+    e && depth < 5;
+    e = (e as { cause?: unknown }).cause, depth++
+  ) {
+    const code = (e as { code?: unknown }).code
+    if (typeof code === 'string') return code
+  }
+  return undefined
+}
+
+function classify(err: unknown): Failure {
+  if (err instanceof AppError) return 'other'
+  const code = codeOf(err)
+  if (code === undefined) return 'other'
+  if (code === '28P01') return 'auth'
+  if (code === '28000' || code === '3D000') return 'role'
+  if (CONNECTION_CODES.has(code) || code.startsWith('08')) return 'connection'
+  return 'other'
+}
+
+function toAppError(failure: Exclude<Failure, 'other'>, err: unknown): AppError {
+  const code = codeOf(err)
+  if (failure === 'role') {
+    return new AppError(
+      503,
+      'LAKEBASE_NOT_CONFIGURED',
+      'Postgres refused the login: the role or database does not exist',
+      {
+        technicalDetails: {
+          error_type: 'ConfigurationError',
+          sqlstate: code,
+          suggestion:
+            'set PGUSER to your identity (an email or a service principal id, never "token") and PGDATABASE to an existing database',
+        },
+        cause: err,
+      },
+    )
+  }
+  return new AppError(503, 'DATABASE_UNAVAILABLE', 'The database is not reachable right now', {
+    technicalDetails: {
+      error_type: failure === 'auth' ? 'AuthenticationFailed' : 'ConnectionFailed',
+      code,
+    },
+    retryAfter: DATABASE_RETRY_AFTER_S,
+    cause: err,
+  })
+}

@@ -1,0 +1,72 @@
+import { afterAll, beforeAll, describe, expect, it } from 'vitest'
+import { createFunctionsApp } from '../../functions/app.js'
+import { brokerCredentials } from '../../shared/broker-client.js'
+import { Database } from '../../shared/db/database.js'
+import { captureLogs } from '../support/capture-logs.js'
+import { freePort } from '../support/free-port.js'
+import { type FunctionsStack, startFunctionsStack } from '../support/functions.js'
+
+let stack: FunctionsStack
+beforeAll(async () => {
+  stack = await startFunctionsStack()
+})
+afterAll(async () => {
+  await stack?.close()
+})
+
+describe('/api/health', () => {
+  it('answers ok', async () => {
+    const response = await stack.call('GET', '/api/health', { user: null })
+    expect(response.status).toBe(200)
+    expect(await response.json()).toEqual({ status: 'ok' })
+  })
+
+  it('checks the database with a real query and shows the credential without its password', async () => {
+    const response = await stack.call('GET', '/api/health/database', { user: null })
+    expect(response.status).toBe(200)
+    const body = (await response.json()) as Record<string, unknown>
+    expect(body).toMatchObject({
+      status: 'ok',
+      credential: { source: 'static', user: 'postgres', stale: false },
+      pool: { max: 5 },
+    })
+    expect(typeof body.latency_ms).toBe('number')
+    expect((body.credential as { expires_in_s: number }).expires_in_s).toBeGreaterThan(3000)
+    expect(JSON.stringify(body)).not.toContain('test-superuser-password')
+  })
+})
+
+describe('the functions with no broker reachable', () => {
+  it('answer 503 LAKEBASE_NOT_CONFIGURED with a suggestion, fast', async () => {
+    const port = await freePort()
+    const credentials = brokerCredentials({
+      url: `http://127.0.0.1:${port}`,
+      token: 'whatever-token',
+    })
+    const { logger } = captureLogs()
+    const database = new Database({ credentials, logger })
+    const app = createFunctionsApp({
+      database,
+      credentials,
+      logger,
+      trustForwardedHeaders: false,
+      devUser: 'dev-user@example.com',
+      preferenceKeys: ['theme'],
+    })
+    const response = await app.request('/api/preferences')
+    expect(response.status).toBe(503)
+    const body = (await response.json()) as {
+      detail: { error_code: string; technical_details: { suggestion: string } }
+    }
+    expect(body.detail.error_code).toBe('LAKEBASE_NOT_CONFIGURED')
+    expect(body.detail.technical_details.suggestion).toContain('LAKEBASE_BROKER_URL')
+    const health = await app.request('/api/health/database')
+    expect(health.status).toBe(503)
+    expect(await health.json()).toMatchObject({
+      status: 'unavailable',
+      credential: null,
+      error: { error_code: 'LAKEBASE_NOT_CONFIGURED' },
+    })
+    await database.close()
+  })
+})

@@ -1,0 +1,77 @@
+import type { RunningBroker } from '../../broker/broker.js'
+import { createFunctionsApp } from '../../functions/app.js'
+import { DEFAULT_PREFERENCE_KEYS } from '../../functions/config.js'
+import { brokerCredentials } from '../../shared/broker-client.js'
+import { Database } from '../../shared/db/database.js'
+import { runMigrations } from '../../shared/db/migrate.js'
+import { startTestBroker, TEST_CLIENT_TOKEN } from './broker.js'
+import { captureLogs } from './capture-logs.js'
+import { createTestDatabase, type TestDatabase } from './postgres.js'
+
+export interface FunctionsStack {
+  db: TestDatabase
+  broker: RunningBroker
+  database: Database
+  app: ReturnType<typeof createFunctionsApp>
+  logs: ReturnType<typeof captureLogs>
+  /** A request to the functions as `user` (sent as X-Forwarded-Email; trusted by default). */
+  call(
+    method: string,
+    path: string,
+    options?: { user?: string | null; body?: unknown; headers?: Record<string, string> },
+  ): Promise<Response>
+  close(): Promise<void>
+}
+
+/**
+ * The functions on a migrated real Postgres database, with credentials from a real broker over
+ * loopback HTTP (static provider: the test server's superuser).
+ */
+export async function startFunctionsStack(
+  options: { trustForwardedHeaders?: boolean; preferenceKeys?: readonly string[] } = {},
+): Promise<FunctionsStack> {
+  const db = await createTestDatabase('fn')
+  await runMigrations(db.sql)
+  const { broker } = await startTestBroker({
+    PGUSER: 'postgres',
+    PGPASSWORD: 'test-superuser-password',
+    PGHOST: db.host,
+    PGPORT: String(db.port),
+    PGDATABASE: db.database,
+    PGSSLMODE: 'disable',
+  })
+  const credentials = brokerCredentials({ url: broker.url, token: TEST_CLIENT_TOKEN })
+  const logs = captureLogs('functions')
+  const database = new Database({ credentials, logger: logs.logger, max: 5 })
+  const app = createFunctionsApp({
+    database,
+    credentials,
+    logger: logs.logger,
+    trustForwardedHeaders: options.trustForwardedHeaders ?? true,
+    devUser: 'dev-user@example.com',
+    preferenceKeys: options.preferenceKeys ?? DEFAULT_PREFERENCE_KEYS,
+  })
+  return {
+    db,
+    broker,
+    database,
+    app,
+    logs,
+    async call(method, path, { user = 'alice@example.com', body, headers = {} } = {}) {
+      const h: Record<string, string> = { ...headers }
+      if (user !== null) h['x-forwarded-email'] = user
+      if (body !== undefined) h['content-type'] ??= 'application/json'
+      return app.request(path, {
+        method,
+        headers: h,
+        body:
+          body === undefined ? undefined : typeof body === 'string' ? body : JSON.stringify(body),
+      })
+    },
+    async close() {
+      await database.close()
+      await broker.close()
+      await db.drop()
+    },
+  }
+}
