@@ -1,6 +1,7 @@
 import { parseArgs } from 'node:util'
 import { loadEnv } from '../shared/env.js'
 import { describe } from '../shared/error-handler.js'
+import { exitWith } from '../shared/exit.js'
 import { createLogger } from '../shared/logger.js'
 import { startBroker } from './broker.js'
 import { ConfigError, resolveBrokerConfig } from './config.js'
@@ -60,10 +61,7 @@ async function main(): Promise<void> {
 
 main().catch((err: unknown) => {
   if (err instanceof ConfigError) {
-    console.error(`broker: ${err.message}`)
-    if (err.suggestion) console.error(`  fix: ${err.suggestion}`)
-    process.exit(2)
+    exitWith(2, [`broker: ${err.message}`, ...(err.suggestion ? [`  fix: ${err.suggestion}`] : [])])
   }
-  console.error('broker: failed to start', describe(err))
-  process.exit(1)
+  exitWith(1, [`broker: failed to start: ${JSON.stringify(describe(err))}`])
 })

@@ -4,6 +4,7 @@ import { clientBrokerToken } from '../shared/broker-token.js'
 import { Database } from '../shared/db/database.js'
 import { loadEnv } from '../shared/env.js'
 import { describe } from '../shared/error-handler.js'
+import { exitWith } from '../shared/exit.js'
 import { listen } from '../shared/http-server.js'
 import { createLogger } from '../shared/logger.js'
 import { createFunctionsApp } from './app.js'
@@ -59,6 +60,5 @@ async function main(): Promise<void> {
 }
 
 main().catch((err: unknown) => {
-  console.error('functions: failed to start:', describe(err))
-  process.exit(1)
+  exitWith(1, [`functions: failed to start: ${JSON.stringify(describe(err))}`])
 })

@@ -1,0 +1,39 @@
+import postgres from 'postgres'
+import type { BrokerCredentials } from '../broker-client.js'
+import type { SslMode } from '../credential.js'
+import { CONNECT_TIMEOUT_S, sslOption } from './database.js'
+import { type MigrationSummary, runMigrations } from './migrate.js'
+
+/**
+ * Applies the migrations as the broker's credential user (the same login the functions use, so
+ * the tables belong to it), on one connection that is closed afterwards.
+ */
+export async function migrateViaBroker(
+  credentials: BrokerCredentials,
+  sslMode?: SslMode,
+): Promise<MigrationSummary & { user: string; host: string; database: string }> {
+  const credential = await credentials.get()
+  const sql = postgres({
+    host: credential.host,
+    port: credential.port,
+    database: credential.database,
+    username: credential.user,
+    password: credential.password,
+    ssl: sslOption(sslMode ?? credential.ssl),
+    max: 1,
+    connect_timeout: CONNECT_TIMEOUT_S,
+    onnotice: () => {},
+    connection: { application_name: 'lakebase-migrate' },
+  })
+  try {
+    const summary = await runMigrations(sql)
+    return {
+      ...summary,
+      user: credential.user,
+      host: credential.host,
+      database: credential.database,
+    }
+  } finally {
+    await sql.end({ timeout: 5 })
+  }
+}

@@ -1,0 +1,98 @@
+import { execFileSync } from 'node:child_process'
+import { chmod } from 'node:fs/promises'
+import { join } from 'node:path'
+import { afterAll, beforeAll, describe, expect, it } from 'vitest'
+import { tempDir } from '../support/broker.js'
+import { freePort } from '../support/free-port.js'
+import { type Spawned, spawnTs } from '../support/process.js'
+
+/** Polls `check` until it returns a value, for at most `timeoutMs`: a condition, not a sleep. */
+async function eventually<T>(check: () => Promise<T | undefined>, timeoutMs: number): Promise<T> {
+  const deadline = Date.now() + timeoutMs
+  for (;;) {
+    const value = await check().catch(() => undefined)
+    if (value !== undefined) return value
+    if (Date.now() > deadline) throw new Error('condition not met in time')
+    await new Promise((r) => setTimeout(r, 200))
+  }
+}
+
+function postgresProcessesFor(dataDir: string): string {
+  try {
+    return execFileSync('pgrep', ['-f', dataDir], { encoding: 'utf8' })
+  } catch {
+    return ''
+  }
+}
+
+describe('npm start with nothing configured', () => {
+  let env: Record<string, string>
+  let base: string
+  let stateDir: string
+  const children: Spawned[] = []
+
+  beforeAll(async () => {
+    const parent = await tempDir('lakebase-state-')
+    // Postgres runs as its own user when the suite runs as root: it must reach the folder.
+    await chmod(parent, 0o755)
+    stateDir = join(parent, '.lakebase')
+    const port = await freePort()
+    env = {
+      LAKEBASE_STATE_DIR: stateDir,
+      LAKEBASE_EMBEDDED_PORT: String(await freePort()),
+      BROKER_PORT: String(await freePort()),
+      PORT: String(port),
+      XDG_CONFIG_HOME: await tempDir('lakebase-xdg-'),
+      LAKEBASE_EMBEDDED_TOKEN_TTL_S: '20',
+      BROKER_MIN_TTL_S: '2',
+    }
+    base = `http://127.0.0.1:${port}`
+  })
+  afterAll(async () => {
+    for (const c of children) await c.kill('SIGKILL')
+  })
+
+  const start = async () => {
+    const child = spawnTs('scripts/start.ts', [], env)
+    children.push(child)
+    await child.waitFor('Lakebase stack is running', 60_000)
+    return child
+  }
+
+  it('runs everything on an embedded Postgres, rotates its token, and keeps data across Ctrl-C', async () => {
+    const first = await start()
+    expect(first.output()).toContain(`${base}/api/health`)
+    expect((await fetch(`${base}/api/health`)).status).toBe(200)
+    const created = await fetch(`${base}/api/preferences`, {
+      method: 'POST',
+      headers: { 'content-type': 'application/json' },
+      body: JSON.stringify({ preference_key: 'theme', preference_value: { mode: 'dark' } }),
+    })
+    expect(created.status).toBe(201)
+    expect(await created.json()).toMatchObject({ user_id: 'dev-user@example.com' })
+
+    type Health = { credential: { source: string; user: string; expires_at: string } }
+    const health = async () => (await (await fetch(`${base}/api/health/database`)).json()) as Health
+    const before = await health()
+    expect(before.credential).toMatchObject({ source: 'embedded', user: 'dev-user@example.com' })
+    // The 20-second token is replaced by the broker at half its life; the service keeps working.
+    await eventually(async () => {
+      const now = await health()
+      return now.credential.expires_at !== before.credential.expires_at ? now : undefined
+    }, 20_000)
+    expect((await fetch(`${base}/api/preferences/theme`)).status).toBe(200)
+
+    first.child.kill('SIGINT')
+    expect(await first.exited).toBe(0)
+    expect(postgresProcessesFor(join(stateDir, 'pg'))).toBe('')
+
+    const second = await start()
+    const kept = await fetch(`${base}/api/preferences/theme`)
+    expect(kept.status).toBe(200)
+    expect(await kept.json()).toMatchObject({ preference_value: { mode: 'dark' } })
+    expect(second.output()).not.toMatch(/eyJ[\w-]+\.[\w-]+\.[\w-]+/)
+    second.child.kill('SIGINT')
+    expect(await second.exited).toBe(0)
+    expect(postgresProcessesFor(join(stateDir, 'pg'))).toBe('')
+  }, 120_000)
+})
