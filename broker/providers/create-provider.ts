@@ -3,7 +3,10 @@ import type { Env } from '../../shared/env.js'
 import type { Logger } from '../../shared/logger.js'
 import type { ProviderKind, TargetConfig } from '../config.js'
 import { ConfigError } from '../config.js'
+import { resolveWorkspaceAuth } from '../databricks/auth/resolve.js'
+import { databricksSettingsFromEnv } from '../databricks/settings.js'
 import { CommandProvider } from './command.js'
+import { DatabricksProvider } from './databricks.js'
 import type { CredentialProvider } from './provider.js'
 import { StaticProvider } from './static.js'
 
@@ -19,6 +22,11 @@ export type ProviderFactory = (
 export type ProviderFactories = Partial<Record<ProviderKind, ProviderFactory>>
 
 const builtIn: ProviderFactories = {
+  async databricks(env, { clock }) {
+    const settings = databricksSettingsFromEnv(env)
+    const auth = await resolveWorkspaceAuth(settings.workspace, { clock })
+    return new DatabricksProvider({ settings, auth, clock })
+  },
   static: (env, { clock }) => new StaticProvider(env, clock),
   command: (env, { clock }) => new CommandProvider(env, clock),
 }
@@ -37,5 +45,11 @@ export async function createProvider(
         : undefined,
     )
   }
-  return factory(target.env, deps)
+  try {
+    return await factory(target.env, deps)
+  } catch (err) {
+    // Providers check their settings when built; any failure here is a configuration error.
+    if (err instanceof ConfigError) throw err
+    throw new ConfigError(`target "${target.name}" (${target.provider}): ${(err as Error).message}`)
+  }
 }

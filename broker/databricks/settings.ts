@@ -1,0 +1,195 @@
+import { homedir } from 'node:os'
+import { join } from 'node:path'
+import { z } from 'zod'
+import { SSL_MODES, type SslMode } from '../../shared/credential.js'
+import { normaliseWorkspaceHost } from './host.js'
+
+/** The workspace authentication methods that `DATABRICKS_AUTH_TYPE` (or a profile) may force. */
+export const WORKSPACE_AUTH_TYPES = ['pat', 'oauth-m2m', 'databricks-cli'] as const
+export type WorkspaceAuthType = (typeof WORKSPACE_AUTH_TYPES)[number]
+
+/** Lakebase's default database in every instance and branch. */
+export const DEFAULT_DATABASE = 'databricks_postgres'
+/** Postgres' standard port, which Lakebase uses too. */
+export const DEFAULT_PORT = 5432
+
+/** An Autoscaling endpoint's resource path, as Databricks Apps put it in `LAKEBASE_ENDPOINT`. */
+const ENDPOINT_PATH = /^projects\/[^/\s]+\/branches\/[^/\s]+\/endpoints\/[^/\s]+$/
+
+/** Which Lakebase database the credentials are for. */
+export type LakebaseTarget =
+  | { kind: 'provisioned'; instanceName: string }
+  | { kind: 'autoscaling'; endpoint: string }
+
+/** How to reach and sign in to the workspace: the inputs of `resolveWorkspaceAuth`. */
+export interface WorkspaceAuthSettings {
+  /** The workspace URL, normalised; undefined when a config profile is to supply it. */
+  host: string | undefined
+  token: string | undefined
+  clientId: string | undefined
+  clientSecret: string | undefined
+  /** Forces one method instead of the precedence. */
+  authType: WorkspaceAuthType | undefined
+  /** The `~/.databrickscfg` section to use; undefined means `DEFAULT` if it matches the host. */
+  configProfile: string | undefined
+  configFile: string
+  cliPath: string
+}
+
+/** Where Postgres listens and how to log in, apart from the password. */
+export interface PostgresSettings {
+  /** Given host; undefined means "look it up from the instance or endpoint". */
+  host: string | undefined
+  port: number
+  database: string
+  /** Given role; undefined means "the token's `sub`, else SCIM Me". */
+  user: string | undefined
+  ssl: SslMode
+}
+
+/** Everything the `databricks` provider and its workspace authentication need. */
+export interface DatabricksSettings {
+  workspace: WorkspaceAuthSettings
+  target: LakebaseTarget
+  postgres: PostgresSettings
+}
+
+// Empty variables count as unset: `.env` files and app.yaml often carry `NAME=` placeholders.
+const optional = z.preprocess(
+  (value) => (typeof value === 'string' && value.trim() === '' ? undefined : value),
+  z.string().trim().optional(),
+)
+
+const port = z.preprocess(
+  (value) => (typeof value === 'string' && value.trim() === '' ? undefined : value),
+  z
+    .string()
+    .trim()
+    .regex(/^\d+$/, { error: 'must be a port number' })
+    .transform(Number)
+    .pipe(
+      z
+        .number()
+        .int()
+        .min(1, { error: 'must be 1–65535' })
+        .max(65535, { error: 'must be 1–65535' }),
+    )
+    .optional(),
+)
+
+const envSchema = z.object({
+  DATABRICKS_HOST: optional,
+  DATABRICKS_TOKEN: optional,
+  DATABRICKS_CLIENT_ID: optional,
+  DATABRICKS_CLIENT_SECRET: optional,
+  DATABRICKS_AUTH_TYPE: optional.pipe(
+    z
+      .enum(WORKSPACE_AUTH_TYPES, { error: `must be one of ${WORKSPACE_AUTH_TYPES.join(', ')}` })
+      .optional(),
+  ),
+  DATABRICKS_CONFIG_PROFILE: optional,
+  DATABRICKS_CONFIG_FILE: optional,
+  DATABRICKS_CLI_PATH: optional,
+  HOME: optional,
+  LAKEBASE_INSTANCE_NAME: optional,
+  LAKEBASE_ENDPOINT: optional.pipe(
+    z
+      .string()
+      .regex(ENDPOINT_PATH, { error: 'must look like projects/<p>/branches/<b>/endpoints/<e>' })
+      .optional(),
+  ),
+  PGHOST: optional,
+  LAKEBASE_HOST: optional,
+  PGPORT: port,
+  LAKEBASE_PORT: port,
+  PGDATABASE: optional,
+  LAKEBASE_DATABASE: optional,
+  PGUSER: optional,
+  PGSSLMODE: optional.pipe(
+    z.enum(SSL_MODES, { error: `must be one of ${SSL_MODES.join(', ')}` }).optional(),
+  ),
+})
+
+/**
+ * Reads the `databricks` provider's settings from environment variables, once, at start-up.
+ *
+ * | setting | variables, first set wins | default |
+ * |---|---|---|
+ * | workspace | `DATABRICKS_HOST` (https://, or loopback http://) | from the config profile |
+ * | credentials | `DATABRICKS_TOKEN`, `DATABRICKS_CLIENT_ID` + `DATABRICKS_CLIENT_SECRET`, `DATABRICKS_AUTH_TYPE` | see `resolveWorkspaceAuth` |
+ * | config profile | `DATABRICKS_CONFIG_PROFILE`, `DATABRICKS_CONFIG_FILE` | `DEFAULT`, `~/.databrickscfg` |
+ * | CLI | `DATABRICKS_CLI_PATH` | `databricks` |
+ * | database | exactly one of `LAKEBASE_INSTANCE_NAME` (Provisioned), `LAKEBASE_ENDPOINT` (Autoscaling) | — |
+ * | host | `PGHOST`, `LAKEBASE_HOST` | looked up from the instance or endpoint |
+ * | port | `PGPORT`, `LAKEBASE_PORT` | 5432 |
+ * | database name | `PGDATABASE`, `LAKEBASE_DATABASE` | `databricks_postgres` |
+ * | user | `PGUSER` | the token's `sub`, else SCIM Me |
+ * | TLS | `PGSSLMODE` | `require` |
+ *
+ * `PG*` wins over `LAKEBASE_*` because Databricks Apps set the `PG*` ones for the app's database
+ * resource.
+ *
+ * @throws Error (a configuration error) naming each offending variable, never its value.
+ */
+export function databricksSettingsFromEnv(
+  env: Record<string, string | undefined>,
+): DatabricksSettings {
+  const parsed = envSchema.safeParse(env)
+  if (!parsed.success) {
+    const problems = parsed.error.issues.map((issue) => `${issue.path.join('.')} ${issue.message}`)
+    throw new Error(`invalid Databricks settings: ${problems.join('; ')}`)
+  }
+  const e = parsed.data
+
+  if ((e.LAKEBASE_INSTANCE_NAME === undefined) === (e.LAKEBASE_ENDPOINT === undefined)) {
+    throw new Error(
+      e.LAKEBASE_INSTANCE_NAME === undefined
+        ? 'set LAKEBASE_INSTANCE_NAME (Lakebase Provisioned) or LAKEBASE_ENDPOINT (Lakebase Autoscaling) to name the database'
+        : 'set only one of LAKEBASE_INSTANCE_NAME (Lakebase Provisioned) and LAKEBASE_ENDPOINT (Lakebase Autoscaling), not both',
+    )
+  }
+  const target: LakebaseTarget =
+    e.LAKEBASE_INSTANCE_NAME !== undefined
+      ? { kind: 'provisioned', instanceName: e.LAKEBASE_INSTANCE_NAME }
+      : { kind: 'autoscaling', endpoint: e.LAKEBASE_ENDPOINT as string }
+
+  if (e.PGUSER !== undefined && isTokenPlaceholderUser(e.PGUSER)) {
+    throw new Error(TOKEN_USER_TRAP)
+  }
+
+  const home = e.HOME ?? homedir()
+  const configFile = e.DATABRICKS_CONFIG_FILE ?? join(home, '.databrickscfg')
+
+  return {
+    workspace: {
+      host: e.DATABRICKS_HOST === undefined ? undefined : normaliseWorkspaceHost(e.DATABRICKS_HOST),
+      token: e.DATABRICKS_TOKEN,
+      clientId: e.DATABRICKS_CLIENT_ID,
+      clientSecret: e.DATABRICKS_CLIENT_SECRET,
+      authType: e.DATABRICKS_AUTH_TYPE,
+      configProfile: e.DATABRICKS_CONFIG_PROFILE,
+      configFile: configFile.startsWith('~/') ? join(home, configFile.slice(2)) : configFile,
+      cliPath: e.DATABRICKS_CLI_PATH ?? 'databricks',
+    },
+    target,
+    postgres: {
+      host: e.PGHOST ?? e.LAKEBASE_HOST,
+      port: e.PGPORT ?? e.LAKEBASE_PORT ?? DEFAULT_PORT,
+      database: e.PGDATABASE ?? e.LAKEBASE_DATABASE ?? DEFAULT_DATABASE,
+      user: e.PGUSER,
+      ssl: e.PGSSLMODE ?? 'require',
+    },
+  }
+}
+
+/**
+ * True for the user name `token`, which some tools put in PGUSER next to a token password;
+ * Lakebase has no such role (`role "token" does not exist`).
+ */
+export function isTokenPlaceholderUser(user: string): boolean {
+  return user.trim().toLowerCase() === 'token'
+}
+
+/** The explanation given whenever the user `token` shows up. */
+export const TOKEN_USER_TRAP =
+  "PGUSER is \"token\", but Lakebase logs in as the identity that owns the token (a user's email or a service principal's application id); unset PGUSER to use the token's own identity, or set it to that role"

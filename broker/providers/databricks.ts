@@ -1,0 +1,134 @@
+import { randomUUID } from 'node:crypto'
+import { type Clock, systemClock } from '../../shared/clock.js'
+import type { Credential } from '../../shared/credential.js'
+import { autoscalingDatabaseToken, autoscalingEndpointHost } from '../databricks/autoscaling.js'
+import { databaseTokenExpiry, readTokenClaims } from '../databricks/database-token.js'
+import { resolvePostgresUser } from '../databricks/postgres-user.js'
+import {
+  type IssuedDatabaseToken,
+  provisionedDatabaseToken,
+  provisionedInstanceHost,
+} from '../databricks/provisioned.js'
+import type { DatabricksSettings } from '../databricks/settings.js'
+import type { WorkspaceAuth } from '../databricks/workspace-auth.js'
+import { type BoundWorkspaceCall, bindWorkspaceCall } from '../databricks/workspace-http.js'
+import { ProviderError, toProviderError } from '../provider-error.js'
+import type { CredentialProvider } from './provider.js'
+
+/** What a {@link DatabricksProvider} needs; everything but `settings` and `auth` has a default. */
+export interface DatabricksProviderOptions {
+  settings: DatabricksSettings
+  /** Signs the workspace calls; from `resolveWorkspaceAuth`. */
+  auth: WorkspaceAuth
+  /** Defaults to `globalThis.fetch` (read at call time, so MSW can intercept it). */
+  fetch?: typeof globalThis.fetch
+  clock?: Clock
+  /** Makes the `request_id` of Provisioned credential requests; a UUID v4. */
+  randomUUID?: () => string
+  /** Overrides `WORKSPACE_CALL_TIMEOUT_MS` for each workspace call. */
+  timeoutMs?: number
+}
+
+/**
+ * Lakebase credentials from a Databricks workspace: a workspace token (from `auth`), then a
+ * database token for the Provisioned instance or Autoscaling endpoint, its host (given or looked
+ * up, checking that the database accepts connections), and the Postgres user.
+ *
+ * The credential's `expiresAt` is the earliest of the database token's expiry and the workspace
+ * token's (when known). Like every provider it never caches: each `fetch` asks the workspace
+ * again; the credential cache decides how often that happens.
+ */
+export class DatabricksProvider implements CredentialProvider {
+  readonly source = 'databricks' as const
+  readonly #settings: DatabricksSettings
+  readonly #auth: WorkspaceAuth
+  readonly #clock: Clock
+  readonly #randomUUID: () => string
+  readonly #http: { fetch?: typeof globalThis.fetch; clock: Clock; timeoutMs?: number }
+
+  constructor(options: DatabricksProviderOptions) {
+    this.#settings = options.settings
+    this.#auth = options.auth
+    this.#clock = options.clock ?? systemClock
+    this.#randomUUID = options.randomUUID ?? randomUUID
+    this.#http = { fetch: options.fetch, clock: this.#clock, timeoutMs: options.timeoutMs }
+  }
+
+  async fetch(signal: AbortSignal): Promise<Credential> {
+    try {
+      return await this.#fetch(signal)
+    } catch (err) {
+      throw toProviderError(err)
+    }
+  }
+
+  async #fetch(signal: AbortSignal): Promise<Credential> {
+    const issuedAt = this.#clock.now()
+    const workspace = await this.#auth.token(signal)
+    const call = bindWorkspaceCall(this.#auth.host, workspace.accessToken, signal, this.#http)
+    const postgres = this.#settings.postgres
+
+    // The host lookup comes first: it checks that the database accepts connections before a
+    // token is minted for it.
+    const host = postgres.host ?? (await this.#lookUpHost(call))
+    const issued = await this.#mintDatabaseToken(call)
+
+    const now = this.#clock.now()
+    const claims = readTokenClaims(issued.token)
+    const databaseExpiry = databaseTokenExpiry(issued.statedExpiry, claims, now)
+    const workspaceExpiry = workspace.expiresAt?.getTime() ?? Number.POSITIVE_INFINITY
+    const expiresAt = new Date(Math.min(databaseExpiry.getTime(), workspaceExpiry))
+    if (expiresAt.getTime() <= now) {
+      throw new ProviderError(
+        'malformed_response',
+        `the workspace returned a database credential that expired at ${expiresAt.toISOString()}`,
+      )
+    }
+
+    const user = await resolvePostgresUser({
+      configured: postgres.user,
+      tokenSubject: claims.sub,
+      call,
+    })
+    return {
+      user,
+      password: issued.token,
+      host,
+      port: postgres.port,
+      database: postgres.database,
+      ssl: postgres.ssl,
+      expiresAt,
+      issuedAt: new Date(issuedAt),
+      source: this.source,
+    }
+  }
+
+  #lookUpHost(call: BoundWorkspaceCall): Promise<string> {
+    const target = this.#settings.target
+    return target.kind === 'provisioned'
+      ? provisionedInstanceHost(call, target.instanceName)
+      : autoscalingEndpointHost(call, target.endpoint)
+  }
+
+  #mintDatabaseToken(call: BoundWorkspaceCall): Promise<IssuedDatabaseToken> {
+    const target = this.#settings.target
+    return target.kind === 'provisioned'
+      ? provisionedDatabaseToken(call, target.instanceName, this.#randomUUID())
+      : autoscalingDatabaseToken(call, target.endpoint)
+  }
+
+  describe(): Record<string, unknown> {
+    const { target, postgres } = this.#settings
+    return {
+      source: this.source,
+      method: this.#auth.method,
+      host: this.#auth.host,
+      ...(target.kind === 'provisioned'
+        ? { instance: target.instanceName }
+        : { endpoint: target.endpoint }),
+      database: postgres.database,
+      pgHost: postgres.host ?? 'looked up',
+      pgUser: postgres.user ?? 'from the token',
+    }
+  }
+}

@@ -1,0 +1,451 @@
+import { setupServer } from 'msw/node'
+import { afterAll, afterEach, beforeAll, beforeEach, describe, expect, it } from 'vitest'
+import { resolveWorkspaceAuth } from '../../../broker/databricks/auth/resolve.js'
+import { DEFAULT_DATABASE_TOKEN_LIFETIME_MS } from '../../../broker/databricks/database-token.js'
+import {
+  type DatabricksSettings,
+  databricksSettingsFromEnv,
+} from '../../../broker/databricks/settings.js'
+import { ProviderError } from '../../../broker/provider-error.js'
+import { DatabricksProvider } from '../../../broker/providers/databricks.js'
+import { errorText } from '../../support/error-text.js'
+import { ManualClock } from '../../support/manual-clock.js'
+import {
+  createMockWorkspace,
+  type MockWorkspace,
+  type MockWorkspaceOptions,
+} from '../../workspace-kit/index.js'
+
+const server = setupServer()
+beforeAll(() => server.listen({ onUnhandledRequest: 'error' }))
+afterEach(() => server.resetHandlers())
+afterAll(() => server.close())
+
+const UUID_V4 = /^[0-9a-f]{8}-[0-9a-f]{4}-4[0-9a-f]{3}-[89ab][0-9a-f]{3}-[0-9a-f]{12}$/
+const HOUR_MS = 3_600_000
+
+let clock: ManualClock
+let ws: MockWorkspace
+
+function workspace(options: MockWorkspaceOptions = {}) {
+  ws = createMockWorkspace({ now: () => clock.now(), ...options })
+  server.use(...ws.handlers)
+  return ws
+}
+
+beforeEach(() => {
+  clock = new ManualClock()
+  workspace()
+})
+
+function settingsFor(
+  env: { auth?: 'pat' | 'oauth-m2m'; target?: 'provisioned' | 'autoscaling' } = {},
+  extra: Record<string, string> = {},
+): DatabricksSettings {
+  return databricksSettingsFromEnv({
+    ...ws.env(env),
+    DATABRICKS_CONFIG_FILE: '/nonexistent/.databrickscfg',
+    ...extra,
+  })
+}
+
+async function provider(settings: DatabricksSettings = settingsFor()): Promise<DatabricksProvider> {
+  const auth = await resolveWorkspaceAuth(settings.workspace, { clock })
+  return new DatabricksProvider({ settings, auth, clock })
+}
+
+function fetchOnce(p: DatabricksProvider) {
+  return p.fetch(new AbortController().signal)
+}
+
+async function failure(promise: Promise<unknown>): Promise<ProviderError> {
+  const err = await promise.then(
+    () => undefined,
+    (e: unknown) => e,
+  )
+  expect(err).toBeInstanceOf(ProviderError)
+  return err as ProviderError
+}
+
+describe('DatabricksProvider with Lakebase Provisioned', () => {
+  it('returns a credential for the instance: token, looked-up host, token identity, stated expiry', async () => {
+    const p = await provider()
+    const credential = await fetchOnce(p)
+    const instance = ws.instances.get(ws.instanceName)
+    expect(credential).toEqual({
+      user: ws.identity,
+      password: ws.minted[0],
+      host: instance?.read_write_dns,
+      port: 5432,
+      database: 'databricks_postgres',
+      ssl: 'require',
+      expiresAt: new Date(clock.now() + HOUR_MS),
+      issuedAt: new Date(clock.now()),
+      source: 'databricks',
+    })
+    expect(ws.calls).toMatchObject({ getInstance: 1, databaseCredentials: 1, scimMe: 0 })
+  })
+
+  it('asks for the instance by name with a fresh UUID v4 request_id each time', async () => {
+    const p = await provider()
+    await fetchOnce(p)
+    await fetchOnce(p)
+    const bodies = ws.requests
+      .filter((r) => r.route === 'databaseCredentials')
+      .map((r) => JSON.parse(r.body ?? '') as { instance_names: string[]; request_id: string })
+    expect(bodies.map((b) => b.instance_names)).toEqual([[ws.instanceName], [ws.instanceName]])
+    expect(bodies[0]?.request_id).toMatch(UUID_V4)
+    expect(bodies[1]?.request_id).toMatch(UUID_V4)
+    expect(bodies[0]?.request_id).not.toBe(bodies[1]?.request_id)
+  })
+
+  it('never caches: every fetch asks the workspace again', async () => {
+    const p = await provider()
+    const first = await fetchOnce(p)
+    const second = await fetchOnce(p)
+    expect(second.password).not.toBe(first.password)
+    expect(ws.calls).toMatchObject({ getInstance: 2, databaseCredentials: 2 })
+  })
+
+  it('uses PGHOST as given and does not look the instance up', async () => {
+    const p = await provider(settingsFor({}, { PGHOST: 'db.internal.example', PGPORT: '6432' }))
+    const credential = await fetchOnce(p)
+    expect(credential).toMatchObject({ host: 'db.internal.example', port: 6432 })
+    expect(ws.calls.getInstance).toBe(0)
+  })
+
+  it('reports a STARTING instance as transient not_available naming the state, and mints nothing', async () => {
+    workspace({ instances: [{ name: 'orders', state: 'STARTING' }] })
+    const p = await provider()
+    const err = await failure(fetchOnce(p))
+    expect(err.errorClass).toBe('not_available')
+    expect(err.kind).toBe('transient')
+    expect(err.message).toBe(
+      'the database instance orders is STARTING; retry when the instance becomes available',
+    )
+    expect(ws.calls.databaseCredentials).toBe(0)
+  })
+
+  it('succeeds once the instance becomes AVAILABLE', async () => {
+    workspace({ instances: [{ name: 'orders', state: 'STARTING' }] })
+    const p = await provider()
+    await failure(fetchOnce(p))
+    const instance = ws.instances.get('orders')
+    if (instance) instance.state = 'AVAILABLE'
+    await expect(fetchOnce(p)).resolves.toMatchObject({ host: instance?.read_write_dns })
+  })
+
+  it('reports an instance without read_write_dns as malformed', async () => {
+    workspace({ instances: [{ name: 'orders', read_write_dns: '' }] })
+    const err = await failure(fetchOnce(await provider()))
+    expect(err.errorClass).toBe('malformed_response')
+    expect(err.message).toMatch(/has no read_write_dns; set PGHOST/)
+  })
+
+  it('reports a missing instance as permanent not_found with the upstream code', async () => {
+    const p = await provider(settingsFor({}, { LAKEBASE_INSTANCE_NAME: 'no-such-instance' }))
+    const err = await failure(fetchOnce(p))
+    expect(err).toMatchObject({
+      errorClass: 'not_found',
+      kind: 'permanent',
+      upstreamStatus: 404,
+      upstreamErrorCode: 'RESOURCE_DOES_NOT_EXIST',
+    })
+  })
+})
+
+describe('DatabricksProvider with Lakebase Autoscaling', () => {
+  it('returns a credential for the endpoint, reading expire_time and the endpoint host', async () => {
+    const p = await provider(settingsFor({ target: 'autoscaling' }))
+    const credential = await fetchOnce(p)
+    expect(credential).toMatchObject({
+      user: ws.identity,
+      password: ws.minted[0],
+      host: ws.endpoints.get(ws.endpointName)?.host,
+      expiresAt: new Date(clock.now() + HOUR_MS),
+    })
+    expect(ws.calls).toMatchObject({
+      getEndpoint: 1,
+      postgresCredentials: 1,
+      databaseCredentials: 0,
+    })
+    const body = ws.requests.find((r) => r.route === 'postgresCredentials')?.body
+    expect(JSON.parse(body ?? '')).toEqual({ endpoint: ws.endpointName })
+  })
+
+  it('accepts an IDLE endpoint, which wakes up when a client connects', async () => {
+    workspace({ endpoints: [{ name: 'projects/p/branches/b/endpoints/e', current_state: 'IDLE' }] })
+    await expect(
+      fetchOnce(await provider(settingsFor({ target: 'autoscaling' }))),
+    ).resolves.toMatchObject({
+      source: 'databricks',
+    })
+  })
+
+  it.each(['INIT', 'DEGRADED'] as const)(
+    'reports a %s endpoint as transient not_available naming the state',
+    async (state) => {
+      workspace({
+        endpoints: [{ name: 'projects/p/branches/b/endpoints/e', current_state: state }],
+      })
+      const err = await failure(fetchOnce(await provider(settingsFor({ target: 'autoscaling' }))))
+      expect(err.errorClass).toBe('not_available')
+      expect(err.kind).toBe('transient')
+      expect(err.message).toBe(
+        `the Lakebase endpoint projects/p/branches/b/endpoints/e is ${state}; retry when the endpoint becomes ACTIVE or IDLE`,
+      )
+      expect(ws.calls.postgresCredentials).toBe(0)
+    },
+  )
+})
+
+describe('DatabricksProvider expiry', () => {
+  it('prefers the stated expiration_time over the JWT exp', async () => {
+    const issued = await ws.mint({ lifetimeS: 3600 })
+    const stated = new Date(clock.now() + 1_800_000)
+    ws.script('databaseCredentials', {
+      body: { token: issued.token, expiration_time: stated.toISOString() },
+    })
+    expect((await fetchOnce(await provider())).expiresAt).toEqual(stated)
+  })
+
+  it("falls back to the token's JWT exp when the response has no expiration_time", async () => {
+    ws.script('databaseCredentials', { omitExpiration: true, lifetimeS: 1200 })
+    const credential = await fetchOnce(await provider())
+    expect(credential.expiresAt).toEqual(new Date(clock.now() + 1_200_000))
+  })
+
+  it('falls back to the JWT exp when an Autoscaling response has no expire_time', async () => {
+    ws.script('postgresCredentials', { omitExpiration: true, lifetimeS: 900 })
+    const credential = await fetchOnce(await provider(settingsFor({ target: 'autoscaling' })))
+    expect(credential.expiresAt).toEqual(new Date(clock.now() + 900_000))
+  })
+
+  it('assumes one hour when neither the response nor the token says', async () => {
+    ws.script('databaseCredentials', { body: { token: 'opaque-not-a-jwt' } })
+    const credential = await fetchOnce(await provider())
+    expect(credential.expiresAt).toEqual(new Date(clock.now() + DEFAULT_DATABASE_TOKEN_LIFETIME_MS))
+  })
+
+  it('expires with the workspace token when that expires before the database token', async () => {
+    workspace({ workspaceTokenLifetimeS: 600, tokenLifetimeS: 3600 })
+    const credential = await fetchOnce(await provider(settingsFor({ auth: 'oauth-m2m' })))
+    expect(credential.expiresAt).toEqual(new Date(clock.now() + 600_000))
+  })
+
+  it('expires with the database token when that expires before the workspace token', async () => {
+    workspace({ workspaceTokenLifetimeS: 3600, tokenLifetimeS: 1200 })
+    const credential = await fetchOnce(await provider(settingsFor({ auth: 'oauth-m2m' })))
+    expect(credential.expiresAt).toEqual(new Date(clock.now() + 1_200_000))
+  })
+
+  it('refuses a database token that has already expired', async () => {
+    ws.script('databaseCredentials', { expired: true })
+    const err = await failure(fetchOnce(await provider()))
+    expect(err.errorClass).toBe('malformed_response')
+    expect(err.message).toMatch(/returned a database credential that expired at/)
+  })
+})
+
+describe('DatabricksProvider user', () => {
+  it('uses PGUSER when set, without asking SCIM', async () => {
+    const sp = 'a1b2c3d4-0000-4000-8000-000000000000'
+    const credential = await fetchOnce(await provider(settingsFor({}, { PGUSER: sp })))
+    expect(credential.user).toBe(sp)
+    expect(ws.calls.scimMe).toBe(0)
+  })
+
+  it("uses the database token's sub when PGUSER is unset", async () => {
+    workspace({ identity: 'bob@example.com' })
+    const credential = await fetchOnce(await provider())
+    expect(credential.user).toBe('bob@example.com')
+    expect(ws.calls.scimMe).toBe(0)
+  })
+
+  it("is the service principal's application id under OAuth M2M", async () => {
+    const credential = await fetchOnce(await provider(settingsFor({ auth: 'oauth-m2m' })))
+    expect(credential.user).toBe(ws.clientId)
+  })
+
+  it('asks SCIM Me when the token has no sub', async () => {
+    ws.script('databaseCredentials', { noSub: true })
+    const credential = await fetchOnce(await provider())
+    expect(credential.user).toBe(ws.identity)
+    expect(ws.calls.scimMe).toBe(1)
+  })
+
+  it('never uses a sub of `token`; asks SCIM Me instead', async () => {
+    const odd = await ws.mint({ user: 'token' })
+    ws.script('databaseCredentials', {
+      body: { token: odd.token, expiration_time: odd.expiresAt.toISOString() },
+    })
+    const credential = await fetchOnce(await provider())
+    expect(credential.user).toBe(ws.identity)
+  })
+
+  it('refuses PGUSER=token with a config error explaining the trap', async () => {
+    const settings = settingsFor()
+    const p = await provider({ ...settings, postgres: { ...settings.postgres, user: 'token' } })
+    const err = await failure(fetchOnce(p))
+    expect(err.errorClass).toBe('config')
+    expect(err.kind).toBe('permanent')
+    expect(err.message).toMatch(/PGUSER is "token"/)
+  })
+
+  it('reports malformed_response when no source names a user', async () => {
+    ws.script('databaseCredentials', { noSub: true })
+    ws.script('scimMe', { body: { id: '1' } })
+    const err = await failure(fetchOnce(await provider()))
+    expect(err.errorClass).toBe('malformed_response')
+    expect(err.message).toMatch(/cannot tell the Postgres user.*set PGUSER/)
+  })
+})
+
+describe('DatabricksProvider failures', () => {
+  it('reports 429 as rate_limited with Retry-After in milliseconds', async () => {
+    ws.script('databaseCredentials', { status: 429, retryAfter: 2 })
+    const err = await failure(fetchOnce(await provider()))
+    expect(err).toMatchObject({
+      errorClass: 'rate_limited',
+      kind: 'transient',
+      upstreamStatus: 429,
+      upstreamErrorCode: 'REQUEST_LIMIT_EXCEEDED',
+      retryAfterMs: 2_000,
+    })
+  })
+
+  it('reports 403 as permanent, with the upstream error_code', async () => {
+    ws.script('databaseCredentials', {
+      status: 403,
+      error_code: 'PERMISSION_DENIED',
+      message: 'User alice@example.com does not have permission to access instance test-instance.',
+    })
+    const err = await failure(fetchOnce(await provider()))
+    expect(err).toMatchObject({
+      errorClass: 'forbidden',
+      kind: 'permanent',
+      upstreamStatus: 403,
+      upstreamErrorCode: 'PERMISSION_DENIED',
+    })
+    expect(err.message).toMatch(
+      /^the database credential request for instance test-instance failed with HTTP 403 PERMISSION_DENIED/,
+    )
+  })
+
+  it('reports 5xx and dropped connections as transient', async () => {
+    ws.script('databaseCredentials', { status: 500 }, { networkError: true })
+    const p = await provider()
+    expect((await failure(fetchOnce(p))).errorClass).toBe('upstream_5xx')
+    expect((await failure(fetchOnce(p))).errorClass).toBe('network')
+    await expect(fetchOnce(p)).resolves.toMatchObject({ source: 'databricks' })
+  })
+
+  it('reports a wrong M2M secret as permanent unauthorized with invalid_client', async () => {
+    const p = await provider(
+      settingsFor(
+        { auth: 'oauth-m2m' },
+        { DATABRICKS_CLIENT_SECRET: 'dose0123456789abcdef0123456789abcd' },
+      ),
+    )
+    const err = await failure(fetchOnce(p))
+    expect(err).toMatchObject({
+      errorClass: 'unauthorized',
+      kind: 'permanent',
+      upstreamStatus: 401,
+      upstreamErrorCode: 'invalid_client',
+    })
+    expect(ws.calls.databaseCredentials).toBe(0)
+  })
+
+  it('reports a revoked PAT as permanent unauthorized with UNAUTHENTICATED', async () => {
+    const p = await provider(
+      settingsFor({}, { DATABRICKS_TOKEN: 'dapi00000000000000000000000000000000' }),
+    )
+    const err = await failure(fetchOnce(p))
+    expect(err).toMatchObject({ errorClass: 'unauthorized', upstreamErrorCode: 'UNAUTHENTICATED' })
+  })
+
+  it('reports a malformed credential answer as malformed_response', async () => {
+    ws.script('databaseCredentials', { malformed: true })
+    expect((await failure(fetchOnce(await provider()))).errorClass).toBe('malformed_response')
+  })
+
+  it('stops when the signal aborts', async () => {
+    ws.script('databaseCredentials', { delayMs: 'infinite' })
+    const p = await provider()
+    const caller = new AbortController()
+    const pending = failure(p.fetch(caller.signal))
+    caller.abort()
+    expect((await pending).errorClass).toBe('timeout')
+  })
+
+  it('never puts a PAT, client secret or minted token in an error, its cause or its properties', async () => {
+    const errors: unknown[] = []
+    const collect = async (p: DatabricksProvider) => {
+      errors.push(await fetchOnce(p).catch((e: unknown) => e))
+    }
+    // Mint a few tokens first, so that there are tokens to leak.
+    await fetchOnce(await provider())
+    await fetchOnce(await provider(settingsFor({ auth: 'oauth-m2m' })))
+    const leakyMessage = `bad token ${ws.pat} / ${ws.minted[0]} / ${ws.clientSecret}`
+
+    ws.script('databaseCredentials', { status: 400, message: leakyMessage })
+    await collect(await provider())
+    ws.script('databaseCredentials', {
+      status: 403,
+      error_code: 'PERMISSION_DENIED',
+      message: leakyMessage,
+    })
+    await collect(await provider(settingsFor({ auth: 'oauth-m2m' })))
+    ws.script('oidcToken', { status: 401, error_code: 'invalid_client', message: leakyMessage })
+    await collect(await provider(settingsFor({ auth: 'oauth-m2m' })))
+    await collect(
+      await provider(
+        settingsFor({ auth: 'oauth-m2m' }, { DATABRICKS_CLIENT_SECRET: 'dose-wrong' }),
+      ),
+    )
+    ws.script('databaseCredentials', { body: { token: 12, leaked: ws.minted[0] } })
+    await collect(await provider())
+    ws.script('databaseCredentials', { networkError: true })
+    await collect(await provider())
+    ws.script('databaseCredentials', { expired: true })
+    await collect(await provider())
+    ws.script('scimMe', { status: 500, message: leakyMessage })
+    ws.script('databaseCredentials', { noSub: true })
+    await collect(await provider())
+
+    expect(errors).toHaveLength(8)
+    const secrets = [ws.pat, ws.clientSecret, 'dose-wrong', ...ws.minted]
+    for (const err of errors) {
+      expect(err).toBeInstanceOf(ProviderError)
+      const text = errorText(err)
+      for (const secret of secrets) expect(text).not.toContain(secret)
+    }
+  })
+})
+
+describe('DatabricksProvider.describe', () => {
+  it('names the source, auth method, workspace and instance, and no secret', async () => {
+    const p = await provider(
+      settingsFor(
+        {},
+        { DATABRICKS_CLIENT_ID: ws.clientId, DATABRICKS_CLIENT_SECRET: ws.clientSecret },
+      ),
+    )
+    const description = p.describe()
+    expect(description).toMatchObject({
+      source: 'databricks',
+      method: 'pat',
+      host: ws.host,
+      instance: ws.instanceName,
+    })
+    const text = JSON.stringify(description)
+    expect(text).not.toContain(ws.pat)
+    expect(text).not.toContain(ws.clientSecret)
+  })
+
+  it('names the endpoint for Autoscaling', async () => {
+    const p = await provider(settingsFor({ target: 'autoscaling', auth: 'oauth-m2m' }))
+    expect(p.describe()).toMatchObject({ method: 'oauth-m2m', endpoint: ws.endpointName })
+  })
+})
