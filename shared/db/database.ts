@@ -25,6 +25,15 @@ export const maxLifetimeS = () => 60 * (30 + Math.random() * 30)
 /** Sent with 503 DATABASE_UNAVAILABLE: a restarting Postgres is usually back within seconds. */
 export const DATABASE_RETRY_AFTER_S = 5
 export const DEFAULT_POOL_SIZE = 10
+/**
+ * A rejected password is retried with a fresh credential up to this often, pausing
+ * AUTH_RETRY_PAUSE_MS longer each time: a rotation lands in the broker within milliseconds.
+ */
+export const MAX_AUTH_RETRIES = 3
+export const AUTH_RETRY_PAUSE_MS = 100
+
+const pause = (ms: number) =>
+  ms > 0 ? new Promise((resolve) => setTimeout(resolve, ms)) : Promise.resolve()
 
 export interface DatabaseOptions {
   credentials: BrokerCredentials
@@ -63,24 +72,35 @@ export class Database {
   }
 
   /**
-   * Runs `operation`, retrying it once on a fresh connection when the password was rejected
-   * after a rotation (28P01: nothing ran, so always safe) or, for idempotent operations, when
-   * the connection dropped (killed backend, failover, restart). Other database failures become
-   * 503 DATABASE_UNAVAILABLE; errors the operation throws itself pass through.
+   * Runs `operation`. A password rejected after a rotation (28P01: nothing ran, so always safe)
+   * costs a fresh credential and a new login, not a failed request; a dropped connection (killed
+   * backend, failover, restart) is retried once on a fresh connection for idempotent operations.
+   * Other database failures become 503 DATABASE_UNAVAILABLE; errors the operation throws itself
+   * pass through.
    */
   async run<T>(operation: (db: Db) => Promise<T>, { idempotent = true } = {}): Promise<T> {
-    for (let attempt = 1; ; attempt++) {
+    let authRetries = 0
+    let connectionRetried = false
+    for (;;) {
       const { db } = await this.ready()
       try {
         return await operation(db)
       } catch (err) {
         const failure = classify(err)
         if (failure === 'other') throw err
-        if (failure === 'auth') this.options.credentials.invalidate()
-        const retry =
-          attempt === 1 && (failure === 'auth' || (failure === 'connection' && idempotent))
+        let retry = false
+        if (failure === 'auth' && authRetries < MAX_AUTH_RETRIES) {
+          this.options.credentials.invalidate()
+          // The broker may still be storing the credential that replaced the rejected one.
+          await pause(AUTH_RETRY_PAUSE_MS * authRetries)
+          authRetries += 1
+          retry = true
+        } else if (failure === 'connection' && idempotent && !connectionRetried) {
+          connectionRetried = true
+          retry = true
+        }
         this.options.logger?.warn(
-          { failure, code: codeOf(err), attempt, retry },
+          { failure, code: codeOf(err), retry },
           'database operation failed',
         )
         if (!retry) throw toAppError(failure, err)
