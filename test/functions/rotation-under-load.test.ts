@@ -110,7 +110,9 @@ describe('rotation and killed backends under load', () => {
     expect(row?.n).toBeGreaterThan(100)
 
     // Every kill forced new logins, each with whatever token was current by then.
-    const health = (await (await fetch(`${base}/api/health/database`)).json()) as { pool: { logins: number } }
+    const health = (await (await fetch(`${base}/api/health/database`)).json()) as {
+      pool: { logins: number }
+    }
     expect(health.pool.logins).toBeGreaterThan(kills)
     const logs = broker.output() + functions.output() + migrateOutput
     for (const token of lakebase.workspace.minted) expect(logs).not.toContain(token)
