@@ -4,7 +4,10 @@ import { chmod, mkdir, readFile, writeFile } from 'node:fs/promises'
 import { join, resolve } from 'node:path'
 import postgres from 'postgres'
 import type { Logger } from '../shared/logger.js'
-import EmbeddedPostgres from './embedded-postgres-module.js'
+import EmbeddedPostgres, {
+  letPostgresUserReach,
+  postgresBinariesDir,
+} from './embedded-postgres-module.js'
 
 export const DEFAULT_EMBEDDED_PORT = 54320
 export const EMBEDDED_DATABASE = 'databricks_postgres'
@@ -37,8 +40,10 @@ export async function startEmbeddedPostgres(
   const dir = resolve(options.dir)
   const dataDir = join(dir, 'pg')
   await mkdir(dir, { recursive: true, mode: 0o755 })
-  // Postgres runs as its own user when we are root, and must be able to reach its data dir.
+  // Postgres runs as its own user when we are root, and must be able to reach its data dir
+  // and its binaries.
   await chmod(dir, 0o755)
+  await letPostgresUserReach(dir, await postgresBinariesDir())
   const password = await superuserPassword(join(dir, 'superuser-password'))
   const server = new EmbeddedPostgres({
     databaseDir: dataDir,

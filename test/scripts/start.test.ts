@@ -1,5 +1,4 @@
 import { execFileSync } from 'node:child_process'
-import { chmod } from 'node:fs/promises'
 import { join } from 'node:path'
 import { afterAll, beforeAll, describe, expect, it } from 'vitest'
 import { tempDir } from '../support/broker.js'
@@ -32,10 +31,8 @@ describe('npm start with nothing configured', () => {
   const children: Spawned[] = []
 
   beforeAll(async () => {
-    const parent = await tempDir('lakebase-state-')
-    // Postgres runs as its own user when the suite runs as root: it must reach the folder.
-    await chmod(parent, 0o755)
-    stateDir = join(parent, '.lakebase')
+    // A private (0700) folder, as mktemp makes: npm start must still let Postgres reach it.
+    stateDir = join(await tempDir('lakebase-state-'), '.lakebase')
     const port = await freePort()
     env = {
       LAKEBASE_STATE_DIR: stateDir,

