@@ -1,5 +1,6 @@
 import { type Clock, MAX_TIMER_MS, systemClock, type TimerHandle } from '../shared/clock.js'
 import type { Credential } from '../shared/credential.js'
+import { singleFlight } from '../shared/single-flight.js'
 import { retryDelayMs } from './backoff.js'
 import { type ErrorClass, ProviderError, toProviderError } from './provider-error.js'
 import type { CredentialProvider } from './providers/provider.js'
@@ -115,7 +116,8 @@ export class CredentialCache {
   private readonly fetchTimeoutMs: number
   private readonly observer: CacheObserver
   private held: Held | undefined
-  private inFlight: Promise<Held> | undefined
+  /** One fetch at a time: concurrent callers share the promise; a rejection is not kept. */
+  private readonly refresh = singleFlight(() => this.fetchOnce())
   private lastAttemptAt = Number.NEGATIVE_INFINITY
   private nextAttemptAt = 0
   private consecutiveFailures = 0
@@ -164,7 +166,7 @@ export class CredentialCache {
       if (now >= this.nextAttemptAt) this.refreshInBackground()
       return this.serve(held, now)
     }
-    if (!this.inFlight && !this.demandFetchAllowed(now)) throw this.unavailable(now)
+    if (!this.refresh.running && !this.demandFetchAllowed(now)) throw this.unavailable(now)
     try {
       const fetched = await this.refresh()
       return this.serve(fetched, this.clock.now())
@@ -236,18 +238,6 @@ export class CredentialCache {
     this.refresh().catch(() => {
       // Recorded in lastError and rescheduled by refresh(); nobody awaits a background attempt.
     })
-  }
-
-  /** One fetch at a time: concurrent callers share the promise; a rejection is not kept. */
-  private refresh(): Promise<Held> {
-    if (this.inFlight) return this.inFlight
-    const attempt = this.fetchOnce()
-    this.inFlight = attempt
-    const forget = () => {
-      if (this.inFlight === attempt) this.inFlight = undefined
-    }
-    attempt.then(forget, forget)
-    return attempt
   }
 
   private async fetchOnce(): Promise<Held> {

@@ -1,6 +1,7 @@
 import { type Clock, systemClock } from './clock.js'
 import { type ServedCredential, servedCredentialSchema } from './credential.js'
 import { AppError } from './errors.js'
+import { singleFlight } from './single-flight.js'
 
 export const DEFAULT_BROKER_URL = 'http://127.0.0.1:8990'
 /**
@@ -61,7 +62,6 @@ export function brokerCredentials(options: BrokerClientOptions): BrokerCredentia
   const request = transport(options.url, options.fetch ?? globalThis.fetch)
   const path = `/v1/credentials/${encodeURIComponent(target)}`
   let held: Held | undefined
-  let inFlight: Promise<ServedCredential> | undefined
 
   const valid = (now: number) =>
     held && now < held.expiresAt - CLIENT_MIN_TTL_MS ? held : undefined
@@ -107,16 +107,7 @@ export function brokerCredentials(options: BrokerClientOptions): BrokerCredentia
     throw brokerError(response, options.url)
   }
 
-  function refresh(): Promise<ServedCredential> {
-    if (inFlight) return inFlight
-    const attempt = fetchOnce()
-    inFlight = attempt
-    const forget = () => {
-      if (inFlight === attempt) inFlight = undefined
-    }
-    attempt.then(forget, forget)
-    return attempt
-  }
+  const refresh = singleFlight(fetchOnce)
 
   return {
     target,

@@ -1,11 +1,17 @@
+/** A function whose concurrent calls share one run; `running` says whether one is under way. */
+export interface SingleFlight<T> {
+  (): Promise<T>
+  readonly running: boolean
+}
+
 /**
  * Shares one in-flight promise among all concurrent callers and forgets it once it settles,
  * so a rejection is never cached: the next call after a failure starts a new attempt.
  * (p-memoize does this too, but its current major needs Node 22.)
  */
-export function singleFlight<T>(run: () => Promise<T>): () => Promise<T> {
+export function singleFlight<T>(run: () => Promise<T>): SingleFlight<T> {
   let inFlight: Promise<T> | undefined
-  return () => {
+  const call = () => {
     if (inFlight) return inFlight
     const attempt = run()
     inFlight = attempt
@@ -15,4 +21,6 @@ export function singleFlight<T>(run: () => Promise<T>): () => Promise<T> {
     attempt.then(forget, forget)
     return attempt
   }
+  Object.defineProperty(call, 'running', { get: () => inFlight !== undefined })
+  return call as SingleFlight<T>
 }

@@ -10,6 +10,7 @@ import { AppError } from '../../shared/errors.js'
 import { startTestBroker, TEST_CLIENT_TOKEN, tempDir } from '../support/broker.js'
 import { freePort } from '../support/free-port.js'
 import { ManualClock } from '../support/manual-clock.js'
+import { rejectionOf } from '../support/rejection.js'
 
 const staticEnv = {
   PGUSER: 'app_user',
@@ -30,15 +31,6 @@ async function broker(env: Record<string, string> = {}) {
   running.push(started.broker)
   await started.broker.caches.get('default')?.get()
   return started
-}
-
-async function appErrorOf(p: Promise<unknown>): Promise<AppError> {
-  const err = await p.then(
-    () => undefined,
-    (e: unknown) => e,
-  )
-  expect(err).toBeInstanceOf(AppError)
-  return err as AppError
 }
 
 describe('brokerCredentials', () => {
@@ -83,7 +75,7 @@ describe('brokerCredentials', () => {
   it('answers LAKEBASE_NOT_CONFIGURED with a suggestion when no broker is listening', async () => {
     const port = await freePort()
     const client = brokerCredentials({ url: `http://127.0.0.1:${port}`, token: TEST_CLIENT_TOKEN })
-    const err = await appErrorOf(client.get())
+    const err = await rejectionOf(client.get(), AppError)
     expect(err.status).toBe(503)
     expect(err.code).toBe('LAKEBASE_NOT_CONFIGURED')
     expect(String(err.technicalDetails.suggestion)).toContain('npm run broker')
@@ -91,7 +83,10 @@ describe('brokerCredentials', () => {
 
   it('answers LAKEBASE_NOT_CONFIGURED when the broker refuses the client token', async () => {
     const { url } = await broker()
-    const err = await appErrorOf(brokerCredentials({ url, token: 'wrong-token-0000000000' }).get())
+    const err = await rejectionOf(
+      brokerCredentials({ url, token: 'wrong-token-0000000000' }).get(),
+      AppError,
+    )
     expect(err.code).toBe('LAKEBASE_NOT_CONFIGURED')
     expect(err.message).toContain('BROKER_UNAUTHORIZED')
     expect(JSON.stringify(err.toBody())).not.toContain('wrong-token-0000000000')
@@ -105,7 +100,10 @@ describe('brokerCredentials', () => {
       running.push(s.broker)
       return s
     })
-    const err = await appErrorOf(brokerCredentials({ url, token: TEST_CLIENT_TOKEN }).get())
+    const err = await rejectionOf(
+      brokerCredentials({ url, token: TEST_CLIENT_TOKEN }).get(),
+      AppError,
+    )
     expect(err.code).toBe('CREDENTIAL_UNAVAILABLE')
     expect(err.retryAfter).toBeGreaterThanOrEqual(1)
     expect(err.technicalDetails).toMatchObject({
@@ -125,7 +123,7 @@ describe('brokerCredentials', () => {
     expect((await client.get()).password).toBe(first.password)
     clock.jump(Date.parse(first.expiresAt) - clock.now() - CLIENT_MIN_TTL_MS)
     expect(client.current()).toBeUndefined()
-    expect((await appErrorOf(client.get())).code).toBe('LAKEBASE_NOT_CONFIGURED')
+    expect((await rejectionOf(client.get(), AppError)).code).toBe('LAKEBASE_NOT_CONFIGURED')
   })
 
   it('gives a password function that never rejects, even with no broker', async () => {
@@ -159,7 +157,7 @@ describe('brokerCredentials', () => {
         token: TEST_CLIENT_TOKEN,
         timeoutMs: 200,
       })
-      const err = await appErrorOf(client.get())
+      const err = await rejectionOf(client.get(), AppError)
       expect(err.code).toBe('CREDENTIAL_UNAVAILABLE')
       expect(err.message).toContain('200 ms')
     } finally {

@@ -7,17 +7,9 @@ import { CommandProvider } from '../../../broker/providers/command.js'
 import { STATIC_CREDENTIAL_LIFETIME_MS, StaticProvider } from '../../../broker/providers/static.js'
 import { tempDir } from '../../support/broker.js'
 import { ManualClock } from '../../support/manual-clock.js'
+import { rejectionOf } from '../../support/rejection.js'
 
 const signal = () => new AbortController().signal
-
-async function providerError(p: Promise<unknown>): Promise<ProviderError> {
-  const err = await p.then(
-    () => undefined,
-    (e: unknown) => e,
-  )
-  expect(err).toBeInstanceOf(ProviderError)
-  return err as ProviderError
-}
 
 describe('StaticProvider', () => {
   it('hands out the PG* variables as given, with a nominal one-hour lifetime', async () => {
@@ -82,8 +74,9 @@ describe('CommandProvider', () => {
 
   it('reports a failing command by its exit status, without its output', async () => {
     const path = await script(`echo '{"password":"leaked-secret"}'; echo oops-secret >&2; exit 7`)
-    const err = await providerError(
+    const err = await rejectionOf(
       new CommandProvider({ LAKEBASE_CREDENTIAL_COMMAND: path, PGUSER: 'u' }).fetch(signal()),
+      ProviderError,
     )
     expect(err.errorClass).toBe('command_failed')
     expect(err.message).toContain('status 7')
@@ -93,11 +86,13 @@ describe('CommandProvider', () => {
   it('reports output that is not JSON, or JSON without a password, as malformed', async () => {
     const notJson = await script(`echo 'password=hunter2'`)
     const noPassword = await script(`echo '{"user":"u"}'`)
-    const a = await providerError(
+    const a = await rejectionOf(
       new CommandProvider({ LAKEBASE_CREDENTIAL_COMMAND: notJson, PGUSER: 'u' }).fetch(signal()),
+      ProviderError,
     )
-    const b = await providerError(
+    const b = await rejectionOf(
       new CommandProvider({ LAKEBASE_CREDENTIAL_COMMAND: noPassword }).fetch(signal()),
+      ProviderError,
     )
     expect([a.errorClass, b.errorClass]).toEqual(['malformed_response', 'malformed_response'])
     expect(a.message).not.toContain('hunter2')
@@ -111,6 +106,6 @@ describe('CommandProvider', () => {
       LAKEBASE_CREDENTIAL_COMMAND_TIMEOUT_S: '0.2',
       PGUSER: 'u',
     })
-    expect((await providerError(provider.fetch(signal()))).errorClass).toBe('timeout')
+    expect((await rejectionOf(provider.fetch(signal()), ProviderError)).errorClass).toBe('timeout')
   })
 })

@@ -8,6 +8,7 @@ import { freePort } from '../../support/free-port.js'
 import { type LakebaseLike, lakebaseLike } from '../../support/lakebase-like.js'
 import { ManualClock } from '../../support/manual-clock.js'
 import { adminSql } from '../../support/postgres.js'
+import { rejectionOf } from '../../support/rejection.js'
 
 const cleanup: (() => Promise<unknown>)[] = []
 afterEach(async () => {
@@ -15,15 +16,6 @@ afterEach(async () => {
     await step()
   }
 })
-
-async function rejectionOf(p: Promise<unknown>): Promise<AppError> {
-  const err = await p.then(
-    () => undefined,
-    (e: unknown) => e,
-  )
-  expect(err).toBeInstanceOf(AppError)
-  return err as AppError
-}
 
 async function until(check: () => boolean | Promise<boolean>, timeoutMs = 10_000) {
   const deadline = Date.now() + timeoutMs
@@ -125,7 +117,7 @@ describe('Database', () => {
       idempotent: false,
     })
     await killWhenRunning('second')
-    const err = await rejectionOf(once)
+    const err = await rejectionOf(once, AppError)
     expect(err).toMatchObject({ status: 503, code: 'DATABASE_UNAVAILABLE', retryAfter: 5 })
   })
 
@@ -133,7 +125,10 @@ describe('Database', () => {
     const { database } = await stack({
       env: { LAKEBASE_PROVIDER: 'command', LAKEBASE_CREDENTIAL_COMMAND: 'exit 1' },
     })
-    const err = await rejectionOf(database.run((db) => db.execute('select 1')))
+    const err = await rejectionOf(
+      database.run((db) => db.execute('select 1')),
+      AppError,
+    )
     expect(err.code).toBe('CREDENTIAL_UNAVAILABLE')
     expect(database.stats().logins).toBe(0)
   })
@@ -149,7 +144,10 @@ describe('Database', () => {
         PGSSLMODE: 'disable',
       },
     })
-    const err = await rejectionOf(database.run((db) => db.execute('select 1')))
+    const err = await rejectionOf(
+      database.run((db) => db.execute('select 1')),
+      AppError,
+    )
     expect(err).toMatchObject({ status: 503, code: 'DATABASE_UNAVAILABLE', retryAfter: 5 })
   })
 })
