@@ -1,4 +1,3 @@
-import { Hono } from 'hono'
 import { bodyLimit } from 'hono/body-limit'
 import { requestId } from 'hono/request-id'
 import type { BrokerCredentials } from '../shared/broker-client.js'
@@ -6,15 +5,29 @@ import type { Database } from '../shared/db/database.js'
 import { errorHandler, notFoundHandler } from '../shared/error-handler.js'
 import { AppError } from '../shared/errors.js'
 import type { Logger } from '../shared/logger.js'
+import { DOCS_PATH, docsRoutes, OPENAPI_PATH } from './docs/swagger-ui.js'
 import { type IdentityEnv, identity } from './middleware/identity.js'
+import { storableInput } from './middleware/storable-input.js'
+import type { ServingClient } from './model-serving/serving-client.js'
+import { errorBodySchema } from './openapi/errors.js'
 import { healthRoutes } from './routes/health.js'
 import { inferenceLogRoutes, modelServingLogRoutes } from './routes/inference-logs.js'
+import { modelServingRoutes } from './routes/model-serving.js'
 import { MAX_PREFERENCE_VALUE_BYTES, preferencesRoutes } from './routes/preferences.js'
+import { openApiRouter } from './validation.js'
 
 /** Room for the largest preference value plus its envelope; anything bigger is refused unread. */
 export const BODY_LIMIT_BYTES = MAX_PREFERENCE_VALUE_BYTES + 10 * 1024
 /** Request ids from clients are echoed back; only short, plain ones are taken. */
 const MAX_REQUEST_ID_LENGTH = 100
+/** The version of the HTTP API the OpenAPI document describes (the contract's, not the package's). */
+export const API_VERSION = '1.0.0'
+
+const API_DESCRIPTION = `Stateless functions over Lakebase Postgres, with credentials from the broker.
+
+**Identity.** Behind the Databricks Apps proxy (\`TRUST_FORWARDED_HEADERS=true\`) the user is \`X-Forwarded-Email\` (then \`X-Forwarded-User\`), set by the proxy; elsewhere every request is \`LAKEBASE_DEV_USER\`. Every read and write is scoped to that user.
+
+**Errors** share one body, \`{"detail": {"error_code", "message", "technical_details", "retry_after"}}\`; each route lists the codes it can answer with. A 503 with \`retry_after\` set is worth retrying after that many seconds.`
 
 export interface FunctionsAppOptions {
   database: Database
@@ -23,13 +36,19 @@ export interface FunctionsAppOptions {
   trustForwardedHeaders: boolean
   devUser: string
   preferenceKeys: readonly string[]
+  /** Databricks model serving; without it the model-serving calls answer 503 MODEL_UNAVAILABLE. */
+  modelServing?: ServingClient | undefined
   now?: () => number
 }
 
-/** The functions: stateless Hono handlers over broker-backed Postgres, under `/api`. */
+/**
+ * The functions: stateless Hono handlers over broker-backed Postgres, under `/api`, described
+ * by the OpenAPI document at `/api/openapi.json` (built from the schemas that validate the
+ * requests) and browsable at `/api/docs`.
+ */
 export function createFunctionsApp(options: FunctionsAppOptions) {
   const { database, credentials, logger } = options
-  const app = new Hono<IdentityEnv>()
+  const app = openApiRouter<IdentityEnv>()
   app.use(requestId({ limitLength: MAX_REQUEST_ID_LENGTH }))
   app.use(
     bodyLimit({
@@ -43,6 +62,7 @@ export function createFunctionsApp(options: FunctionsAppOptions) {
       },
     }),
   )
+  app.use(storableInput())
   app.route('/api/health', healthRoutes(database, credentials, options.now))
   const user = identity({
     trustForwardedHeaders: options.trustForwardedHeaders,
@@ -56,6 +76,22 @@ export function createFunctionsApp(options: FunctionsAppOptions) {
   app.route('/api/preferences', preferencesRoutes(database, options.preferenceKeys))
   app.route('/api/inference-logs', inferenceLogRoutes(database))
   app.route('/api/model-serving', modelServingLogRoutes(database))
+  app.route(
+    '/api/model-serving',
+    modelServingRoutes({
+      database,
+      client: options.modelServing,
+      trustForwardedHeaders: options.trustForwardedHeaders,
+      logger,
+      now: options.now,
+    }),
+  )
+  app.openAPIRegistry.register('ErrorBody', errorBodySchema)
+  app.doc31(OPENAPI_PATH, {
+    openapi: '3.1.0',
+    info: { title: 'Lakebase functions', version: API_VERSION, description: API_DESCRIPTION },
+  })
+  app.route(DOCS_PATH, docsRoutes())
   app.notFound(notFoundHandler())
   app.onError(errorHandler(logger))
   return app

@@ -1,6 +1,10 @@
 import { z } from 'zod'
 import { DEFAULT_BROKER_URL } from '../shared/broker-client.js'
 import { SSL_MODES, type SslMode } from '../shared/credential.js'
+import {
+  type WorkspaceAuthSettings,
+  workspaceAuthSettingsFromEnv,
+} from '../shared/databricks/workspace-settings.js'
 import { type Env, envValue } from '../shared/env.js'
 
 export const DEFAULT_PREFERENCE_KEYS = ['dashboard_layout', 'favorite_tables', 'theme'] as const
@@ -22,6 +26,11 @@ export interface FunctionsConfig {
   sslMode: SslMode | undefined
   poolMax: number
   logLevel: string
+  /**
+   * The Databricks workspace for model serving (`DATABRICKS_HOST` or `DATABRICKS_CONFIG_PROFILE`,
+   * signed in as the broker does); undefined when neither is set.
+   */
+  workspace: WorkspaceAuthSettings | undefined
 }
 
 const schema = z.object({
@@ -73,5 +82,6 @@ export function resolveFunctionsConfig(env: Env): FunctionsConfig {
     sslMode: e.PGSSLMODE,
     poolMax: e.LAKEBASE_POOL_MAX,
     logLevel: e.LOG_LEVEL,
+    workspace: workspaceAuthSettingsFromEnv(env),
   }
 }

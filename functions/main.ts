@@ -9,6 +9,7 @@ import { listen } from '../shared/http-server.js'
 import { createLogger } from '../shared/logger.js'
 import { createFunctionsApp } from './app.js'
 import { resolveFunctionsConfig } from './config.js'
+import { servingClientFromSettings } from './model-serving/connect.js'
 
 const HELP = `Usage: npm run functions [-- --help]
 
@@ -20,6 +21,7 @@ reading Postgres credentials from a running broker:
   TRUST_FORWARDED_HEADERS  take the user from X-Forwarded-Email (default: only in Databricks Apps)
   LAKEBASE_DEV_USER        the user otherwise (dev-user@example.com)
   PREFERENCE_KEYS          allowed preference keys (dashboard_layout,favorite_tables,theme)
+  DATABRICKS_HOST          workspace for model serving (auth as the broker's: DATABRICKS_TOKEN, …)
 See README.md for every setting.`
 
 async function main(): Promise<void> {
@@ -42,9 +44,13 @@ async function main(): Promise<void> {
     max: config.poolMax,
     logger,
   })
-  const app = createFunctionsApp({ database, credentials, logger, ...config })
+  const modelServing = await servingClientFromSettings(config.workspace)
+  const app = createFunctionsApp({ database, credentials, logger, modelServing, ...config })
   const server = await listen(app.fetch, { kind: 'tcp', host: config.host, port: config.port })
-  logger.info({ url: server.url, broker: config.brokerUrl }, 'functions listening')
+  logger.info(
+    { url: server.url, broker: config.brokerUrl, modelServing: modelServing?.host ?? null },
+    'functions listening',
+  )
 
   let stopping = false
   const stop = async () => {

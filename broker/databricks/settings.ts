@@ -1,12 +1,14 @@
-import { homedir } from 'node:os'
-import { join } from 'node:path'
 import { z } from 'zod'
 import { SSL_MODES, type SslMode } from '../../shared/credential.js'
-import { normaliseWorkspaceHost } from './host.js'
+import {
+  invalidSettings,
+  optionalSetting as optional,
+  type WorkspaceAuthSettings,
+  workspaceAuthSettings,
+  workspaceEnvSchema,
+} from '../../shared/databricks/workspace-settings.js'
 
-/** The workspace authentication methods that `DATABRICKS_AUTH_TYPE` (or a profile) may force. */
-export const WORKSPACE_AUTH_TYPES = ['pat', 'oauth-m2m', 'databricks-cli'] as const
-export type WorkspaceAuthType = (typeof WORKSPACE_AUTH_TYPES)[number]
+export type { WorkspaceAuthSettings }
 
 /** Lakebase's default database in every instance and branch. */
 export const DEFAULT_DATABASE = 'databricks_postgres'
@@ -20,21 +22,6 @@ const ENDPOINT_PATH = /^projects\/[^/\s]+\/branches\/[^/\s]+\/endpoints\/[^/\s]+
 export type LakebaseTarget =
   | { kind: 'provisioned'; instanceName: string }
   | { kind: 'autoscaling'; endpoint: string }
-
-/** How to reach and sign in to the workspace: the inputs of `resolveWorkspaceAuth`. */
-export interface WorkspaceAuthSettings {
-  /** The workspace URL, normalised; undefined when a config profile is to supply it. */
-  host: string | undefined
-  token: string | undefined
-  clientId: string | undefined
-  clientSecret: string | undefined
-  /** Forces one method instead of the precedence. */
-  authType: WorkspaceAuthType | undefined
-  /** The `~/.databrickscfg` section to use; undefined means `DEFAULT` if it matches the host. */
-  configProfile: string | undefined
-  configFile: string
-  cliPath: string
-}
 
 /** Where Postgres listens and how to log in, apart from the password. */
 export interface PostgresSettings {
@@ -54,12 +41,6 @@ export interface DatabricksSettings {
   postgres: PostgresSettings
 }
 
-// Empty variables count as unset: `.env` files and app.yaml often carry `NAME=` placeholders.
-const optional = z.preprocess(
-  (value) => (typeof value === 'string' && value.trim() === '' ? undefined : value),
-  z.string().trim().optional(),
-)
-
 const port = z.preprocess(
   (value) => (typeof value === 'string' && value.trim() === '' ? undefined : value),
   z
@@ -77,20 +58,7 @@ const port = z.preprocess(
     .optional(),
 )
 
-const envSchema = z.object({
-  DATABRICKS_HOST: optional,
-  DATABRICKS_TOKEN: optional,
-  DATABRICKS_CLIENT_ID: optional,
-  DATABRICKS_CLIENT_SECRET: optional,
-  DATABRICKS_AUTH_TYPE: optional.pipe(
-    z
-      .enum(WORKSPACE_AUTH_TYPES, { error: `must be one of ${WORKSPACE_AUTH_TYPES.join(', ')}` })
-      .optional(),
-  ),
-  DATABRICKS_CONFIG_PROFILE: optional,
-  DATABRICKS_CONFIG_FILE: optional,
-  DATABRICKS_CLI_PATH: optional,
-  HOME: optional,
+const envSchema = workspaceEnvSchema.extend({
   LAKEBASE_INSTANCE_NAME: optional,
   LAKEBASE_ENDPOINT: optional.pipe(
     z
@@ -115,10 +83,7 @@ const envSchema = z.object({
  *
  * | setting | variables, first set wins | default |
  * |---|---|---|
- * | workspace | `DATABRICKS_HOST` (https://, or loopback http://) | from the config profile |
- * | credentials | `DATABRICKS_TOKEN`, `DATABRICKS_CLIENT_ID` + `DATABRICKS_CLIENT_SECRET`, `DATABRICKS_AUTH_TYPE` | see `resolveWorkspaceAuth` |
- * | config profile | `DATABRICKS_CONFIG_PROFILE`, `DATABRICKS_CONFIG_FILE` | `DEFAULT`, `~/.databrickscfg` |
- * | CLI | `DATABRICKS_CLI_PATH` | `databricks` |
+ * | workspace, credentials, profile, CLI | `DATABRICKS_*` | see `workspaceAuthSettings` (shared/databricks) |
  * | database | exactly one of `LAKEBASE_INSTANCE_NAME` (Provisioned), `LAKEBASE_ENDPOINT` (Autoscaling) | — |
  * | host | `PGHOST`, `LAKEBASE_HOST` | looked up from the instance or endpoint |
  * | port | `PGPORT`, `LAKEBASE_PORT` | 5432 |
@@ -134,12 +99,7 @@ const envSchema = z.object({
 export function databricksSettingsFromEnv(
   env: Record<string, string | undefined>,
 ): DatabricksSettings {
-  const parsed = envSchema.safeParse(env)
-  if (!parsed.success) {
-    const problems = parsed.error.issues.map((issue) => `${issue.path.join('.')} ${issue.message}`)
-    throw new Error(`invalid Databricks settings: ${problems.join('; ')}`)
-  }
-  const e = parsed.data
+  const e = parseEnv(env)
 
   if ((e.LAKEBASE_INSTANCE_NAME === undefined) === (e.LAKEBASE_ENDPOINT === undefined)) {
     throw new Error(
@@ -157,20 +117,8 @@ export function databricksSettingsFromEnv(
     throw new Error(TOKEN_USER_TRAP)
   }
 
-  const home = e.HOME ?? homedir()
-  const configFile = e.DATABRICKS_CONFIG_FILE ?? join(home, '.databrickscfg')
-
   return {
-    workspace: {
-      host: e.DATABRICKS_HOST === undefined ? undefined : normaliseWorkspaceHost(e.DATABRICKS_HOST),
-      token: e.DATABRICKS_TOKEN,
-      clientId: e.DATABRICKS_CLIENT_ID,
-      clientSecret: e.DATABRICKS_CLIENT_SECRET,
-      authType: e.DATABRICKS_AUTH_TYPE,
-      configProfile: e.DATABRICKS_CONFIG_PROFILE,
-      configFile: configFile.startsWith('~/') ? join(home, configFile.slice(2)) : configFile,
-      cliPath: e.DATABRICKS_CLI_PATH ?? 'databricks',
-    },
+    workspace: workspaceAuthSettings(e),
     target,
     postgres: {
       host: e.PGHOST ?? e.LAKEBASE_HOST,
@@ -180,6 +128,14 @@ export function databricksSettingsFromEnv(
       ssl: e.PGSSLMODE ?? 'require',
     },
   }
+}
+
+type ParsedEnv = z.infer<typeof envSchema>
+
+function parseEnv(env: Record<string, string | undefined>): ParsedEnv {
+  const parsed = envSchema.safeParse(env)
+  if (!parsed.success) throw invalidSettings(parsed.error)
+  return parsed.data
 }
 
 /**

@@ -1,7 +1,6 @@
 import { randomUUID } from 'node:crypto'
+import { createRoute, z } from '@hono/zod-openapi'
 import { and, count, desc, eq, type SQL, sql } from 'drizzle-orm'
-import { Hono } from 'hono'
-import { z } from 'zod'
 import type { Database, Db } from '../../shared/db/database.js'
 import {
   INFERENCE_STATUSES,
@@ -10,7 +9,8 @@ import {
 } from '../../shared/db/schema.js'
 import { AppError } from '../../shared/errors.js'
 import type { IdentityEnv } from '../middleware/identity.js'
-import { validate } from '../validation.js'
+import { BODY_ERRORS, DATABASE_ERRORS, errorResponses, IDENTITY_ERRORS } from '../openapi/errors.js'
+import { openApiRouter } from '../validation.js'
 
 export const DEFAULT_PAGE_SIZE = 50
 export const MAX_PAGE_SIZE = 1000
@@ -137,41 +137,121 @@ async function keysetPage(db: Db, filter: SQL, pageSize: number, after: Cursor |
   return { logs: page.map(({ position: _, ...log }) => log), next_cursor: next }
 }
 
+/** A stored inference log, as the log routes return it. */
+export const logSchema = z
+  .object({
+    id: z.number().int(),
+    request_id: z.string(),
+    endpoint_name: z.string(),
+    user_id: z.string(),
+    inputs: z.record(z.string(), z.unknown()),
+    predictions: z.unknown().openapi({ description: "The endpoint's response JSON, or null" }),
+    status: z.enum(INFERENCE_STATUSES),
+    execution_time_ms: z.number().int().nullable(),
+    error_message: z.string().nullable(),
+    created_at: z.iso.datetime({ offset: true }),
+    completed_at: z.iso.datetime({ offset: true }).nullable(),
+  })
+  .openapi('InferenceLog')
+
+const logResponse = (description: string) => ({
+  description,
+  content: { 'application/json': { schema: logSchema } },
+})
+
 /** `/api/inference-logs`: idempotent writes and keyset-paged reads of the user's logs. */
 export function inferenceLogRoutes(database: Database) {
-  return new Hono<IdentityEnv>()
-    .post('/', validate('json', newLogSchema), async (c) => {
-      const { log, created } = await writeLog(database, c.get('userId'), c.req.valid('json'))
-      return c.json(log, created ? 201 : 200)
-    })
-    .get(
-      '/',
-      validate(
-        'query',
-        z.object({
-          limit,
-          cursor: z.string().max(200).optional(),
-          endpoint_name: z.string().min(1).max(255).optional(),
-          status: z.enum(INFERENCE_STATUSES).optional(),
-        }),
-      ),
+  return openApiRouter<IdentityEnv>()
+    .openapi(
+      createRoute({
+        method: 'post',
+        path: '/',
+        summary: 'Write an inference log, once per request_id',
+        tags: ['inference logs'],
+        request: {
+          body: { required: true, content: { 'application/json': { schema: newLogSchema } } },
+        },
+        responses: {
+          200: logResponse('The row first written with this request_id; nothing was written'),
+          201: logResponse('Written'),
+          ...errorResponses(BODY_ERRORS, IDENTITY_ERRORS, DATABASE_ERRORS),
+        },
+      }),
+      async (c) => {
+        const { log, created } = await writeLog(database, c.get('userId'), c.req.valid('json'))
+        return c.json(log, created ? 201 : 200)
+      },
+    )
+    .openapi(
+      createRoute({
+        method: 'get',
+        path: '/',
+        summary: "The user's logs, newest first, a page at a time",
+        tags: ['inference logs'],
+        request: {
+          query: z.object({
+            limit,
+            cursor: z
+              .string()
+              .max(200)
+              .optional()
+              .openapi({ description: 'The `next_cursor` of the previous page' }),
+            endpoint_name: z.string().min(1).max(255).optional(),
+            status: z.enum(INFERENCE_STATUSES).optional(),
+          }),
+        },
+        responses: {
+          200: {
+            description: 'One page; `next_cursor` is null on the last',
+            content: {
+              'application/json': {
+                schema: z.object({ logs: z.array(logSchema), next_cursor: z.string().nullable() }),
+              },
+            },
+          },
+          ...errorResponses({ 400: ['INVALID_REQUEST'] }, IDENTITY_ERRORS, DATABASE_ERRORS),
+        },
+      }),
       async (c) => {
         const q = c.req.valid('query')
         const after = q.cursor === undefined ? undefined : decodeCursor(q.cursor)
         const filter = userFilter(c.get('userId'), q.endpoint_name, q.status)
-        return c.json(await database.run((db) => keysetPage(db, filter, q.limit, after)))
+        return c.json(await database.run((db) => keysetPage(db, filter, q.limit, after)), 200)
       },
     )
 }
 
 /** `GET /api/model-serving/logs`: the original app's offset shape, now bounded. */
 export function modelServingLogRoutes(database: Database) {
-  return new Hono<IdentityEnv>().get(
-    '/logs',
-    validate(
-      'query',
-      z.object({ limit, offset: z.coerce.number().int().min(0).max(MAX_OFFSET).default(0) }),
-    ),
+  return openApiRouter<IdentityEnv>().openapi(
+    createRoute({
+      method: 'get',
+      path: '/logs',
+      summary: "The user's logs, newest first, by offset (the original app's shape)",
+      tags: ['model serving'],
+      request: {
+        query: z.object({
+          limit,
+          offset: z.coerce.number().int().min(0).max(MAX_OFFSET).default(0),
+        }),
+      },
+      responses: {
+        200: {
+          description: 'One page and the total count',
+          content: {
+            'application/json': {
+              schema: z.object({
+                logs: z.array(logSchema),
+                total_count: z.number().int(),
+                limit: z.number().int(),
+                offset: z.number().int(),
+              }),
+            },
+          },
+        },
+        ...errorResponses({ 400: ['INVALID_REQUEST'] }, IDENTITY_ERRORS, DATABASE_ERRORS),
+      },
+    }),
     async (c) => {
       const { limit: pageSize, offset } = c.req.valid('query')
       const filter = userFilter(c.get('userId'))
@@ -186,7 +266,7 @@ export function modelServingLogRoutes(database: Database) {
         const [total] = await db.select({ n: count() }).from(modelInferenceLogs).where(filter)
         return { logs, total_count: total?.n ?? 0 }
       })
-      return c.json({ ...result, limit: pageSize, offset })
+      return c.json({ ...result, limit: pageSize, offset }, 200)
     },
   )
 }

@@ -1,11 +1,11 @@
+import { createRoute, z } from '@hono/zod-openapi'
 import { and, asc, eq, sql } from 'drizzle-orm'
-import { Hono } from 'hono'
-import { z } from 'zod'
 import type { Database } from '../../shared/db/database.js'
 import { userPreferences } from '../../shared/db/schema.js'
 import { AppError } from '../../shared/errors.js'
 import type { IdentityEnv } from '../middleware/identity.js'
-import { validate } from '../validation.js'
+import { BODY_ERRORS, DATABASE_ERRORS, errorResponses, IDENTITY_ERRORS } from '../openapi/errors.js'
+import { openApiRouter } from '../validation.js'
 
 /** The largest preference value, as UTF-8 JSON; the original app promised it, now enforced. */
 export const MAX_PREFERENCE_VALUE_BYTES = 100 * 1024
@@ -18,6 +18,27 @@ const columns = {
   created_at: userPreferences.created_at,
   updated_at: userPreferences.updated_at,
 }
+
+/** A stored preference, as every preferences route returns it. */
+const preferenceSchema = z
+  .object({
+    id: z.number().int(),
+    user_id: z.string(),
+    preference_key: z.string(),
+    preference_value: z.record(z.string(), z.unknown()),
+    created_at: z.iso.datetime({ offset: true }),
+    updated_at: z.iso.datetime({ offset: true }),
+  })
+  .openapi('Preference', {
+    example: {
+      id: 1,
+      user_id: 'alice@example.com',
+      preference_key: 'theme',
+      preference_value: { mode: 'dark', accent_color: 'blue' },
+      created_at: '2026-11-26T19:00:00.000Z',
+      updated_at: '2026-11-26T19:00:00.000Z',
+    },
+  })
 
 const notFound = (key: string) =>
   new AppError(404, 'PREFERENCE_NOT_FOUND', `No preference "${key}" for this user`, {
@@ -35,7 +56,6 @@ export function preferencesRoutes(database: Database, allowedKeys: readonly stri
       message: `must be at most ${MAX_PREFERENCE_VALUE_BYTES / 1024} KB as JSON`,
       params: { tooLarge: true },
     })
-  const keyParam = z.object({ key })
 
   const upsert = (
     userId: string,
@@ -62,46 +82,101 @@ export function preferencesRoutes(database: Database, allowedKeys: readonly stri
       return { preference, status: inserted ? (201 as const) : (200 as const) }
     })
 
-  return new Hono<IdentityEnv>()
-    .get('/', validate('query', z.object({ preference_key: key.optional() })), async (c) => {
-      const userId = c.get('userId')
-      const { preference_key } = c.req.valid('query')
-      const rows = await database.run((db) =>
-        db
-          .select(columns)
-          .from(userPreferences)
-          .where(
-            preference_key === undefined
-              ? eq(userPreferences.user_id, userId)
-              : and(
-                  eq(userPreferences.user_id, userId),
-                  eq(userPreferences.preference_key, preference_key),
-                ),
-          )
-          .orderBy(asc(userPreferences.preference_key)),
-      )
-      return c.json(rows)
-    })
-    .get('/:key', validate('param', keyParam), async (c) => {
-      const userId = c.get('userId')
-      const { key: preferenceKey } = c.req.valid('param')
-      const [row] = await database.run((db) =>
-        db
-          .select(columns)
-          .from(userPreferences)
-          .where(
-            and(
-              eq(userPreferences.user_id, userId),
-              eq(userPreferences.preference_key, preferenceKey),
-            ),
+  const keyPath = {
+    params: z.object({ key: key.openapi({ param: { name: 'key', in: 'path' } }) }),
+  }
+  const json = <T extends z.ZodType>(schema: T) => ({
+    required: true,
+    content: { 'application/json': { schema } },
+  })
+  const one = (description: string) => ({
+    description,
+    content: { 'application/json': { schema: preferenceSchema } },
+  })
+
+  return openApiRouter<IdentityEnv>()
+    .openapi(
+      createRoute({
+        method: 'get',
+        path: '/',
+        summary: "The user's preferences, optionally one key",
+        tags: ['preferences'],
+        request: { query: z.object({ preference_key: key.optional() }) },
+        responses: {
+          200: {
+            description: "The user's preferences, ordered by key",
+            content: { 'application/json': { schema: z.array(preferenceSchema) } },
+          },
+          ...errorResponses({ 400: ['INVALID_REQUEST'] }, IDENTITY_ERRORS, DATABASE_ERRORS),
+        },
+      }),
+      async (c) => {
+        const userId = c.get('userId')
+        const { preference_key } = c.req.valid('query')
+        const rows = await database.run((db) =>
+          db
+            .select(columns)
+            .from(userPreferences)
+            .where(
+              preference_key === undefined
+                ? eq(userPreferences.user_id, userId)
+                : and(
+                    eq(userPreferences.user_id, userId),
+                    eq(userPreferences.preference_key, preference_key),
+                  ),
+            )
+            .orderBy(asc(userPreferences.preference_key)),
+        )
+        return c.json(rows, 200)
+      },
+    )
+    .openapi(
+      createRoute({
+        method: 'get',
+        path: '/{key}',
+        summary: 'One preference',
+        tags: ['preferences'],
+        request: keyPath,
+        responses: {
+          200: one('The preference'),
+          ...errorResponses(
+            { 400: ['INVALID_REQUEST'], 404: ['PREFERENCE_NOT_FOUND'] },
+            IDENTITY_ERRORS,
+            DATABASE_ERRORS,
           ),
-      )
-      if (!row) throw notFound(preferenceKey)
-      return c.json(row)
-    })
-    .post(
-      '/',
-      validate('json', z.object({ preference_key: key, preference_value: value })),
+        },
+      }),
+      async (c) => {
+        const userId = c.get('userId')
+        const { key: preferenceKey } = c.req.valid('param')
+        const [row] = await database.run((db) =>
+          db
+            .select(columns)
+            .from(userPreferences)
+            .where(
+              and(
+                eq(userPreferences.user_id, userId),
+                eq(userPreferences.preference_key, preferenceKey),
+              ),
+            ),
+        )
+        if (!row) throw notFound(preferenceKey)
+        return c.json(row, 200)
+      },
+    )
+    .openapi(
+      createRoute({
+        method: 'post',
+        path: '/',
+        summary: 'Create or replace a preference',
+        tags: ['preferences'],
+        request: { body: json(z.object({ preference_key: key, preference_value: value })) },
+        responses: {
+          200: one('Updated: the key existed'),
+          201: one('Created'),
+          ...errorResponses(BODY_ERRORS, IDENTITY_ERRORS, DATABASE_ERRORS),
+        },
+      }),
       async (c) => {
         const body = c.req.valid('json')
         const { preference, status } = await upsert(
@@ -112,10 +187,19 @@ export function preferencesRoutes(database: Database, allowedKeys: readonly stri
         return c.json(preference, status)
       },
     )
-    .put(
-      '/:key',
-      validate('param', keyParam),
-      validate('json', z.object({ preference_value: value })),
+    .openapi(
+      createRoute({
+        method: 'put',
+        path: '/{key}',
+        summary: 'Create or replace the preference with this key',
+        tags: ['preferences'],
+        request: { ...keyPath, body: json(z.object({ preference_value: value })) },
+        responses: {
+          200: one('Updated: the key existed'),
+          201: one('Created'),
+          ...errorResponses(BODY_ERRORS, IDENTITY_ERRORS, DATABASE_ERRORS),
+        },
+      }),
       async (c) => {
         const { key: preferenceKey } = c.req.valid('param')
         const { preference_value } = c.req.valid('json')
@@ -127,21 +211,38 @@ export function preferencesRoutes(database: Database, allowedKeys: readonly stri
         return c.json(preference, status)
       },
     )
-    .delete('/:key', validate('param', keyParam), async (c) => {
-      const userId = c.get('userId')
-      const { key: preferenceKey } = c.req.valid('param')
-      const deleted = await database.run((db) =>
-        db
-          .delete(userPreferences)
-          .where(
-            and(
-              eq(userPreferences.user_id, userId),
-              eq(userPreferences.preference_key, preferenceKey),
-            ),
-          )
-          .returning({ id: userPreferences.id }),
-      )
-      if (deleted.length === 0) throw notFound(preferenceKey)
-      return c.body(null, 204)
-    })
+    .openapi(
+      createRoute({
+        method: 'delete',
+        path: '/{key}',
+        summary: 'Delete the preference with this key',
+        tags: ['preferences'],
+        request: keyPath,
+        responses: {
+          204: { description: 'Deleted' },
+          ...errorResponses(
+            { 400: ['INVALID_REQUEST'], 404: ['PREFERENCE_NOT_FOUND'] },
+            IDENTITY_ERRORS,
+            DATABASE_ERRORS,
+          ),
+        },
+      }),
+      async (c) => {
+        const userId = c.get('userId')
+        const { key: preferenceKey } = c.req.valid('param')
+        const deleted = await database.run((db) =>
+          db
+            .delete(userPreferences)
+            .where(
+              and(
+                eq(userPreferences.user_id, userId),
+                eq(userPreferences.preference_key, preferenceKey),
+              ),
+            )
+            .returning({ id: userPreferences.id }),
+        )
+        if (deleted.length === 0) throw notFound(preferenceKey)
+        return c.body(null, 204)
+      },
+    )
 }

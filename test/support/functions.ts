@@ -1,5 +1,5 @@
 import type { RunningBroker } from '../../broker/broker.js'
-import { createFunctionsApp } from '../../functions/app.js'
+import { createFunctionsApp, type FunctionsAppOptions } from '../../functions/app.js'
 import { DEFAULT_PREFERENCE_KEYS } from '../../functions/config.js'
 import { brokerCredentials } from '../../shared/broker-client.js'
 import { Database } from '../../shared/db/database.js'
@@ -8,18 +8,27 @@ import { startTestBroker, TEST_CLIENT_TOKEN } from './broker.js'
 import { captureLogs } from './capture-logs.js'
 import { createTestDatabase, type TestDatabase } from './postgres.js'
 
+/** A request to the functions as `user` (sent as X-Forwarded-Email; trusted by default). */
+export type CallFunctions = (
+  method: string,
+  path: string,
+  options?: { user?: string | null; body?: unknown; headers?: Record<string, string> },
+) => Promise<Response>
+
+/** What a test may set on the app besides its database, broker and logger. */
+export type FunctionsStackOptions = Partial<
+  Pick<FunctionsAppOptions, 'trustForwardedHeaders' | 'preferenceKeys' | 'modelServing' | 'now'>
+>
+
 export interface FunctionsStack {
   db: TestDatabase
   broker: RunningBroker
   database: Database
   app: ReturnType<typeof createFunctionsApp>
   logs: ReturnType<typeof captureLogs>
-  /** A request to the functions as `user` (sent as X-Forwarded-Email; trusted by default). */
-  call(
-    method: string,
-    path: string,
-    options?: { user?: string | null; body?: unknown; headers?: Record<string, string> },
-  ): Promise<Response>
+  call: CallFunctions
+  /** Another app on the same database, broker and logs, with some options changed. */
+  variant(overrides: FunctionsStackOptions): { app: FunctionsStack['app']; call: CallFunctions }
   close(): Promise<void>
 }
 
@@ -28,7 +37,7 @@ export interface FunctionsStack {
  * loopback HTTP (static provider: the test server's superuser).
  */
 export async function startFunctionsStack(
-  options: { trustForwardedHeaders?: boolean; preferenceKeys?: readonly string[] } = {},
+  options: FunctionsStackOptions = {},
 ): Promise<FunctionsStack> {
   const db = await createTestDatabase('fn')
   await runMigrations(db.sql)
@@ -43,21 +52,23 @@ export async function startFunctionsStack(
   const credentials = brokerCredentials({ url: broker.url, token: TEST_CLIENT_TOKEN })
   const logs = captureLogs('functions')
   const database = new Database({ credentials, logger: logs.logger, max: 5 })
-  const app = createFunctionsApp({
-    database,
-    credentials,
-    logger: logs.logger,
-    trustForwardedHeaders: options.trustForwardedHeaders ?? true,
-    devUser: 'dev-user@example.com',
-    preferenceKeys: options.preferenceKeys ?? DEFAULT_PREFERENCE_KEYS,
-  })
-  return {
-    db,
-    broker,
-    database,
-    app,
-    logs,
-    async call(method, path, { user = 'alice@example.com', body, headers = {} } = {}) {
+  const build = (overrides: FunctionsStackOptions) => {
+    const app = createFunctionsApp({
+      database,
+      credentials,
+      logger: logs.logger,
+      devUser: 'dev-user@example.com',
+      ...options,
+      ...overrides,
+      trustForwardedHeaders:
+        overrides.trustForwardedHeaders ?? options.trustForwardedHeaders ?? true,
+      preferenceKeys: overrides.preferenceKeys ?? options.preferenceKeys ?? DEFAULT_PREFERENCE_KEYS,
+    })
+    const call: CallFunctions = async (
+      method,
+      path,
+      { user = 'alice@example.com', body, headers = {} } = {},
+    ) => {
       const h: Record<string, string> = { ...headers }
       if (user !== null) h['x-forwarded-email'] = user
       if (body !== undefined) h['content-type'] ??= 'application/json'
@@ -67,7 +78,18 @@ export async function startFunctionsStack(
         body:
           body === undefined ? undefined : typeof body === 'string' ? body : JSON.stringify(body),
       })
-    },
+    }
+    return { app, call }
+  }
+  const { app, call } = build({})
+  return {
+    db,
+    broker,
+    database,
+    app,
+    logs,
+    call,
+    variant: build,
     async close() {
       await database.close()
       await broker.close()

@@ -1,6 +1,5 @@
 import { setupServer } from 'msw/node'
 import { afterAll, afterEach, beforeAll, beforeEach, describe, expect, it } from 'vitest'
-import { resolveWorkspaceAuth } from '../../../broker/databricks/auth/resolve.js'
 import { DEFAULT_DATABASE_TOKEN_LIFETIME_MS } from '../../../broker/databricks/database-token.js'
 import {
   type DatabricksSettings,
@@ -8,6 +7,7 @@ import {
 } from '../../../broker/databricks/settings.js'
 import { ProviderError } from '../../../broker/provider-error.js'
 import { DatabricksProvider } from '../../../broker/providers/databricks.js'
+import { resolveWorkspaceAuth } from '../../../shared/databricks/auth/resolve.js'
 import { errorText } from '../../support/error-text.js'
 import { ManualClock } from '../../support/manual-clock.js'
 import {

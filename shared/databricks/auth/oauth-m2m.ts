@@ -1,5 +1,5 @@
 import { z } from 'zod'
-import { type Clock, systemClock } from '../../../shared/clock.js'
+import { type Clock, systemClock } from '../../clock.js'
 import { ProviderError } from '../../provider-error.js'
 import { callWorkspace, type WorkspaceHttpOptions } from '../workspace-http.js'
 import type { TokenSource } from './cached-token.js'

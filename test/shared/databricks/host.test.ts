@@ -1,5 +1,5 @@
 import { describe, expect, it } from 'vitest'
-import { normaliseWorkspaceHost } from '../../../broker/databricks/host.js'
+import { normaliseWorkspaceHost } from '../../../shared/databricks/host.js'
 
 describe('normaliseWorkspaceHost', () => {
   it.each([

@@ -5,7 +5,7 @@ import { afterEach, beforeEach, describe, expect, it } from 'vitest'
 import {
   parseDatabricksConfig,
   readDatabricksConfig,
-} from '../../../broker/databricks/config-file.js'
+} from '../../../shared/databricks/config-file.js'
 
 describe('parseDatabricksConfig', () => {
   it('reads sections, key = value pairs and the DEFAULT section', () => {

@@ -1,5 +1,5 @@
 import { describe, expect, it } from 'vitest'
-import { parseRetryAfter } from '../../../broker/databricks/retry-after.js'
+import { parseRetryAfter } from '../../../shared/databricks/retry-after.js'
 
 const NOW = Date.parse('2026-01-01T00:00:00.000Z')
 

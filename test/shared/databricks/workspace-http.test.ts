@@ -5,8 +5,8 @@ import {
   callWorkspace,
   WORKSPACE_CALL_TIMEOUT_MS,
   type WorkspaceRequest,
-} from '../../../broker/databricks/workspace-http.js'
-import { ProviderError } from '../../../broker/provider-error.js'
+} from '../../../shared/databricks/workspace-http.js'
+import { ProviderError } from '../../../shared/provider-error.js'
 import { deferred } from '../../support/deferred.js'
 import { errorText } from '../../support/error-text.js'
 import { ManualClock } from '../../support/manual-clock.js'

@@ -1,6 +1,6 @@
 import { inspect } from 'node:util'
 import { describe, expect, it } from 'vitest'
-import { PatAuth } from '../../../../broker/databricks/auth/pat.js'
+import { PatAuth } from '../../../../shared/databricks/auth/pat.js'
 
 describe('PatAuth', () => {
   it('returns the PAT with an unknown expiry', async () => {

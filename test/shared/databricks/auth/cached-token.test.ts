@@ -3,8 +3,8 @@ import {
   CachedTokenAuth,
   type ExpiringToken,
   WORKSPACE_TOKEN_REFRESH_MARGIN_MS,
-} from '../../../../broker/databricks/auth/cached-token.js'
-import { ProviderError } from '../../../../broker/provider-error.js'
+} from '../../../../shared/databricks/auth/cached-token.js'
+import { ProviderError } from '../../../../shared/provider-error.js'
 import { type Deferred, deferred } from '../../../support/deferred.js'
 import { ManualClock } from '../../../support/manual-clock.js'
 

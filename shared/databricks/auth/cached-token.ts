@@ -1,6 +1,6 @@
-import { type Clock, systemClock } from '../../../shared/clock.js'
-import { singleFlight } from '../../../shared/single-flight.js'
+import { type Clock, systemClock } from '../../clock.js'
 import { ProviderError, toProviderError } from '../../provider-error.js'
+import { singleFlight } from '../../single-flight.js'
 import type { WorkspaceAuth, WorkspaceToken } from '../workspace-auth.js'
 
 /**
