@@ -13,6 +13,9 @@ import {
 import type { BrokerMetrics } from './metrics.js'
 import { type ClientAuthEnv, clientAuth, mayRead } from './middleware/client-auth.js'
 import { requestGuard } from './middleware/request-guard.js'
+import { RequestWindow } from './status/request-window.js'
+import { statusRoutes } from './status/routes.js'
+import { statusView } from './status/status-json.js'
 
 export interface BrokerAppOptions {
   caches: ReadonlyMap<string, CredentialCache>
@@ -22,6 +25,8 @@ export interface BrokerAppOptions {
   logger: Logger
   /** True once shutdown began: `/readyz` answers 503. */
   draining: () => boolean
+  /** Serve the status page at `/` and `/status.json` (`BROKER_STATUS_PAGE`, default true). */
+  statusPage?: boolean
   now?: () => number
 }
 
@@ -29,11 +34,14 @@ export interface BrokerAppOptions {
 export function createBrokerApp(options: BrokerAppOptions): Hono<ClientAuthEnv> {
   const { caches, metrics, logger } = options
   const now = options.now ?? Date.now
+  const requestsByCaller = new RequestWindow(now)
   const app = new Hono<ClientAuthEnv>()
 
   app.use(async function noStore(c, next) {
-    await next()
+    // Set before the handler answers, so Hono builds the response with it. Set afterwards, it
+    // would turn every response into a stream (@hono/node-server's slow path: 2x CPU per request).
     c.header('Cache-Control', 'no-store')
+    await next()
   })
   app.use(requestGuard({ allowedHosts: options.allowedHosts }))
 
@@ -50,6 +58,20 @@ export function createBrokerApp(options: BrokerAppOptions): Hono<ClientAuthEnv> 
     c.header('Content-Type', metrics.registry.contentType)
     return c.body(await metrics.registry.metrics())
   })
+
+  if (options.statusPage ?? true) {
+    app.route(
+      '/',
+      statusRoutes(() =>
+        statusView({
+          statuses: [...caches.values()].map((cache) => cache.status()),
+          callers: requestsByCaller.snapshot(),
+          draining: options.draining(),
+          now: now(),
+        }),
+      ),
+    )
+  }
 
   app.use('/v1/*', clientAuth(options.clients))
 
@@ -70,6 +92,7 @@ export function createBrokerApp(options: BrokerAppOptions): Hono<ClientAuthEnv> 
   app.get('/v1/credentials/:target?', async (c) => {
     const target = c.req.param('target') ?? 'default'
     const caller = c.get('caller')
+    requestsByCaller.record(caller.name)
     try {
       const body = await serve(target, caller)
       metrics.requests.inc({ caller: caller.name, target, status: '200' })

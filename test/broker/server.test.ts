@@ -106,6 +106,7 @@ describe('the broker endpoint', () => {
     await warm()
     const response = await request('/v1/credentials', headers)
     expect(response.status).toBe(401)
+    expect(response.headers.get('cache-control')).toBe('no-store')
     expect(await errorCode(response)).toBe('BROKER_UNAUTHORIZED')
   })
 

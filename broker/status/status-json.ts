@@ -1,0 +1,113 @@
+import type { TargetStatus } from '../credential-cache.js'
+import { type CallerRequests, LAST_MINUTE_MS, REQUEST_WINDOW_MS } from './request-window.js'
+
+/** The refreshes shown per target, newest first (the cache keeps `HISTORY_LENGTH`). */
+export const SHOWN_HISTORY = 10
+
+/** One target as the status page shows it: times as ISO strings and as epoch ms (countdowns). */
+export interface TargetView {
+  target: string
+  source: string
+  valid: boolean
+  stale: boolean
+  user: string | null
+  host: string | null
+  expires_at: string | null
+  expires_at_ms: number | null
+  /** The next scheduled fetch: the refresh point, or the retry after a failure. */
+  next_refresh_at: string | null
+  next_refresh_at_ms: number | null
+  last_success_at: string | null
+  consecutive_failures: number
+  last_error: {
+    error_class: string
+    kind: 'transient' | 'permanent'
+    message: string
+    upstream_status: number | null
+    upstream_error_code: string | null
+    at: string
+  } | null
+  history: {
+    at: string
+    outcome: 'success' | 'failure'
+    duration_ms: number
+    error_class: string | null
+  }[]
+}
+
+/**
+ * `GET /status.json`: what the status page shows, and what its script polls. Built from the
+ * caches' status (which holds no password) and caller names: never a credential or client token.
+ */
+export interface StatusView {
+  generated_at: string
+  /** The broker's clock, so that the page counts down from it and not from the browser's. */
+  now_ms: number
+  ready: boolean
+  draining: boolean
+  targets: TargetView[]
+  requests: { window_s: number; last_minute_s: number; callers: CallerRequests[] }
+}
+
+const iso = (ms: number | undefined) => (ms === undefined ? null : new Date(ms).toISOString())
+
+/** The status view at `now`; ready as `/readyz` decides it. */
+export function statusView(input: {
+  statuses: TargetStatus[]
+  callers: CallerRequests[]
+  draining: boolean
+  now: number
+}): StatusView {
+  const targets = input.statuses.map(targetView)
+  return {
+    generated_at: new Date(input.now).toISOString(),
+    now_ms: input.now,
+    ready: !input.draining && targets.every((t) => t.valid),
+    draining: input.draining,
+    targets,
+    requests: {
+      window_s: REQUEST_WINDOW_MS / 1000,
+      last_minute_s: LAST_MINUTE_MS / 1000,
+      callers: input.callers,
+    },
+  }
+}
+
+function targetView(status: TargetStatus): TargetView {
+  // Before the first fetch is scheduled the next attempt reads 0: none is planned yet.
+  const next = status.nextAttemptAt ? status.nextAttemptAt : status.refreshAt
+  const error = status.lastError
+  return {
+    target: status.target,
+    source: status.source,
+    valid: status.valid,
+    stale: status.stale,
+    user: status.user ?? null,
+    host: status.host ?? null,
+    expires_at: iso(status.expiresAt),
+    expires_at_ms: status.expiresAt ?? null,
+    next_refresh_at: iso(next),
+    next_refresh_at_ms: next ?? null,
+    last_success_at: iso(status.lastSuccessAt),
+    consecutive_failures: status.consecutiveFailures,
+    last_error: error
+      ? {
+          error_class: error.errorClass,
+          kind: error.kind,
+          message: error.message,
+          upstream_status: error.upstreamStatus ?? null,
+          upstream_error_code: error.upstreamErrorCode ?? null,
+          at: new Date(error.at).toISOString(),
+        }
+      : null,
+    history: status.history
+      .slice(-SHOWN_HISTORY)
+      .reverse()
+      .map((record) => ({
+        at: new Date(record.at).toISOString(),
+        outcome: record.outcome,
+        duration_ms: record.durationMs,
+        error_class: record.errorClass ?? null,
+      })),
+  }
+}
