@@ -5,6 +5,7 @@ import { ConfigError, chooseProvider, resolveBrokerConfig } from '../broker/conf
 import { DEFAULT_EMBEDDED_TOKEN_TTL_S, EmbeddedProvider } from '../broker/providers/embedded.js'
 import { createFunctionsApp } from '../functions/app.js'
 import { DEFAULT_DEV_USER, resolveFunctionsConfig } from '../functions/config.js'
+import { servingClientFromSettings } from '../functions/model-serving/connect.js'
 import { brokerCredentials } from '../shared/broker-client.js'
 import { Database } from '../shared/db/database.js'
 import { migrateViaBroker } from '../shared/db/migrate-via-broker.js'
@@ -121,6 +122,7 @@ async function main(): Promise<void> {
       database,
       credentials,
       logger: functionsLogger,
+      modelServing: await servingClientFromSettings(functionsConfig.workspace),
       ...functionsConfig,
     })
     const functions = await listen(app.fetch, {

@@ -3,15 +3,18 @@ import type { BrokerCredentials } from '../broker-client.js'
 import type { SslMode } from '../credential.js'
 import { CONNECT_TIMEOUT_S, sslOption } from './database.js'
 import { type MigrationSummary, runMigrations } from './migrate.js'
+import { ensureWritableSchema } from './writable-schema.js'
 
 /**
  * Applies the migrations as the broker's credential user (the same login the functions use, so
- * the tables belong to it), on one connection that is closed afterwards.
+ * the tables belong to it), on one connection that is closed afterwards. A role that may not
+ * create tables in its current schema (a Databricks App's role, under Postgres 15+) first gets
+ * a schema of its own; see ensureWritableSchema.
  */
 export async function migrateViaBroker(
   credentials: BrokerCredentials,
   sslMode?: SslMode,
-): Promise<MigrationSummary & { user: string; host: string; database: string }> {
+): Promise<MigrationSummary & { user: string; host: string; database: string; schema: string }> {
   const credential = await credentials.get()
   const sql = postgres({
     host: credential.host,
@@ -26,9 +29,11 @@ export async function migrateViaBroker(
     connection: { application_name: 'lakebase-migrate' },
   })
   try {
+    const { schema } = await ensureWritableSchema(sql)
     const summary = await runMigrations(sql)
     return {
       ...summary,
+      schema,
       user: credential.user,
       host: credential.host,
       database: credential.database,

@@ -1,4 +1,8 @@
-import { createMockWorkspace, type MockWorkspace } from '../workspace-kit/index.js'
+import {
+  createMockWorkspace,
+  type MockWorkspace,
+  type MockWorkspaceOptions,
+} from '../workspace-kit/index.js'
 import type { MockWorkspaceServer } from '../workspace-kit/serve.js'
 import { freePort } from './free-port.js'
 import { adminSql, createTestDatabase, type TestDatabase } from './postgres.js'
@@ -24,14 +28,30 @@ const quote = (s: string) => s.replaceAll("'", "''")
 export async function lakebaseLike(options: {
   lifetimeS: number
   identity?: string
+  /**
+   * `owner` (default): the role owns the schema `public`, like an instance owner. `apps`: only
+   * CONNECT and CREATE on the database, exactly what a Databricks App's database resource grants
+   * its service principal (so, on Postgres 15+, no CREATE in `public`).
+   */
+  grants?: 'owner' | 'apps'
+  /** More workspace options, e.g. `clientId` (the role of an OAuth M2M service principal) or `instances`. */
+  workspace?: Omit<
+    MockWorkspaceOptions,
+    'host' | 'identity' | 'tokenLifetimeS' | 'onCredentialMinted'
+  >
 }): Promise<LakebaseLike> {
   const role = options.identity ?? `user-${Math.random().toString(36).slice(2, 8)}@example.com`
   const db = await createTestDatabase('lb')
   const admin = adminSql()
   await admin.unsafe(`create role "${role}" with login`)
-  await admin.unsafe(`grant all privileges on database "${db.database}" to "${role}"`)
-  await db.sql.unsafe(`alter schema public owner to "${role}"`)
+  if (options.grants === 'apps') {
+    await admin.unsafe(`grant connect, create on database "${db.database}" to "${role}"`)
+  } else {
+    await admin.unsafe(`grant all privileges on database "${db.database}" to "${role}"`)
+    await db.sql.unsafe(`alter schema public owner to "${role}"`)
+  }
   const workspace = createMockWorkspace({
+    ...options.workspace,
     host: `http://127.0.0.1:${await freePort()}`,
     identity: role,
     tokenLifetimeS: options.lifetimeS,

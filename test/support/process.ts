@@ -28,7 +28,24 @@ export function spawnTs(
   args: string[],
   env: Record<string, string | undefined>,
 ): Spawned {
-  const child = spawn(TSX, [entry, ...args], {
+  return spawnCommand(TSX, [entry, ...args], env)
+}
+
+/** Runs compiled JavaScript (e.g. `dist/scripts/serve.js`) with this Node, as production does. */
+export function spawnNode(
+  entry: string,
+  args: string[],
+  env: Record<string, string | undefined>,
+): Spawned {
+  return spawnCommand(process.execPath, [entry, ...args], env)
+}
+
+function spawnCommand(
+  command: string,
+  args: string[],
+  env: Record<string, string | undefined>,
+): Spawned {
+  const child = spawn(command, args, {
     cwd: ROOT,
     env: { PATH: process.env.PATH, HOME: process.env.HOME, ...env },
     stdio: ['ignore', 'pipe', 'pipe'],

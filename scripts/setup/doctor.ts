@@ -1,0 +1,507 @@
+import { randomUUID } from 'node:crypto'
+import { resolve } from 'node:path'
+import { parseArgs } from 'node:util'
+import postgres from 'postgres'
+import { type ConfigError, chooseProvider, type ProviderKind } from '../../broker/config.js'
+import { autoscalingDatabaseToken } from '../../broker/databricks/autoscaling.js'
+import { databaseTokenExpiry, readTokenClaims } from '../../broker/databricks/database-token.js'
+import { getDatabase, type LakebaseDatabase } from '../../broker/databricks/list-databases.js'
+import { resolvePostgresUser } from '../../broker/databricks/postgres-user.js'
+import { provisionedDatabaseToken } from '../../broker/databricks/provisioned.js'
+import {
+  type DatabricksSettings,
+  databricksSettingsFromEnv,
+  isTokenPlaceholderUser,
+} from '../../broker/databricks/settings.js'
+import { brokerCredentials, DEFAULT_BROKER_URL } from '../../shared/broker-client.js'
+import { clientBrokerToken } from '../../shared/broker-token.js'
+import type { SslMode } from '../../shared/credential.js'
+import type { BoundWorkspaceCall } from '../../shared/databricks/workspace-http.js'
+import { CONNECT_TIMEOUT_S, codeOf, sslOption } from '../../shared/db/database.js'
+import { migrationStatus } from '../../shared/db/migration-status.js'
+import { type Env, envValue, loadEnv } from '../../shared/env.js'
+import { AppError } from '../../shared/errors.js'
+import { pgPortFrom, sslModeFrom } from '../../shared/pg-settings.js'
+import { ProviderError } from '../../shared/provider-error.js'
+import { renderTable } from './table.js'
+import { probeTls } from './tls-probe.js'
+import { openWorkspace, type WorkspaceSession } from './workspace.js'
+
+export const DOCTOR_HELP = `Usage: npm run doctor [-- --dir DIR]
+
+Checks every link between this project and its database, in order, and prints one table:
+
+  settings        the variables name a workspace and a Lakebase database (or a local Postgres)
+  workspace auth  signing in to the workspace (PAT, OAuth M2M, profile or CLI, as the broker)
+  instance state  the instance is AVAILABLE (the endpoint ACTIVE or IDLE)
+  credential      the workspace mints a database token for it
+  username        the Postgres role: PGUSER, else the token's identity (never "token")
+  TLS             the server offers TLS (and its certificate verifies, with verify-full)
+  Postgres login  logging in with that role and token
+  migrations      every migration in migrations/ is applied
+  broker          the broker (LAKEBASE_BROKER_URL) answers with a credential
+
+A check that needs a failed one is shown as skipped. Each failure says how to fix it. Exits 1 when
+a link is broken, 0 when all pass. Reads the environment and .env.local (in --dir, default here).`
+
+export type CheckStatus = 'pass' | 'FAIL' | 'skip' | 'n/a'
+
+/** One row of the doctor's table. */
+export interface CheckResult {
+  check: string
+  status: CheckStatus
+  detail: string
+  fix?: string
+}
+
+export interface DoctorIo {
+  env: Env
+  cwd: string
+  out: (text: string) => void
+}
+
+/** Everything an earlier check learned that a later one needs. */
+interface Facts {
+  env: Env
+  provider?: ProviderKind
+  settings?: DatabricksSettings
+  session?: WorkspaceSession
+  call?: BoundWorkspaceCall
+  database?: LakebaseDatabase
+  password?: string
+  tokenSubject?: string | undefined
+  user?: string
+  host?: string
+  port?: number
+  dbName?: string
+  ssl?: SslMode
+}
+
+/** A check: its name, the checks it needs, and how it runs. */
+interface Check {
+  name: string
+  needs: readonly string[]
+  run(facts: Facts): Promise<Omit<CheckResult, 'check'>>
+}
+
+/** `npm run doctor`: prints the table, returns the exit code. */
+export async function doctor(argv: readonly string[], io: DoctorIo): Promise<number> {
+  const { values } = parseArgs({
+    args: [...argv],
+    options: { help: { type: 'boolean', short: 'h' }, dir: { type: 'string' } },
+  })
+  if (values.help) {
+    io.out(DOCTOR_HELP)
+    return 0
+  }
+  const env = loadEnv(resolve(io.cwd, values.dir ?? '.'), io.env)
+  const results = await runChecks(env)
+  io.out(
+    renderTable(
+      ['check', 'result', 'detail'],
+      results.map((r) => ({
+        cells: [r.check, r.status, r.detail],
+        ...(r.status === 'FAIL' && r.fix ? { note: `fix: ${r.fix}` } : {}),
+      })),
+    ),
+  )
+  const broken = results.filter((r) => r.status === 'FAIL')
+  io.out(
+    broken.length === 0
+      ? '\nEvery link works.'
+      : `\n${broken.length} broken: ${broken.map((r) => r.check).join(', ')}. Fix the first one, then run npm run doctor again.`,
+  )
+  return broken.length === 0 ? 0 : 1
+}
+
+/** Runs every check in order; one whose needs did not pass is skipped. */
+export async function runChecks(env: Env): Promise<CheckResult[]> {
+  const facts: Facts = { env }
+  const results: CheckResult[] = []
+  const outcome = new Map<string, CheckStatus>()
+  for (const check of CHECKS) {
+    // A check that does not apply (n/a) blocks nothing: the static provider has no workspace.
+    const blocked = check.needs.filter((name) => !['pass', 'n/a'].includes(outcome.get(name) ?? ''))
+    let result: Omit<CheckResult, 'check'>
+    if (blocked.length > 0) {
+      result = { status: 'skip', detail: `needs ${blocked.join(', ')}` }
+    } else {
+      try {
+        result = await check.run(facts)
+      } catch (err) {
+        result = { status: 'FAIL', detail: (err as Error).message }
+      }
+    }
+    outcome.set(check.name, result.status)
+    results.push({ check: check.name, ...result })
+  }
+  return results
+}
+
+const WORKSPACE = 'workspace auth'
+const STATE = 'instance state'
+const CREDENTIAL = 'credential'
+const USERNAME = 'username'
+const TLS = 'TLS'
+const LOGIN = 'Postgres login'
+
+const CHECKS: readonly Check[] = [
+  { name: 'settings', needs: [], run: checkSettingsLink },
+  { name: WORKSPACE, needs: ['settings'], run: checkWorkspace },
+  { name: STATE, needs: [WORKSPACE], run: checkState },
+  { name: CREDENTIAL, needs: [STATE], run: checkCredential },
+  { name: USERNAME, needs: [CREDENTIAL], run: checkUsername },
+  { name: TLS, needs: ['settings'], run: checkTls },
+  { name: LOGIN, needs: [USERNAME, TLS], run: checkLogin },
+  { name: 'migrations', needs: [LOGIN], run: checkMigrations },
+  { name: 'broker', needs: [], run: checkBroker },
+]
+
+async function checkSettingsLink(facts: Facts): Promise<Omit<CheckResult, 'check'>> {
+  const { env } = facts
+  let provider: ProviderKind | undefined
+  try {
+    provider = chooseProvider(env, undefined)
+  } catch (err) {
+    return { status: 'FAIL', detail: (err as Error).message, fix: (err as ConfigError).suggestion }
+  }
+  facts.provider = provider
+  if (provider === undefined) {
+    return {
+      status: 'FAIL',
+      detail: 'LAKEBASE_NOT_CONFIGURED: no workspace or database is named',
+      fix: 'run npm run configure (it writes DATABRICKS_HOST and LAKEBASE_INSTANCE_NAME to .env.local); without them npm start uses its embedded Postgres',
+    }
+  }
+  if (provider === 'static') {
+    const user = envValue(env, 'PGUSER')
+    if (user === undefined || envValue(env, 'PGPASSWORD') === undefined) {
+      return { status: 'FAIL', detail: 'the static provider needs PGUSER and PGPASSWORD' }
+    }
+    facts.user = user
+    facts.password = envValue(env, 'PGPASSWORD')
+    facts.host = envValue(env, 'PGHOST', 'LAKEBASE_HOST') ?? 'localhost'
+    facts.port = pgPortFrom(env)
+    facts.dbName = envValue(env, 'PGDATABASE', 'LAKEBASE_DATABASE') ?? 'postgres'
+    facts.ssl = sslModeFrom(env)
+    return { status: 'pass', detail: `static: ${user}@${facts.host}:${facts.port}/${facts.dbName}` }
+  }
+  if (provider !== 'databricks') {
+    return { status: 'pass', detail: `${provider} provider: only the broker is checked` }
+  }
+  const pgUser = envValue(env, 'PGUSER')
+  if (pgUser !== undefined && isTokenPlaceholderUser(pgUser)) {
+    return {
+      status: 'FAIL',
+      detail: 'PGUSER is "token": Postgres would answer role "token" does not exist',
+      fix: "unset PGUSER (the broker uses the token's own identity: your email, or a service principal's client id) or set it to that identity",
+    }
+  }
+  try {
+    facts.settings = databricksSettingsFromEnv(env)
+  } catch (err) {
+    return {
+      status: 'FAIL',
+      detail: `LAKEBASE_NOT_CONFIGURED: ${(err as Error).message}`,
+      fix: 'run npm run configure, or npm run configure -- --check-only to see each setting',
+    }
+  }
+  const { target, postgres: pg } = facts.settings
+  facts.host = pg.host
+  facts.port = pg.port
+  facts.dbName = pg.database
+  facts.ssl = pg.ssl
+  const what = target.kind === 'provisioned' ? `instance ${target.instanceName}` : target.endpoint
+  return { status: 'pass', detail: `databricks: ${what}, database ${pg.database}` }
+}
+
+async function checkWorkspace(facts: Facts): Promise<Omit<CheckResult, 'check'>> {
+  if (facts.provider !== 'databricks' || !facts.settings) return notDatabricks(facts)
+  try {
+    facts.session = await openWorkspace(facts.settings.workspace)
+    facts.call = await facts.session.call()
+  } catch (err) {
+    return { status: 'FAIL', detail: (err as Error).message, fix: signInFix(err) }
+  }
+  return { status: 'pass', detail: `${facts.session.auth.method} at ${facts.session.auth.host}` }
+}
+
+async function checkState(facts: Facts): Promise<Omit<CheckResult, 'check'>> {
+  if (facts.provider !== 'databricks') return notDatabricks(facts)
+  const { target } = facts.settings as DatabricksSettings
+  const [kind, name] =
+    target.kind === 'provisioned'
+      ? (['provisioned', target.instanceName] as const)
+      : (['autoscaling', target.endpoint] as const)
+  let database: LakebaseDatabase
+  try {
+    database = await getDatabase(facts.call as BoundWorkspaceCall, kind, name)
+  } catch (err) {
+    const notFound = err instanceof ProviderError && err.errorClass === 'not_found'
+    return {
+      status: 'FAIL',
+      detail: (err as Error).message,
+      fix: notFound
+        ? 'npm run configure lists the databases this identity can see'
+        : 'check that this identity may use the database (CAN_USE on the instance)',
+    }
+  }
+  facts.database = database
+  facts.host ??= database.host
+  if (!database.ready) {
+    return {
+      status: 'FAIL',
+      detail: `${name} is ${database.state ?? 'in an unknown state'}`,
+      fix:
+        kind === 'provisioned'
+          ? 'wait until it is AVAILABLE (STARTING takes a few minutes; a STOPPED instance must be started in the workspace); the broker retries by itself'
+          : 'wait until the endpoint is ACTIVE or IDLE; the broker retries by itself',
+    }
+  }
+  return { status: 'pass', detail: `${name} is ${database.state}${hostNote(database.host)}` }
+}
+
+async function checkCredential(facts: Facts): Promise<Omit<CheckResult, 'check'>> {
+  if (facts.provider !== 'databricks') return notDatabricks(facts)
+  const { target } = facts.settings as DatabricksSettings
+  const call = facts.call as BoundWorkspaceCall
+  try {
+    const issued =
+      target.kind === 'provisioned'
+        ? await provisionedDatabaseToken(call, target.instanceName, randomUUID())
+        : await autoscalingDatabaseToken(call, target.endpoint)
+    const claims = readTokenClaims(issued.token)
+    const expiresAt = databaseTokenExpiry(issued.statedExpiry, claims, Date.now())
+    facts.password = issued.token
+    facts.tokenSubject = claims.sub
+    const minutes = Math.round((expiresAt.getTime() - Date.now()) / 60_000)
+    return {
+      status: 'pass',
+      detail: `a token valid for ${minutes} min (until ${expiresAt.toISOString()})`,
+    }
+  } catch (err) {
+    return {
+      status: 'FAIL',
+      detail: `CREDENTIAL_UNAVAILABLE: ${(err as Error).message}`,
+      fix: 'this identity may not get a token for the database: grant it access to the instance (or endpoint), or sign in as an identity that has it',
+    }
+  }
+}
+
+async function checkUsername(facts: Facts): Promise<Omit<CheckResult, 'check'>> {
+  if (facts.provider === 'static') return { status: 'pass', detail: `${facts.user} (PGUSER)` }
+  if (facts.provider !== 'databricks') return notDatabricks(facts)
+  const configured = envValue(facts.env, 'PGUSER')
+  const subject = facts.tokenSubject
+  if (configured !== undefined && subject !== undefined && configured !== subject) {
+    return {
+      status: 'FAIL',
+      detail: `PGUSER is ${configured}, but the token is for ${subject}: Postgres would answer password authentication failed`,
+      fix: `unset PGUSER, or set it to ${subject}`,
+    }
+  }
+  try {
+    facts.user = await resolvePostgresUser({
+      configured,
+      tokenSubject: subject,
+      call: facts.call as BoundWorkspaceCall,
+    })
+  } catch (err) {
+    return { status: 'FAIL', detail: (err as Error).message, fix: 'set PGUSER to your identity' }
+  }
+  const from =
+    configured !== undefined ? 'PGUSER' : subject !== undefined ? "the token's sub" : 'SCIM Me'
+  return { status: 'pass', detail: `${facts.user} (from ${from})` }
+}
+
+async function checkTls(facts: Facts): Promise<Omit<CheckResult, 'check'>> {
+  if (!usesPostgresSettings(facts)) return notDatabricks(facts)
+  const ssl = facts.ssl as SslMode
+  const port = facts.port as number
+  if (facts.host === undefined) {
+    // The host comes from the instance lookup, which did not happen.
+    return { status: 'skip', detail: `needs ${STATE} (no PGHOST)` }
+  }
+  const host = facts.host
+  if (ssl === 'disable') {
+    if (isLoopback(host) || facts.provider === 'static') {
+      return { status: 'pass', detail: `off for ${host} (PGSSLMODE=disable)` }
+    }
+    return {
+      status: 'FAIL',
+      detail: `PGSSLMODE=disable for ${host}: the token would travel in clear text, and Lakebase refuses it`,
+      fix: 'set PGSSLMODE=require (or unset it)',
+    }
+  }
+  const probe = await probeTls(host, port, ssl === 'verify-full' || ssl === 'verify-ca')
+  switch (probe.kind) {
+    case 'tls':
+      return {
+        status: 'pass',
+        detail: `${probe.protocol ?? 'TLS'} with ${host}:${port} (PGSSLMODE=${ssl}${probe.authorized ? ', certificate verified' : ''})`,
+      }
+    case 'refused-tls':
+      if (ssl === 'prefer') return { status: 'pass', detail: `${host}:${port} has no TLS (prefer)` }
+      return {
+        status: 'FAIL',
+        detail: `${host}:${port} does not offer TLS`,
+        fix: "PGHOST is probably not a Lakebase host; unset it to use the instance's own",
+      }
+    case 'unreachable':
+      return {
+        status: 'FAIL',
+        detail: `cannot reach ${host}:${port} (${probe.code})`,
+        fix: 'check PGHOST/PGPORT, the network (VPN, firewall, the workspace IP access list)',
+      }
+    case 'handshake-failed':
+      return {
+        status: 'FAIL',
+        detail: `TLS with ${host}:${port} failed: ${probe.reason}`,
+        fix: 'with PGSSLMODE=verify-full the certificate must match PGHOST; use require to skip verification',
+      }
+  }
+}
+
+async function checkLogin(facts: Facts): Promise<Omit<CheckResult, 'check'>> {
+  if (!usesPostgresSettings(facts)) return notDatabricks(facts)
+  const sql = connect(facts)
+  try {
+    const [row] = await sql<{ user: string; db: string }[]>`
+      select current_user as user, current_database() as db`
+    return { status: 'pass', detail: `logged in as ${row?.user} to ${row?.db}` }
+  } catch (err) {
+    return loginFailure(err, facts)
+  } finally {
+    await sql.end({ timeout: 1 }).catch(() => {})
+  }
+}
+
+async function checkMigrations(facts: Facts): Promise<Omit<CheckResult, 'check'>> {
+  if (!usesPostgresSettings(facts)) return notDatabricks(facts)
+  const sql = connect(facts)
+  try {
+    const status = await migrationStatus(sql)
+    if (status.applied >= status.known) {
+      return { status: 'pass', detail: `${status.applied} of ${status.known} applied` }
+    }
+    return {
+      status: 'FAIL',
+      detail: `${status.applied} of ${status.known} applied`,
+      fix: 'npm run migrate (npm start and npm run serve migrate too)',
+    }
+  } finally {
+    await sql.end({ timeout: 1 }).catch(() => {})
+  }
+}
+
+async function checkBroker(facts: Facts): Promise<Omit<CheckResult, 'check'>> {
+  const url = envValue(facts.env, 'LAKEBASE_BROKER_URL') ?? DEFAULT_BROKER_URL
+  const token = await clientBrokerToken(facts.env)
+  const target = envValue(facts.env, 'LAKEBASE_BROKER_TARGET') ?? 'default'
+  try {
+    const credential = await brokerCredentials({ url, token, target }).get()
+    const minutes = Math.round((Date.parse(credential.expiresAt) - Date.now()) / 60_000)
+    return {
+      status: 'pass',
+      detail: `${url} serves ${credential.user} for ${credential.host}:${credential.port} (${credential.source}, ${minutes} min left${credential.stale ? ', STALE' : ''})`,
+    }
+  } catch (err) {
+    if (!(err instanceof AppError)) throw err
+    const upstream = err.technicalDetails
+    if (err.code === 'CREDENTIAL_UNAVAILABLE') {
+      const code = upstream.upstream_error_code ?? upstream.error_class
+      return {
+        status: 'FAIL',
+        detail: `CREDENTIAL_UNAVAILABLE: ${err.message}${code ? ` (${String(code)})` : ''}`,
+        fix: "the broker is up but holds no credential: the checks above (run with the broker's settings) show which link; its /readyz and log say the same",
+      }
+    }
+    const refused = /refused this client/.test(err.message)
+    return {
+      status: 'FAIL',
+      detail: refused ? `BROKER_UNAUTHORIZED: ${err.message}` : err.message,
+      fix: refused
+        ? "set LAKEBASE_BROKER_TOKEN to the broker's client token (its BROKER_TOKEN, or its token file)"
+        : String(upstream.suggestion ?? 'start the broker: npm run broker, or npm start'),
+    }
+  }
+}
+
+function connect(facts: Facts): postgres.Sql {
+  return postgres({
+    host: facts.host,
+    port: facts.port,
+    database: facts.dbName,
+    username: facts.user,
+    password: facts.password,
+    ssl: sslOption(facts.ssl as SslMode),
+    max: 1,
+    connect_timeout: CONNECT_TIMEOUT_S,
+    onnotice: () => {},
+    connection: { application_name: 'lakebase-doctor' },
+  })
+}
+
+function loginFailure(err: unknown, facts: Facts): Omit<CheckResult, 'check'> {
+  const code = codeOf(err)
+  const message = (err as Error).message
+  switch (code) {
+    case '28000':
+      return {
+        status: 'FAIL',
+        detail: message,
+        fix: isTokenPlaceholderUser(facts.user ?? '')
+          ? 'unset PGUSER: Lakebase logs in as the token\'s identity, never "token"'
+          : `Postgres has no role ${facts.user}: the instance owner adds it (workspace UI: the instance's Roles, or databricks_create_role), or set PGUSER to an identity that has one`,
+      }
+    case '28P01':
+      return {
+        status: 'FAIL',
+        detail: message,
+        fix: "the token is not for this role, or it expired: unset PGUSER so the token's own identity is used, and check DATABRICKS_HOST is the workspace of the instance",
+      }
+    case '3D000':
+      return {
+        status: 'FAIL',
+        detail: message,
+        fix: `set PGDATABASE to an existing database (Lakebase's default is databricks_postgres)`,
+      }
+    default:
+      return {
+        status: 'FAIL',
+        detail: `DATABASE_UNAVAILABLE: ${message}${code ? ` (${code})` : ''}`,
+        fix: 'check PGHOST, PGPORT and the network; a starting instance refuses logins for a while',
+      }
+  }
+}
+
+function signInFix(err: unknown): string {
+  const code = err instanceof ProviderError ? err.upstreamErrorCode : undefined
+  if (code === 'invalid_client') return 'DATABRICKS_CLIENT_ID / DATABRICKS_CLIENT_SECRET are wrong'
+  if (err instanceof ProviderError && err.errorClass === 'unauthorized') {
+    return 'the workspace token is invalid or expired: create a new one, or `databricks auth login --host <workspace>`'
+  }
+  if (err instanceof ProviderError) return 'check DATABRICKS_HOST and the network'
+  return 'set DATABRICKS_TOKEN, or DATABRICKS_CLIENT_ID + DATABRICKS_CLIENT_SECRET, or log in with the Databricks CLI'
+}
+
+/** The providers whose Postgres settings the doctor can log in with itself. */
+function usesPostgresSettings(facts: Facts): boolean {
+  return facts.provider === 'databricks' || facts.provider === 'static'
+}
+
+function notDatabricks(facts: Facts): Omit<CheckResult, 'check'> {
+  return { status: 'n/a', detail: notApplicable(facts.provider) }
+}
+
+function notApplicable(provider: ProviderKind | undefined): string {
+  return `not used by the ${provider ?? 'configured'} provider`
+}
+
+function hostNote(host: string | undefined): string {
+  return host === undefined ? '' : ` (${host})`
+}
+
+function isLoopback(host: string): boolean {
+  return /^(localhost|127(\.\d{1,3}){3}|::1)$/i.test(host)
+}

@@ -1,0 +1,123 @@
+import { afterAll, beforeAll, describe, expect, it } from 'vitest'
+import type { RunningBroker } from '../../broker/broker.js'
+import { runMigrations } from '../../shared/db/migrate.js'
+import worker, { type WorkerEnv } from '../../workers/worker.js'
+import { startTestBroker, TEST_CLIENT_TOKEN } from '../support/broker.js'
+import { createTestDatabase, type TestDatabase } from '../support/postgres.js'
+
+/**
+ * The Worker's `fetch`, called as workerd calls it (request, env bindings, execution context),
+ * here in Node: postgres.js takes its Node sockets instead of `cloudflare:sockets`, everything
+ * else is the Worker's own code against a real broker on loopback and a real Postgres. The same
+ * bundle on real workerd is in test/deploy/wrangler.test.ts.
+ */
+describe('the Worker entry (workers/worker.ts), Workers-like in Node', () => {
+  let db: TestDatabase
+  let broker: RunningBroker
+  let env: WorkerEnv
+  const pending: Promise<unknown>[] = []
+  const ctx = { waitUntil: (p: Promise<unknown>) => void pending.push(p) }
+
+  beforeAll(async () => {
+    db = await createTestDatabase('worker')
+    await runMigrations(db.sql)
+    ;({ broker } = await startTestBroker({
+      PGUSER: 'postgres',
+      PGPASSWORD: 'test-superuser-password',
+      PGHOST: db.host,
+      PGPORT: String(db.port),
+      PGDATABASE: db.database,
+      PGSSLMODE: 'disable',
+    }))
+    env = {
+      LAKEBASE_BROKER_URL: broker.url,
+      LAKEBASE_BROKER_TOKEN: TEST_CLIENT_TOKEN,
+      PGSSLMODE: 'disable',
+      TRUST_FORWARDED_HEADERS: 'true',
+      LOG_LEVEL: 'silent',
+      // A binding that is not a string (a KV namespace, say) is not a setting.
+      SOME_KV: { get: () => null },
+    }
+  })
+  afterAll(async () => {
+    await Promise.allSettled(pending)
+    await broker?.close()
+    await db?.drop()
+  })
+
+  const call = (path: string, init: RequestInit & { user?: string } = {}, bindings = env) =>
+    worker.fetch(
+      new Request(`https://functions.example.workers.dev${path}`, {
+        ...init,
+        headers: {
+          'content-type': 'application/json',
+          ...(init.user ? { 'x-forwarded-email': init.user } : {}),
+        },
+      }),
+      bindings,
+      ctx,
+    )
+
+  it('answers /api/health', async () => {
+    const response = await call('/api/health')
+    expect(response.status).toBe(200)
+    expect(await response.json()).toEqual({ status: 'ok' })
+  })
+
+  it('round-trips a preference per user, and closes each request’s connection after it', async () => {
+    const before = pending.length
+    const put = await call('/api/preferences/theme', {
+      method: 'PUT',
+      user: 'alice@example.com',
+      body: JSON.stringify({ preference_value: { mode: 'dark' } }),
+    })
+    expect(put.status).toBe(201)
+    const read = await call('/api/preferences/theme', { user: 'alice@example.com' })
+    expect(await read.json()).toMatchObject({
+      user_id: 'alice@example.com',
+      preference_value: { mode: 'dark' },
+    })
+    expect((await call('/api/preferences/theme', { user: 'bob@example.com' })).status).toBe(404)
+    expect(pending.length - before).toBe(3)
+    await Promise.all(pending.slice(before))
+  })
+
+  it('reuses the isolate’s credential until the broker’s refresh point', async () => {
+    const metricsBefore = await (await fetch(`${broker.url}/metrics`)).text()
+    expect(requestsServed(metricsBefore)).toBeGreaterThan(0)
+    for (let i = 0; i < 3; i++) await call('/api/preferences', { user: 'alice@example.com' })
+    const metricsAfter = await (await fetch(`${broker.url}/metrics`)).text()
+    expect(requestsServed(metricsAfter)).toBe(requestsServed(metricsBefore))
+  })
+
+  it('answers 503 LAKEBASE_NOT_CONFIGURED without the broker bindings, naming them', async () => {
+    const response = await call('/api/health', {}, { LAKEBASE_BROKER_URL: 'https://b.example' })
+    expect(response.status).toBe(503)
+    expect(await response.json()).toMatchObject({
+      detail: {
+        error_code: 'LAKEBASE_NOT_CONFIGURED',
+        message: expect.stringContaining('LAKEBASE_BROKER_TOKEN'),
+      },
+    })
+  })
+
+  it('refuses a broker URL that is plain http to a remote host', async () => {
+    const response = await call(
+      '/api/health',
+      {},
+      { ...env, LAKEBASE_BROKER_URL: 'http://broker.example.com' },
+    )
+    expect(response.status).toBe(503)
+    expect(await response.json()).toMatchObject({
+      detail: { message: expect.stringContaining('https://') },
+    })
+  })
+})
+
+/** The broker's count of credential requests answered (any status), from its metrics. */
+function requestsServed(metrics: string): number {
+  return metrics
+    .split('\n')
+    .filter((line) => /^lakebase_broker_requests_total\{/.test(line))
+    .reduce((sum, line) => sum + Number(line.split(' ').pop()), 0)
+}
