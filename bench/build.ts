@@ -1,0 +1,63 @@
+import { execFile } from 'node:child_process'
+import { mkdir, rm, writeFile } from 'node:fs/promises'
+import { createRequire } from 'node:module'
+import { join } from 'node:path'
+import { promisify } from 'node:util'
+
+const run = promisify(execFile)
+
+/** The compiled entries the bench runs as child processes. */
+export interface BuiltEntries {
+  broker: string
+  functions: string
+  functionsStatic: string
+  bareHono: string
+  perConnection: string
+  lakebaseSdk: string
+}
+
+/**
+ * Compiles the broker, the functions and the bench's own servers with the production build's
+ * settings (tsconfig.build.json) into node_modules/.cache/lakebase-bench/dist, so that every
+ * server is measured as `node dist/…/main.js` runs in production, without tsx's loader. A private
+ * folder rather than dist/: the bench servers are not part of the build, and dist/ may be in use.
+ * Type checking is left to `npm test` (`noCheck`), which keeps this to a few seconds.
+ */
+export async function buildEntries(root: string): Promise<BuiltEntries> {
+  const cache = join(root, 'node_modules', '.cache', 'lakebase-bench')
+  const outDir = join(cache, 'dist')
+  await rm(outDir, { recursive: true, force: true })
+  await mkdir(outDir, { recursive: true })
+  const config = {
+    extends: join(root, 'tsconfig.build.json'),
+    compilerOptions: {
+      outDir,
+      rootDir: root,
+      noCheck: true,
+      declaration: false,
+      sourceMap: false,
+      noEmit: false,
+    },
+    include: ['broker', 'functions', 'shared', 'bench/servers'].map((dir) => join(root, dir)),
+    exclude: [],
+  }
+  const configPath = join(cache, 'tsconfig.json')
+  await writeFile(configPath, JSON.stringify(config, null, 2))
+  const tsc = createRequire(import.meta.url).resolve('typescript/bin/tsc')
+  try {
+    await run(process.execPath, [tsc, '-p', configPath], { cwd: root })
+  } catch (err) {
+    const { stdout = '', stderr = '' } = err as { stdout?: string; stderr?: string }
+    throw new Error(`compiling the servers failed:\n${stdout}${stderr}`)
+  }
+  // Under node_modules Node assumes CommonJS unless told otherwise.
+  await writeFile(join(outDir, 'package.json'), '{"type":"module"}\n')
+  return {
+    broker: join(outDir, 'broker', 'main.js'),
+    functions: join(outDir, 'functions', 'main.js'),
+    functionsStatic: join(outDir, 'bench', 'servers', 'functions-static.js'),
+    bareHono: join(outDir, 'bench', 'servers', 'bare-hono.js'),
+    perConnection: join(outDir, 'bench', 'servers', 'per-connection.js'),
+    lakebaseSdk: join(outDir, 'bench', 'servers', 'lakebase-sdk.js'),
+  }
+}

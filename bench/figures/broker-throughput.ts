@@ -1,0 +1,82 @@
+import { runInterleaved } from '../interleave.js'
+import { type LoadResult, load } from '../load.js'
+import { peakResidentMb, residentMemoryMb } from '../memory.js'
+import { median } from '../stats.js'
+
+/** The issue's load: 64 keep-alive clients. */
+export const BROKER_CONNECTIONS = 64
+/** A short unrecorded run first, so that both servers are measured with optimised code. */
+const WARMUP_S = 1
+
+export interface BrokerThroughputOptions {
+  /** The broker's `GET /v1/credentials` and its client token. */
+  brokerUrl: string
+  token: string
+  brokerPid: number
+  /** The bare Hono server's constant-JSON route. */
+  bareUrl: string
+  rounds: number
+  durationS: number
+}
+
+export interface BrokerThroughput {
+  /** Median over rounds of broker req/s ÷ bare req/s, each pair run back to back. */
+  ratio: number
+  brokerOkPerS: number
+  bareOkPerS: number
+  brokerP99Ms: number
+  bareP99Ms: number
+  brokerP50Ms: number
+  failed: number
+  /** The broker process's peak resident set during the runs (and its private part). */
+  brokerPeakRssMb: number
+  brokerPeakAnonMb: number | undefined
+  /** Its resident set before the load, once started and holding a credential. */
+  brokerIdleRssMb: number
+  perRound: { broker: number; bare: number }[]
+}
+
+/**
+ * Cache hits against the broker and a bare Hono route on the same server stack, interleaved
+ * (broker, bare, broker, bare, …), 64 connections each, closed loop.
+ */
+export async function measureBrokerThroughput(
+  options: BrokerThroughputOptions,
+): Promise<BrokerThroughput> {
+  const broker = (durationS: number) =>
+    load({
+      url: `${options.brokerUrl}/v1/credentials`,
+      connections: BROKER_CONNECTIONS,
+      durationS,
+      headers: { authorization: `Bearer ${options.token}` },
+    })
+  const bare = (durationS: number) =>
+    load({ url: `${options.bareUrl}/v1/credentials`, connections: BROKER_CONNECTIONS, durationS })
+
+  const idle = await residentMemoryMb(options.brokerPid)
+  const { result, peakMb, peakAnonMb } = await peakResidentMb(options.brokerPid, async () => {
+    await broker(WARMUP_S)
+    await bare(WARMUP_S)
+    return runInterleaved(
+      { broker: () => broker(options.durationS), bare: () => bare(options.durationS) },
+      options.rounds,
+    )
+  })
+  const pairs = result.broker.map((b, i) => ({
+    broker: b.okPerS,
+    bare: (result.bare[i] as LoadResult).okPerS,
+  }))
+  return {
+    ratio: median(pairs.map((p) => p.broker / p.bare)),
+    brokerOkPerS: median(pairs.map((p) => p.broker)),
+    bareOkPerS: median(pairs.map((p) => p.bare)),
+    brokerP99Ms: median(result.broker.map((r) => r.p99Ms)),
+    bareP99Ms: median(result.bare.map((r) => r.p99Ms)),
+    brokerP50Ms: median(result.broker.map((r) => r.p50Ms)),
+    failed: result.broker.reduce((n, r) => n + r.non2xx + r.errors, 0),
+    brokerPeakRssMb: peakMb,
+    brokerPeakAnonMb: peakAnonMb,
+    brokerIdleRssMb: idle.rss,
+    perRound: pairs,
+  }
+}

@@ -1,0 +1,68 @@
+import { spawnNode } from '../child-process.js'
+import { load } from '../load.js'
+import { peakResidentMb } from '../memory.js'
+import type { BenchWorkspace } from '../workspace.js'
+
+/** The issue's burst: this many requests at once, each on its own connection. */
+export const COLD_REQUESTS = 1_000
+/**
+ * The broker's first credential call is held this long, so that the whole burst arrives while
+ * the broker has no credential yet (opening 1000 connections takes a few hundred ms here).
+ */
+const FIRST_FETCH_HOLD_MS = 2_000
+
+export interface ColdBurstOptions {
+  brokerEntry: string
+  /** Broker environment: workspace, role, Postgres, port and client token. */
+  brokerEnv: Record<string, string>
+  brokerUrl: string
+  token: string
+  workspace: BenchWorkspace
+}
+
+export interface ColdBurst {
+  /** Credential calls the workspace received from this broker, for the whole burst. */
+  upstreamCalls: number
+  requests: number
+  ok: number
+  /** Requests sent before the broker's first credential existed. */
+  sentCold: number
+  brokerPeakRssMb: number
+}
+
+/**
+ * A freshly started broker whose first fetch is still running receives 1000 concurrent requests:
+ * they must all wait for that one upstream call, not make their own.
+ */
+export async function measureColdBurst(options: ColdBurstOptions): Promise<ColdBurst> {
+  const routes = ['databaseCredentials', 'postgresCredentials'] as const
+  const { workspace } = options.workspace
+  const calls = () => routes.reduce((n, route) => n + workspace.calls[route], 0)
+  const before = calls()
+  const mintsBefore = options.workspace.mints.length
+  workspace.script('databaseCredentials', { delayMs: FIRST_FETCH_HOLD_MS })
+  const broker = spawnNode(options.brokerEntry, options.brokerEnv)
+  try {
+    await broker.waitFor(/broker listening/)
+    const { result, peakMb } = await peakResidentMb(broker.pid, () =>
+      load({
+        url: `${options.brokerUrl}/v1/credentials`,
+        connections: COLD_REQUESTS,
+        amount: COLD_REQUESTS,
+        headers: { authorization: `Bearer ${options.token}` },
+        recordResponses: true,
+      }),
+    )
+    const firstMint = options.workspace.mints[mintsBefore]?.at ?? Number.POSITIVE_INFINITY
+    return {
+      upstreamCalls: calls() - before,
+      requests: COLD_REQUESTS,
+      ok: result.ok,
+      sentCold: result.responses.filter((r) => r.sentAt < firstMint).length,
+      brokerPeakRssMb: peakMb,
+    }
+  } finally {
+    workspace.unscript('databaseCredentials')
+    await broker.stop()
+  }
+}

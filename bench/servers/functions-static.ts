@@ -1,0 +1,29 @@
+import { createFunctionsApp } from '../../functions/app.js'
+import { resolveFunctionsConfig } from '../../functions/config.js'
+import type { BrokerCredentials } from '../../shared/broker-client.js'
+import type { ServedCredential } from '../../shared/credential.js'
+import { Database } from '../../shared/db/database.js'
+import { createLogger } from '../../shared/logger.js'
+import { required, serveBench } from './serve.js'
+
+/**
+ * The functions exactly as functions/main.ts builds them, except that the credentials are a fixed
+ * password held in memory (`BENCH_STATIC_CREDENTIAL`) instead of the broker client: the baseline
+ * that isolates what asking the broker costs a request.
+ */
+function staticCredentials(credential: ServedCredential): BrokerCredentials {
+  return {
+    target: credential.target,
+    get: async () => credential,
+    current: () => credential,
+    password: async () => credential.password,
+    invalidate() {},
+  }
+}
+
+const config = resolveFunctionsConfig(process.env)
+const logger = createLogger({ name: 'functions', level: config.logLevel })
+const credentials = staticCredentials(JSON.parse(required('BENCH_STATIC_CREDENTIAL')))
+const database = new Database({ credentials, sslMode: config.sslMode, max: config.poolMax, logger })
+const app = createFunctionsApp({ database, credentials, logger, ...config })
+await serveBench(app.fetch, () => database.close())
