@@ -5,10 +5,11 @@ import { describe as describeError } from '../shared/error-handler.js'
 import { listen, type RunningServer } from '../shared/http-server.js'
 import type { Logger } from '../shared/logger.js'
 import type { BrokerConfig, ClientConfig } from './config.js'
-import { CredentialCache } from './credential-cache.js'
+import { CredentialCache, type TargetStatus } from './credential-cache.js'
 import { BrokerMetrics } from './metrics.js'
 import { createProvider, type ProviderFactories } from './providers/create-provider.js'
 import type { CredentialProvider } from './providers/provider.js'
+import type { RefreshPolicy } from './refresh-schedule.js'
 import { createBrokerApp } from './server.js'
 
 export interface StartBrokerOptions {
@@ -44,6 +45,7 @@ export async function startBroker(options: StartBrokerOptions): Promise<RunningB
   const statuses = () => [...caches.values()].map((c) => c.status())
   const metrics = new BrokerMetrics(statuses, () => clock.now())
   const observer = metrics.observer()
+  const outageBudget = outageBudgetWarning(config.policy, logger)
   const providers: CredentialProvider[] = []
   for (const target of config.targets) {
     const provider = await createProvider(target, { clock, logger, factories: options.providers })
@@ -64,7 +66,11 @@ export async function startBroker(options: StartBrokerOptions): Promise<RunningB
               { target: name, error, durationMs: record.durationMs },
               'credential refresh failed',
             )
-          else logger.info({ target: name, durationMs: record.durationMs }, 'credential refreshed')
+          else {
+            logger.info({ target: name, durationMs: record.durationMs }, 'credential refreshed')
+            const status = caches.get(name)?.status()
+            if (status) outageBudget.check(status)
+          }
         },
       },
     })
@@ -81,6 +87,7 @@ export async function startBroker(options: StartBrokerOptions): Promise<RunningB
     logger,
     draining: () => draining,
     now: () => clock.now(),
+    statusPage: config.statusPage,
   })
   let server: RunningServer
   try {
@@ -114,6 +121,38 @@ export async function startBroker(options: StartBrokerOptions): Promise<RunningB
             logger.warn({ err: describeError(err) }, 'provider close failed'),
           )
       }
+    },
+  }
+}
+
+/**
+ * Warns when a credential arrives whose lifetime cannot leave `BROKER_OUTAGE_BUDGET_S` between its
+ * refresh point and its last servable moment — once per target, until one can again.
+ */
+function outageBudgetWarning(policy: RefreshPolicy, logger: Logger) {
+  const short = new Set<string>()
+  return {
+    check(status: TargetStatus) {
+      const budgetMs = policy.outageBudgetMs
+      if (budgetMs === undefined || status.refreshAt === undefined) return
+      if (status.serveUntil === undefined || status.expiresAt === undefined) return
+      const headroomMs = status.serveUntil - status.refreshAt
+      if (headroomMs >= budgetMs) {
+        short.delete(status.target)
+        return
+      }
+      if (short.has(status.target)) return
+      short.add(status.target)
+      logger.warn(
+        {
+          target: status.target,
+          outageBudgetS: budgetMs / 1000,
+          survivableOutageS: Math.max(0, Math.floor(headroomMs / 1000)),
+          credentialLeftS: Math.floor((status.expiresAt - status.refreshAt) / 1000),
+          minTtlS: policy.minTtlMs / 1000,
+        },
+        'credential lifetime too short for BROKER_OUTAGE_BUDGET_S: an upstream outage longer than survivableOutageS will interrupt service',
+      )
     },
   }
 }

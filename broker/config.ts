@@ -92,6 +92,7 @@ const envSchema = z.object({
     .number()
     .min(0)
     .default(DEFAULT_MIN_TTL_MS / 1000),
+  BROKER_OUTAGE_BUDGET_S: z.coerce.number().min(0).optional(),
   BROKER_FETCH_TIMEOUT_S: z.coerce.number().positive().default(15),
   BROKER_STATUS_PAGE: z.enum(['true', 'false']).default('true'),
   LOG_LEVEL: z.enum(['fatal', 'error', 'warn', 'info', 'debug', 'trace', 'silent']).default('info'),
@@ -159,6 +160,9 @@ export function resolveBrokerConfig(env: Env, options: ResolveOptions = {}): Bro
       refreshFraction: e.BROKER_REFRESH_FRACTION,
       minTtlMs: e.BROKER_MIN_TTL_S * 1000,
       jitterFraction: DEFAULT_JITTER_FRACTION,
+      ...(e.BROKER_OUTAGE_BUDGET_S === undefined
+        ? {}
+        : { outageBudgetMs: e.BROKER_OUTAGE_BUDGET_S * 1000 }),
     },
     fetchTimeoutMs: e.BROKER_FETCH_TIMEOUT_S * 1000,
     logLevel: e.LOG_LEVEL,

@@ -1,4 +1,12 @@
-import { type Clock, MAX_TIMER_MS, systemClock, type TimerHandle } from '../shared/clock.js'
+import {
+  type Clock,
+  elapsedSince,
+  type Instant,
+  instantOf,
+  MAX_TIMER_MS,
+  systemClock,
+  type TimerHandle,
+} from '../shared/clock.js'
 import type { Credential } from '../shared/credential.js'
 import { singleFlight } from '../shared/single-flight.js'
 import { retryDelayMs } from './backoff.js'
@@ -98,14 +106,25 @@ interface Held {
   credential: Credential
   refreshAt: number
   serveUntil: number
+  /** When it arrived: its age is measured from here, so a clock set back cannot make it younger. */
+  receivedAt: Instant
+}
+
+/** The next background attempt: planned for `at` (wall clock), due `delayMs` after `scheduledAt`. */
+interface Plan {
+  at: number
+  scheduledAt: Instant
+  delayMs: number
 }
 
 /**
  * Wraps one provider: keeps the last good credential, refreshes it in the background before it
  * expires (one upstream call however many callers wait), keeps serving it through upstream
  * failures while it is valid — flagged stale — and never hands out one past its minimum TTL.
- * Expiry is checked against the wall clock on every read, so a process that was suspended and
- * missed its timer still never serves an expired credential.
+ * Expiry is checked on every read against the time elapsed since the credential arrived, by the
+ * wall clock or the monotonic clock, whichever has moved further: a process that was suspended and
+ * missed its timer still never serves an expired credential, and neither does one whose wall
+ * clock was set back. Timers and rate limits measure elapsed time the same way.
  */
 export class CredentialCache {
   readonly target: string
@@ -118,8 +137,8 @@ export class CredentialCache {
   private held: Held | undefined
   /** One fetch at a time: concurrent callers share the promise; a rejection is not kept. */
   private readonly refresh = singleFlight(() => this.fetchOnce())
-  private lastAttemptAt = Number.NEGATIVE_INFINITY
-  private nextAttemptAt = 0
+  private lastAttempt: Instant | undefined
+  private next: Plan | undefined
   private consecutiveFailures = 0
   private lastError: FailureSummary | undefined
   /** The upstream's last `Retry-After`, honoured by demand fetches too. */
@@ -159,31 +178,28 @@ export class CredentialCache {
    * with any already running, rate-limited), so recovery does not wait for the backoff.
    */
   async get(): Promise<CachedCredential> {
-    const now = this.clock.now()
-    const held = this.valid(now)
+    const held = this.valid()
     if (held) {
       // A suspended process may have slept through its timer: catch up on the read path.
-      if (now >= this.nextAttemptAt) this.refreshInBackground()
-      return this.serve(held, now)
+      if (this.attemptDue()) this.refreshInBackground()
+      return this.serve(held)
     }
-    if (!this.refresh.running && !this.demandFetchAllowed(now)) throw this.unavailable(now)
+    if (!this.refresh.running && this.demandWaitMs() > 0) throw this.unavailable()
     try {
-      const fetched = await this.refresh()
-      return this.serve(fetched, this.clock.now())
+      return this.serve(await this.refresh())
     } catch {
-      throw this.unavailable(this.clock.now())
+      throw this.unavailable()
     }
   }
 
   /** A snapshot of the cache's state; contains no password. */
   status(): TargetStatus {
-    const now = this.clock.now()
-    const held = this.valid(now)
+    const held = this.valid()
     const status: TargetStatus = {
       target: this.target,
       source: this.provider.source,
       valid: held !== undefined,
-      stale: held !== undefined && this.isStale(held, now),
+      stale: held !== undefined && this.isStale(held),
       consecutiveFailures: this.consecutiveFailures,
       history: [...this.history],
     }
@@ -194,43 +210,53 @@ export class CredentialCache {
       status.refreshAt = held.refreshAt
       status.serveUntil = held.serveUntil
     }
-    if (!this.stopped) status.nextAttemptAt = this.nextAttemptAt
+    if (!this.stopped) status.nextAttemptAt = this.next?.at ?? 0
     if (this.lastSuccessAt !== undefined) status.lastSuccessAt = this.lastSuccessAt
     if (this.lastError) status.lastError = this.lastError
     return status
   }
 
-  private valid(now: number): Held | undefined {
+  private valid(): Held | undefined {
     const held = this.held
-    if (held && isServable(held.credential.expiresAt.getTime(), now, this.policy)) return held
+    if (held && isServable(held.credential.expiresAt.getTime(), this.nowFor(held), this.policy)) {
+      return held
+    }
     return undefined
   }
 
-  private isStale(held: Held, now: number): boolean {
-    return now >= held.refreshAt && this.lastError !== undefined
+  /** The present on the held credential's clock: its arrival plus the time elapsed since. */
+  private nowFor(held: Held): number {
+    return held.receivedAt.wall + elapsedSince(this.clock, held.receivedAt)
   }
 
-  private serve(held: Held, now: number): CachedCredential {
-    const stale = this.isStale(held, now)
+  private isStale(held: Held): boolean {
+    return this.nowFor(held) >= held.refreshAt && this.lastError !== undefined
+  }
+
+  private serve(held: Held): CachedCredential {
+    const stale = this.isStale(held)
     this.observer.served?.(this.target, stale)
     return { credential: held.credential, refreshAt: held.refreshAt, stale }
   }
 
-  /** The earliest moment a client's request may trigger another upstream fetch. */
-  private demandFetchAt(): number {
+  /** Whether the planned background attempt is due (or none is planned yet). */
+  private attemptDue(): boolean {
+    const next = this.next
+    return next === undefined || elapsedSince(this.clock, next.scheduledAt) >= next.delayMs
+  }
+
+  /** How long until a client's request may trigger another upstream fetch; ≤ 0 means now. */
+  private demandWaitMs(): number {
+    if (this.lastAttempt === undefined) return 0
     const interval =
       this.lastError?.kind === 'permanent'
         ? PERMANENT_DEMAND_FETCH_INTERVAL_MS
         : Math.max(MIN_DEMAND_FETCH_INTERVAL_MS, this.retryAfterMs)
-    return this.lastAttemptAt + interval
+    return interval - elapsedSince(this.clock, this.lastAttempt)
   }
 
-  private demandFetchAllowed(now: number): boolean {
-    return now >= this.demandFetchAt()
-  }
-
-  private unavailable(now: number): CredentialUnavailableError {
-    const retryAfterS = Math.max(1, Math.ceil((this.demandFetchAt() - now) / 1000))
+  private unavailable(): CredentialUnavailableError {
+    const retryAfterS = Math.max(1, Math.ceil(this.demandWaitMs() / 1000))
     return new CredentialUnavailableError(this.target, this.lastError, retryAfterS)
   }
 
@@ -241,8 +267,9 @@ export class CredentialCache {
   }
 
   private async fetchOnce(): Promise<Held> {
-    const started = this.clock.now()
-    this.lastAttemptAt = started
+    const attempt = instantOf(this.clock)
+    const started = attempt.wall
+    this.lastAttempt = attempt
     try {
       const signal = AbortSignal.any([this.abort.signal, AbortSignal.timeout(this.fetchTimeoutMs)])
       const credential = await this.provider.fetch(signal)
@@ -256,7 +283,7 @@ export class CredentialCache {
       }
       const issuedAt = Math.min(credential.issuedAt.getTime(), now)
       const schedule = refreshSchedule(issuedAt, expiresAt, this.policy, this.random())
-      const held: Held = { credential, ...schedule }
+      const held: Held = { credential, ...schedule, receivedAt: instantOf(this.clock) }
       this.held = held
       this.lastSuccessAt = now
       this.consecutiveFailures = 0
@@ -290,10 +317,12 @@ export class CredentialCache {
 
   private schedule(at: number): void {
     if (this.stopped) return
-    this.nextAttemptAt = at
+    const scheduledAt = instantOf(this.clock)
+    const next: Plan = { at, scheduledAt, delayMs: at - scheduledAt.wall }
+    this.next = next
     if (this.timer) this.clock.clearTimer(this.timer)
     const arm = () => {
-      const delay = this.nextAttemptAt - this.clock.now()
+      const delay = next.delayMs - elapsedSince(this.clock, next.scheduledAt)
       if (delay <= 0) {
         this.timer = undefined
         this.refreshInBackground()

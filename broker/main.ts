@@ -28,6 +28,7 @@ Configured from the environment and .env.local (environment wins):
   BROKER_CONFIG            JSON file with more targets and per-client tokens
   BROKER_REFRESH_FRACTION  refresh at this share of the lifetime (0.5)
   BROKER_MIN_TTL_S         never hand out a credential with less left (15)
+  BROKER_OUTAGE_BUDGET_S   refresh early enough to ride out an upstream outage this long (unset)
 See README.md for every setting.
 
 Signals: SIGTERM drains (readiness 503) for BROKER_DRAIN_S (2) then exits; SIGINT exits at once.`

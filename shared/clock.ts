@@ -13,6 +13,11 @@ export interface Clock {
   /** Run `fn` after `ms`; delays above {@link MAX_TIMER_MS} are clamped by the caller. */
   setTimer(fn: () => void, ms: number): TimerHandle
   clearTimer(handle: TimerHandle): void
+  /**
+   * Milliseconds from an arbitrary start that never jump when the wall clock is set (NTP, a
+   * restored VM). Optional: without it, elapsed time is read from the wall clock alone.
+   */
+  monotonic?(): number
 }
 
 /** The real clock; timers are unref'd so they never keep a process alive on their own. */
@@ -26,4 +31,29 @@ export const systemClock: Clock = {
   clearTimer(handle) {
     clearTimeout(handle.id as NodeJS.Timeout)
   },
+  monotonic: () => performance.now(),
+}
+
+/** A moment as both of a clock's readings saw it. */
+export interface Instant {
+  wall: number
+  monotonic: number | undefined
+}
+
+/** The present moment on `clock`, to measure elapsed time from with {@link elapsedSince}. */
+export function instantOf(clock: Clock): Instant {
+  return { wall: clock.now(), monotonic: clock.monotonic?.() }
+}
+
+/**
+ * Time since `then`: the larger of what the wall clock and the monotonic clock say. A wall clock
+ * set back therefore never makes time pass more slowly (a credential never seems to live longer
+ * than it does, a timer never waits longer than it should), and a suspended process, whose
+ * monotonic clock may have stopped, still sees the wall-clock time that went by.
+ */
+export function elapsedSince(clock: Clock, then: Instant): number {
+  const wall = clock.now() - then.wall
+  const monotonic = clock.monotonic?.()
+  if (monotonic === undefined || then.monotonic === undefined) return wall
+  return Math.max(wall, monotonic - then.monotonic)
 }

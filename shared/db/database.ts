@@ -22,6 +22,16 @@ export const IDLE_TIMEOUT_S = 300
  * spread out, so a credential rotation never reconnects the whole pool at once.
  */
 export const maxLifetimeS = () => 60 * (30 + Math.random() * 30)
+/**
+ * After a failed connection attempt postgres.js waits before the next one; its default grows
+ * with every failure in the pool up to 20 s, so that after a Postgres restart a request could wait
+ * that long on a connection that is not even trying. Capped at 1 s: a restarted server is noticed
+ * within a second, and a request during the outage fails fast with 503.
+ */
+export const RECONNECT_BACKOFF_MAX_S = 1
+/** The first retry waits 50 ms, doubling per failure up to {@link RECONNECT_BACKOFF_MAX_S}. */
+export const reconnectBackoffS = (failures: number) =>
+  Math.min(0.05 * 2 ** Math.max(0, failures - 1), RECONNECT_BACKOFF_MAX_S)
 /** Sent with 503 DATABASE_UNAVAILABLE: a restarting Postgres is usually back within seconds. */
 export const DATABASE_RETRY_AFTER_S = 5
 export const DEFAULT_POOL_SIZE = 10
@@ -44,6 +54,16 @@ export interface DatabaseOptions {
   logger?: Logger
 }
 
+/** A retired pool gets this long to finish its queries in flight before it is closed. */
+export const POOL_DRAIN_S = 30
+
+interface Pool {
+  key: string
+  sql: postgres.Sql
+  db: Db
+  user: string
+}
+
 export interface PoolStats {
   max: number
   /** Connections currently open (logged in and not yet closed). */
@@ -62,7 +82,7 @@ export interface PoolStats {
  * (503 CREDENTIAL_UNAVAILABLE) instead of a connection hanging until its timeout.
  */
 export class Database {
-  private pool: { key: string; sql: postgres.Sql; db: Db; user: string } | undefined
+  private pool: Pool | undefined
   private logins = 0
   private closes = 0
   private readonly max: number
@@ -74,7 +94,7 @@ export class Database {
   /**
    * Runs `operation`. A password rejected after a rotation (28P01: nothing ran, so always safe)
    * costs a fresh credential and a new login, not a failed request; a dropped connection (killed
-   * backend, failover, restart) is retried once on a fresh connection for idempotent operations.
+   * backend, failover, restart) is retried once, on a new pool, for idempotent operations.
    * Other database failures become 503 DATABASE_UNAVAILABLE; errors the operation throws itself
    * pass through.
    */
@@ -82,12 +102,17 @@ export class Database {
     let authRetries = 0
     let connectionRetried = false
     for (;;) {
-      const { db } = await this.ready()
+      const pool = await this.ready()
       try {
-        return await operation(db)
+        return await operation(pool.db)
       } catch (err) {
         const failure = classify(err)
         if (failure === 'other') throw err
+        // postgres.js 3.4 keeps a killed backend's error and hands it to the next query on the
+        // reconnected connection, so a retry in the same pool can fail the same way. A dropped
+        // connection therefore retires its pool (once); the retry, and everyone after, gets a
+        // new one, while the old pool finishes what it has in flight.
+        if (failure === 'connection') this.retire(pool)
         let retry = false
         if (failure === 'auth' && authRetries < MAX_AUTH_RETRIES) {
           this.options.credentials.invalidate()
@@ -138,15 +163,21 @@ export class Database {
     await pool?.sql.end({ timeout: 5 })
   }
 
-  private async ready() {
+  private retire(pool: Pool): void {
+    if (this.pool !== pool) return
+    this.pool = undefined
+    void pool.sql.end({ timeout: POOL_DRAIN_S }).catch(() => {})
+  }
+
+  private async ready(): Promise<Pool> {
     const credential = await this.options.credentials.get()
     const key = loginKey(credential, this.sslMode(credential))
     if (this.pool?.key === key) return this.pool
     const previous = this.pool
     const sql = this.open(credential)
-    this.pool = { key, sql, db: drizzle(sql, { schema }), user: credential.user }
+    this.pool = { key, sql, db: drizzle(preparing(sql), { schema }), user: credential.user }
     // A new user or host (rare: a reconfigured broker) gets a new pool; the old one drains.
-    if (previous) void previous.sql.end({ timeout: 30 }).catch(() => {})
+    if (previous) void previous.sql.end({ timeout: POOL_DRAIN_S }).catch(() => {})
     return this.pool
   }
 
@@ -168,6 +199,7 @@ export class Database {
       ssl: sslOption(this.sslMode(credential)),
       max: this.max,
       connect_timeout: CONNECT_TIMEOUT_S,
+      backoff: reconnectBackoffS,
       idle_timeout: IDLE_TIMEOUT_S,
       max_lifetime: maxLifetimeS(),
       onclose: () => {
@@ -201,7 +233,7 @@ export function sslOption(mode: SslMode): boolean | 'prefer' | 'require' | 'veri
   }
 }
 
-type Failure = 'auth' | 'role' | 'connection' | 'other'
+type Failure = 'auth' | 'role' | 'connection' | 'value' | 'other'
 
 const CONNECTION_CODES = new Set([
   'CONNECTION_CLOSED',
@@ -240,11 +272,25 @@ function classify(err: unknown): Failure {
   if (code === '28P01') return 'auth'
   if (code === '28000' || code === '3D000') return 'role'
   if (CONNECTION_CODES.has(code) || code.startsWith('08')) return 'connection'
+  // Class 22 (data exception: a NUL, a date out of range…) and 54001 (nesting too deep for
+  // the parser) are about a value the request carried, not about the database.
+  if (code.startsWith('22') || code === '54001') return 'value'
   return 'other'
 }
 
 function toAppError(failure: Exclude<Failure, 'other'>, err: unknown): AppError {
   const code = codeOf(err)
+  if (failure === 'value') {
+    return new AppError(
+      400,
+      'INVALID_REQUEST',
+      'The database cannot store a value in the request',
+      {
+        technicalDetails: { sqlstate: code },
+        cause: err,
+      },
+    )
+  }
   if (failure === 'role') {
     return new AppError(
       503,
@@ -268,5 +314,22 @@ function toAppError(failure: Exclude<Failure, 'other'>, err: unknown): AppError 
     },
     retryAfter: DATABASE_RETRY_AFTER_S,
     cause: err,
+  })
+}
+
+/**
+ * drizzle sends every query unprepared (`unsafe(…, { prepare: false })`) unless it is named, so
+ * Postgres would parse and plan each request's query again: 4x the database CPU of a prepared
+ * one (see BENCHMARKS.md). postgres.js caches prepared statements per connection; Lakebase
+ * connections are direct (no transaction pooler), and the app's query texts are a bounded set.
+ */
+function preparing(sql: postgres.Sql): postgres.Sql {
+  return new Proxy(sql, {
+    get(target, property, receiver) {
+      if (property !== 'unsafe') return Reflect.get(target, property, receiver)
+      const unsafe: postgres.Sql['unsafe'] = (query, params, options) =>
+        target.unsafe(query, params, { ...options, prepare: true })
+      return unsafe
+    },
   })
 }

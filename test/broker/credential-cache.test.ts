@@ -160,6 +160,35 @@ describe('CredentialCache', () => {
     expect(provider.calls).toBe(2)
   })
 
+  it('never serves a credential that ran out while the wall clock was set back', async () => {
+    const { clock, provider, cache } = setup()
+    cache.start()
+    await flush()
+    provider.succeed(HOUR)
+    await clock.advance(HOUR)
+    while (provider.pending.length > 0) provider.fail(new ProviderError('upstream_5xx', '500'))
+    await flush()
+    clock.jumpBack(HOUR)
+    expect(cache.status().valid).toBe(false)
+    const request = rejection(cache.get())
+    await flush()
+    provider.fail(new ProviderError('upstream_5xx', '500'))
+    expect(await request).toBeInstanceOf(CredentialUnavailableError)
+  })
+
+  it('refreshes after the time it planned to wait, even if the wall clock was set back', async () => {
+    const { clock, provider, cache } = setup()
+    cache.start()
+    await flush()
+    provider.succeed(HOUR)
+    await clock.advance(10 * 60 * S)
+    clock.jumpBack(HOUR)
+    await clock.advance(20 * 60 * S - 1)
+    expect(provider.calls).toBe(1)
+    await clock.advance(1)
+    expect(provider.calls).toBe(2)
+  })
+
   it('does not cache a rejection: the next request after a failure asks upstream again', async () => {
     const { clock, provider, cache } = setup()
     const first = cache.get()

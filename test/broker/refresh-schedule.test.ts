@@ -1,7 +1,10 @@
+import fc from 'fast-check'
 import { describe, expect, it } from 'vitest'
 import {
   DEFAULT_REFRESH_POLICY,
   isServable,
+  MIN_REFRESH_FRACTION,
+  meetsOutageBudget,
   type RefreshPolicy,
   refreshSchedule,
 } from '../../broker/refresh-schedule.js'
@@ -11,6 +14,10 @@ const MIN = 60 * S
 const HOUR = 60 * MIN
 const T0 = Date.parse('2026-11-26T19:00:00Z')
 const noJitter: RefreshPolicy = { ...DEFAULT_REFRESH_POLICY, jitterFraction: 0 }
+const budget = (ms: number, policy: RefreshPolicy = noJitter): RefreshPolicy => ({
+  ...policy,
+  outageBudgetMs: ms,
+})
 
 describe('refreshSchedule', () => {
   it.each([
@@ -67,6 +74,54 @@ describe('refreshSchedule', () => {
       15 * 24 * HOUR,
       30 * 24 * HOUR - 15 * S,
     ],
+    [
+      'a 45-minute outage budget moves a 1-hour token’s refresh to 14 min 45 s',
+      HOUR,
+      budget(45 * MIN),
+      0,
+      14 * MIN + 45 * S,
+      HOUR - 15 * S,
+    ],
+    [
+      'a 10-minute outage budget leaves a 1-hour token at half its life (already enough)',
+      HOUR,
+      budget(10 * MIN),
+      0,
+      30 * MIN,
+      HOUR - 15 * S,
+    ],
+    [
+      'a 10 s budget refreshes a 20-second token with a 2 s minimum TTL at 8 s',
+      20 * S,
+      budget(10 * S, { ...noJitter, minTtlMs: 2 * S }),
+      0,
+      8 * S,
+      18 * S,
+    ],
+    [
+      'jitter still only moves a budgeted refresh earlier',
+      HOUR,
+      budget(45 * MIN, DEFAULT_REFRESH_POLICY),
+      0.999,
+      (14 * MIN + 45 * S) * (1 - 0.0999),
+      HOUR - 15 * S,
+    ],
+    [
+      'a budget the lifetime cannot meet refreshes at a tenth of it, never in a loop',
+      20 * S,
+      budget(10 * S),
+      0,
+      2 * S,
+      5 * S,
+    ],
+    [
+      'a 1-hour budget leaves a 30-day token at half its life',
+      30 * 24 * HOUR,
+      budget(HOUR),
+      0,
+      15 * 24 * HOUR,
+      30 * 24 * HOUR - 15 * S,
+    ],
   ])('%s', (_name, lifetime, policy, random, refreshOffset, serveOffset) => {
     const schedule = refreshSchedule(T0, T0 + lifetime, policy, random)
     expect(schedule.refreshAt - T0).toBeCloseTo(refreshOffset, -1)
@@ -86,6 +141,55 @@ describe('refreshSchedule', () => {
         if (serveUntil > T0) expect(refreshAt).toBeLessThanOrEqual(serveUntil)
       }
     }
+  })
+})
+
+describe('the outage budget', () => {
+  it.each([
+    { lifetime: HOUR, budgetMs: 45 * MIN, meets: true },
+    { lifetime: HOUR, budgetMs: 0.9 * HOUR - 15 * S, meets: true },
+    { lifetime: HOUR, budgetMs: 0.9 * HOUR, meets: false },
+    { lifetime: 20 * S, budgetMs: 10 * S, meets: false },
+  ])(
+    'a lifetime of $lifetime ms meets a budget of $budgetMs ms: $meets',
+    ({ lifetime, budgetMs, meets }) => {
+      expect(meetsOutageBudget(lifetime, budget(budgetMs))).toBe(meets)
+    },
+  )
+
+  it('leaves at least the budget after the refresh point whenever the lifetime allows it', () => {
+    const policies = fc.record({
+      refreshFraction: fc.double({ min: 0.05, max: 0.95, noNaN: true }),
+      minTtlMs: fc.integer({ min: 0, max: 5 * MIN }),
+      jitterFraction: fc.constantFrom(0, 0.1, 0.5),
+      outageBudgetMs: fc.integer({ min: 0, max: 48 * HOUR }),
+    })
+    fc.assert(
+      fc.property(
+        fc.integer({ min: S, max: 30 * 24 * HOUR }),
+        policies,
+        fc.double({ min: 0, max: 0.999_999, noNaN: true }),
+        (lifetime, policy, random) => {
+          const { refreshAt, serveUntil } = refreshSchedule(T0, T0 + lifetime, policy, random)
+          const plain = refreshSchedule(
+            T0,
+            T0 + lifetime,
+            { ...policy, outageBudgetMs: undefined },
+            random,
+          )
+          expect(refreshAt).toBeGreaterThanOrEqual(T0)
+          // The budget only ever moves the refresh earlier, and never into a refresh loop.
+          expect(refreshAt).toBeLessThanOrEqual(plain.refreshAt)
+          const floor = Math.min(policy.refreshFraction, MIN_REFRESH_FRACTION)
+          const earliest = T0 + lifetime * floor * (1 - policy.jitterFraction * random)
+          expect(refreshAt).toBeGreaterThanOrEqual(Math.floor(Math.min(earliest, serveUntil)) - 1)
+          if (meetsOutageBudget(lifetime, policy)) {
+            expect(serveUntil - refreshAt).toBeGreaterThanOrEqual(policy.outageBudgetMs)
+          }
+        },
+      ),
+      { numRuns: 2_000 },
+    )
   })
 })
 

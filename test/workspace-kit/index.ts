@@ -1,15 +1,16 @@
-export { MOCK_ROUTES, type MockRoute } from './routes.js'
-export { databricksError, oauthError, type ScriptStep } from './script.js'
-export { type MockWorkspaceServer, serveMockWorkspace } from './serve.js'
-export { type MintClaims, TokenMinter } from './tokens.js'
+export * from '../../testing/index.js'
 export {
-  createMockWorkspace,
-  type EndpointState,
-  type InstanceState,
-  type MintedCredential,
-  type MockEndpoint,
-  type MockInstance,
-  type MockWorkspace,
-  type MockWorkspaceOptions,
-  type RecordedRequest,
-} from './workspace.js'
+  type AutoscalingListing,
+  autoscalingListing,
+  type ListingRoute,
+} from './autoscaling-listing.js'
+export {
+  COLD_ENDPOINT_RETRY_AFTER_S,
+  createMockServing,
+  defaultServingEndpoints,
+  type MockServing,
+  type MockServingEndpoint,
+  type ServingRequest,
+  type ServingRoute,
+  SLOW_ENDPOINT_DELAY_MS,
+} from './serving.js'

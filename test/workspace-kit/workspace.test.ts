@@ -159,3 +159,70 @@ describe('createMockWorkspace', () => {
     }
   })
 })
+
+describe('createMockWorkspace fault steps', () => {
+  const post = (ws: ReturnType<typeof createMockWorkspace>) =>
+    fetch(`${ws.host}/api/2.0/database/credentials`, {
+      method: 'POST',
+      ...bearer(ws.pat),
+      body: JSON.stringify({ instance_names: [ws.instanceName], request_id: crypto.randomUUID() }),
+    })
+
+  it('answers every call with an outage step until it is unscripted', async () => {
+    const ws = createMockWorkspace()
+    server.use(...ws.handlers)
+    ws.outage('databaseCredentials', { status: 503 })
+    expect((await post(ws)).status).toBe(503)
+    expect((await post(ws)).status).toBe(503)
+    ws.unscript('databaseCredentials')
+    expect((await post(ws)).status).toBe(200)
+  })
+
+  it('cuts JSON short, or leaves a field out, on a 200', async () => {
+    const ws = createMockWorkspace()
+    server.use(...ws.handlers)
+    ws.script('databaseCredentials', { truncatedJson: true }, { omitFields: ['token'] })
+    const cut = await post(ws)
+    expect(cut.status).toBe(200)
+    await expect(cut.json()).rejects.toThrow()
+    const partial = (await (await post(ws)).json()) as Record<string, unknown>
+    expect(partial).not.toHaveProperty('token')
+    expect(partial).toHaveProperty('expiration_time')
+  })
+
+  it('holds an answer for latency on the injected clock', async () => {
+    const clock = new ManualClock()
+    const ws = createMockWorkspace({ now: () => clock.now(), sleep: (ms) => clock.sleep(ms) })
+    server.use(...ws.handlers)
+    ws.script('databaseCredentials', { delayMs: 30_000 })
+    let answered = false
+    const pending = post(ws).then((r) => {
+      answered = true
+      return r.status
+    })
+    while (clock.pendingTimers() === 0) await new Promise((resolve) => setTimeout(resolve, 1))
+    await clock.advance(29_999)
+    expect(answered).toBe(false)
+    await clock.advance(1)
+    expect(await pending).toBe(200)
+  })
+
+  it('drops the connection of a networkError step on the loopback server too', async () => {
+    const ws = createMockWorkspace({ host: `http://127.0.0.1:${await freePort()}` })
+    const listening = await ws.listen()
+    try {
+      ws.script('scimMe', { networkError: true })
+      const { request } = await import('node:http')
+      const outcome = await new Promise<string>((resolve) => {
+        const req = request(`${listening.url}/api/2.0/preview/scim/v2/Me`, bearer(ws.pat), (res) =>
+          resolve(`status ${res.statusCode}`),
+        )
+        req.on('error', (err: NodeJS.ErrnoException) => resolve(err.code ?? err.message))
+        req.end()
+      })
+      expect(outcome).toBe('ECONNRESET')
+    } finally {
+      await listening.close()
+    }
+  })
+})

@@ -116,8 +116,10 @@ describe('Database', () => {
     const once = database.run((db) => db.execute(`select pg_sleep(5), 'second' as marker`), {
       idempotent: false,
     })
+    // Handled from the start: it rejects while killWhenRunning is still polling.
+    const refused = rejectionOf(once, AppError)
     await killWhenRunning('second')
-    const err = await rejectionOf(once, AppError)
+    const err = await refused
     expect(err).toMatchObject({ status: 503, code: 'DATABASE_UNAVAILABLE', retryAfter: 5 })
   })
 

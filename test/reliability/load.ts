@@ -1,0 +1,158 @@
+import { randomUUID } from 'node:crypto'
+import type postgres from 'postgres'
+
+/** Sends one request to the functions (in process, or over HTTP) and returns the response. */
+export type Send = (
+  method: string,
+  path: string,
+  options: { user: string; body?: unknown },
+) => Promise<Response>
+
+/** One answer the load saw. */
+export interface Answer {
+  at: number
+  method: string
+  path: string
+  status: number
+  latencyMs: number
+  /** The error body (for non-2xx answers). */
+  body?: string
+  retryAfter?: string | null
+}
+
+/** What the load did: every answer, and every write the functions acknowledged. */
+export interface LoadReport {
+  answers: Answer[]
+  /** `request_id`s of inference logs acknowledged with a 2xx. */
+  acknowledgedLogs: string[]
+  /** Per user: the highest preference value `n` acknowledged with a 2xx. */
+  acknowledgedPreferences: Map<string, number>
+  /** Per user: the highest `n` ever sent (acknowledged or not). */
+  sentPreferences: Map<string, number>
+  /** How many preference upserts were acknowledged with a 2xx. */
+  acknowledgedPreferenceWrites: number
+}
+
+export interface RunningLoad {
+  /** Answers so far. */
+  readonly answers: readonly Answer[]
+  stop(): Promise<LoadReport>
+}
+
+/**
+ * Clients that each, in a loop, upsert a preference, write an inference log with a request id of
+ * their own, and read both back, as fast as the functions answer. After a 503 a client pauses
+ * `pauseAfterUnavailableMs` (rather than the server's Retry-After, so that an outage is probed
+ * often).
+ */
+export function startLoad(
+  send: Send,
+  options: { clients: number; pauseAfterUnavailableMs?: number },
+): RunningLoad {
+  const answers: Answer[] = []
+  const acknowledgedLogs: string[] = []
+  const acknowledgedPreferences = new Map<string, number>()
+  const sentPreferences = new Map<string, number>()
+  let acknowledgedPreferenceWrites = 0
+  const run = `${randomUUID().slice(0, 8)}`
+  let stopping = false
+
+  const call = async (method: string, path: string, user: string, body?: unknown) => {
+    const started = performance.now()
+    const at = Date.now()
+    let response: Response
+    try {
+      response = await send(method, path, { user, body })
+    } catch (err) {
+      answers.push({ at, method, path, status: 599, latencyMs: 0, body: String(err) })
+      return 599
+    }
+    const text = await response.text()
+    const answer: Answer = {
+      at,
+      method,
+      path,
+      status: response.status,
+      latencyMs: performance.now() - started,
+    }
+    if (response.status >= 300) {
+      answer.body = text
+      answer.retryAfter = response.headers.get('retry-after')
+    }
+    answers.push(answer)
+    return response.status
+  }
+
+  const client = async (n: number) => {
+    const user = `load-${run}-${n}@example.com`
+    for (let i = 1; !stopping; i++) {
+      sentPreferences.set(user, i)
+      const put = await call('PUT', '/api/preferences/theme', user, { preference_value: { n: i } })
+      if (put < 300) {
+        acknowledgedPreferences.set(user, i)
+        acknowledgedPreferenceWrites += 1
+      }
+      const requestId = `${run}-${n}-${i}`
+      const post = await call('POST', '/api/inference-logs', user, {
+        endpoint_name: 'chat',
+        inputs: { i },
+        status: 'SUCCESS',
+        request_id: requestId,
+      })
+      if (post < 300) acknowledgedLogs.push(requestId)
+      const read = await call('GET', '/api/inference-logs?limit=5', user)
+      if ([put, post, read].some((s) => s === 503)) {
+        await new Promise((resolve) => setTimeout(resolve, options.pauseAfterUnavailableMs ?? 100))
+      }
+    }
+  }
+  const clients = Array.from({ length: options.clients }, (_, n) => client(n))
+
+  return {
+    answers,
+    async stop() {
+      stopping = true
+      await Promise.all(clients)
+      return {
+        answers,
+        acknowledgedLogs,
+        acknowledgedPreferences,
+        sentPreferences,
+        acknowledgedPreferenceWrites,
+      }
+    },
+  }
+}
+
+/**
+ * Counts the acknowledged writes that are not in the database: inference logs by request id,
+ * and preferences whose stored value is older than the last one acknowledged.
+ */
+export async function lostWrites(
+  sql: postgres.Sql,
+  report: LoadReport,
+): Promise<{ acknowledged: number; lost: string[] }> {
+  const lost: string[] = []
+  const ids = report.acknowledgedLogs
+  const present = new Set(
+    (
+      await sql<{ request_id: string }[]>`
+        select request_id from model_inference_logs where request_id = any(${ids})`
+    ).map((r) => r.request_id),
+  )
+  for (const id of ids) if (!present.has(id)) lost.push(`inference log ${id}`)
+  const users = [...report.acknowledgedPreferences.keys()]
+  const stored = new Map(
+    (
+      await sql<{ user_id: string; n: number }[]>`
+        select user_id, (preference_value->>'n')::int as n from user_preferences
+        where preference_key = 'theme' and user_id = any(${users})`
+    ).map((r) => [r.user_id, r.n]),
+  )
+  for (const [user, n] of report.acknowledgedPreferences) {
+    const value = stored.get(user)
+    // A later write may have landed without its answer getting back; an earlier one may not.
+    if (value === undefined || value < n) lost.push(`preference of ${user}: ${value} < ${n}`)
+  }
+  return { acknowledged: ids.length + report.acknowledgedPreferenceWrites, lost }
+}
