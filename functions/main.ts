@@ -1,15 +1,12 @@
 import { parseArgs } from 'node:util'
 import { brokerCredentials } from '../shared/broker-client.js'
 import { clientBrokerToken } from '../shared/broker-token.js'
-import { Database } from '../shared/db/database.js'
 import { loadEnv } from '../shared/env.js'
 import { describe } from '../shared/error-handler.js'
 import { exitWith } from '../shared/exit.js'
-import { listen } from '../shared/http-server.js'
 import { createLogger } from '../shared/logger.js'
-import { createFunctionsApp } from './app.js'
 import { resolveFunctionsConfig } from './config.js'
-import { servingClientFromSettings } from './model-serving/connect.js'
+import { serveFunctions } from './serve.js'
 
 const HELP = `Usage: npm run functions [-- --help]
 
@@ -38,17 +35,13 @@ async function main(): Promise<void> {
     token: await clientBrokerToken(env),
     target: config.brokerTarget,
   })
-  const database = new Database({
-    credentials,
-    sslMode: config.sslMode,
-    max: config.poolMax,
-    logger,
-  })
-  const modelServing = await servingClientFromSettings(config.workspace)
-  const app = createFunctionsApp({ database, credentials, logger, modelServing, ...config })
-  const server = await listen(app.fetch, { kind: 'tcp', host: config.host, port: config.port })
+  const functions = await serveFunctions({ credentials, config, logger })
   logger.info(
-    { url: server.url, broker: config.brokerUrl, modelServing: modelServing?.host ?? null },
+    {
+      url: functions.url,
+      broker: config.brokerUrl,
+      modelServing: functions.modelServing?.host ?? null,
+    },
     'functions listening',
   )
 
@@ -56,8 +49,7 @@ async function main(): Promise<void> {
   const stop = async () => {
     if (stopping) process.exit(1)
     stopping = true
-    await server.close()
-    await database.close()
+    await functions.close()
     logger.flush()
     process.exit(0)
   }

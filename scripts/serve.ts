@@ -5,17 +5,15 @@ import { join } from 'node:path'
 import { parseArgs } from 'node:util'
 import { startBroker } from '../broker/broker.js'
 import { ConfigError, chooseProvider, resolveBrokerConfig } from '../broker/config.js'
-import { createFunctionsApp } from '../functions/app.js'
 import { resolveFunctionsConfig } from '../functions/config.js'
-import { servingClientFromSettings } from '../functions/model-serving/connect.js'
+import { serveFunctions } from '../functions/serve.js'
 import { brokerCredentials } from '../shared/broker-client.js'
-import { codeOf, Database } from '../shared/db/database.js'
+import { codeOf } from '../shared/db/database.js'
 import { migrateViaBroker } from '../shared/db/migrate-via-broker.js'
 import { type Env, envValue, loadEnv } from '../shared/env.js'
 import { describe } from '../shared/error-handler.js'
 import { AppError } from '../shared/errors.js'
 import { exitWith } from '../shared/exit.js'
-import { listen } from '../shared/http-server.js'
 import { createLogger, type Logger } from '../shared/logger.js'
 import { instanceForHost } from './setup/instance-for-host.js'
 import { openWorkspace, workspaceSettingsFrom } from './setup/workspace.js'
@@ -102,26 +100,11 @@ async function main(): Promise<void> {
       )
     }
 
-    const functionsLogger = logger.child({ name: 'functions' })
-    const database = new Database({
+    // Model serving signs in as the broker does: in Databricks Apps, as the app's principal.
+    const server = await serveFunctions({
       credentials,
-      sslMode: functionsConfig.sslMode,
-      max: functionsConfig.poolMax,
-      logger: functionsLogger,
-    })
-    stack.push({ name: 'database pool', stop: () => database.close() })
-    const app = createFunctionsApp({
-      database,
-      credentials,
-      logger: functionsLogger,
-      // Model serving signs in as the broker does: in Databricks Apps, as the app's principal.
-      modelServing: await servingClientFromSettings(functionsConfig.workspace),
-      ...functionsConfig,
-    })
-    const server = await listen(app.fetch, {
-      kind: 'tcp',
-      host: functionsConfig.host,
-      port: functionsConfig.port,
+      config: functionsConfig,
+      logger: logger.child({ name: 'functions' }),
     })
     stack.push({ name: 'functions', stop: () => server.close() })
     logger.info(

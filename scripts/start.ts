@@ -3,16 +3,13 @@ import { parseArgs } from 'node:util'
 import { startBroker } from '../broker/broker.js'
 import { ConfigError, chooseProvider, resolveBrokerConfig } from '../broker/config.js'
 import { DEFAULT_EMBEDDED_TOKEN_TTL_S, EmbeddedProvider } from '../broker/providers/embedded.js'
-import { createFunctionsApp } from '../functions/app.js'
 import { DEFAULT_DEV_USER, resolveFunctionsConfig } from '../functions/config.js'
-import { servingClientFromSettings } from '../functions/model-serving/connect.js'
+import { serveFunctions } from '../functions/serve.js'
 import { brokerCredentials } from '../shared/broker-client.js'
-import { Database } from '../shared/db/database.js'
 import { migrateViaBroker } from '../shared/db/migrate-via-broker.js'
 import { envValue, loadEnv } from '../shared/env.js'
 import { AppError } from '../shared/errors.js'
 import { exitWith } from '../shared/exit.js'
-import { listen } from '../shared/http-server.js'
 import { createLogger } from '../shared/logger.js'
 import {
   DEFAULT_EMBEDDED_PORT,
@@ -110,25 +107,10 @@ async function main(): Promise<void> {
     })
     const migrated = await migrateViaBroker(credentials, functionsConfig.sslMode)
 
-    const functionsLogger = logger.child({ name: 'functions' })
-    const database = new Database({
+    const functions = await serveFunctions({
       credentials,
-      sslMode: functionsConfig.sslMode,
-      max: functionsConfig.poolMax,
-      logger: functionsLogger,
-    })
-    stack.push({ name: 'database pool', stop: () => database.close() })
-    const app = createFunctionsApp({
-      database,
-      credentials,
-      logger: functionsLogger,
-      modelServing: await servingClientFromSettings(functionsConfig.workspace),
-      ...functionsConfig,
-    })
-    const functions = await listen(app.fetch, {
-      kind: 'tcp',
-      host: functionsConfig.host,
-      port: functionsConfig.port,
+      config: functionsConfig,
+      logger: logger.child({ name: 'functions' }),
     })
     stack.push({ name: 'functions', stop: () => functions.close() })
 

@@ -1,0 +1,50 @@
+import type { BrokerCredentials } from '../shared/broker-client.js'
+import { Database } from '../shared/db/database.js'
+import { listen } from '../shared/http-server.js'
+import type { Logger } from '../shared/logger.js'
+import { createFunctionsApp } from './app.js'
+import type { FunctionsConfig } from './config.js'
+import { servingClientFromSettings } from './model-serving/connect.js'
+import type { ServingClient } from './model-serving/serving-client.js'
+
+export interface ServedFunctions {
+  url: string
+  modelServing: ServingClient | undefined
+  /** Stops accepting requests, lets open ones finish, then closes the pool. */
+  close(): Promise<void>
+}
+
+/**
+ * The functions on the Node host, over broker credentials: the pool, model serving (signed in as
+ * the broker signs in), the app, and its listening server. `npm run functions`, `npm start` and
+ * `npm run serve` all run them this way.
+ */
+export async function serveFunctions(options: {
+  credentials: BrokerCredentials
+  config: FunctionsConfig
+  logger: Logger
+}): Promise<ServedFunctions> {
+  const { credentials, config, logger } = options
+  const database = new Database({
+    credentials,
+    sslMode: config.sslMode,
+    max: config.poolMax,
+    logger,
+  })
+  try {
+    const modelServing = await servingClientFromSettings(config.workspace)
+    const app = createFunctionsApp({ database, credentials, logger, modelServing, ...config })
+    const server = await listen(app.fetch, { kind: 'tcp', host: config.host, port: config.port })
+    return {
+      url: server.url,
+      modelServing,
+      async close() {
+        await server.close()
+        await database.close()
+      },
+    }
+  } catch (err) {
+    await database.close()
+    throw err
+  }
+}
