@@ -171,8 +171,9 @@ export function resolveBrokerConfig(env: Env, options: ResolveOptions = {}): Bro
 }
 
 /**
- * `LAKEBASE_PROVIDER` if set; else `databricks` when `DATABRICKS_HOST` is set, `static` when
- * `PGPASSWORD` is, else the fallback (`embedded` under `npm start`).
+ * `LAKEBASE_PROVIDER` if set; else `databricks` when `DATABRICKS_HOST` (or a Lakebase instance or
+ * endpoint) is set, `static` when `PGPASSWORD` is, `command` when `LAKEBASE_CREDENTIAL_COMMAND`
+ * is, else the fallback (`embedded` under `npm start`).
  */
 export function chooseProvider(
   env: Env,
@@ -190,6 +191,9 @@ export function chooseProvider(
     return kind.data
   }
   if (envValue(env, 'DATABRICKS_HOST')) return 'databricks'
+  // A named Lakebase database means the workspace too: its host then comes from a config profile
+  // or the Databricks CLI, as `.env.local` written for a developer's own login has it.
+  if (envValue(env, 'LAKEBASE_INSTANCE_NAME', 'LAKEBASE_ENDPOINT')) return 'databricks'
   if (envValue(env, 'PGPASSWORD')) return 'static'
   if (envValue(env, 'LAKEBASE_CREDENTIAL_COMMAND')) return 'command'
   return fallback

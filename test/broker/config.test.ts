@@ -35,6 +35,16 @@ describe('resolveBrokerConfig', () => {
       'static',
     ],
     ['DATABRICKS_HOST over PGPASSWORD', { ...databricks, PGPASSWORD: 'x' }, 'databricks'],
+    [
+      'LAKEBASE_INSTANCE_NAME alone (host from a profile)',
+      { LAKEBASE_INSTANCE_NAME: 'db' },
+      'databricks',
+    ],
+    [
+      'LAKEBASE_ENDPOINT alone',
+      { LAKEBASE_ENDPOINT: 'projects/p/branches/b/endpoints/e' },
+      'databricks',
+    ],
   ])('chooses the provider by %s', (_name, env, provider) => {
     expect(resolveBrokerConfig(env).targets[0]?.provider).toBe(provider)
   })
