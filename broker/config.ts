@@ -150,9 +150,7 @@ export function resolveBrokerConfig(env: Env, options: ResolveOptions = {}): Bro
     listen: socket
       ? { kind: 'socket', path: socket }
       : { kind: 'tcp', host: e.BROKER_HOST, port: e.BROKER_PORT },
-    allowedHosts: e.BROKER_ALLOWED_HOSTS.split(',')
-      .map((h) => h.trim().toLowerCase())
-      .filter(Boolean),
+    allowedHosts: allowedHostNames(e.BROKER_ALLOWED_HOSTS, e.BROKER_HOST),
     clients,
     tokenFile: brokerTokenFile(env),
     targets,
@@ -217,6 +215,20 @@ function readConfigFile(env: Env, read = (p: string) => readFileSync(p, 'utf8'))
     throw new ConfigError(`BROKER_CONFIG ${path} is not valid at: ${where}`)
   }
   return parsed.data
+}
+
+/**
+ * `BROKER_ALLOWED_HOSTS`, plus `BROKER_HOST` when it is a name the broker was told to listen on
+ * (not a wildcard address): that is "the configured name" a `Host` header may carry.
+ */
+function allowedHostNames(list: string, listenHost: string): string[] {
+  const names = list
+    .split(',')
+    .map((h) => h.trim().toLowerCase())
+    .filter(Boolean)
+  const host = listenHost.toLowerCase()
+  if (host !== '0.0.0.0' && host !== '::' && !names.includes(host)) names.push(host)
+  return names
 }
 
 function withoutEmpty(env: Env): Env {

@@ -86,6 +86,16 @@ describe('resolveBrokerConfig', () => {
     expect(config.policy).toMatchObject({ minTtlMs: 2000, refreshFraction: 0.6 })
   })
 
+  it('accepts BROKER_ALLOWED_HOSTS and the name it listens on as Host, never a wildcard', () => {
+    const named = resolveBrokerConfig({
+      ...databricks,
+      BROKER_HOST: 'Broker.Internal',
+      BROKER_ALLOWED_HOSTS: 'a.example, b.example',
+    })
+    expect(named.allowedHosts).toEqual(['a.example', 'b.example', 'broker.internal'])
+    expect(resolveBrokerConfig({ ...databricks, BROKER_HOST: '0.0.0.0' }).allowedHosts).toEqual([])
+  })
+
   it('listens on a unix socket when BROKER_SOCKET is set', () => {
     expect(resolveBrokerConfig({ ...databricks, BROKER_SOCKET: '/run/b.sock' }).listen).toEqual({
       kind: 'socket',
