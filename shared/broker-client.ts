@@ -14,6 +14,8 @@ export const BROKER_TIMEOUT_MS = 2_000
  * clock skew between processes need a few seconds.
  */
 export const CLIENT_MIN_TTL_MS = 5_000
+/** `retry_after` when the broker is not listening: it may be restarting, which takes seconds. */
+export const BROKER_UNREACHABLE_RETRY_AFTER_S = 1
 /** Past the refresh point (broker stale or down), ask the broker again at most this often. */
 export const RECHECK_INTERVAL_MS = 1_000
 
@@ -92,6 +94,8 @@ export function brokerCredentials(options: BrokerClientOptions): BrokerCredentia
       throw notConfigured(
         `the credential broker at ${options.url} is not reachable`,
         'start it with `npm run broker` (or `npm start` for everything), or set LAKEBASE_BROKER_URL',
+        // A broker that is restarting is back within seconds: worth asking again soon.
+        BROKER_UNREACHABLE_RETRY_AFTER_S,
       )
     }
     if (response.status === 200) {
@@ -162,9 +166,14 @@ function parseCredential(body: string, url: string): ServedCredential {
   )
 }
 
-function notConfigured(message: string, suggestion: string): AppError {
+function notConfigured(
+  message: string,
+  suggestion: string,
+  retryAfter: number | null = null,
+): AppError {
   return new AppError(503, 'LAKEBASE_NOT_CONFIGURED', message, {
     technicalDetails: { error_type: 'ConfigurationError', suggestion },
+    retryAfter,
   })
 }
 

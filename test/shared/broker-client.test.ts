@@ -79,6 +79,7 @@ describe('brokerCredentials', () => {
     expect(err.status).toBe(503)
     expect(err.code).toBe('LAKEBASE_NOT_CONFIGURED')
     expect(String(err.technicalDetails.suggestion)).toContain('npm run broker')
+    expect(err.retryAfter).toBe(1)
   })
 
   it('answers LAKEBASE_NOT_CONFIGURED when the broker refuses the client token', async () => {
