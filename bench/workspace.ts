@@ -3,7 +3,7 @@ import { delay, http } from 'msw'
 import type postgres from 'postgres'
 import { freePort } from '../test/support/free-port.js'
 import { createMockWorkspace, type MockWorkspace } from '../test/workspace-kit/index.js'
-import { type MockWorkspaceServer, serveMockWorkspace } from '../test/workspace-kit/serve.js'
+import { type MockWorkspaceServer, serveMockWorkspace } from '../testing/serve.js'
 
 /** One database token the workspace minted: for whom, and when (epoch ms). */
 export interface MintRecord {

@@ -1,4 +1,4 @@
-import type { ProviderError } from './provider-error.js'
+import type { ProviderError } from '../shared/provider-error.js'
 
 /** First retry after a transient failure: quick, since most upstream blips are short. */
 export const RETRY_BASE_MS = 1_000

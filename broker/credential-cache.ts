@@ -8,9 +8,9 @@ import {
   type TimerHandle,
 } from '../shared/clock.js'
 import type { Credential } from '../shared/credential.js'
+import { type ErrorClass, ProviderError, toProviderError } from '../shared/provider-error.js'
 import { singleFlight } from '../shared/single-flight.js'
 import { retryDelayMs } from './backoff.js'
-import { type ErrorClass, ProviderError, toProviderError } from './provider-error.js'
 import type { CredentialProvider } from './providers/provider.js'
 import { isServable, type RefreshPolicy, refreshSchedule } from './refresh-schedule.js'
 

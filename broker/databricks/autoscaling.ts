@@ -1,7 +1,7 @@
 import { z } from 'zod'
-import { ProviderError } from '../provider-error.js'
+import type { BoundWorkspaceCall } from '../../shared/databricks/workspace-http.js'
+import { ProviderError } from '../../shared/provider-error.js'
 import type { IssuedDatabaseToken } from './provisioned.js'
-import type { BoundWorkspaceCall } from './workspace-http.js'
 
 /** Endpoint states that accept connections; an IDLE endpoint wakes up when a client connects. */
 const READY_STATES: ReadonlySet<string> = new Set(['ACTIVE', 'IDLE'])

@@ -1,7 +1,7 @@
 import { z } from 'zod'
-import { ProviderError } from '../provider-error.js'
+import type { BoundWorkspaceCall } from '../../shared/databricks/workspace-http.js'
+import { ProviderError } from '../../shared/provider-error.js'
 import { isTokenPlaceholderUser, TOKEN_USER_TRAP } from './settings.js'
-import type { BoundWorkspaceCall } from './workspace-http.js'
 
 const meSchema = z.object({ userName: z.string().optional() })
 

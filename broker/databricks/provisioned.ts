@@ -1,6 +1,6 @@
 import { z } from 'zod'
-import { ProviderError } from '../provider-error.js'
-import type { BoundWorkspaceCall } from './workspace-http.js'
+import type { BoundWorkspaceCall } from '../../shared/databricks/workspace-http.js'
+import { ProviderError } from '../../shared/provider-error.js'
 
 /** The only instance state in which Lakebase Provisioned accepts connections. */
 const READY_STATE = 'AVAILABLE'

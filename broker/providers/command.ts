@@ -4,8 +4,8 @@ import { type Clock, systemClock } from '../../shared/clock.js'
 import { type Credential, SSL_MODES } from '../../shared/credential.js'
 import { type Env, envValue } from '../../shared/env.js'
 import { pgPortFrom, sslModeFrom } from '../../shared/pg-settings.js'
+import { ProviderError } from '../../shared/provider-error.js'
 import { ConfigError } from '../config.js'
-import { ProviderError } from '../provider-error.js'
 import type { CredentialProvider } from './provider.js'
 
 /** A credential helper that takes longer than this is stuck; `LAKEBASE_CREDENTIAL_COMMAND_TIMEOUT_S`. */

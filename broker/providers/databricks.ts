@@ -1,6 +1,12 @@
 import { randomUUID } from 'node:crypto'
 import { type Clock, systemClock } from '../../shared/clock.js'
 import type { Credential } from '../../shared/credential.js'
+import type { WorkspaceAuth } from '../../shared/databricks/workspace-auth.js'
+import {
+  type BoundWorkspaceCall,
+  bindWorkspaceCall,
+} from '../../shared/databricks/workspace-http.js'
+import { ProviderError, toProviderError } from '../../shared/provider-error.js'
 import { autoscalingDatabaseToken, autoscalingEndpointHost } from '../databricks/autoscaling.js'
 import { databaseTokenExpiry, readTokenClaims } from '../databricks/database-token.js'
 import { resolvePostgresUser } from '../databricks/postgres-user.js'
@@ -10,9 +16,6 @@ import {
   provisionedInstanceHost,
 } from '../databricks/provisioned.js'
 import type { DatabricksSettings } from '../databricks/settings.js'
-import type { WorkspaceAuth } from '../databricks/workspace-auth.js'
-import { type BoundWorkspaceCall, bindWorkspaceCall } from '../databricks/workspace-http.js'
-import { ProviderError, toProviderError } from '../provider-error.js'
 import type { CredentialProvider } from './provider.js'
 
 /** What a {@link DatabricksProvider} needs; everything but `settings` and `auth` has a default. */

@@ -2,7 +2,7 @@ import { type CryptoKey, generateKeyPair, SignJWT } from 'jose'
 import type postgres from 'postgres'
 import { type Clock, systemClock } from '../../shared/clock.js'
 import type { Credential } from '../../shared/credential.js'
-import { ProviderError, toProviderError } from '../provider-error.js'
+import { ProviderError, toProviderError } from '../../shared/provider-error.js'
 import type { CredentialProvider } from './provider.js'
 
 /** Lakebase tokens live one hour; the embedded stand-in does the same unless told otherwise. */

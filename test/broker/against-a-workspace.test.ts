@@ -1,8 +1,8 @@
 import { afterAll, beforeAll, describe, expect, it } from 'vitest'
+import type { MockWorkspaceServer } from '../../testing/serve.js'
 import { freePort } from '../support/free-port.js'
 import { type Spawned, spawnTs } from '../support/process.js'
 import { createMockWorkspace, type MockWorkspace } from '../workspace-kit/index.js'
-import type { MockWorkspaceServer } from '../workspace-kit/serve.js'
 
 /**
  * The issue's acceptance run, black-box: `npm run broker` as its own process against a workspace

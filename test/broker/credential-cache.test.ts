@@ -5,10 +5,10 @@ import {
   MIN_DEMAND_FETCH_INTERVAL_MS,
   PERMANENT_DEMAND_FETCH_INTERVAL_MS,
 } from '../../broker/credential-cache.js'
-import { ProviderError } from '../../broker/provider-error.js'
 import { DEFAULT_REFRESH_POLICY, type RefreshPolicy } from '../../broker/refresh-schedule.js'
 import { MAX_TIMER_MS } from '../../shared/clock.js'
-import { flush, ManualClock } from '../support/manual-clock.js'
+import { ProviderError } from '../../shared/provider-error.js'
+import { flush, ManualClock } from '../../testing/manual-clock.js'
 import { ScriptedProvider } from '../support/scripted-provider.js'
 
 const S = 1000

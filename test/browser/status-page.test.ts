@@ -3,12 +3,12 @@ import { afterAll, beforeAll, describe, expect, it, vi } from 'vitest'
 import type { ClientConfig } from '../../broker/config.js'
 import { CredentialCache } from '../../broker/credential-cache.js'
 import { BrokerMetrics } from '../../broker/metrics.js'
-import { ProviderError } from '../../broker/provider-error.js'
 import type { RefreshPolicy } from '../../broker/refresh-schedule.js'
 import { createBrokerApp } from '../../broker/server.js'
 import { systemClock } from '../../shared/clock.js'
 import type { Credential } from '../../shared/credential.js'
 import { listen, type RunningServer } from '../../shared/http-server.js'
+import { ProviderError } from '../../shared/provider-error.js'
 import {
   browserMissing,
   launchChromium,

@@ -7,11 +7,11 @@ import type { ServingClient } from '../../functions/model-serving/serving-client
 import { brokerCredentials } from '../../shared/broker-client.js'
 import { workspaceAuthSettingsFromEnv } from '../../shared/databricks/workspace-settings.js'
 import { Database } from '../../shared/db/database.js'
+import { flush, ManualClock } from '../../testing/manual-clock.js'
 import { captureLogs } from '../support/capture-logs.js'
 import { deferred } from '../support/deferred.js'
 import { freePort } from '../support/free-port.js'
 import { type FunctionsStack, startFunctionsStack } from '../support/functions.js'
-import { flush, ManualClock } from '../support/manual-clock.js'
 import {
   COLD_ENDPOINT_RETRY_AFTER_S,
   createMockServing,

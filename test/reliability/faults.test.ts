@@ -2,10 +2,10 @@ import { setupServer } from 'msw/node'
 import { afterAll, afterEach, beforeAll, describe, expect, it } from 'vitest'
 import { PERMANENT_RETRY_MS, RETRY_MAX_MS } from '../../broker/backoff.js'
 import { PERMANENT_DEMAND_FETCH_INTERVAL_MS } from '../../broker/credential-cache.js'
-import type { ErrorClass } from '../../broker/provider-error.js'
 import { DEFAULT_MIN_TTL_MS } from '../../broker/refresh-schedule.js'
 import type { ServedCredential } from '../../shared/credential.js'
 import { WORKSPACE_CALL_TIMEOUT_MS } from '../../shared/databricks/workspace-http.js'
+import type { ErrorClass } from '../../shared/provider-error.js'
 import {
   DEFAULT_RETRY_AFTER_S,
   FAULT_KINDS,

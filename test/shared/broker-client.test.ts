@@ -7,9 +7,9 @@ import {
   RECHECK_INTERVAL_MS,
 } from '../../shared/broker-client.js'
 import { AppError } from '../../shared/errors.js'
+import { ManualClock } from '../../testing/manual-clock.js'
 import { startTestBroker, TEST_CLIENT_TOKEN, tempDir } from '../support/broker.js'
 import { freePort } from '../support/free-port.js'
-import { ManualClock } from '../support/manual-clock.js'
 import { rejectionOf } from '../support/rejection.js'
 
 const staticEnv = {

@@ -1,9 +1,9 @@
+import type { MockWorkspaceServer } from '../../testing/serve.js'
 import {
   createMockWorkspace,
   type MockWorkspace,
   type MockWorkspaceOptions,
 } from '../workspace-kit/index.js'
-import type { MockWorkspaceServer } from '../workspace-kit/serve.js'
 import { freePort } from './free-port.js'
 import { adminSql, createTestDatabase, type TestDatabase } from './postgres.js'
 

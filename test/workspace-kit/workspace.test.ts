@@ -1,8 +1,8 @@
 import { decodeJwt } from 'jose'
 import { setupServer } from 'msw/node'
 import { afterAll, afterEach, beforeAll, describe, expect, it } from 'vitest'
+import { ManualClock } from '../../testing/manual-clock.js'
 import { freePort } from '../support/free-port.js'
-import { ManualClock } from '../support/manual-clock.js'
 import { createMockWorkspace } from './index.js'
 
 const server = setupServer()

@@ -5,11 +5,12 @@ import {
   type DatabricksSettings,
   databricksSettingsFromEnv,
 } from '../../../broker/databricks/settings.js'
-import { ProviderError } from '../../../broker/provider-error.js'
 import { DatabricksProvider } from '../../../broker/providers/databricks.js'
 import { resolveWorkspaceAuth } from '../../../shared/databricks/auth/resolve.js'
+import { ProviderError } from '../../../shared/provider-error.js'
+import { ManualClock } from '../../../testing/manual-clock.js'
 import { errorText } from '../../support/error-text.js'
-import { ManualClock } from '../../support/manual-clock.js'
+import { rejectionOf } from '../../support/rejection.js'
 import {
   createMockWorkspace,
   type MockWorkspace,
@@ -56,15 +57,6 @@ async function provider(settings: DatabricksSettings = settingsFor()): Promise<D
 
 function fetchOnce(p: DatabricksProvider) {
   return p.fetch(new AbortController().signal)
-}
-
-async function failure(promise: Promise<unknown>): Promise<ProviderError> {
-  const err = await promise.then(
-    () => undefined,
-    (e: unknown) => e,
-  )
-  expect(err).toBeInstanceOf(ProviderError)
-  return err as ProviderError
 }
 
 describe('DatabricksProvider with Lakebase Provisioned', () => {
@@ -117,7 +109,7 @@ describe('DatabricksProvider with Lakebase Provisioned', () => {
   it('reports a STARTING instance as transient not_available naming the state, and mints nothing', async () => {
     workspace({ instances: [{ name: 'orders', state: 'STARTING' }] })
     const p = await provider()
-    const err = await failure(fetchOnce(p))
+    const err = await rejectionOf(fetchOnce(p), ProviderError)
     expect(err.errorClass).toBe('not_available')
     expect(err.kind).toBe('transient')
     expect(err.message).toBe(
@@ -129,7 +121,7 @@ describe('DatabricksProvider with Lakebase Provisioned', () => {
   it('succeeds once the instance becomes AVAILABLE', async () => {
     workspace({ instances: [{ name: 'orders', state: 'STARTING' }] })
     const p = await provider()
-    await failure(fetchOnce(p))
+    await rejectionOf(fetchOnce(p), ProviderError)
     const instance = ws.instances.get('orders')
     if (instance) instance.state = 'AVAILABLE'
     await expect(fetchOnce(p)).resolves.toMatchObject({ host: instance?.read_write_dns })
@@ -137,14 +129,14 @@ describe('DatabricksProvider with Lakebase Provisioned', () => {
 
   it('reports an instance without read_write_dns as malformed', async () => {
     workspace({ instances: [{ name: 'orders', read_write_dns: '' }] })
-    const err = await failure(fetchOnce(await provider()))
+    const err = await rejectionOf(fetchOnce(await provider()), ProviderError)
     expect(err.errorClass).toBe('malformed_response')
     expect(err.message).toMatch(/has no read_write_dns; set PGHOST/)
   })
 
   it('reports a missing instance as permanent not_found with the upstream code', async () => {
     const p = await provider(settingsFor({}, { LAKEBASE_INSTANCE_NAME: 'no-such-instance' }))
-    const err = await failure(fetchOnce(p))
+    const err = await rejectionOf(fetchOnce(p), ProviderError)
     expect(err).toMatchObject({
       errorClass: 'not_found',
       kind: 'permanent',
@@ -188,7 +180,10 @@ describe('DatabricksProvider with Lakebase Autoscaling', () => {
       workspace({
         endpoints: [{ name: 'projects/p/branches/b/endpoints/e', current_state: state }],
       })
-      const err = await failure(fetchOnce(await provider(settingsFor({ target: 'autoscaling' }))))
+      const err = await rejectionOf(
+        fetchOnce(await provider(settingsFor({ target: 'autoscaling' }))),
+        ProviderError,
+      )
       expect(err.errorClass).toBe('not_available')
       expect(err.kind).toBe('transient')
       expect(err.message).toBe(
@@ -241,7 +236,7 @@ describe('DatabricksProvider expiry', () => {
 
   it('refuses a database token that has already expired', async () => {
     ws.script('databaseCredentials', { expired: true })
-    const err = await failure(fetchOnce(await provider()))
+    const err = await rejectionOf(fetchOnce(await provider()), ProviderError)
     expect(err.errorClass).toBe('malformed_response')
     expect(err.message).toMatch(/returned a database credential that expired at/)
   })
@@ -286,7 +281,7 @@ describe('DatabricksProvider user', () => {
   it('refuses PGUSER=token with a config error explaining the trap', async () => {
     const settings = settingsFor()
     const p = await provider({ ...settings, postgres: { ...settings.postgres, user: 'token' } })
-    const err = await failure(fetchOnce(p))
+    const err = await rejectionOf(fetchOnce(p), ProviderError)
     expect(err.errorClass).toBe('config')
     expect(err.kind).toBe('permanent')
     expect(err.message).toMatch(/PGUSER is "token"/)
@@ -295,7 +290,7 @@ describe('DatabricksProvider user', () => {
   it('reports malformed_response when no source names a user', async () => {
     ws.script('databaseCredentials', { noSub: true })
     ws.script('scimMe', { body: { id: '1' } })
-    const err = await failure(fetchOnce(await provider()))
+    const err = await rejectionOf(fetchOnce(await provider()), ProviderError)
     expect(err.errorClass).toBe('malformed_response')
     expect(err.message).toMatch(/cannot tell the Postgres user.*set PGUSER/)
   })
@@ -304,7 +299,7 @@ describe('DatabricksProvider user', () => {
 describe('DatabricksProvider failures', () => {
   it('reports 429 as rate_limited with Retry-After in milliseconds', async () => {
     ws.script('databaseCredentials', { status: 429, retryAfter: 2 })
-    const err = await failure(fetchOnce(await provider()))
+    const err = await rejectionOf(fetchOnce(await provider()), ProviderError)
     expect(err).toMatchObject({
       errorClass: 'rate_limited',
       kind: 'transient',
@@ -320,7 +315,7 @@ describe('DatabricksProvider failures', () => {
       error_code: 'PERMISSION_DENIED',
       message: 'User alice@example.com does not have permission to access instance test-instance.',
     })
-    const err = await failure(fetchOnce(await provider()))
+    const err = await rejectionOf(fetchOnce(await provider()), ProviderError)
     expect(err).toMatchObject({
       errorClass: 'forbidden',
       kind: 'permanent',
@@ -335,8 +330,8 @@ describe('DatabricksProvider failures', () => {
   it('reports 5xx and dropped connections as transient', async () => {
     ws.script('databaseCredentials', { status: 500 }, { networkError: true })
     const p = await provider()
-    expect((await failure(fetchOnce(p))).errorClass).toBe('upstream_5xx')
-    expect((await failure(fetchOnce(p))).errorClass).toBe('network')
+    expect((await rejectionOf(fetchOnce(p), ProviderError)).errorClass).toBe('upstream_5xx')
+    expect((await rejectionOf(fetchOnce(p), ProviderError)).errorClass).toBe('network')
     await expect(fetchOnce(p)).resolves.toMatchObject({ source: 'databricks' })
   })
 
@@ -347,7 +342,7 @@ describe('DatabricksProvider failures', () => {
         { DATABRICKS_CLIENT_SECRET: 'dose0123456789abcdef0123456789abcd' },
       ),
     )
-    const err = await failure(fetchOnce(p))
+    const err = await rejectionOf(fetchOnce(p), ProviderError)
     expect(err).toMatchObject({
       errorClass: 'unauthorized',
       kind: 'permanent',
@@ -361,20 +356,22 @@ describe('DatabricksProvider failures', () => {
     const p = await provider(
       settingsFor({}, { DATABRICKS_TOKEN: 'dapi00000000000000000000000000000000' }),
     )
-    const err = await failure(fetchOnce(p))
+    const err = await rejectionOf(fetchOnce(p), ProviderError)
     expect(err).toMatchObject({ errorClass: 'unauthorized', upstreamErrorCode: 'UNAUTHENTICATED' })
   })
 
   it('reports a malformed credential answer as malformed_response', async () => {
     ws.script('databaseCredentials', { malformed: true })
-    expect((await failure(fetchOnce(await provider()))).errorClass).toBe('malformed_response')
+    expect((await rejectionOf(fetchOnce(await provider()), ProviderError)).errorClass).toBe(
+      'malformed_response',
+    )
   })
 
   it('stops when the signal aborts', async () => {
     ws.script('databaseCredentials', { delayMs: 'infinite' })
     const p = await provider()
     const caller = new AbortController()
-    const pending = failure(p.fetch(caller.signal))
+    const pending = rejectionOf(p.fetch(caller.signal), ProviderError)
     caller.abort()
     expect((await pending).errorClass).toBe('timeout')
   })

@@ -2,11 +2,11 @@ import { chmod, writeFile } from 'node:fs/promises'
 import { join } from 'node:path'
 import { describe, expect, it } from 'vitest'
 import { ConfigError } from '../../../broker/config.js'
-import { ProviderError } from '../../../broker/provider-error.js'
 import { CommandProvider } from '../../../broker/providers/command.js'
 import { STATIC_CREDENTIAL_LIFETIME_MS, StaticProvider } from '../../../broker/providers/static.js'
+import { ProviderError } from '../../../shared/provider-error.js'
+import { ManualClock } from '../../../testing/manual-clock.js'
 import { tempDir } from '../../support/broker.js'
-import { ManualClock } from '../../support/manual-clock.js'
 import { rejectionOf } from '../../support/rejection.js'
 
 const signal = () => new AbortController().signal

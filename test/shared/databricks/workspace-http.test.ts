@@ -7,9 +7,10 @@ import {
   type WorkspaceRequest,
 } from '../../../shared/databricks/workspace-http.js'
 import { ProviderError } from '../../../shared/provider-error.js'
+import { ManualClock } from '../../../testing/manual-clock.js'
 import { deferred } from '../../support/deferred.js'
 import { errorText } from '../../support/error-text.js'
-import { ManualClock } from '../../support/manual-clock.js'
+import { rejectionOf } from '../../support/rejection.js'
 import { createMockWorkspace, type MockWorkspace } from '../../workspace-kit/index.js'
 
 const server = setupServer()
@@ -39,15 +40,6 @@ function getInstance(overrides: Partial<WorkspaceRequest> = {}): WorkspaceReques
   }
 }
 
-async function failure(promise: Promise<unknown>): Promise<ProviderError> {
-  const err = await promise.then(
-    () => undefined,
-    (e: unknown) => e,
-  )
-  expect(err).toBeInstanceOf(ProviderError)
-  return err as ProviderError
-}
-
 describe('callWorkspace', () => {
   it('returns the 2xx JSON body parsed by the schema', async () => {
     const instance = await callWorkspace(getInstance(), instanceSchema, { clock })
@@ -75,7 +67,10 @@ describe('callWorkspace', () => {
 
   it('reports 429 as transient rate limiting with the upstream code and Retry-After in ms', async () => {
     ws.script('getInstance', { status: 429, retryAfter: 2 })
-    const err = await failure(callWorkspace(getInstance(), instanceSchema, { clock }))
+    const err = await rejectionOf(
+      callWorkspace(getInstance(), instanceSchema, { clock }),
+      ProviderError,
+    )
     expect(err.errorClass).toBe('rate_limited')
     expect(err.kind).toBe('transient')
     expect(err.upstreamStatus).toBe(429)
@@ -86,7 +81,10 @@ describe('callWorkspace', () => {
   it('reads a Retry-After HTTP date against the injected clock', async () => {
     const in30s = new Date(clock.now() + 30_000).toUTCString()
     ws.script('getInstance', { status: 503, retryAfter: in30s })
-    const err = await failure(callWorkspace(getInstance(), instanceSchema, { clock }))
+    const err = await rejectionOf(
+      callWorkspace(getInstance(), instanceSchema, { clock }),
+      ProviderError,
+    )
     expect(err.errorClass).toBe('upstream_5xx')
     expect(err.retryAfterMs).toBe(30_000)
   })
@@ -97,7 +95,10 @@ describe('callWorkspace', () => {
       error_code: 'PERMISSION_DENIED',
       message: 'User does not have USE permission on the instance.',
     })
-    const err = await failure(callWorkspace(getInstance(), instanceSchema, { clock }))
+    const err = await rejectionOf(
+      callWorkspace(getInstance(), instanceSchema, { clock }),
+      ProviderError,
+    )
     expect(err.errorClass).toBe('forbidden')
     expect(err.kind).toBe('permanent')
     expect(err.upstreamErrorCode).toBe('PERMISSION_DENIED')
@@ -113,15 +114,19 @@ describe('callWorkspace', () => {
     [400, 'bad_request', 'permanent'],
   ] as const)('maps HTTP %i to %s (%s)', async (status, errorClass, kind) => {
     ws.script('getInstance', { status })
-    const err = await failure(callWorkspace(getInstance(), instanceSchema, { clock }))
+    const err = await rejectionOf(
+      callWorkspace(getInstance(), instanceSchema, { clock }),
+      ProviderError,
+    )
     expect(err.errorClass).toBe(errorClass)
     expect(err.kind).toBe(kind)
     expect(err.upstreamStatus).toBe(status)
   })
 
   it('reports a refused bearer token as permanent unauthorized with UNAUTHENTICATED', async () => {
-    const err = await failure(
+    const err = await rejectionOf(
       callWorkspace(getInstance({ authorization: 'Bearer dapi-wrong' }), instanceSchema, { clock }),
+      ProviderError,
     )
     expect(err.errorClass).toBe('unauthorized')
     expect(err.kind).toBe('permanent')
@@ -130,14 +135,20 @@ describe('callWorkspace', () => {
 
   it('reports a 2xx body that is not JSON as malformed_response', async () => {
     ws.script('getInstance', { malformed: true })
-    const err = await failure(callWorkspace(getInstance(), instanceSchema, { clock }))
+    const err = await rejectionOf(
+      callWorkspace(getInstance(), instanceSchema, { clock }),
+      ProviderError,
+    )
     expect(err.errorClass).toBe('malformed_response')
     expect(err.message).toBe('the instance lookup answered with something other than JSON')
   })
 
   it('names the missing fields of a 2xx body, but not the values it had', async () => {
     ws.script('getInstance', { body: { name: 'eyJhbGciOiJIUzI1NiJ9.eyJzdWIiOiJ4In0.sig' } })
-    const err = await failure(callWorkspace(getInstance(), instanceSchema, { clock }))
+    const err = await rejectionOf(
+      callWorkspace(getInstance(), instanceSchema, { clock }),
+      ProviderError,
+    )
     expect(err.errorClass).toBe('malformed_response')
     expect(err.message).toBe('the instance lookup answered without the expected fields: state')
     expect(errorText(err)).not.toContain('eyJ')
@@ -145,14 +156,17 @@ describe('callWorkspace', () => {
 
   it('reports a dropped connection as a transient network error', async () => {
     ws.script('getInstance', { networkError: true })
-    const err = await failure(callWorkspace(getInstance(), instanceSchema, { clock }))
+    const err = await rejectionOf(
+      callWorkspace(getInstance(), instanceSchema, { clock }),
+      ProviderError,
+    )
     expect(err.errorClass).toBe('network')
     expect(err.kind).toBe('transient')
   })
 
   it('gives up after WORKSPACE_CALL_TIMEOUT_MS as a transient timeout', async () => {
     ws.script('getInstance', { delayMs: 'infinite' })
-    const call = failure(callWorkspace(getInstance(), instanceSchema, { clock }))
+    const call = rejectionOf(callWorkspace(getInstance(), instanceSchema, { clock }), ProviderError)
     await clock.advance(WORKSPACE_CALL_TIMEOUT_MS)
     const err = await call
     expect(err.errorClass).toBe('timeout')
@@ -171,7 +185,10 @@ describe('callWorkspace', () => {
 
   it('honours a shorter timeout given in the options', async () => {
     ws.script('getInstance', { delayMs: 'infinite' })
-    const call = failure(callWorkspace(getInstance(), instanceSchema, { clock, timeoutMs: 500 }))
+    const call = rejectionOf(
+      callWorkspace(getInstance(), instanceSchema, { clock, timeoutMs: 500 }),
+      ProviderError,
+    )
     await clock.advance(500)
     expect((await call).errorClass).toBe('timeout')
   })
@@ -179,8 +196,9 @@ describe('callWorkspace', () => {
   it("stops when the caller's signal aborts", async () => {
     ws.script('getInstance', { delayMs: 'infinite' })
     const caller = new AbortController()
-    const call = failure(
+    const call = rejectionOf(
       callWorkspace(getInstance({ signal: caller.signal }), instanceSchema, { clock }),
+      ProviderError,
     )
     caller.abort()
     expect((await call).errorClass).toBe('timeout')
@@ -201,7 +219,10 @@ describe('callWorkspace', () => {
       status: 400,
       message: `token ${ws.pat} is malformed; also saw eyJhbGciOiJIUzI1NiJ9.eyJzdWIiOiJ4In0.c2ln`,
     })
-    const err = await failure(callWorkspace(getInstance(), instanceSchema, { clock }))
+    const err = await rejectionOf(
+      callWorkspace(getInstance(), instanceSchema, { clock }),
+      ProviderError,
+    )
     expect(err.message).toContain('token [REDACTED] is malformed; also saw [REDACTED]')
     expect(errorText(err)).not.toContain(ws.pat)
   })

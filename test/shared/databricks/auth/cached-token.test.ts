@@ -5,8 +5,8 @@ import {
   WORKSPACE_TOKEN_REFRESH_MARGIN_MS,
 } from '../../../../shared/databricks/auth/cached-token.js'
 import { ProviderError } from '../../../../shared/provider-error.js'
+import { ManualClock } from '../../../../testing/manual-clock.js'
 import { type Deferred, deferred } from '../../../support/deferred.js'
-import { ManualClock } from '../../../support/manual-clock.js'
 
 const HOUR_MS = 60 * 60_000
 

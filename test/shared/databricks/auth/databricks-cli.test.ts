@@ -6,6 +6,7 @@ import { databricksCliTokenSource } from '../../../../shared/databricks/auth/dat
 import { ProviderError } from '../../../../shared/provider-error.js'
 import { writeCliStub } from '../../../support/cli-stub.js'
 import { errorText } from '../../../support/error-text.js'
+import { rejectionOf } from '../../../support/rejection.js'
 
 const HOST = 'https://dbc-a1b2.cloud.databricks.com'
 const CLI_TOKEN = 'eyJhbGciOiJSUzI1NiJ9.eyJzdWIiOiJhbGljZUBleGFtcGxlLmNvbSJ9.c2lnbmF0dXJl'
@@ -18,15 +19,6 @@ beforeEach(async () => {
 afterEach(async () => {
   await rm(dir, { recursive: true, force: true })
 })
-
-async function failure(promise: Promise<unknown>): Promise<ProviderError> {
-  const err = await promise.then(
-    () => undefined,
-    (e: unknown) => e,
-  )
-  expect(err).toBeInstanceOf(ProviderError)
-  return err as ProviderError
-}
 
 describe('databricksCliTokenSource', () => {
   it('runs `auth token --host <host>` and reads access_token and expiry', async () => {
@@ -68,7 +60,10 @@ describe('databricksCliTokenSource', () => {
       stderr: `Error: A new access token could not be retrieved because the refresh token is invalid. To reauthenticate, run \`databricks auth login --host ${HOST}\`\n`,
       exitCode: 1,
     })
-    const err = await failure(databricksCliTokenSource({ cliPath: stub.path, host: HOST })(signal))
+    const err = await rejectionOf(
+      databricksCliTokenSource({ cliPath: stub.path, host: HOST })(signal),
+      ProviderError,
+    )
     expect(err.errorClass).toBe('unauthorized')
     expect(err.kind).toBe('permanent')
     expect(err.message).toMatch(
@@ -83,7 +78,10 @@ describe('databricksCliTokenSource', () => {
       stderr: 'Error: Get "https://dbc-a1b2.cloud.databricks.com/oidc": dial tcp: i/o timeout\n',
       exitCode: 2,
     })
-    const err = await failure(databricksCliTokenSource({ cliPath: stub.path, host: HOST })(signal))
+    const err = await rejectionOf(
+      databricksCliTokenSource({ cliPath: stub.path, host: HOST })(signal),
+      ProviderError,
+    )
     expect(err.errorClass).toBe('command_failed')
     expect(err.kind).toBe('transient')
     expect(err.message).toMatch(/^the Databricks CLI exited with code 2: Error: Get/)
@@ -92,13 +90,17 @@ describe('databricksCliTokenSource', () => {
 
   it('redacts anything token-shaped that the CLI writes to stderr', async () => {
     const stub = await writeCliStub(dir, { stderr: `Error: bad token ${CLI_TOKEN}\n`, exitCode: 1 })
-    const err = await failure(databricksCliTokenSource({ cliPath: stub.path, host: HOST })(signal))
+    const err = await rejectionOf(
+      databricksCliTokenSource({ cliPath: stub.path, host: HOST })(signal),
+      ProviderError,
+    )
     expect(err.message).toBe('the Databricks CLI exited with code 1: Error: bad token [REDACTED]')
   })
 
   it('reports a missing CLI as a permanent config error that says what to do', async () => {
-    const err = await failure(
+    const err = await rejectionOf(
       databricksCliTokenSource({ cliPath: join(dir, 'no-such-cli'), host: HOST })(signal),
+      ProviderError,
     )
     expect(err.errorClass).toBe('config')
     expect(err.kind).toBe('permanent')
@@ -107,7 +109,10 @@ describe('databricksCliTokenSource', () => {
 
   it('reports output that is not the token JSON as malformed, without echoing it', async () => {
     const stub = await writeCliStub(dir, { stdout: `Bearer ${CLI_TOKEN}\n` })
-    const err = await failure(databricksCliTokenSource({ cliPath: stub.path, host: HOST })(signal))
+    const err = await rejectionOf(
+      databricksCliTokenSource({ cliPath: stub.path, host: HOST })(signal),
+      ProviderError,
+    )
     expect(err.errorClass).toBe('malformed_response')
     expect(errorText(err)).not.toContain(CLI_TOKEN)
   })
@@ -116,7 +121,10 @@ describe('databricksCliTokenSource', () => {
     const stub = await writeCliStub(dir, {
       stdout: JSON.stringify({ access_token: CLI_TOKEN, expiry: 'tomorrow-ish' }),
     })
-    const err = await failure(databricksCliTokenSource({ cliPath: stub.path, host: HOST })(signal))
+    const err = await rejectionOf(
+      databricksCliTokenSource({ cliPath: stub.path, host: HOST })(signal),
+      ProviderError,
+    )
     expect(err.errorClass).toBe('malformed_response')
     expect(err.message).toBe(
       'the Databricks CLI printed JSON without access_token and a readable expiry',
@@ -126,8 +134,9 @@ describe('databricksCliTokenSource', () => {
   // The CLI is a real process, so its timeout runs on real time; 200 ms keeps the test quick.
   it('stops a CLI that does not answer within the timeout', async () => {
     const stub = await writeCliStub(dir, { hang: true })
-    const err = await failure(
+    const err = await rejectionOf(
       databricksCliTokenSource({ cliPath: stub.path, host: HOST, timeoutMs: 200 })(signal),
+      ProviderError,
     )
     expect(err.errorClass).toBe('timeout')
   })
@@ -135,8 +144,9 @@ describe('databricksCliTokenSource', () => {
   it('stops the CLI when the caller gives up', async () => {
     const stub = await writeCliStub(dir, { hang: true })
     const caller = new AbortController()
-    const pending = failure(
+    const pending = rejectionOf(
       databricksCliTokenSource({ cliPath: stub.path, host: HOST })(caller.signal),
+      ProviderError,
     )
     caller.abort()
     expect((await pending).errorClass).toBe('timeout')

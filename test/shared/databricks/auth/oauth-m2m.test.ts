@@ -3,9 +3,9 @@ import { setupServer } from 'msw/node'
 import { afterAll, afterEach, beforeAll, beforeEach, describe, expect, it, vi } from 'vitest'
 import { oauthM2mTokenSource } from '../../../../shared/databricks/auth/oauth-m2m.js'
 import { ProviderError } from '../../../../shared/provider-error.js'
+import { ManualClock } from '../../../../testing/manual-clock.js'
 import { deferred } from '../../../support/deferred.js'
 import { errorText } from '../../../support/error-text.js'
-import { ManualClock } from '../../../support/manual-clock.js'
 import { createMockWorkspace, type MockWorkspace } from '../../../workspace-kit/index.js'
 
 const server = setupServer()

@@ -5,8 +5,8 @@ import { setupServer } from 'msw/node'
 import { afterAll, afterEach, beforeAll, beforeEach, describe, expect, it } from 'vitest'
 import { resolveWorkspaceAuth } from '../../../../shared/databricks/auth/resolve.js'
 import type { WorkspaceAuthSettings } from '../../../../shared/databricks/workspace-settings.js'
+import { ManualClock } from '../../../../testing/manual-clock.js'
 import { writeCliStub } from '../../../support/cli-stub.js'
-import { ManualClock } from '../../../support/manual-clock.js'
 import { createMockWorkspace, type MockWorkspace } from '../../../workspace-kit/index.js'
 
 const server = setupServer()

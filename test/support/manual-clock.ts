@@ -1,2 +1,0 @@
-// The clock lives in testing/ (the package's `./testing` export); this path is kept for old imports.
-export * from '../../testing/manual-clock.js'

@@ -1,2 +1,0 @@
-// The kit lives in testing/ (the package's `./testing` export); this path is kept for old imports.
-export * from '../../testing/routes.js'
