@@ -47,7 +47,7 @@ export interface BrokerCredentials {
    */
   password(): Promise<string>
   /** Forget the held credential (e.g. Postgres said 28P01): the next `get` asks the broker. */
-  invalidate(): void
+  forget(): void
 }
 
 interface Held {
@@ -141,7 +141,7 @@ export function brokerCredentials(options: BrokerClientOptions): BrokerCredentia
         return ''
       }
     },
-    invalidate() {
+    forget() {
       held = undefined
     },
   }

@@ -58,9 +58,9 @@ export function requestCredentials(
         return ''
       }
     },
-    invalidate() {
+    forget() {
       slot.held = undefined
-      client.invalidate()
+      client.forget()
     },
   }
 }

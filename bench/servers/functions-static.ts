@@ -17,7 +17,7 @@ function staticCredentials(credential: ServedCredential): BrokerCredentials {
     get: async () => credential,
     current: () => credential,
     password: async () => credential.password,
-    invalidate() {},
+    forget() {},
   }
 }
 

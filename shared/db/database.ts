@@ -2,9 +2,10 @@ import { drizzle, type PostgresJsDatabase } from 'drizzle-orm/postgres-js'
 import postgres from 'postgres'
 import type { BrokerCredentials } from '../broker-client.js'
 import type { ServedCredential, SslMode } from '../credential.js'
-import { AppError } from '../errors.js'
 import type { Logger } from '../logger.js'
+import { sslOption } from '../tls.js'
 import * as schema from './schema.js'
+import { classify, codeOf, toAppError } from './sqlstate.js'
 
 export type Db = PostgresJsDatabase<typeof schema>
 
@@ -32,8 +33,6 @@ export const RECONNECT_BACKOFF_MAX_S = 1
 /** The first retry waits 50 ms, doubling per failure up to {@link RECONNECT_BACKOFF_MAX_S}. */
 export const reconnectBackoffS = (failures: number) =>
   Math.min(0.05 * 2 ** Math.max(0, failures - 1), RECONNECT_BACKOFF_MAX_S)
-/** Sent with 503 DATABASE_UNAVAILABLE: a restarting Postgres is usually back within seconds. */
-export const DATABASE_RETRY_AFTER_S = 5
 export const DEFAULT_POOL_SIZE = 10
 /**
  * A rejected password is retried with a fresh credential up to this often, pausing
@@ -115,7 +114,7 @@ export class Database {
         if (failure === 'connection') this.retire(pool)
         let retry = false
         if (failure === 'auth' && authRetries < MAX_AUTH_RETRIES) {
-          this.options.credentials.invalidate()
+          this.options.credentials.forget()
           // The broker may still be storing the credential that replaced the rejected one.
           await pause(AUTH_RETRY_PAUSE_MS * authRetries)
           authRetries += 1
@@ -216,105 +215,6 @@ export class Database {
 
 function loginKey(c: ServedCredential, ssl: SslMode): string {
   return JSON.stringify([c.host, c.port, c.database, c.user, ssl])
-}
-
-/** postgres.js reads no `PGSSLMODE`; map libpq's modes onto its `ssl` option. */
-export function sslOption(mode: SslMode): boolean | 'prefer' | 'require' | 'verify-full' {
-  switch (mode) {
-    case 'disable':
-      return false
-    case 'prefer':
-      return 'prefer'
-    case 'require':
-      return 'require'
-    case 'verify-ca':
-    case 'verify-full':
-      return 'verify-full'
-  }
-}
-
-type Failure = 'auth' | 'role' | 'connection' | 'value' | 'other'
-
-const CONNECTION_CODES = new Set([
-  'CONNECTION_CLOSED',
-  'CONNECTION_ENDED',
-  'CONNECTION_DESTROYED',
-  'CONNECT_TIMEOUT',
-  'ECONNREFUSED',
-  'ECONNRESET',
-  'EPIPE',
-  'ETIMEDOUT',
-  'EHOSTUNREACH',
-  'ENOTFOUND',
-  '57P01', // admin_shutdown: pg_terminate_backend, or a restart
-  '57P02', // crash_shutdown
-  '57P03', // cannot_connect_now: starting up or shutting down
-  '53300', // too_many_connections
-])
-
-/** The SQLSTATE or driver code of an error, looking through drizzle's wrapper. */
-export function codeOf(err: unknown): string | undefined {
-  for (
-    let e: unknown = err, depth = 0;
-    e && depth < 5;
-    e = (e as { cause?: unknown }).cause, depth++
-  ) {
-    const code = (e as { code?: unknown }).code
-    if (typeof code === 'string') return code
-  }
-  return undefined
-}
-
-function classify(err: unknown): Failure {
-  if (err instanceof AppError) return 'other'
-  const code = codeOf(err)
-  if (code === undefined) return 'other'
-  if (code === '28P01') return 'auth'
-  if (code === '28000' || code === '3D000') return 'role'
-  if (CONNECTION_CODES.has(code) || code.startsWith('08')) return 'connection'
-  // Class 22 (data exception: a NUL, a date out of range…) and 54001 (nesting too deep for
-  // the parser) are about a value the request carried, not about the database.
-  if (code.startsWith('22') || code === '54001') return 'value'
-  return 'other'
-}
-
-function toAppError(failure: Exclude<Failure, 'other'>, err: unknown): AppError {
-  const code = codeOf(err)
-  if (failure === 'value') {
-    return new AppError(
-      400,
-      'INVALID_REQUEST',
-      'The database cannot store a value in the request',
-      {
-        technicalDetails: { sqlstate: code },
-        cause: err,
-      },
-    )
-  }
-  if (failure === 'role') {
-    return new AppError(
-      503,
-      'LAKEBASE_NOT_CONFIGURED',
-      'Postgres refused the login: the role or database does not exist',
-      {
-        technicalDetails: {
-          error_type: 'ConfigurationError',
-          sqlstate: code,
-          suggestion:
-            'set PGUSER to your identity (an email or a service principal id, never "token") and PGDATABASE to an existing database',
-        },
-        cause: err,
-      },
-    )
-  }
-  return new AppError(503, 'DATABASE_UNAVAILABLE', 'The database is not reachable right now', {
-    technicalDetails: {
-      error_type: failure === 'auth' ? 'AuthenticationFailed' : 'ConnectionFailed',
-      code,
-    },
-    retryAfter: DATABASE_RETRY_AFTER_S,
-    cause: err,
-  })
 }
 
 /**

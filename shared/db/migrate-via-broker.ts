@@ -1,7 +1,8 @@
 import postgres from 'postgres'
 import type { BrokerCredentials } from '../broker-client.js'
 import type { SslMode } from '../credential.js'
-import { CONNECT_TIMEOUT_S, sslOption } from './database.js'
+import { sslOption } from '../tls.js'
+import { CONNECT_TIMEOUT_S } from './database.js'
 import { type MigrationSummary, runMigrations } from './migrate.js'
 import { ensureWritableSchema } from './writable-schema.js'
 

