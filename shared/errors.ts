@@ -49,3 +49,19 @@ export class AppError extends Error {
     }
   }
 }
+
+/**
+ * A wrong option passed to one of the package's factories (`createSql`, `createPool`,
+ * `lakebase()`, `brokerCredentials`, `startBroker`, …), thrown when the object is built, never
+ * at request time. `option` names the offending option, e.g. `'max'` or `'credentials.url'`.
+ */
+export class LakebaseOptionError extends TypeError {
+  override readonly name = 'LakebaseOptionError'
+
+  constructor(
+    readonly option: string,
+    message: string,
+  ) {
+    super(`${option}: ${message}`)
+  }
+}
