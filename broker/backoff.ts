@@ -1,4 +1,4 @@
-import type { ProviderError } from '../shared/provider-error.js'
+import type { UpstreamError } from '../shared/upstream-error.js'
 
 /** First retry after a transient failure: quick, since most upstream blips are short. */
 export const RETRY_BASE_MS = 1_000
@@ -13,7 +13,7 @@ export const PERMANENT_RETRY_MS = 60_000
  * half random, so retries spread out but never collapse to zero. An upstream `Retry-After` is a
  * floor.
  */
-export function retryDelayMs(failures: number, error: ProviderError, random: number): number {
+export function retryDelayMs(failures: number, error: UpstreamError, random: number): number {
   if (error.kind === 'permanent') return PERMANENT_RETRY_MS
   const exponential = Math.min(RETRY_MAX_MS, RETRY_BASE_MS * 2 ** Math.max(0, failures - 1))
   const jittered = exponential / 2 + (exponential / 2) * random

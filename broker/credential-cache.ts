@@ -8,8 +8,8 @@ import {
   type TimerHandle,
 } from '../shared/clock.js'
 import type { Credential } from '../shared/credential.js'
-import { type ErrorClass, ProviderError, toProviderError } from '../shared/provider-error.js'
 import { singleFlight } from '../shared/single-flight.js'
+import { type ErrorClass, toUpstreamError, UpstreamError } from '../shared/upstream-error.js'
 import { retryDelayMs } from './backoff.js'
 import type { CredentialProvider } from './providers/provider.js'
 import { isServable, type RefreshPolicy, refreshSchedule } from './refresh-schedule.js'
@@ -276,7 +276,7 @@ export class CredentialCache {
       const now = this.clock.now()
       const expiresAt = credential.expiresAt.getTime()
       if (!isServable(expiresAt, now, this.policy)) {
-        throw new ProviderError(
+        throw new UpstreamError(
           'malformed_response',
           `the credential arrived with ${Math.round((expiresAt - now) / 1000)} s left, below the minimum TTL`,
         )
@@ -293,7 +293,7 @@ export class CredentialCache {
       this.schedule(schedule.refreshAt)
       return held
     } catch (err) {
-      const error = toProviderError(err)
+      const error = toUpstreamError(err)
       const now = this.clock.now()
       this.consecutiveFailures += 1
       this.retryAfterMs = error.retryAfterMs ?? 0
@@ -335,7 +335,7 @@ export class CredentialCache {
   }
 }
 
-function summarize(error: ProviderError, at: number): FailureSummary {
+function summarize(error: UpstreamError, at: number): FailureSummary {
   const summary: FailureSummary = {
     at,
     errorClass: error.errorClass,

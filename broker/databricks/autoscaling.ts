@@ -1,6 +1,6 @@
 import { z } from 'zod'
 import type { BoundWorkspaceCall } from '../../shared/databricks/workspace-http.js'
-import { ProviderError } from '../../shared/provider-error.js'
+import { UpstreamError } from '../../shared/upstream-error.js'
 import type { IssuedDatabaseToken } from './provisioned.js'
 
 /** Endpoint states that accept connections; an IDLE endpoint wakes up when a client connects. */
@@ -30,7 +30,7 @@ function endpointPath(endpoint: string): string {
  * Looks up a Lakebase Autoscaling endpoint's host (`status.hosts.host`) with
  * `GET /api/2.0/postgres/{endpoint}`.
  *
- * @throws ProviderError `not_available` (transient) naming the state when the endpoint is neither
+ * @throws UpstreamError `not_available` (transient) naming the state when the endpoint is neither
  *   ACTIVE nor IDLE (e.g. INIT, DEGRADED).
  */
 export async function autoscalingEndpointHost(
@@ -47,14 +47,14 @@ export async function autoscalingEndpointHost(
   )
   const state = found.status?.current_state
   if (state !== undefined && !READY_STATES.has(state)) {
-    throw new ProviderError(
+    throw new UpstreamError(
       'not_available',
       `the Lakebase endpoint ${endpoint} is ${state}; retry when the endpoint becomes ACTIVE or IDLE`,
     )
   }
   const host = found.status?.hosts?.host
   if (host === undefined || host === '') {
-    throw new ProviderError(
+    throw new UpstreamError(
       'malformed_response',
       `the Lakebase endpoint ${endpoint} has no status.hosts.host; set PGHOST to its host`,
     )

@@ -1,6 +1,6 @@
 import { z } from 'zod'
 import type { BoundWorkspaceCall } from '../../shared/databricks/workspace-http.js'
-import { ProviderError } from '../../shared/provider-error.js'
+import { UpstreamError } from '../../shared/upstream-error.js'
 
 /** Items asked for per page: the Provisioned list allows up to 50, the Autoscaling list 100. */
 export const LIST_PAGE_SIZE = 50
@@ -156,7 +156,7 @@ export async function listAutoscalingEndpoints(
  * One named database, looked up directly (`GET /api/2.0/database/instances/{name}` or
  * `GET /api/2.0/postgres/{endpoint}`), whatever its state.
  *
- * @throws ProviderError `not_found` (with the upstream code) when there is no such database.
+ * @throws UpstreamError `not_found` (with the upstream code) when there is no such database.
  */
 export async function getDatabase(
   call: BoundWorkspaceCall,
@@ -211,7 +211,7 @@ async function allPages<P extends { next_page_token?: string | undefined }, T>(
     token = answer.next_page_token || undefined
     if (token === undefined) return all
   }
-  throw new ProviderError(
+  throw new UpstreamError(
     'malformed_response',
     `the workspace kept paging after ${MAX_LIST_PAGES} pages`,
   )

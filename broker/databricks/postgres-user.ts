@@ -1,6 +1,6 @@
 import { z } from 'zod'
 import type { BoundWorkspaceCall } from '../../shared/databricks/workspace-http.js'
-import { ProviderError } from '../../shared/provider-error.js'
+import { UpstreamError } from '../../shared/upstream-error.js'
 import { isTokenPlaceholderUser, TOKEN_USER_TRAP } from './settings.js'
 
 const meSchema = z.object({ userName: z.string().optional() })
@@ -19,13 +19,13 @@ export interface PostgresUserSources {
  * the token was minted for); SCIM `GET /api/2.0/preview/scim/v2/Me` → `userName`, asked only when
  * the first two give nothing. Never the literal `token`, which Lakebase has no role for.
  *
- * @throws ProviderError `config` when PGUSER is `token`; `malformed_response` when no source
+ * @throws UpstreamError `config` when PGUSER is `token`; `malformed_response` when no source
  *   names a user.
  */
 export async function resolvePostgresUser(sources: PostgresUserSources): Promise<string> {
   if (sources.configured !== undefined) {
     if (isTokenPlaceholderUser(sources.configured))
-      throw new ProviderError('config', TOKEN_USER_TRAP)
+      throw new UpstreamError('config', TOKEN_USER_TRAP)
     return sources.configured
   }
   if (sources.tokenSubject !== undefined && !isTokenPlaceholderUser(sources.tokenSubject)) {
@@ -37,7 +37,7 @@ export async function resolvePostgresUser(sources: PostgresUserSources): Promise
   )
   const userName = me.userName?.trim()
   if (userName === undefined || userName === '' || isTokenPlaceholderUser(userName)) {
-    throw new ProviderError(
+    throw new UpstreamError(
       'malformed_response',
       'cannot tell the Postgres user: PGUSER is unset, the database token has no sub, and SCIM Me gave no userName; set PGUSER',
     )

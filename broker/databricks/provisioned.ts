@@ -1,6 +1,6 @@
 import { z } from 'zod'
 import type { BoundWorkspaceCall } from '../../shared/databricks/workspace-http.js'
-import { ProviderError } from '../../shared/provider-error.js'
+import { UpstreamError } from '../../shared/upstream-error.js'
 
 /** The only instance state in which Lakebase Provisioned accepts connections. */
 const READY_STATE = 'AVAILABLE'
@@ -26,7 +26,7 @@ export interface IssuedDatabaseToken {
  * Looks up a Lakebase Provisioned instance's host (`read_write_dns`) with
  * `GET /api/2.0/database/instances/{name}`.
  *
- * @throws ProviderError `not_available` (transient) naming the state when the instance is not
+ * @throws UpstreamError `not_available` (transient) naming the state when the instance is not
  *   `AVAILABLE`, as the Databricks CLI refuses to connect then too.
  */
 export async function provisionedInstanceHost(
@@ -42,13 +42,13 @@ export async function provisionedInstanceHost(
     instanceSchema,
   )
   if (instance.state !== undefined && instance.state !== READY_STATE) {
-    throw new ProviderError(
+    throw new UpstreamError(
       'not_available',
       `the database instance ${instanceName} is ${instance.state}; retry when the instance becomes available`,
     )
   }
   if (instance.read_write_dns === undefined || instance.read_write_dns === '') {
-    throw new ProviderError(
+    throw new UpstreamError(
       'malformed_response',
       `the database instance ${instanceName} has no read_write_dns; set PGHOST to its host`,
     )

@@ -4,7 +4,7 @@ import { type Clock, systemClock } from '../../shared/clock.js'
 import { type Credential, SSL_MODES } from '../../shared/credential.js'
 import { type Env, envValue } from '../../shared/env.js'
 import { pgPortFrom, sslModeFrom } from '../../shared/pg-settings.js'
-import { ProviderError } from '../../shared/provider-error.js'
+import { UpstreamError } from '../../shared/upstream-error.js'
 import { ConfigError } from '../config.js'
 import type { CredentialProvider } from './provider.js'
 
@@ -64,12 +64,12 @@ export class CommandProvider implements CredentialProvider {
     try {
       raw = JSON.parse(stdout)
     } catch {
-      throw new ProviderError('malformed_response', 'the credential command did not print JSON')
+      throw new UpstreamError('malformed_response', 'the credential command did not print JSON')
     }
     const parsed = outputSchema.safeParse(raw)
     if (!parsed.success) {
       const fields = parsed.error.issues.map((i) => i.path.join('.')).join(', ')
-      throw new ProviderError(
+      throw new UpstreamError(
         'malformed_response',
         `the credential command's JSON is invalid at: ${fields}`,
       )
@@ -77,7 +77,7 @@ export class CommandProvider implements CredentialProvider {
     const out = parsed.data
     const user = out.user ?? envValue(this.env, 'PGUSER')
     if (!user)
-      throw new ProviderError(
+      throw new UpstreamError(
         'malformed_response',
         'the credential command gave no user and PGUSER is unset',
       )
@@ -122,7 +122,7 @@ export class CommandProvider implements CredentialProvider {
           const e = error as NodeJS.ErrnoException & { killed?: boolean; code?: unknown }
           if (e.killed || e.name === 'AbortError') {
             reject(
-              new ProviderError(
+              new UpstreamError(
                 'timeout',
                 `the credential command did not finish within ${this.timeoutMs} ms`,
               ),
@@ -130,7 +130,7 @@ export class CommandProvider implements CredentialProvider {
           } else {
             const how =
               typeof e.code === 'number' ? `exited with status ${e.code}` : 'could not be run'
-            reject(new ProviderError('command_failed', `the credential command ${how}`))
+            reject(new UpstreamError('command_failed', `the credential command ${how}`))
           }
         },
       )

@@ -6,7 +6,7 @@ import {
   type BoundWorkspaceCall,
   bindWorkspaceCall,
 } from '../../shared/databricks/workspace-http.js'
-import { ProviderError, toProviderError } from '../../shared/provider-error.js'
+import { toUpstreamError, UpstreamError } from '../../shared/upstream-error.js'
 import { autoscalingDatabaseToken, autoscalingEndpointHost } from '../databricks/autoscaling.js'
 import { databaseTokenExpiry, readTokenClaims } from '../databricks/database-token.js'
 import { resolvePostgresUser } from '../databricks/postgres-user.js'
@@ -61,7 +61,7 @@ export class DatabricksProvider implements CredentialProvider {
     try {
       return await this.#fetch(signal)
     } catch (err) {
-      throw toProviderError(err)
+      throw toUpstreamError(err)
     }
   }
 
@@ -82,7 +82,7 @@ export class DatabricksProvider implements CredentialProvider {
     const workspaceExpiry = workspace.expiresAt?.getTime() ?? Number.POSITIVE_INFINITY
     const expiresAt = new Date(Math.min(databaseExpiry.getTime(), workspaceExpiry))
     if (expiresAt.getTime() <= now) {
-      throw new ProviderError(
+      throw new UpstreamError(
         'malformed_response',
         `the workspace returned a database credential that expired at ${expiresAt.toISOString()}`,
       )

@@ -2,7 +2,7 @@ import { type CryptoKey, generateKeyPair, SignJWT } from 'jose'
 import type postgres from 'postgres'
 import { type Clock, systemClock } from '../../shared/clock.js'
 import type { Credential } from '../../shared/credential.js'
-import { ProviderError, toProviderError } from '../../shared/provider-error.js'
+import { toUpstreamError, UpstreamError } from '../../shared/upstream-error.js'
 import type { CredentialProvider } from './provider.js'
 
 /** Lakebase tokens live one hour; the embedded stand-in does the same unless told otherwise. */
@@ -56,7 +56,7 @@ export class EmbeddedProvider implements CredentialProvider {
         `alter role ${quoteIdent(user)} with login password ${quoteLiteral(token)} valid until ${quoteLiteral(expiresAt.toISOString())}`,
       )
     } catch (err) {
-      throw toProviderError(err)
+      throw toUpstreamError(err)
     }
     return {
       user: this.options.user,
@@ -100,6 +100,6 @@ function quoteIdent(name: string): string {
 }
 
 function quoteLiteral(value: string): string {
-  if (value.includes('\u0000')) throw new ProviderError('config', 'a NUL byte in a role setting')
+  if (value.includes('\u0000')) throw new UpstreamError('config', 'a NUL byte in a role setting')
   return `'${value.replaceAll("'", "''")}'`
 }

@@ -3,7 +3,7 @@ import type { Credential, CredentialSource } from '../../shared/credential.js'
 /**
  * Fetches one credential from wherever it lives. A provider never caches: the credential cache
  * wraps it, decides when to call it and keeps what it returned.
- * Failures are thrown as {@link import('../../shared/provider-error.js').ProviderError}.
+ * Failures are thrown as {@link import('../../shared/upstream-error.js').UpstreamError}.
  */
 export interface CredentialProvider {
   readonly source: CredentialSource

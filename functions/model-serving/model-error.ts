@@ -1,5 +1,5 @@
 import { AppError } from '../../shared/errors.js'
-import type { ProviderError } from '../../shared/provider-error.js'
+import type { UpstreamError } from '../../shared/upstream-error.js'
 
 /**
  * `retry_after` for a failed or slow endpoint when it sent no `Retry-After` of its own: an
@@ -17,7 +17,7 @@ export function timeoutMessage(endpointName: string, timeoutS: number): string {
  * workspace sign-in), with the upstream status and error code in `technical_details`.
  */
 export function modelFailure(
-  error: ProviderError,
+  error: UpstreamError,
   options: { details?: Record<string, unknown>; message?: string } = {},
 ): AppError {
   const timedOut = error.errorClass === 'timeout'

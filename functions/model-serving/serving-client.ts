@@ -2,12 +2,12 @@ import { z } from 'zod'
 import { type Clock, systemClock } from '../../shared/clock.js'
 import type { WorkspaceAuth } from '../../shared/databricks/workspace-auth.js'
 import { callWorkspace } from '../../shared/databricks/workspace-http.js'
-import { type ProviderError, toProviderError } from '../../shared/provider-error.js'
+import { toUpstreamError, type UpstreamError } from '../../shared/upstream-error.js'
 
 /** What one invocation came to; failures are values, so that every outcome can be logged. */
 export type Invocation =
   | { outcome: 'success'; predictions: unknown; durationMs: number }
-  | { outcome: 'error' | 'timeout'; error: ProviderError; durationMs: number }
+  | { outcome: 'error' | 'timeout'; error: UpstreamError; durationMs: number }
 
 /** A serving endpoint as `GET /api/model-serving/endpoints` lists it. */
 export interface ServingEndpoint {
@@ -52,7 +52,7 @@ const endpointListSchema = z.object({
 /**
  * Calls Databricks model serving: `POST {host}/serving-endpoints/{name}/invocations` and
  * `GET {host}/api/2.0/serving-endpoints`, signed with the user's forwarded token when given,
- * else the app's workspace auth. Failures are ProviderErrors carrying the upstream status and
+ * else the app's workspace auth. Failures are UpstreamErrors carrying the upstream status and
  * error code; their messages never hold a token.
  */
 export class ServingClient {
@@ -110,7 +110,7 @@ export class ServingClient {
       )
       return { outcome: 'success', predictions, durationMs: this.#clock.now() - started }
     } catch (err) {
-      const error = toProviderError(err)
+      const error = toUpstreamError(err)
       return {
         outcome: error.errorClass === 'timeout' ? 'timeout' : 'error',
         error,
@@ -121,7 +121,7 @@ export class ServingClient {
     }
   }
 
-  /** The workspace's serving endpoints and whether each is ready; throws ProviderError. */
+  /** The workspace's serving endpoints and whether each is ready; throws UpstreamError. */
   async listEndpoints(options: CallAs = {}): Promise<ServingEndpoint[]> {
     const signal = new AbortController().signal
     const listed = await callWorkspace(

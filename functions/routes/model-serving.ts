@@ -4,7 +4,7 @@ import type { Context } from 'hono'
 import type { Database } from '../../shared/db/database.js'
 import { describe } from '../../shared/error-handler.js'
 import type { Logger } from '../../shared/logger.js'
-import { toProviderError } from '../../shared/provider-error.js'
+import { toUpstreamError } from '../../shared/upstream-error.js'
 import type { IdentityEnv } from '../middleware/identity.js'
 import {
   modelFailure,
@@ -218,7 +218,7 @@ export function modelServingRoutes(options: ModelServingRouteOptions) {
         try {
           return c.json({ endpoints: await client.listEndpoints({ userToken: userToken(c) }) }, 200)
         } catch (err) {
-          throw modelFailure(toProviderError(err))
+          throw modelFailure(toUpstreamError(err))
         }
       },
     )

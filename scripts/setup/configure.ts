@@ -7,7 +7,7 @@ import {
   listProvisionedInstances,
 } from '../../broker/databricks/list-databases.js'
 import { ENV_FILE, type Env, envValue, loadEnv } from '../../shared/env.js'
-import { ProviderError } from '../../shared/provider-error.js'
+import { UpstreamError } from '../../shared/upstream-error.js'
 import { checkSettings, type SettingFinding, settingsPass } from './check-settings.js'
 import { type EnvEdit, updateEnvFile } from './env-file.js'
 import { renderTable } from './table.js'
@@ -204,7 +204,7 @@ async function choose(
     try {
       return await getDatabase(call, kind, name)
     } catch (err) {
-      if (err instanceof ProviderError && err.errorClass === 'not_found') {
+      if (err instanceof UpstreamError && err.errorClass === 'not_found') {
         throw new Stop(
           `no ${kind === 'provisioned' ? 'instance' : 'endpoint'} ${name} in ${session.auth.host}; run npm run configure without it to see the list`,
         )

@@ -23,8 +23,8 @@ import { codeOf } from '../../shared/db/sqlstate.js'
 import { type Env, envValue, loadEnv } from '../../shared/env.js'
 import { AppError } from '../../shared/errors.js'
 import { pgPortFrom, sslModeFrom } from '../../shared/pg-settings.js'
-import { ProviderError } from '../../shared/provider-error.js'
 import { sslOption } from '../../shared/tls.js'
+import { UpstreamError } from '../../shared/upstream-error.js'
 import { renderTable } from './table.js'
 import { probeTls } from './tls-probe.js'
 import { openWorkspace, type WorkspaceSession } from './workspace.js'
@@ -239,7 +239,7 @@ async function checkState(facts: Facts): Promise<Omit<CheckResult, 'check'>> {
   try {
     database = await getDatabase(facts.call as BoundWorkspaceCall, kind, name)
   } catch (err) {
-    const notFound = err instanceof ProviderError && err.errorClass === 'not_found'
+    const notFound = err instanceof UpstreamError && err.errorClass === 'not_found'
     return {
       status: 'FAIL',
       detail: (err as Error).message,
@@ -478,12 +478,12 @@ function loginFailure(err: unknown, facts: Facts): Omit<CheckResult, 'check'> {
 }
 
 function signInFix(err: unknown): string {
-  const code = err instanceof ProviderError ? err.upstreamErrorCode : undefined
+  const code = err instanceof UpstreamError ? err.upstreamErrorCode : undefined
   if (code === 'invalid_client') return 'DATABRICKS_CLIENT_ID / DATABRICKS_CLIENT_SECRET are wrong'
-  if (err instanceof ProviderError && err.errorClass === 'unauthorized') {
+  if (err instanceof UpstreamError && err.errorClass === 'unauthorized') {
     return 'the workspace token is invalid or expired: create a new one, or `databricks auth login --host <workspace>`'
   }
-  if (err instanceof ProviderError) return 'check DATABRICKS_HOST and the network'
+  if (err instanceof UpstreamError) return 'check DATABRICKS_HOST and the network'
   return 'set DATABRICKS_TOKEN, or DATABRICKS_CLIENT_ID + DATABRICKS_CLIENT_SECRET, or log in with the Databricks CLI'
 }
 

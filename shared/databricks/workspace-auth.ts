@@ -6,7 +6,7 @@ export interface WorkspaceToken {
 
 /**
  * Signs calls to a Databricks workspace. Implementations cache the workspace token and refresh
- * it before it expires (single flight); failures throw ProviderError.
+ * it before it expires (single flight); failures throw UpstreamError.
  */
 export interface WorkspaceAuth {
   /** The method in use, named in the start-up log: `pat`, `oauth-m2m`, `databricks-cli`, … */

@@ -1,6 +1,6 @@
 import type { z } from 'zod'
 import { type Clock, systemClock } from '../clock.js'
-import { classifyStatus, ProviderError, toProviderError } from '../provider-error.js'
+import { classifyStatus, toUpstreamError, UpstreamError } from '../upstream-error.js'
 import { redactSecrets } from './redact.js'
 import { parseRetryAfter } from './retry-after.js'
 
@@ -45,10 +45,10 @@ export interface WorkspaceRequest {
 /**
  * Calls the workspace and returns the 2xx JSON body parsed by `schema`.
  *
- * Failures are ProviderErrors: non-2xx by {@link classifyStatus}, carrying the upstream status,
+ * Failures are UpstreamErrors: non-2xx by {@link classifyStatus}, carrying the upstream status,
  * `error_code` (or OAuth `error`) and `Retry-After`; a 2xx body that is not JSON or does not fit
  * the schema is `malformed_response`; network failures and timeouts go through
- * {@link toProviderError}. Messages hold only statuses, codes and Databricks' own error text,
+ * {@link toUpstreamError}. Messages hold only statuses, codes and Databricks' own error text,
  * never a token or a response body.
  */
 export async function callWorkspace<T>(
@@ -93,7 +93,7 @@ export async function callWorkspace<T>(
     if (!response.ok) throw upstreamError(request.operation, response, text, secrets, clock.now())
     return parseBody(request.operation, text, schema)
   } catch (err) {
-    throw toProviderError(err)
+    throw toUpstreamError(err)
   } finally {
     clock.clearTimer(timer)
   }
@@ -105,7 +105,7 @@ function upstreamError(
   text: string,
   secrets: readonly string[],
   now: number,
-): ProviderError {
+): UpstreamError {
   const body = parseJsonObject(text)
   const rawCode = stringField(body, 'error_code') ?? stringField(body, 'error')
   const code = rawCode === undefined ? undefined : redactSecrets(rawCode, secrets)
@@ -115,7 +115,7 @@ function upstreamError(
   if (upstreamMessage !== undefined) {
     message += `: ${redactSecrets(upstreamMessage, secrets).slice(0, MAX_UPSTREAM_MESSAGE_CHARS)}`
   }
-  return new ProviderError(classifyStatus(response.status), message, {
+  return new UpstreamError(classifyStatus(response.status), message, {
     upstreamStatus: response.status,
     upstreamErrorCode: code,
     retryAfterMs: parseRetryAfter(response.headers.get('retry-after'), now),
@@ -127,7 +127,7 @@ function parseBody<T>(operation: string, text: string, schema: z.ZodType<T>): T 
   try {
     json = JSON.parse(text)
   } catch {
-    throw new ProviderError(
+    throw new UpstreamError(
       'malformed_response',
       `${operation} answered with something other than JSON`,
     )
@@ -138,7 +138,7 @@ function parseBody<T>(operation: string, text: string, schema: z.ZodType<T>): T 
     const fields = [
       ...new Set(parsed.error.issues.map((issue) => issue.path.join('.') || '(body)')),
     ]
-    throw new ProviderError(
+    throw new UpstreamError(
       'malformed_response',
       `${operation} answered without the expected fields: ${fields.join(', ')}`,
     )

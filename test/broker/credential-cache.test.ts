@@ -7,7 +7,7 @@ import {
 } from '../../broker/credential-cache.js'
 import { DEFAULT_REFRESH_POLICY, type RefreshPolicy } from '../../broker/refresh-schedule.js'
 import { MAX_TIMER_MS } from '../../shared/clock.js'
-import { ProviderError } from '../../shared/provider-error.js'
+import { UpstreamError } from '../../shared/upstream-error.js'
 import { flush, ManualClock } from '../../testing/manual-clock.js'
 import { ScriptedProvider } from '../support/scripted-provider.js'
 
@@ -100,7 +100,7 @@ describe('CredentialCache', () => {
     const good = provider.succeed(HOUR)
     await clock.advance(30 * 60 * S)
     provider.fail(
-      new ProviderError('upstream_5xx', 'the workspace answered 500', { upstreamStatus: 500 }),
+      new UpstreamError('upstream_5xx', 'the workspace answered 500', { upstreamStatus: 500 }),
     )
     await flush()
     const served = await cache.get()
@@ -120,7 +120,7 @@ describe('CredentialCache', () => {
     await flush()
     provider.succeed(20 * S)
     const failAll = async () => {
-      while (provider.pending.length > 0) provider.fail(new ProviderError('upstream_5xx', '500'))
+      while (provider.pending.length > 0) provider.fail(new UpstreamError('upstream_5xx', '500'))
       await flush()
     }
     await clock.advance(5 * S - 1)
@@ -166,13 +166,13 @@ describe('CredentialCache', () => {
     await flush()
     provider.succeed(HOUR)
     await clock.advance(HOUR)
-    while (provider.pending.length > 0) provider.fail(new ProviderError('upstream_5xx', '500'))
+    while (provider.pending.length > 0) provider.fail(new UpstreamError('upstream_5xx', '500'))
     await flush()
     clock.jumpBack(HOUR)
     expect(cache.status().valid).toBe(false)
     const request = rejection(cache.get())
     await flush()
-    provider.fail(new ProviderError('upstream_5xx', '500'))
+    provider.fail(new UpstreamError('upstream_5xx', '500'))
     expect(await request).toBeInstanceOf(CredentialUnavailableError)
   })
 
@@ -193,7 +193,7 @@ describe('CredentialCache', () => {
     const { clock, provider, cache } = setup()
     const first = cache.get()
     await flush()
-    provider.fail(new ProviderError('network', 'connection reset'))
+    provider.fail(new UpstreamError('network', 'connection reset'))
     expect(await rejection(first)).toBeInstanceOf(CredentialUnavailableError)
     clock.jump(MIN_DEMAND_FETCH_INTERVAL_MS)
     const second = cache.get()
@@ -207,7 +207,7 @@ describe('CredentialCache', () => {
     const { clock, provider, cache } = setup()
     const first = cache.get()
     await flush()
-    provider.fail(new ProviderError('network', 'connection reset'))
+    provider.fail(new UpstreamError('network', 'connection reset'))
     await rejection(first)
     clock.jump(MIN_DEMAND_FETCH_INTERVAL_MS - 1)
     const err = await rejection(cache.get())
@@ -220,7 +220,7 @@ describe('CredentialCache', () => {
     const first = cache.get()
     await flush()
     provider.fail(
-      new ProviderError('rate_limited', '429', { upstreamStatus: 429, retryAfterMs: 7 * S }),
+      new UpstreamError('rate_limited', '429', { upstreamStatus: 429, retryAfterMs: 7 * S }),
     )
     await rejection(first)
     clock.jump(6 * S)
@@ -239,7 +239,7 @@ describe('CredentialCache', () => {
     provider.succeed(HOUR)
     await clock.advance(30 * 60 * S)
     provider.fail(
-      new ProviderError('forbidden', 'permission denied', {
+      new UpstreamError('forbidden', 'permission denied', {
         upstreamStatus: 403,
         upstreamErrorCode: 'PERMISSION_DENIED',
       }),
@@ -259,7 +259,7 @@ describe('CredentialCache', () => {
     const { clock, provider, cache } = setup()
     cache.start()
     await flush()
-    provider.fail(new ProviderError('upstream_5xx', '500'))
+    provider.fail(new UpstreamError('upstream_5xx', '500'))
     await flush()
     expect(cache.status().valid).toBe(false)
     await clock.advance(1 * S)
@@ -296,7 +296,7 @@ describe('CredentialCache', () => {
     await flush()
     const credential = provider.succeed(HOUR)
     await clock.advance(30 * 60 * S)
-    provider.fail(new ProviderError('timeout', 'timed out'))
+    provider.fail(new UpstreamError('timeout', 'timed out'))
     await flush()
     const status = cache.status()
     expect(status.history.map((h) => h.outcome)).toEqual(['success', 'failure'])

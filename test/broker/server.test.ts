@@ -5,7 +5,7 @@ import { BrokerMetrics } from '../../broker/metrics.js'
 import { DEFAULT_REFRESH_POLICY } from '../../broker/refresh-schedule.js'
 import { createBrokerApp } from '../../broker/server.js'
 import { servedCredentialSchema } from '../../shared/credential.js'
-import { ProviderError } from '../../shared/provider-error.js'
+import { UpstreamError } from '../../shared/upstream-error.js'
 import { flush, ManualClock } from '../../testing/manual-clock.js'
 import { captureLogs } from '../support/capture-logs.js'
 import { ScriptedProvider } from '../support/scripted-provider.js'
@@ -160,7 +160,7 @@ describe('the broker endpoint', () => {
     const pending = request('/v1/credentials', bearer(ADMIN))
     await flush()
     providers.default.fail(
-      new ProviderError('forbidden', 'the workspace refused: PERMISSION_DENIED', {
+      new UpstreamError('forbidden', 'the workspace refused: PERMISSION_DENIED', {
         upstreamStatus: 403,
         upstreamErrorCode: 'PERMISSION_DENIED',
       }),
@@ -185,7 +185,7 @@ describe('the broker endpoint', () => {
     const minted = await warm()
     await clock.advance(HOUR / 2)
     providers.default.fail(
-      new ProviderError('upstream_5xx', 'the workspace answered 500', { upstreamStatus: 500 }),
+      new UpstreamError('upstream_5xx', 'the workspace answered 500', { upstreamStatus: 500 }),
     )
     await flush()
     const response = await request('/v1/credentials', bearer(ADMIN))

@@ -5,7 +5,7 @@ import { PERMANENT_DEMAND_FETCH_INTERVAL_MS } from '../../broker/credential-cach
 import { DEFAULT_MIN_TTL_MS } from '../../broker/refresh-schedule.js'
 import type { ServedCredential } from '../../shared/credential.js'
 import { WORKSPACE_CALL_TIMEOUT_MS } from '../../shared/databricks/workspace-http.js'
-import type { ErrorClass } from '../../shared/provider-error.js'
+import type { ErrorClass } from '../../shared/upstream-error.js'
 import {
   DEFAULT_RETRY_AFTER_S,
   FAULT_KINDS,

@@ -1,6 +1,6 @@
 import { type Clock, systemClock } from '../../clock.js'
-import { ProviderError, toProviderError } from '../../provider-error.js'
 import { singleFlight } from '../../single-flight.js'
+import { toUpstreamError, UpstreamError } from '../../upstream-error.js'
 import type { WorkspaceAuth, WorkspaceToken } from '../workspace-auth.js'
 
 /**
@@ -67,7 +67,7 @@ export class CachedTokenAuth implements WorkspaceAuth {
       const obtainedAt = this.#clock.now()
       const token = await source(new AbortController().signal)
       if (token.expiresAt.getTime() <= this.#clock.now()) {
-        throw new ProviderError(
+        throw new UpstreamError(
           'unauthorized',
           `${this.method} returned a workspace token that has already expired`,
         )
@@ -78,7 +78,7 @@ export class CachedTokenAuth implements WorkspaceAuth {
   }
 
   async token(signal: AbortSignal): Promise<WorkspaceToken> {
-    if (signal.aborted) throw toProviderError(signal.reason)
+    if (signal.aborted) throw toUpstreamError(signal.reason)
     const held = this.#held
     if (held !== undefined && this.#clock.now() < this.#refreshAt(held)) return copy(held.token)
     return copy(await untilAborted(this.#refresh(), signal))
@@ -98,7 +98,7 @@ function copy(token: ExpiringToken): WorkspaceToken {
 /** Resolves like `promise`, or rejects as soon as `signal` aborts, whichever comes first. */
 function untilAborted<T>(promise: Promise<T>, signal: AbortSignal): Promise<T> {
   return new Promise<T>((resolve, reject) => {
-    const onAbort = () => reject(toProviderError(signal.reason))
+    const onAbort = () => reject(toUpstreamError(signal.reason))
     signal.addEventListener('abort', onAbort, { once: true })
     promise.then(
       (value) => {
@@ -107,7 +107,7 @@ function untilAborted<T>(promise: Promise<T>, signal: AbortSignal): Promise<T> {
       },
       (err: unknown) => {
         signal.removeEventListener('abort', onAbort)
-        reject(toProviderError(err))
+        reject(toUpstreamError(err))
       },
     )
   })

@@ -1,6 +1,6 @@
 import { type ExecFileException, type ExecFileOptions, execFile } from 'node:child_process'
 import { z } from 'zod'
-import { ProviderError } from '../../provider-error.js'
+import { UpstreamError } from '../../upstream-error.js'
 import { redactSecrets } from '../redact.js'
 import type { TokenSource } from './cached-token.js'
 
@@ -68,7 +68,7 @@ export function databricksCliTokenSource(options: DatabricksCliOptions): TokenSo
     try {
       json = JSON.parse(stdout)
     } catch {
-      throw new ProviderError(
+      throw new UpstreamError(
         'malformed_response',
         'the Databricks CLI printed something other than the token JSON',
       )
@@ -76,7 +76,7 @@ export function databricksCliTokenSource(options: DatabricksCliOptions): TokenSo
     const parsed = outputSchema.safeParse(json)
     const expiresAt = parsed.success ? new Date(parsed.data.expiry) : undefined
     if (!parsed.success || expiresAt === undefined || Number.isNaN(expiresAt.getTime())) {
-      throw new ProviderError(
+      throw new UpstreamError(
         'malformed_response',
         'the Databricks CLI printed JSON without access_token and a readable expiry',
       )
@@ -98,33 +98,33 @@ function run(file: string, args: string[], options: ExecFileOptions): Promise<st
   })
 }
 
-function cliFailure(file: string, err: ExecFileException, stderr: string): ProviderError {
+function cliFailure(file: string, err: ExecFileException, stderr: string): UpstreamError {
   if (err.code === 'ENOENT' || err.code === 'EACCES') {
-    return new ProviderError(
+    return new UpstreamError(
       'config',
       `the Databricks CLI (${file}) cannot be run (${err.code}); install it, or set DATABRICKS_CLI_PATH, or configure another auth method`,
     )
   }
   if (err.name === 'AbortError') {
-    return new ProviderError('timeout', 'the Databricks CLI was stopped: the caller gave up')
+    return new UpstreamError('timeout', 'the Databricks CLI was stopped: the caller gave up')
   }
   if (err.code === 'ERR_CHILD_PROCESS_STDIO_MAXBUFFER') {
-    return new ProviderError(
+    return new UpstreamError(
       'malformed_response',
       'the Databricks CLI printed far more than a token',
     )
   }
   if (err.killed === true) {
-    return new ProviderError('timeout', 'the Databricks CLI did not answer in time and was stopped')
+    return new UpstreamError('timeout', 'the Databricks CLI did not answer in time and was stopped')
   }
   const firstLine = redactSecrets(stderr.trim().split('\n')[0] ?? '').slice(0, MAX_STDERR_CHARS)
   const detail = firstLine === '' ? '' : `: ${firstLine}`
   const exit = typeof err.code === 'number' ? `exited with code ${err.code}` : 'failed'
   if (LOGIN_NEEDED.test(stderr)) {
-    return new ProviderError(
+    return new UpstreamError(
       'unauthorized',
       `the Databricks CLI ${exit}; run \`databricks auth login\` again${detail}`,
     )
   }
-  return new ProviderError('command_failed', `the Databricks CLI ${exit}${detail}`)
+  return new UpstreamError('command_failed', `the Databricks CLI ${exit}${detail}`)
 }

@@ -1,6 +1,6 @@
 import { z } from 'zod'
 import { type Clock, systemClock } from '../../clock.js'
-import { ProviderError } from '../../provider-error.js'
+import { UpstreamError } from '../../upstream-error.js'
 import { callWorkspace, type WorkspaceHttpOptions } from '../workspace-http.js'
 import type { TokenSource } from './cached-token.js'
 
@@ -25,7 +25,7 @@ const tokenSchema = z.object({
  * with HTTP Basic client authentication, `grant_type=client_credentials&scope=all-apis`.
  * Each call does both steps; the caching layer makes that once per token lifetime.
  *
- * A wrong id or secret is a permanent `unauthorized` ProviderError carrying the upstream
+ * A wrong id or secret is a permanent `unauthorized` UpstreamError carrying the upstream
  * `invalid_client`.
  */
 export function oauthM2mTokenSource(
@@ -80,13 +80,13 @@ function sameOriginEndpoint(host: string, endpoint: string): string {
   try {
     url = new URL(endpoint, host)
   } catch {
-    throw new ProviderError(
+    throw new UpstreamError(
       'malformed_response',
       'OAuth discovery gave a token endpoint that is not a URL',
     )
   }
   if (url.origin !== new URL(host).origin) {
-    throw new ProviderError(
+    throw new UpstreamError(
       'malformed_response',
       `OAuth discovery gave a token endpoint on another host (${url.host}); the client secret is only sent to ${new URL(host).host}`,
     )

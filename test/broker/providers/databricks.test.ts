@@ -7,7 +7,7 @@ import {
 } from '../../../broker/databricks/settings.js'
 import { DatabricksProvider } from '../../../broker/providers/databricks.js'
 import { resolveWorkspaceAuth } from '../../../shared/databricks/auth/resolve.js'
-import { ProviderError } from '../../../shared/provider-error.js'
+import { UpstreamError } from '../../../shared/upstream-error.js'
 import { ManualClock } from '../../../testing/manual-clock.js'
 import { errorText } from '../../support/error-text.js'
 import { rejectionOf } from '../../support/rejection.js'
@@ -109,7 +109,7 @@ describe('DatabricksProvider with Lakebase Provisioned', () => {
   it('reports a STARTING instance as transient not_available naming the state, and mints nothing', async () => {
     workspace({ instances: [{ name: 'orders', state: 'STARTING' }] })
     const p = await provider()
-    const err = await rejectionOf(fetchOnce(p), ProviderError)
+    const err = await rejectionOf(fetchOnce(p), UpstreamError)
     expect(err.errorClass).toBe('not_available')
     expect(err.kind).toBe('transient')
     expect(err.message).toBe(
@@ -121,7 +121,7 @@ describe('DatabricksProvider with Lakebase Provisioned', () => {
   it('succeeds once the instance becomes AVAILABLE', async () => {
     workspace({ instances: [{ name: 'orders', state: 'STARTING' }] })
     const p = await provider()
-    await rejectionOf(fetchOnce(p), ProviderError)
+    await rejectionOf(fetchOnce(p), UpstreamError)
     const instance = ws.instances.get('orders')
     if (instance) instance.state = 'AVAILABLE'
     await expect(fetchOnce(p)).resolves.toMatchObject({ host: instance?.read_write_dns })
@@ -129,14 +129,14 @@ describe('DatabricksProvider with Lakebase Provisioned', () => {
 
   it('reports an instance without read_write_dns as malformed', async () => {
     workspace({ instances: [{ name: 'orders', read_write_dns: '' }] })
-    const err = await rejectionOf(fetchOnce(await provider()), ProviderError)
+    const err = await rejectionOf(fetchOnce(await provider()), UpstreamError)
     expect(err.errorClass).toBe('malformed_response')
     expect(err.message).toMatch(/has no read_write_dns; set PGHOST/)
   })
 
   it('reports a missing instance as permanent not_found with the upstream code', async () => {
     const p = await provider(settingsFor({}, { LAKEBASE_INSTANCE_NAME: 'no-such-instance' }))
-    const err = await rejectionOf(fetchOnce(p), ProviderError)
+    const err = await rejectionOf(fetchOnce(p), UpstreamError)
     expect(err).toMatchObject({
       errorClass: 'not_found',
       kind: 'permanent',
@@ -182,7 +182,7 @@ describe('DatabricksProvider with Lakebase Autoscaling', () => {
       })
       const err = await rejectionOf(
         fetchOnce(await provider(settingsFor({ target: 'autoscaling' }))),
-        ProviderError,
+        UpstreamError,
       )
       expect(err.errorClass).toBe('not_available')
       expect(err.kind).toBe('transient')
@@ -236,7 +236,7 @@ describe('DatabricksProvider expiry', () => {
 
   it('refuses a database token that has already expired', async () => {
     ws.script('databaseCredentials', { expired: true })
-    const err = await rejectionOf(fetchOnce(await provider()), ProviderError)
+    const err = await rejectionOf(fetchOnce(await provider()), UpstreamError)
     expect(err.errorClass).toBe('malformed_response')
     expect(err.message).toMatch(/returned a database credential that expired at/)
   })
@@ -281,7 +281,7 @@ describe('DatabricksProvider user', () => {
   it('refuses PGUSER=token with a config error explaining the trap', async () => {
     const settings = settingsFor()
     const p = await provider({ ...settings, postgres: { ...settings.postgres, user: 'token' } })
-    const err = await rejectionOf(fetchOnce(p), ProviderError)
+    const err = await rejectionOf(fetchOnce(p), UpstreamError)
     expect(err.errorClass).toBe('config')
     expect(err.kind).toBe('permanent')
     expect(err.message).toMatch(/PGUSER is "token"/)
@@ -290,7 +290,7 @@ describe('DatabricksProvider user', () => {
   it('reports malformed_response when no source names a user', async () => {
     ws.script('databaseCredentials', { noSub: true })
     ws.script('scimMe', { body: { id: '1' } })
-    const err = await rejectionOf(fetchOnce(await provider()), ProviderError)
+    const err = await rejectionOf(fetchOnce(await provider()), UpstreamError)
     expect(err.errorClass).toBe('malformed_response')
     expect(err.message).toMatch(/cannot tell the Postgres user.*set PGUSER/)
   })
@@ -299,7 +299,7 @@ describe('DatabricksProvider user', () => {
 describe('DatabricksProvider failures', () => {
   it('reports 429 as rate_limited with Retry-After in milliseconds', async () => {
     ws.script('databaseCredentials', { status: 429, retryAfter: 2 })
-    const err = await rejectionOf(fetchOnce(await provider()), ProviderError)
+    const err = await rejectionOf(fetchOnce(await provider()), UpstreamError)
     expect(err).toMatchObject({
       errorClass: 'rate_limited',
       kind: 'transient',
@@ -315,7 +315,7 @@ describe('DatabricksProvider failures', () => {
       error_code: 'PERMISSION_DENIED',
       message: 'User alice@example.com does not have permission to access instance test-instance.',
     })
-    const err = await rejectionOf(fetchOnce(await provider()), ProviderError)
+    const err = await rejectionOf(fetchOnce(await provider()), UpstreamError)
     expect(err).toMatchObject({
       errorClass: 'forbidden',
       kind: 'permanent',
@@ -330,8 +330,8 @@ describe('DatabricksProvider failures', () => {
   it('reports 5xx and dropped connections as transient', async () => {
     ws.script('databaseCredentials', { status: 500 }, { networkError: true })
     const p = await provider()
-    expect((await rejectionOf(fetchOnce(p), ProviderError)).errorClass).toBe('upstream_5xx')
-    expect((await rejectionOf(fetchOnce(p), ProviderError)).errorClass).toBe('network')
+    expect((await rejectionOf(fetchOnce(p), UpstreamError)).errorClass).toBe('upstream_5xx')
+    expect((await rejectionOf(fetchOnce(p), UpstreamError)).errorClass).toBe('network')
     await expect(fetchOnce(p)).resolves.toMatchObject({ source: 'databricks' })
   })
 
@@ -342,7 +342,7 @@ describe('DatabricksProvider failures', () => {
         { DATABRICKS_CLIENT_SECRET: 'dose0123456789abcdef0123456789abcd' },
       ),
     )
-    const err = await rejectionOf(fetchOnce(p), ProviderError)
+    const err = await rejectionOf(fetchOnce(p), UpstreamError)
     expect(err).toMatchObject({
       errorClass: 'unauthorized',
       kind: 'permanent',
@@ -356,13 +356,13 @@ describe('DatabricksProvider failures', () => {
     const p = await provider(
       settingsFor({}, { DATABRICKS_TOKEN: 'dapi00000000000000000000000000000000' }),
     )
-    const err = await rejectionOf(fetchOnce(p), ProviderError)
+    const err = await rejectionOf(fetchOnce(p), UpstreamError)
     expect(err).toMatchObject({ errorClass: 'unauthorized', upstreamErrorCode: 'UNAUTHENTICATED' })
   })
 
   it('reports a malformed credential answer as malformed_response', async () => {
     ws.script('databaseCredentials', { malformed: true })
-    expect((await rejectionOf(fetchOnce(await provider()), ProviderError)).errorClass).toBe(
+    expect((await rejectionOf(fetchOnce(await provider()), UpstreamError)).errorClass).toBe(
       'malformed_response',
     )
   })
@@ -371,7 +371,7 @@ describe('DatabricksProvider failures', () => {
     ws.script('databaseCredentials', { delayMs: 'infinite' })
     const p = await provider()
     const caller = new AbortController()
-    const pending = rejectionOf(p.fetch(caller.signal), ProviderError)
+    const pending = rejectionOf(p.fetch(caller.signal), UpstreamError)
     caller.abort()
     expect((await pending).errorClass).toBe('timeout')
   })
@@ -414,7 +414,7 @@ describe('DatabricksProvider failures', () => {
     expect(errors).toHaveLength(8)
     const secrets = [ws.pat, ws.clientSecret, 'dose-wrong', ...ws.minted]
     for (const err of errors) {
-      expect(err).toBeInstanceOf(ProviderError)
+      expect(err).toBeInstanceOf(UpstreamError)
       const text = errorText(err)
       for (const secret of secrets) expect(text).not.toContain(secret)
     }

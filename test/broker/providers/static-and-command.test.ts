@@ -4,7 +4,7 @@ import { describe, expect, it } from 'vitest'
 import { ConfigError } from '../../../broker/config.js'
 import { CommandProvider } from '../../../broker/providers/command.js'
 import { STATIC_CREDENTIAL_LIFETIME_MS, StaticProvider } from '../../../broker/providers/static.js'
-import { ProviderError } from '../../../shared/provider-error.js'
+import { UpstreamError } from '../../../shared/upstream-error.js'
 import { ManualClock } from '../../../testing/manual-clock.js'
 import { tempDir } from '../../support/broker.js'
 import { rejectionOf } from '../../support/rejection.js'
@@ -76,7 +76,7 @@ describe('CommandProvider', () => {
     const path = await script(`echo '{"password":"leaked-secret"}'; echo oops-secret >&2; exit 7`)
     const err = await rejectionOf(
       new CommandProvider({ LAKEBASE_CREDENTIAL_COMMAND: path, PGUSER: 'u' }).fetch(signal()),
-      ProviderError,
+      UpstreamError,
     )
     expect(err.errorClass).toBe('command_failed')
     expect(err.message).toContain('status 7')
@@ -88,11 +88,11 @@ describe('CommandProvider', () => {
     const noPassword = await script(`echo '{"user":"u"}'`)
     const a = await rejectionOf(
       new CommandProvider({ LAKEBASE_CREDENTIAL_COMMAND: notJson, PGUSER: 'u' }).fetch(signal()),
-      ProviderError,
+      UpstreamError,
     )
     const b = await rejectionOf(
       new CommandProvider({ LAKEBASE_CREDENTIAL_COMMAND: noPassword }).fetch(signal()),
-      ProviderError,
+      UpstreamError,
     )
     expect([a.errorClass, b.errorClass]).toEqual(['malformed_response', 'malformed_response'])
     expect(a.message).not.toContain('hunter2')
@@ -106,6 +106,6 @@ describe('CommandProvider', () => {
       LAKEBASE_CREDENTIAL_COMMAND_TIMEOUT_S: '0.2',
       PGUSER: 'u',
     })
-    expect((await rejectionOf(provider.fetch(signal()), ProviderError)).errorClass).toBe('timeout')
+    expect((await rejectionOf(provider.fetch(signal()), UpstreamError)).errorClass).toBe('timeout')
   })
 })

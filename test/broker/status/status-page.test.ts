@@ -5,7 +5,7 @@ import { BrokerMetrics } from '../../../broker/metrics.js'
 import { DEFAULT_REFRESH_POLICY } from '../../../broker/refresh-schedule.js'
 import { createBrokerApp } from '../../../broker/server.js'
 import type { StatusView } from '../../../broker/status/status-json.js'
-import { ProviderError } from '../../../shared/provider-error.js'
+import { UpstreamError } from '../../../shared/upstream-error.js'
 import { flush, ManualClock } from '../../../testing/manual-clock.js'
 import { captureLogs } from '../../support/capture-logs.js'
 import { ScriptedProvider } from '../../support/scripted-provider.js'
@@ -120,7 +120,7 @@ describe('the status page', () => {
     await warm()
     await clock.advance(HOUR / 2)
     provider.fail(
-      new ProviderError('upstream_5xx', 'the workspace answered 503', {
+      new UpstreamError('upstream_5xx', 'the workspace answered 503', {
         upstreamStatus: 503,
         upstreamErrorCode: 'TEMPORARILY_UNAVAILABLE',
       }),
@@ -181,7 +181,7 @@ describe('the status page', () => {
     const { request, warm, clock, provider } = setup()
     await warm()
     await clock.advance(HOUR / 2)
-    provider.fail(new ProviderError('upstream_5xx', '<img src=x onerror=alert(1)>'))
+    provider.fail(new UpstreamError('upstream_5xx', '<img src=x onerror=alert(1)>'))
     await flush()
     const page = await (await request('/')).text()
     expect(page).not.toContain('<img src=x')

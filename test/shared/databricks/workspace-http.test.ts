@@ -6,7 +6,7 @@ import {
   WORKSPACE_CALL_TIMEOUT_MS,
   type WorkspaceRequest,
 } from '../../../shared/databricks/workspace-http.js'
-import { ProviderError } from '../../../shared/provider-error.js'
+import { UpstreamError } from '../../../shared/upstream-error.js'
 import { ManualClock } from '../../../testing/manual-clock.js'
 import { deferred } from '../../support/deferred.js'
 import { errorText } from '../../support/error-text.js'
@@ -69,7 +69,7 @@ describe('callWorkspace', () => {
     ws.script('getInstance', { status: 429, retryAfter: 2 })
     const err = await rejectionOf(
       callWorkspace(getInstance(), instanceSchema, { clock }),
-      ProviderError,
+      UpstreamError,
     )
     expect(err.errorClass).toBe('rate_limited')
     expect(err.kind).toBe('transient')
@@ -83,7 +83,7 @@ describe('callWorkspace', () => {
     ws.script('getInstance', { status: 503, retryAfter: in30s })
     const err = await rejectionOf(
       callWorkspace(getInstance(), instanceSchema, { clock }),
-      ProviderError,
+      UpstreamError,
     )
     expect(err.errorClass).toBe('upstream_5xx')
     expect(err.retryAfterMs).toBe(30_000)
@@ -97,7 +97,7 @@ describe('callWorkspace', () => {
     })
     const err = await rejectionOf(
       callWorkspace(getInstance(), instanceSchema, { clock }),
-      ProviderError,
+      UpstreamError,
     )
     expect(err.errorClass).toBe('forbidden')
     expect(err.kind).toBe('permanent')
@@ -116,7 +116,7 @@ describe('callWorkspace', () => {
     ws.script('getInstance', { status })
     const err = await rejectionOf(
       callWorkspace(getInstance(), instanceSchema, { clock }),
-      ProviderError,
+      UpstreamError,
     )
     expect(err.errorClass).toBe(errorClass)
     expect(err.kind).toBe(kind)
@@ -126,7 +126,7 @@ describe('callWorkspace', () => {
   it('reports a refused bearer token as permanent unauthorized with UNAUTHENTICATED', async () => {
     const err = await rejectionOf(
       callWorkspace(getInstance({ authorization: 'Bearer dapi-wrong' }), instanceSchema, { clock }),
-      ProviderError,
+      UpstreamError,
     )
     expect(err.errorClass).toBe('unauthorized')
     expect(err.kind).toBe('permanent')
@@ -137,7 +137,7 @@ describe('callWorkspace', () => {
     ws.script('getInstance', { malformed: true })
     const err = await rejectionOf(
       callWorkspace(getInstance(), instanceSchema, { clock }),
-      ProviderError,
+      UpstreamError,
     )
     expect(err.errorClass).toBe('malformed_response')
     expect(err.message).toBe('the instance lookup answered with something other than JSON')
@@ -147,7 +147,7 @@ describe('callWorkspace', () => {
     ws.script('getInstance', { body: { name: 'eyJhbGciOiJIUzI1NiJ9.eyJzdWIiOiJ4In0.sig' } })
     const err = await rejectionOf(
       callWorkspace(getInstance(), instanceSchema, { clock }),
-      ProviderError,
+      UpstreamError,
     )
     expect(err.errorClass).toBe('malformed_response')
     expect(err.message).toBe('the instance lookup answered without the expected fields: state')
@@ -158,7 +158,7 @@ describe('callWorkspace', () => {
     ws.script('getInstance', { networkError: true })
     const err = await rejectionOf(
       callWorkspace(getInstance(), instanceSchema, { clock }),
-      ProviderError,
+      UpstreamError,
     )
     expect(err.errorClass).toBe('network')
     expect(err.kind).toBe('transient')
@@ -166,7 +166,7 @@ describe('callWorkspace', () => {
 
   it('gives up after WORKSPACE_CALL_TIMEOUT_MS as a transient timeout', async () => {
     ws.script('getInstance', { delayMs: 'infinite' })
-    const call = rejectionOf(callWorkspace(getInstance(), instanceSchema, { clock }), ProviderError)
+    const call = rejectionOf(callWorkspace(getInstance(), instanceSchema, { clock }), UpstreamError)
     await clock.advance(WORKSPACE_CALL_TIMEOUT_MS)
     const err = await call
     expect(err.errorClass).toBe('timeout')
@@ -187,7 +187,7 @@ describe('callWorkspace', () => {
     ws.script('getInstance', { delayMs: 'infinite' })
     const call = rejectionOf(
       callWorkspace(getInstance(), instanceSchema, { clock, timeoutMs: 500 }),
-      ProviderError,
+      UpstreamError,
     )
     await clock.advance(500)
     expect((await call).errorClass).toBe('timeout')
@@ -198,7 +198,7 @@ describe('callWorkspace', () => {
     const caller = new AbortController()
     const call = rejectionOf(
       callWorkspace(getInstance({ signal: caller.signal }), instanceSchema, { clock }),
-      ProviderError,
+      UpstreamError,
     )
     caller.abort()
     expect((await call).errorClass).toBe('timeout')
@@ -221,7 +221,7 @@ describe('callWorkspace', () => {
     })
     const err = await rejectionOf(
       callWorkspace(getInstance(), instanceSchema, { clock }),
-      ProviderError,
+      UpstreamError,
     )
     expect(err.message).toContain('token [REDACTED] is malformed; also saw [REDACTED]')
     expect(errorText(err)).not.toContain(ws.pat)

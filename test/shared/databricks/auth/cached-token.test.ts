@@ -4,7 +4,7 @@ import {
   type ExpiringToken,
   WORKSPACE_TOKEN_REFRESH_MARGIN_MS,
 } from '../../../../shared/databricks/auth/cached-token.js'
-import { ProviderError } from '../../../../shared/provider-error.js'
+import { UpstreamError } from '../../../../shared/upstream-error.js'
 import { ManualClock } from '../../../../testing/manual-clock.js'
 import { type Deferred, deferred } from '../../../support/deferred.js'
 
@@ -90,7 +90,7 @@ describe('CachedTokenAuth', () => {
     const { tokens, auth, signal } = setUp()
     const failing = auth.token(signal)
     tokens.fail(
-      new ProviderError('upstream_5xx', 'the OAuth M2M token request failed with HTTP 500'),
+      new UpstreamError('upstream_5xx', 'the OAuth M2M token request failed with HTTP 500'),
     )
     await expect(failing).rejects.toMatchObject({ errorClass: 'upstream_5xx' })
 
@@ -123,10 +123,10 @@ describe('CachedTokenAuth', () => {
     })
   })
 
-  it('wraps a non-ProviderError failure as a ProviderError', async () => {
+  it('wraps a non-UpstreamError failure as a UpstreamError', async () => {
     const { tokens, auth, signal } = setUp()
     const call = auth.token(signal)
     tokens.fail(new TypeError('fetch failed'))
-    await expect(call).rejects.toMatchObject({ name: 'ProviderError', errorClass: 'network' })
+    await expect(call).rejects.toMatchObject({ name: 'UpstreamError', errorClass: 'network' })
   })
 })

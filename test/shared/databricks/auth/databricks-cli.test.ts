@@ -3,7 +3,7 @@ import { tmpdir } from 'node:os'
 import { join } from 'node:path'
 import { afterEach, beforeEach, describe, expect, it } from 'vitest'
 import { databricksCliTokenSource } from '../../../../shared/databricks/auth/databricks-cli.js'
-import { ProviderError } from '../../../../shared/provider-error.js'
+import { UpstreamError } from '../../../../shared/upstream-error.js'
 import { writeCliStub } from '../../../support/cli-stub.js'
 import { errorText } from '../../../support/error-text.js'
 import { rejectionOf } from '../../../support/rejection.js'
@@ -62,7 +62,7 @@ describe('databricksCliTokenSource', () => {
     })
     const err = await rejectionOf(
       databricksCliTokenSource({ cliPath: stub.path, host: HOST })(signal),
-      ProviderError,
+      UpstreamError,
     )
     expect(err.errorClass).toBe('unauthorized')
     expect(err.kind).toBe('permanent')
@@ -80,7 +80,7 @@ describe('databricksCliTokenSource', () => {
     })
     const err = await rejectionOf(
       databricksCliTokenSource({ cliPath: stub.path, host: HOST })(signal),
-      ProviderError,
+      UpstreamError,
     )
     expect(err.errorClass).toBe('command_failed')
     expect(err.kind).toBe('transient')
@@ -92,7 +92,7 @@ describe('databricksCliTokenSource', () => {
     const stub = await writeCliStub(dir, { stderr: `Error: bad token ${CLI_TOKEN}\n`, exitCode: 1 })
     const err = await rejectionOf(
       databricksCliTokenSource({ cliPath: stub.path, host: HOST })(signal),
-      ProviderError,
+      UpstreamError,
     )
     expect(err.message).toBe('the Databricks CLI exited with code 1: Error: bad token [REDACTED]')
   })
@@ -100,7 +100,7 @@ describe('databricksCliTokenSource', () => {
   it('reports a missing CLI as a permanent config error that says what to do', async () => {
     const err = await rejectionOf(
       databricksCliTokenSource({ cliPath: join(dir, 'no-such-cli'), host: HOST })(signal),
-      ProviderError,
+      UpstreamError,
     )
     expect(err.errorClass).toBe('config')
     expect(err.kind).toBe('permanent')
@@ -111,7 +111,7 @@ describe('databricksCliTokenSource', () => {
     const stub = await writeCliStub(dir, { stdout: `Bearer ${CLI_TOKEN}\n` })
     const err = await rejectionOf(
       databricksCliTokenSource({ cliPath: stub.path, host: HOST })(signal),
-      ProviderError,
+      UpstreamError,
     )
     expect(err.errorClass).toBe('malformed_response')
     expect(errorText(err)).not.toContain(CLI_TOKEN)
@@ -123,7 +123,7 @@ describe('databricksCliTokenSource', () => {
     })
     const err = await rejectionOf(
       databricksCliTokenSource({ cliPath: stub.path, host: HOST })(signal),
-      ProviderError,
+      UpstreamError,
     )
     expect(err.errorClass).toBe('malformed_response')
     expect(err.message).toBe(
@@ -136,7 +136,7 @@ describe('databricksCliTokenSource', () => {
     const stub = await writeCliStub(dir, { hang: true })
     const err = await rejectionOf(
       databricksCliTokenSource({ cliPath: stub.path, host: HOST, timeoutMs: 200 })(signal),
-      ProviderError,
+      UpstreamError,
     )
     expect(err.errorClass).toBe('timeout')
   })
@@ -146,7 +146,7 @@ describe('databricksCliTokenSource', () => {
     const caller = new AbortController()
     const pending = rejectionOf(
       databricksCliTokenSource({ cliPath: stub.path, host: HOST })(caller.signal),
-      ProviderError,
+      UpstreamError,
     )
     caller.abort()
     expect((await pending).errorClass).toBe('timeout')

@@ -2,7 +2,7 @@ import { HttpResponse, http } from 'msw'
 import { setupServer } from 'msw/node'
 import { afterAll, afterEach, beforeAll, beforeEach, describe, expect, it, vi } from 'vitest'
 import { oauthM2mTokenSource } from '../../../../shared/databricks/auth/oauth-m2m.js'
-import { ProviderError } from '../../../../shared/provider-error.js'
+import { UpstreamError } from '../../../../shared/upstream-error.js'
 import { ManualClock } from '../../../../testing/manual-clock.js'
 import { deferred } from '../../../support/deferred.js'
 import { errorText } from '../../../support/error-text.js'
@@ -55,7 +55,7 @@ describe('oauthM2mTokenSource', () => {
 
   it('reports a wrong secret as permanent unauthorized with the upstream invalid_client', async () => {
     const err = await source('dose-wrong-secret-0123456789')(signal).catch((e: unknown) => e)
-    expect(err).toBeInstanceOf(ProviderError)
+    expect(err).toBeInstanceOf(UpstreamError)
     expect(err).toMatchObject({
       errorClass: 'unauthorized',
       kind: 'permanent',

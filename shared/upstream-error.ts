@@ -21,7 +21,7 @@ export type ErrorClass = (typeof ERROR_CLASSES)[number]
 /** Transient failures are retried with backoff; permanent ones are surfaced at once. */
 export type FailureKind = 'transient' | 'permanent'
 
-export interface ProviderErrorOptions {
+export interface UpstreamErrorOptions {
   upstreamStatus?: number
   upstreamErrorCode?: string
   /** From an upstream `Retry-After`, in milliseconds. */
@@ -30,11 +30,12 @@ export interface ProviderErrorOptions {
 }
 
 /**
- * A failed upstream call: a credential provider's fetch, or a call to the workspace. The message
- * is shown to clients and logged, so it never contains a token, password or secret — only
- * statuses, codes and names.
+ * A failed call to something upstream of us: a credential provider's fetch (the workspace, a
+ * credential command, the embedded Postgres) or any other workspace call, model serving included.
+ * Named for what failed, not for who asked. The message is shown to clients and logged, so it
+ * never contains a token, password or secret — only statuses, codes and names.
  */
-export class ProviderError extends Error {
+export class UpstreamError extends Error {
   readonly upstreamStatus: number | undefined
   readonly upstreamErrorCode: string | undefined
   readonly retryAfterMs: number | undefined
@@ -42,10 +43,10 @@ export class ProviderError extends Error {
   constructor(
     readonly errorClass: ErrorClass,
     message: string,
-    options: ProviderErrorOptions = {},
+    options: UpstreamErrorOptions = {},
   ) {
     super(message, { cause: options.cause })
-    this.name = 'ProviderError'
+    this.name = 'UpstreamError'
     this.upstreamStatus = options.upstreamStatus
     this.upstreamErrorCode = options.upstreamErrorCode
     this.retryAfterMs = options.retryAfterMs
@@ -64,13 +65,13 @@ const PERMANENT_CLASSES: ReadonlySet<ErrorClass> = new Set([
   'config',
 ])
 
-/** Any thrown value as a ProviderError; unknown errors are treated as transient network faults. */
-export function toProviderError(err: unknown): ProviderError {
-  if (err instanceof ProviderError) return err
+/** Any thrown value as a UpstreamError; unknown errors are treated as transient network faults. */
+export function toUpstreamError(err: unknown): UpstreamError {
+  if (err instanceof UpstreamError) return err
   if (err instanceof Error && (err.name === 'TimeoutError' || err.name === 'AbortError')) {
-    return new ProviderError('timeout', 'the upstream call timed out', { cause: err })
+    return new UpstreamError('timeout', 'the upstream call timed out', { cause: err })
   }
-  return new ProviderError('network', 'the upstream call failed before an answer', { cause: err })
+  return new UpstreamError('network', 'the upstream call failed before an answer', { cause: err })
 }
 
 /**
