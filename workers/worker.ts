@@ -4,6 +4,7 @@ import { type FunctionsConfig, resolveFunctionsConfig } from '../functions/confi
 import { Database } from '../shared/db/database.js'
 import type { Env } from '../shared/env.js'
 import { AppError } from '../shared/errors.js'
+import { isLoopbackHost } from '../shared/loopback.js'
 import { type CredentialSlot, requestCredentials } from './isolate-credentials.js'
 import { RequestScope } from './request-scope.js'
 
@@ -120,9 +121,7 @@ function isHttpsOrLoopback(url: string): boolean {
   try {
     const parsed = new URL(url)
     if (parsed.protocol === 'https:') return true
-    return (
-      parsed.protocol === 'http:' && ['127.0.0.1', 'localhost', '[::1]'].includes(parsed.hostname)
-    )
+    return parsed.protocol === 'http:' && isLoopbackHost(parsed.hostname)
   } catch {
     return false
   }

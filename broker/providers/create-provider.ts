@@ -1,10 +1,10 @@
 import type { Clock } from '../../shared/clock.js'
-import { resolveWorkspaceAuth } from '../../shared/databricks/auth/resolve.js'
+import { sharedWorkspaceAuth } from '../../shared/databricks/auth/shared-auth.js'
+import { databricksSettingsFromEnv } from '../../shared/databricks/lakebase-settings.js'
 import type { Env } from '../../shared/env.js'
 import type { Logger } from '../../shared/logger.js'
 import type { ProviderKind, TargetConfig } from '../config.js'
 import { ConfigError } from '../config.js'
-import { databricksSettingsFromEnv } from '../databricks/settings.js'
 import { CommandProvider } from './command.js'
 import { DatabricksProvider } from './databricks.js'
 import type { CredentialProvider } from './provider.js'
@@ -24,7 +24,8 @@ export type ProviderFactories = Partial<Record<ProviderKind, ProviderFactory>>
 const builtIn: ProviderFactories = {
   async databricks(env, { clock }) {
     const settings = databricksSettingsFromEnv(env)
-    const auth = await resolveWorkspaceAuth(settings.workspace, { clock })
+    // Shared: targets on one workspace, and model serving in the same process, sign in once.
+    const auth = await sharedWorkspaceAuth(settings.workspace, { clock })
     return new DatabricksProvider({ settings, auth, clock })
   },
   static: (env, { clock }) => new StaticProvider(env, clock),

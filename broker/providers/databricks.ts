@@ -1,21 +1,24 @@
 import { randomUUID } from 'node:crypto'
 import { type Clock, systemClock } from '../../shared/clock.js'
 import type { Credential } from '../../shared/credential.js'
+import {
+  autoscalingDatabaseToken,
+  autoscalingEndpointHost,
+} from '../../shared/databricks/autoscaling.js'
+import { databaseTokenExpiry, readTokenClaims } from '../../shared/databricks/database-token.js'
+import type { DatabricksSettings } from '../../shared/databricks/lakebase-settings.js'
+import { resolvePostgresUser } from '../../shared/databricks/postgres-user.js'
+import {
+  type IssuedDatabaseToken,
+  provisionedDatabaseToken,
+  provisionedInstanceHost,
+} from '../../shared/databricks/provisioned.js'
 import type { WorkspaceAuth } from '../../shared/databricks/workspace-auth.js'
 import {
   type BoundWorkspaceCall,
   bindWorkspaceCall,
 } from '../../shared/databricks/workspace-http.js'
 import { toUpstreamError, UpstreamError } from '../../shared/upstream-error.js'
-import { autoscalingDatabaseToken, autoscalingEndpointHost } from '../databricks/autoscaling.js'
-import { databaseTokenExpiry, readTokenClaims } from '../databricks/database-token.js'
-import { resolvePostgresUser } from '../databricks/postgres-user.js'
-import {
-  type IssuedDatabaseToken,
-  provisionedDatabaseToken,
-  provisionedInstanceHost,
-} from '../databricks/provisioned.js'
-import type { DatabricksSettings } from '../databricks/settings.js'
 import type { CredentialProvider } from './provider.js'
 
 /** What a {@link DatabricksProvider} needs; everything but `settings` and `auth` has a default. */

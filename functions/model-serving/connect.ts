@@ -1,11 +1,13 @@
 import type { Clock } from '../../shared/clock.js'
-import { resolveWorkspaceAuth } from '../../shared/databricks/auth/resolve.js'
+import { sharedWorkspaceAuth } from '../../shared/databricks/auth/shared-auth.js'
 import type { WorkspaceAuthSettings } from '../../shared/databricks/workspace-settings.js'
 import { ServingClient } from './serving-client.js'
 
 /**
  * The model serving client for the configured workspace, its auth method chosen once, at
- * start-up, as the broker chooses its own (PAT, OAuth M2M, Databricks CLI, config profile);
+ * start-up, as the broker chooses its own (PAT, OAuth M2M, Azure, Databricks CLI, config
+ * profile), and its workspace token shared with every broker target in the process that signs in
+ * to the same workspace as the same identity;
  * undefined when no workspace is configured, so that model serving answers 503.
  *
  * Kept apart from the routes: workspace auth may run the Databricks CLI and read
@@ -18,6 +20,7 @@ export async function servingClientFromSettings(
   deps: { clock?: Clock; fetch?: typeof globalThis.fetch } = {},
 ): Promise<ServingClient | undefined> {
   if (settings === undefined) return undefined
-  const auth = await resolveWorkspaceAuth(settings, { clock: deps.clock, fetch: deps.fetch })
+  // The same workspace token as the broker's targets when both run in this process.
+  const auth = await sharedWorkspaceAuth(settings, { clock: deps.clock, fetch: deps.fetch })
   return new ServingClient({ auth, clock: deps.clock, fetch: deps.fetch })
 }

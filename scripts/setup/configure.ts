@@ -5,7 +5,7 @@ import {
   type LakebaseDatabase,
   listAutoscalingEndpoints,
   listProvisionedInstances,
-} from '../../broker/databricks/list-databases.js'
+} from '../../shared/databricks/list-databases.js'
 import { ENV_FILE, type Env, envValue, loadEnv } from '../../shared/env.js'
 import { UpstreamError } from '../../shared/upstream-error.js'
 import { checkSettings, type SettingFinding, settingsPass } from './check-settings.js'

@@ -3,25 +3,26 @@ import { resolve } from 'node:path'
 import { parseArgs } from 'node:util'
 import postgres from 'postgres'
 import { type ConfigError, chooseProvider, type ProviderKind } from '../../broker/config.js'
-import { autoscalingDatabaseToken } from '../../broker/databricks/autoscaling.js'
-import { databaseTokenExpiry, readTokenClaims } from '../../broker/databricks/database-token.js'
-import { getDatabase, type LakebaseDatabase } from '../../broker/databricks/list-databases.js'
-import { resolvePostgresUser } from '../../broker/databricks/postgres-user.js'
-import { provisionedDatabaseToken } from '../../broker/databricks/provisioned.js'
+import { brokerCredentials, DEFAULT_BROKER_URL } from '../../shared/broker-client.js'
+import { clientBrokerToken } from '../../shared/broker-token.js'
+import type { SslMode } from '../../shared/credential.js'
+import { autoscalingDatabaseToken } from '../../shared/databricks/autoscaling.js'
+import { databaseTokenExpiry, readTokenClaims } from '../../shared/databricks/database-token.js'
 import {
   type DatabricksSettings,
   databricksSettingsFromEnv,
   isTokenPlaceholderUser,
-} from '../../broker/databricks/settings.js'
-import { brokerCredentials, DEFAULT_BROKER_URL } from '../../shared/broker-client.js'
-import { clientBrokerToken } from '../../shared/broker-token.js'
-import type { SslMode } from '../../shared/credential.js'
+} from '../../shared/databricks/lakebase-settings.js'
+import { getDatabase, type LakebaseDatabase } from '../../shared/databricks/list-databases.js'
+import { resolvePostgresUser } from '../../shared/databricks/postgres-user.js'
+import { provisionedDatabaseToken } from '../../shared/databricks/provisioned.js'
 import type { BoundWorkspaceCall } from '../../shared/databricks/workspace-http.js'
 import { CONNECT_TIMEOUT_S } from '../../shared/db/database.js'
 import { migrationStatus } from '../../shared/db/migration-status.js'
 import { codeOf } from '../../shared/db/sqlstate.js'
 import { type Env, envValue, loadEnv } from '../../shared/env.js'
 import { AppError } from '../../shared/errors.js'
+import { isLoopbackHost } from '../../shared/loopback.js'
 import { pgPortFrom, sslModeFrom } from '../../shared/pg-settings.js'
 import { sslOption } from '../../shared/tls.js'
 import { UpstreamError } from '../../shared/upstream-error.js'
@@ -326,7 +327,7 @@ async function checkTls(facts: Facts): Promise<Omit<CheckResult, 'check'>> {
   }
   const host = facts.host
   if (ssl === 'disable') {
-    if (isLoopback(host) || facts.provider === 'static') {
+    if (isLoopbackHost(host) || facts.provider === 'static') {
       return { status: 'pass', detail: `off for ${host} (PGSSLMODE=disable)` }
     }
     return {
@@ -502,8 +503,4 @@ function notApplicable(provider: ProviderKind | undefined): string {
 
 function hostNote(host: string | undefined): string {
   return host === undefined ? '' : ` (${host})`
-}
-
-function isLoopback(host: string): boolean {
-  return /^(localhost|127(\.\d{1,3}){3}|::1)$/i.test(host)
 }

@@ -1,4 +1,4 @@
-import { listProvisionedInstances } from '../../broker/databricks/list-databases.js'
+import { listProvisionedInstances } from '../../shared/databricks/list-databases.js'
 import type { BoundWorkspaceCall } from '../../shared/databricks/workspace-http.js'
 
 /**

@@ -1,7 +1,5 @@
-import {
-  resolveWorkspaceAuth,
-  type WorkspaceAuthDeps,
-} from '../../shared/databricks/auth/resolve.js'
+import type { WorkspaceAuthDeps } from '../../shared/databricks/auth/resolve.js'
+import { sharedWorkspaceAuth } from '../../shared/databricks/auth/shared-auth.js'
 import type { WorkspaceAuth } from '../../shared/databricks/workspace-auth.js'
 import {
   type BoundWorkspaceCall,
@@ -53,7 +51,7 @@ export async function openWorkspace(
   settings: WorkspaceAuthSettings,
   deps: WorkspaceAuthDeps = {},
 ): Promise<WorkspaceSession> {
-  const auth = await resolveWorkspaceAuth(settings, deps)
+  const auth = await sharedWorkspaceAuth(settings, deps)
   return {
     auth,
     async call(signal = AbortSignal.timeout(WORKSPACE_STEP_TIMEOUT_MS)) {

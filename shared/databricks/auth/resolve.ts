@@ -22,15 +22,23 @@ export interface WorkspaceAuthDeps extends WorkspaceHttpOptions {
   cliTimeoutMs?: number
 }
 
-type Credentials =
+/** The credentials the chosen method signs in with (secrets included: never log this). */
+export type WorkspaceCredentials =
   | { type: 'pat'; token: string }
   | { type: 'oauth-m2m'; clientId: string; clientSecret: string }
   | { type: 'databricks-cli'; profile: string | undefined }
+type Credentials = WorkspaceCredentials
 
 interface Choice {
   credentials: Credentials
   /** `pat`, `oauth-m2m`, `databricks-cli`, or `profile:<name>/<type>`. */
   method: string
+}
+
+/** The method chosen for a workspace, before anything is built from it. */
+export interface WorkspaceAuthPlan extends Choice {
+  /** The workspace URL, normalised. */
+  host: string
 }
 
 interface Profile {
@@ -67,6 +75,18 @@ export async function resolveWorkspaceAuth(
   settings: WorkspaceAuthSettings,
   deps: WorkspaceAuthDeps = {},
 ): Promise<WorkspaceAuth> {
+  return buildWorkspaceAuth(await planWorkspaceAuth(settings), settings, deps)
+}
+
+/**
+ * The first half of {@link resolveWorkspaceAuth}: which method, with which credentials, for which
+ * host, by the precedence above. Reading a config profile is its only I/O.
+ *
+ * @throws Error (a configuration error), as resolveWorkspaceAuth.
+ */
+export async function planWorkspaceAuth(
+  settings: WorkspaceAuthSettings,
+): Promise<WorkspaceAuthPlan> {
   let profilePromise: Promise<Profile | undefined> | undefined
   const profile = () => {
     profilePromise ??= selectProfile(settings)
@@ -80,7 +100,7 @@ export async function resolveWorkspaceAuth(
       'no Databricks workspace: set DATABRICKS_HOST, or DATABRICKS_CONFIG_PROFILE to a profile with a host',
     )
   }
-  return build(host, choice, settings, deps)
+  return { host, ...choice }
 }
 
 async function choose(
@@ -237,13 +257,13 @@ async function selectProfile(settings: WorkspaceAuthSettings): Promise<Profile |
   return { name: 'DEFAULT', host, values }
 }
 
-function build(
-  host: string,
-  choice: Choice,
+/** The second half of {@link resolveWorkspaceAuth}: the auth object for a plan, fresh each call. */
+export function buildWorkspaceAuth(
+  plan: WorkspaceAuthPlan,
   settings: WorkspaceAuthSettings,
-  deps: WorkspaceAuthDeps,
+  deps: WorkspaceAuthDeps = {},
 ): WorkspaceAuth {
-  const { credentials, method } = choice
+  const { credentials, method, host } = plan
   const cached = { method, host, clock: deps.clock, refreshMarginMs: deps.refreshMarginMs }
   switch (credentials.type) {
     case 'pat':

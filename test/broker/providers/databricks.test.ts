@@ -1,12 +1,12 @@
 import { setupServer } from 'msw/node'
 import { afterAll, afterEach, beforeAll, beforeEach, describe, expect, it } from 'vitest'
-import { DEFAULT_DATABASE_TOKEN_LIFETIME_MS } from '../../../broker/databricks/database-token.js'
+import { DatabricksProvider } from '../../../broker/providers/databricks.js'
+import { resolveWorkspaceAuth } from '../../../shared/databricks/auth/resolve.js'
+import { DEFAULT_DATABASE_TOKEN_LIFETIME_MS } from '../../../shared/databricks/database-token.js'
 import {
   type DatabricksSettings,
   databricksSettingsFromEnv,
-} from '../../../broker/databricks/settings.js'
-import { DatabricksProvider } from '../../../broker/providers/databricks.js'
-import { resolveWorkspaceAuth } from '../../../shared/databricks/auth/resolve.js'
+} from '../../../shared/databricks/lakebase-settings.js'
 import { UpstreamError } from '../../../shared/upstream-error.js'
 import { ManualClock } from '../../../testing/manual-clock.js'
 import { errorText } from '../../support/error-text.js'

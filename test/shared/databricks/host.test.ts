@@ -14,6 +14,7 @@ describe('normaliseWorkspaceHost', () => {
     ['http://127.0.0.1:8443', 'http://127.0.0.1:8443'],
     ['http://localhost:3000/', 'http://localhost:3000'],
     ['http://[::1]:9000', 'http://[::1]:9000'],
+    ['http://127.0.0.2:9000', 'http://127.0.0.2:9000'],
   ])('accepts %s as %s', (raw, expected) => {
     expect(normaliseWorkspaceHost(raw)).toBe(expected)
   })

@@ -1,7 +1,7 @@
 import { z } from 'zod'
-import type { BoundWorkspaceCall } from '../../shared/databricks/workspace-http.js'
-import { UpstreamError } from '../../shared/upstream-error.js'
-import { isTokenPlaceholderUser, TOKEN_USER_TRAP } from './settings.js'
+import { UpstreamError } from '../upstream-error.js'
+import { isTokenPlaceholderUser, TOKEN_USER_TRAP } from './lakebase-settings.js'
+import type { BoundWorkspaceCall } from './workspace-http.js'
 
 const meSchema = z.object({ userName: z.string().optional() })
 

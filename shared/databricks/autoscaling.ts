@@ -1,7 +1,7 @@
 import { z } from 'zod'
-import type { BoundWorkspaceCall } from '../../shared/databricks/workspace-http.js'
-import { UpstreamError } from '../../shared/upstream-error.js'
+import { UpstreamError } from '../upstream-error.js'
 import type { IssuedDatabaseToken } from './provisioned.js'
+import type { BoundWorkspaceCall } from './workspace-http.js'
 
 /** Endpoint states that accept connections; an IDLE endpoint wakes up when a client connects. */
 const READY_STATES: ReadonlySet<string> = new Set(['ACTIVE', 'IDLE'])

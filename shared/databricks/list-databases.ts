@@ -1,6 +1,6 @@
 import { z } from 'zod'
-import type { BoundWorkspaceCall } from '../../shared/databricks/workspace-http.js'
-import { UpstreamError } from '../../shared/upstream-error.js'
+import { UpstreamError } from '../upstream-error.js'
+import type { BoundWorkspaceCall } from './workspace-http.js'
 
 /** Items asked for per page: the Provisioned list allows up to 50, the Autoscaling list 100. */
 export const LIST_PAGE_SIZE = 50

@@ -5,7 +5,7 @@ import {
   LIST_PAGE_SIZE,
   listAutoscalingEndpoints,
   listProvisionedInstances,
-} from '../../../broker/databricks/list-databases.js'
+} from '../../../shared/databricks/list-databases.js'
 import { bindWorkspaceCall } from '../../../shared/databricks/workspace-http.js'
 import { autoscalingListing, createMockWorkspace } from '../../workspace-kit/index.js'
 

@@ -1,12 +1,12 @@
 import { z } from 'zod'
-import { SSL_MODES, type SslMode } from '../../shared/credential.js'
+import { SSL_MODES, type SslMode } from '../credential.js'
 import {
   invalidSettings,
   optionalSetting as optional,
   type WorkspaceAuthSettings,
   workspaceAuthSettings,
   workspaceEnvSchema,
-} from '../../shared/databricks/workspace-settings.js'
+} from './workspace-settings.js'
 
 export type { WorkspaceAuthSettings }
 

@@ -1,6 +1,6 @@
 import { z } from 'zod'
-import type { BoundWorkspaceCall } from '../../shared/databricks/workspace-http.js'
-import { UpstreamError } from '../../shared/upstream-error.js'
+import { UpstreamError } from '../upstream-error.js'
+import type { BoundWorkspaceCall } from './workspace-http.js'
 
 /** The only instance state in which Lakebase Provisioned accepts connections. */
 const READY_STATE = 'AVAILABLE'

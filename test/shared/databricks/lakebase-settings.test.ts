@@ -1,7 +1,7 @@
 import { homedir } from 'node:os'
 import { join } from 'node:path'
 import { describe, expect, it } from 'vitest'
-import { databricksSettingsFromEnv } from '../../../broker/databricks/settings.js'
+import { databricksSettingsFromEnv } from '../../../shared/databricks/lakebase-settings.js'
 
 const PROVISIONED = {
   DATABRICKS_HOST: 'https://dbc-a1b2.cloud.databricks.com',
