@@ -57,6 +57,7 @@ export async function startBroker(options: StartBrokerOptions): Promise<RunningB
       clock,
       random: options.random,
       fetchTimeoutMs: config.fetchTimeoutMs,
+      forcedRefreshMinMs: config.forcedRefreshMinMs,
       observer: {
         ...observer,
         refreshed(name, record, error) {

@@ -2,6 +2,7 @@ import { readFileSync } from 'node:fs'
 import { z } from 'zod'
 import { brokerTokenFile } from '../shared/broker-token.js'
 import { type Env, envValue } from '../shared/env.js'
+import { DEFAULT_FORCED_REFRESH_MIN_MS } from './credential-cache.js'
 import {
   DEFAULT_JITTER_FRACTION,
   DEFAULT_MIN_TTL_MS,
@@ -42,6 +43,8 @@ export interface BrokerConfig {
   targets: TargetConfig[]
   policy: RefreshPolicy
   fetchTimeoutMs: number
+  /** At most one refresh forced by a refused credential per target per this; `BROKER_FORCED_REFRESH_MIN_S`. */
+  forcedRefreshMinMs: number
   logLevel: string
   statusPage: boolean
 }
@@ -94,6 +97,10 @@ const envSchema = z.object({
     .default(DEFAULT_MIN_TTL_MS / 1000),
   BROKER_OUTAGE_BUDGET_S: z.coerce.number().min(0).optional(),
   BROKER_FETCH_TIMEOUT_S: z.coerce.number().positive().default(15),
+  BROKER_FORCED_REFRESH_MIN_S: z.coerce
+    .number()
+    .min(0)
+    .default(DEFAULT_FORCED_REFRESH_MIN_MS / 1000),
   BROKER_STATUS_PAGE: z.enum(['true', 'false']).default('true'),
   LOG_LEVEL: z.enum(['fatal', 'error', 'warn', 'info', 'debug', 'trace', 'silent']).default('info'),
 })
@@ -163,6 +170,7 @@ export function resolveBrokerConfig(env: Env, options: ResolveOptions = {}): Bro
         : { outageBudgetMs: e.BROKER_OUTAGE_BUDGET_S * 1000 }),
     },
     fetchTimeoutMs: e.BROKER_FETCH_TIMEOUT_S * 1000,
+    forcedRefreshMinMs: e.BROKER_FORCED_REFRESH_MIN_S * 1000,
     logLevel: e.LOG_LEVEL,
     statusPage: e.BROKER_STATUS_PAGE === 'true',
   }

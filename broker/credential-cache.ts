@@ -1,3 +1,4 @@
+import { randomBytes } from 'node:crypto'
 import {
   type Clock,
   elapsedSince,
@@ -28,6 +29,13 @@ export const PERMANENT_DEMAND_FETCH_INTERVAL_MS = 10_000
 export const DEFAULT_FETCH_TIMEOUT_MS = 15_000
 /** Refresh outcomes kept for the status page and `/readyz`. */
 export const HISTORY_LENGTH = 20
+/**
+ * A client's report that Postgres refused the current credential mints a new one at most this
+ * often per target (`BROKER_FORCED_REFRESH_MIN_S`): one report heals a credential another minter
+ * invalidated, while a storm of wrong passwords (a broken role, a misconfigured client) costs the
+ * workspace one call per 10 s, not one per failed login.
+ */
+export const DEFAULT_FORCED_REFRESH_MIN_MS = 10_000
 
 /** What the cache hands out: the credential with its schedule and whether it is stale. */
 export interface CachedCredential {
@@ -35,7 +43,16 @@ export interface CachedCredential {
   refreshAt: number
   /** Past the refresh point, the refresh failed, and this is the last good credential. */
   stale: boolean
+  /**
+   * Opaque and non-secret: a new value for every credential this cache holds (a random prefix per
+   * cache, so a restarted broker never repeats one, and a counter). Clients report a refused
+   * credential by it.
+   */
+  version: string
 }
+
+/** What {@link CredentialCache.refused} did with a client's report. */
+export type RefusalOutcome = 'refreshed' | 'already_replaced' | 'joined' | 'rate_limited' | 'failed'
 
 export interface RefreshRecord {
   at: number
@@ -70,12 +87,17 @@ export interface TargetStatus {
   consecutiveFailures: number
   lastError?: FailureSummary
   history: RefreshRecord[]
+  /** Credentials minted because a client reported the current one refused. */
+  forcedRefreshes: number
+  lastForcedRefreshAt?: number
 }
 
 /** Hooks for metrics and logs; every argument is free of secrets. */
 export interface CacheObserver {
   refreshed?(target: string, record: RefreshRecord, error?: FailureSummary): void
   served?(target: string, stale: boolean): void
+  /** A client reported the current or an older version refused; how it was handled. */
+  refusalReported?(target: string, outcome: RefusalOutcome): void
 }
 
 export interface CredentialCacheOptions {
@@ -86,6 +108,8 @@ export interface CredentialCacheOptions {
   /** Uniform in [0, 1); injected so tests fix the jitter. */
   random?: () => number
   fetchTimeoutMs?: number
+  /** At most one forced refresh per this many ms; default {@link DEFAULT_FORCED_REFRESH_MIN_MS}. */
+  forcedRefreshMinMs?: number
   observer?: CacheObserver
 }
 
@@ -108,6 +132,10 @@ interface Held {
   serveUntil: number
   /** When it arrived: its age is measured from here, so a clock set back cannot make it younger. */
   receivedAt: Instant
+  version: string
+  /** The two ways it is handed out, built once so a read allocates nothing. */
+  fresh: CachedCredential
+  stale: CachedCredential
 }
 
 /** The next background attempt: planned for `at` (wall clock), due `delayMs` after `scheduledAt`. */
@@ -133,8 +161,13 @@ export class CredentialCache {
   private readonly clock: Clock
   private readonly random: () => number
   private readonly fetchTimeoutMs: number
+  private readonly forcedRefreshMinMs: number
   private readonly observer: CacheObserver
   private held: Held | undefined
+  private readonly versionPrefix = randomBytes(4).toString('hex')
+  private versions = 0
+  private forcedRefreshes = 0
+  private lastForced: Instant | undefined
   /** One fetch at a time: concurrent callers share the promise; a rejection is not kept. */
   private readonly refresh = singleFlight(() => this.fetchOnce())
   private lastAttempt: Instant | undefined
@@ -156,6 +189,7 @@ export class CredentialCache {
     this.clock = options.clock ?? systemClock
     this.random = options.random ?? Math.random
     this.fetchTimeoutMs = options.fetchTimeoutMs ?? DEFAULT_FETCH_TIMEOUT_MS
+    this.forcedRefreshMinMs = options.forcedRefreshMinMs ?? DEFAULT_FORCED_REFRESH_MIN_MS
     this.observer = options.observer ?? {}
   }
 
@@ -178,17 +212,58 @@ export class CredentialCache {
    * with any already running, rate-limited), so recovery does not wait for the backoff.
    */
   async get(): Promise<CachedCredential> {
-    const held = this.valid()
-    if (held) {
-      // A suspended process may have slept through its timer: catch up on the read path.
-      if (this.attemptDue()) this.refreshInBackground()
-      return this.serve(held)
-    }
+    const hit = this.peek()
+    if (hit) return hit
     if (!this.refresh.running && this.demandWaitMs() > 0) throw this.unavailable()
     try {
       return this.serve(await this.refresh())
     } catch {
       throw this.unavailable()
+    }
+  }
+
+  /**
+   * The held credential when it may be handed out, synchronously and without allocating (the
+   * broker's hot path); undefined when {@link get} would have to wait or fail.
+   */
+  peek(): CachedCredential | undefined {
+    const held = this.valid()
+    if (!held) return undefined
+    // A suspended process may have slept through its timer: catch up on the read path.
+    if (this.attemptDue()) this.refreshInBackground()
+    return this.serve(held)
+  }
+
+  /**
+   * A client reports that Postgres refused the credential `version` (28P01). If that is still the
+   * one held, a new one is fetched at once (shared with any fetch under way; at most one forced
+   * fetch per `forcedRefreshMinMs`); if it was already replaced, the current one is the answer.
+   * Answers, and fails, as {@link get} does.
+   */
+  async refused(version: string): Promise<CachedCredential> {
+    const outcome = await this.reactToRefusal(version)
+    this.observer.refusalReported?.(this.target, outcome)
+    return this.get()
+  }
+
+  private async reactToRefusal(version: string): Promise<RefusalOutcome> {
+    if (this.held?.version !== version) return 'already_replaced'
+    if (this.refresh.running) {
+      await this.refresh().catch(() => {})
+      return 'joined'
+    }
+    const last = this.lastForced
+    if (last !== undefined && elapsedSince(this.clock, last) < this.forcedRefreshMinMs) {
+      return 'rate_limited'
+    }
+    this.lastForced = instantOf(this.clock)
+    this.forcedRefreshes += 1
+    try {
+      await this.refresh()
+      return 'refreshed'
+    } catch {
+      // Recorded in lastError and rescheduled; get() answers what is still servable, or 503.
+      return 'failed'
     }
   }
 
@@ -202,7 +277,9 @@ export class CredentialCache {
       stale: held !== undefined && this.isStale(held),
       consecutiveFailures: this.consecutiveFailures,
       history: [...this.history],
+      forcedRefreshes: this.forcedRefreshes,
     }
+    if (this.lastForced !== undefined) status.lastForcedRefreshAt = this.lastForced.wall
     if (held) {
       status.user = held.credential.user
       status.host = held.credential.host
@@ -236,7 +313,7 @@ export class CredentialCache {
   private serve(held: Held): CachedCredential {
     const stale = this.isStale(held)
     this.observer.served?.(this.target, stale)
-    return { credential: held.credential, refreshAt: held.refreshAt, stale }
+    return stale ? held.stale : held.fresh
   }
 
   /** Whether the planned background attempt is due (or none is planned yet). */
@@ -283,7 +360,16 @@ export class CredentialCache {
       }
       const issuedAt = Math.min(credential.issuedAt.getTime(), now)
       const schedule = refreshSchedule(issuedAt, expiresAt, this.policy, this.random())
-      const held: Held = { credential, ...schedule, receivedAt: instantOf(this.clock) }
+      const version = `${this.versionPrefix}.${++this.versions}`
+      const served = { credential, refreshAt: schedule.refreshAt, version }
+      const held: Held = {
+        credential,
+        ...schedule,
+        receivedAt: instantOf(this.clock),
+        version,
+        fresh: { ...served, stale: false },
+        stale: { ...served, stale: true },
+      }
       this.held = held
       this.lastSuccessAt = now
       this.consecutiveFailures = 0

@@ -14,6 +14,8 @@ export class BrokerMetrics {
   readonly refreshDuration: Histogram<'target'>
   readonly staleServes: Counter<'target'>
   readonly requests: Counter<'caller' | 'target' | 'status'>
+  readonly refusals: Counter<'target' | 'outcome'>
+  readonly forcedRefreshes: Counter<'target'>
 
   constructor(statuses: () => TargetStatus[], now: () => number = Date.now) {
     const registers = [this.registry]
@@ -41,6 +43,18 @@ export class BrokerMetrics {
       name: 'lakebase_broker_requests_total',
       help: 'Credential requests by caller, target and HTTP status',
       labelNames: ['caller', 'target', 'status'],
+      registers,
+    })
+    this.refusals = new Counter({
+      name: 'lakebase_broker_refusals_reported_total',
+      help: 'Clients reporting a credential Postgres refused, by what the broker did (refreshed, already_replaced, joined, rate_limited, failed)',
+      labelNames: ['target', 'outcome'],
+      registers,
+    })
+    this.forcedRefreshes = new Counter({
+      name: 'lakebase_broker_forced_refreshes_total',
+      help: 'Credentials fetched because a client reported the current one refused',
+      labelNames: ['target'],
       registers,
     })
     new Gauge({
@@ -102,6 +116,10 @@ export class BrokerMetrics {
       },
       served: (target, stale) => {
         if (stale) this.staleServes.inc({ target })
+      },
+      refusalReported: (target, outcome) => {
+        this.refusals.inc({ target, outcome })
+        if (outcome === 'refreshed' || outcome === 'failed') this.forcedRefreshes.inc({ target })
       },
     }
   }

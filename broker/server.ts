@@ -1,6 +1,7 @@
 import { Hono } from 'hono'
+import { bodyLimit } from 'hono/body-limit'
 import type { Logger } from 'pino'
-import type { ServedCredential } from '../shared/credential.js'
+import { refusalSchema, type ServedCredential } from '../shared/credential.js'
 import { errorHandler, notFoundHandler } from '../shared/error-handler.js'
 import { AppError } from '../shared/errors.js'
 import type { ClientConfig } from './config.js'
@@ -16,6 +17,9 @@ import { requestGuard } from './middleware/request-guard.js'
 import { RequestWindow } from './status/request-window.js'
 import { statusRoutes } from './status/routes.js'
 import { statusView } from './status/status-json.js'
+
+/** A refusal report is `{"refused":"<version>"}`: a few dozen bytes; anything larger is not one. */
+export const REFUSAL_BODY_MAX_BYTES = 1_024
 
 export interface BrokerAppOptions {
   caches: ReadonlyMap<string, CredentialCache>
@@ -75,39 +79,87 @@ export function createBrokerApp(options: BrokerAppOptions): Hono<ClientAuthEnv> 
 
   app.use('/v1/*', clientAuth(options.clients))
 
-  const serve = async (target: string, caller: ClientConfig) => {
+  const cacheFor = (target: string, caller: ClientConfig) => {
     if (!mayRead(caller, target)) {
       throw new AppError(403, 'BROKER_FORBIDDEN', `this client may not read target "${target}"`)
     }
     const cache = caches.get(target)
     if (!cache) throw new AppError(404, 'UNKNOWN_TARGET', `no target named "${target}"`)
+    return cache
+  }
+
+  /** Answers `read(cache)` as the credential body, counting the request by caller and status. */
+  const answer = async (
+    target: string,
+    caller: ClientConfig,
+    read: (cache: CredentialCache) => Promise<CachedCredential>,
+  ) => {
+    requestsByCaller.record(caller.name)
     try {
-      return served(target, await cache.get())
+      let cached: CachedCredential
+      try {
+        cached = await read(cacheFor(target, caller))
+      } catch (err) {
+        if (err instanceof CredentialUnavailableError) throw unavailable(err)
+        throw err
+      }
+      metrics.requests.inc({ caller: caller.name, target, status: '200' })
+      logger.debug({ caller: caller.name, target, stale: cached.stale }, 'credential served')
+      return served(target, cached)
     } catch (err) {
-      if (err instanceof CredentialUnavailableError) throw unavailable(err)
+      const status = err instanceof AppError ? String(err.status) : '500'
+      metrics.requests.inc({ caller: caller.name, target, status })
       throw err
     }
   }
 
   app.get('/v1/credentials/:target?', async (c) => {
     const target = c.req.param('target') ?? 'default'
-    const caller = c.get('caller')
-    requestsByCaller.record(caller.name)
-    try {
-      const body = await serve(target, caller)
-      metrics.requests.inc({ caller: caller.name, target, status: '200' })
-      logger.debug({ caller: caller.name, target, stale: body.stale }, 'credential served')
-      return c.json(body)
-    } catch (err) {
-      const status = err instanceof AppError ? String(err.status) : '500'
-      metrics.requests.inc({ caller: caller.name, target, status })
-      throw err
-    }
+    return c.json(await answer(target, c.get('caller'), (cache) => cache.get()))
   })
+
+  app.post(
+    '/v1/credentials/:target/refresh',
+    bodyLimit({
+      maxSize: REFUSAL_BODY_MAX_BYTES,
+      onError: () => {
+        throw new AppError(
+          413,
+          'PAYLOAD_TOO_LARGE',
+          `a refusal report is at most ${REFUSAL_BODY_MAX_BYTES} bytes`,
+        )
+      },
+    }),
+    async (c) => {
+      const target = c.req.param('target')
+      const refusal = refusalSchema.safeParse(await jsonBody(c.req.raw))
+      if (!refusal.success) {
+        throw new AppError(400, 'INVALID_REQUEST', 'the body must be {"refused":"<version>"}', {
+          technicalDetails: {
+            errors: refusal.error.issues.map((i) => ({
+              field: i.path.join('.') || '(body)',
+              message: i.message,
+            })),
+          },
+        })
+      }
+      const { refused } = refusal.data
+      return c.json(await answer(target, c.get('caller'), (cache) => cache.refused(refused)))
+    },
+  )
 
   app.notFound(notFoundHandler())
   app.onError(errorHandler(logger))
   return app
+}
+
+/** The request's body as JSON, or undefined when it is empty or not JSON (the schema says why). */
+async function jsonBody(request: Request): Promise<unknown> {
+  try {
+    return JSON.parse(await request.text())
+  } catch {
+    return undefined
+  }
 }
 
 function served(target: string, cached: CachedCredential): ServedCredential {
@@ -124,6 +176,7 @@ function served(target: string, cached: CachedCredential): ServedCredential {
     refreshAt: new Date(cached.refreshAt).toISOString(),
     stale: cached.stale,
     source: credential.source,
+    version: cached.version,
   }
 }
 

@@ -1,7 +1,7 @@
+import pMemoize from 'p-memoize'
 import { type Clock, systemClock } from './clock.js'
 import { type ServedCredential, servedCredentialSchema } from './credential.js'
 import { AppError } from './errors.js'
-import { singleFlight } from './single-flight.js'
 
 export const DEFAULT_BROKER_URL = 'http://127.0.0.1:8990'
 /**
@@ -46,8 +46,13 @@ export interface BrokerCredentials {
    * to an empty string, which Postgres refuses at once instead of a hung connection.
    */
   password(): Promise<string>
-  /** Forget the held credential (e.g. Postgres said 28P01): the next `get` asks the broker. */
-  forget(): void
+  /**
+   * Postgres refused the held credential (28P01): drop it, and make the next `get` report it to
+   * the broker (`POST /v1/credentials/{target}/refresh`), which mints a new one if it still holds
+   * that one. `version` names the refused credential when this client does not hold it (a Worker
+   * request's client, whose credential lives in the isolate); by default, the held one.
+   */
+  forget(version?: string): void
 }
 
 interface Held {
@@ -56,17 +61,50 @@ interface Held {
   nextCheckAt: number
 }
 
-/** A client for the broker's `GET /v1/credentials/{target}`, for any service or script. */
+/** The memo's one key: a client serves one target. */
+const CREDENTIAL = 'credential'
+
+/**
+ * A client for the broker's `GET /v1/credentials/{target}`, for any service or script.
+ *
+ * The fetch is memoized with p-memoize: its cache holds the credential until the broker's refresh
+ * point (a `has` that reads the clock), concurrent callers share the one request in flight, and a
+ * failed request is not kept, so the next call asks again.
+ */
 export function brokerCredentials(options: BrokerClientOptions): BrokerCredentials {
   const target = options.target ?? 'default'
   const clock = options.clock ?? systemClock
   const timeoutMs = options.timeoutMs ?? BROKER_TIMEOUT_MS
   const request = transport(options.url, options.fetch ?? globalThis.fetch)
   const path = `/v1/credentials/${encodeURIComponent(target)}`
+  const refreshPath = `${path}/refresh`
   let held: Held | undefined
+  /** The version Postgres refused, until the broker has answered the report of it. */
+  let refused: string | undefined
 
   const valid = (now: number) =>
     held && now < held.expiresAt - CLIENT_MIN_TTL_MS ? held : undefined
+
+  /** p-memoize's cache: a hit while the held credential is valid, not refused, and not due. */
+  const memo = {
+    has: () => {
+      const now = clock.now()
+      const current = valid(now)
+      return current !== undefined && refused === undefined && now < current.nextCheckAt
+    },
+    get: () => held?.credential,
+    set: (_key: string, credential: ServedCredential) => {
+      const arrived = clock.now()
+      held = {
+        credential,
+        expiresAt: Date.parse(credential.expiresAt),
+        nextCheckAt: Math.max(Date.parse(credential.refreshAt), arrived + RECHECK_INTERVAL_MS),
+      }
+    },
+    delete: () => {
+      held = undefined
+    },
+  }
 
   async function fetchOnce(): Promise<ServedCredential> {
     if (!options.token) {
@@ -75,10 +113,18 @@ export function brokerCredentials(options: BrokerClientOptions): BrokerCredentia
         'set LAKEBASE_BROKER_TOKEN or BROKER_TOKEN_FILE',
       )
     }
-    const started = clock.now()
+    const reported = refused
     let response: { status: number; body: string }
     try {
-      response = await request(path, options.token, timeoutMs)
+      response =
+        reported === undefined
+          ? await request(path, options.token, timeoutMs)
+          : await request(
+              refreshPath,
+              options.token,
+              timeoutMs,
+              JSON.stringify({ refused: reported }),
+            )
     } catch (err) {
       if (isTimeout(err)) {
         throw new AppError(
@@ -100,27 +146,23 @@ export function brokerCredentials(options: BrokerClientOptions): BrokerCredentia
     }
     if (response.status === 200) {
       const credential = parseCredential(response.body, options.url)
-      const refreshAt = Date.parse(credential.refreshAt)
-      held = {
-        credential,
-        expiresAt: Date.parse(credential.expiresAt),
-        nextCheckAt: Math.max(refreshAt, started + RECHECK_INTERVAL_MS),
-      }
+      // The broker has heard the report: what it answered is the credential to use, even when it
+      // is the same one (its forced refreshes are rate-limited).
+      if (refused === reported) refused = undefined
       return credential
     }
     throw brokerError(response, options.url)
   }
 
-  const refresh = singleFlight(fetchOnce)
+  const refresh = pMemoize(fetchOnce, { cacheKey: () => CREDENTIAL, cache: memo })
 
   return {
     target,
     async get() {
-      const now = clock.now()
-      const current = valid(now)
-      if (current && now < current.nextCheckAt) return current.credential
       try {
-        return await refresh()
+        // p-memoize asks the cache `has`, then `get`, a microtask apart: a forget() in between
+        // leaves nothing to get, and the second call then asks the broker.
+        return (await refresh()) ?? (await refresh())
       } catch (err) {
         // Keep the last good credential while it is valid: the broker may be restarting.
         const still = valid(clock.now())
@@ -141,7 +183,11 @@ export function brokerCredentials(options: BrokerClientOptions): BrokerCredentia
         return ''
       }
     },
-    forget() {
+    forget(version) {
+      const named = version ?? held?.credential.version
+      // Once dropped, later calls from the same wave of failed logins change nothing: the report
+      // of the first is the one that is sent.
+      if (named !== undefined) refused = named
       held = undefined
     },
   }
@@ -220,18 +266,27 @@ function isTimeout(err: unknown): boolean {
   return err instanceof Error && (err.name === 'TimeoutError' || err.name === 'AbortError')
 }
 
+/** GET `path`, or POST `body` (JSON) to it. */
 type Transport = (
   path: string,
   token: string,
   timeoutMs: number,
+  body?: string,
 ) => Promise<{ status: number; body: string }>
 
 function transport(url: string, fetchImpl: typeof globalThis.fetch): Transport {
   if (url.startsWith('unix:')) return unixTransport(url.slice('unix:'.length))
   const base = url.replace(/\/+$/, '')
-  return async (path, token, timeoutMs) => {
+  return async (path, token, timeoutMs, body) => {
+    const headers: Record<string, string> = {
+      authorization: `Bearer ${token}`,
+      accept: 'application/json',
+    }
+    if (body !== undefined) headers['content-type'] = 'application/json'
     const response = await fetchImpl(`${base}${path}`, {
-      headers: { authorization: `Bearer ${token}`, accept: 'application/json' },
+      method: body === undefined ? 'GET' : 'POST',
+      headers,
+      body,
       signal: AbortSignal.timeout(timeoutMs),
     })
     return { status: response.status, body: await response.text() }
@@ -239,7 +294,7 @@ function transport(url: string, fetchImpl: typeof globalThis.fetch): Transport {
 }
 
 function unixTransport(socketPath: string): Transport {
-  return async (path, token, timeoutMs) => {
+  return async (path, token, timeoutMs, body) => {
     // Loaded lazily so that runtimes without node:http (Workers) never import it.
     const { request } = await import('node:http')
     return new Promise((resolve, reject) => {
@@ -247,10 +302,14 @@ function unixTransport(socketPath: string): Transport {
         {
           socketPath,
           path,
+          method: body === undefined ? 'GET' : 'POST',
           headers: {
             host: 'localhost',
             authorization: `Bearer ${token}`,
             accept: 'application/json',
+            ...(body === undefined
+              ? {}
+              : { 'content-type': 'application/json', 'content-length': Buffer.byteLength(body) }),
           },
           timeout: timeoutMs,
         },
@@ -270,7 +329,7 @@ function unixTransport(socketPath: string): Transport {
         req.destroy(err)
       })
       req.on('error', reject)
-      req.end()
+      req.end(body)
     })
   }
 }

@@ -23,7 +23,11 @@ export interface Credential {
   source: CredentialSource
 }
 
-/** The body of `GET /v1/credentials[/{target}]`. */
+/**
+ * The body of `GET /v1/credentials[/{target}]` and `POST /v1/credentials/{target}/refresh`.
+ * `version` is opaque and non-secret; it changes whenever the broker holds a new credential, and a
+ * client names it to report that Postgres refused that one.
+ */
 export const servedCredentialSchema = z.object({
   target: z.string(),
   user: z.string().min(1),
@@ -36,5 +40,10 @@ export const servedCredentialSchema = z.object({
   refreshAt: z.iso.datetime({ offset: true }),
   stale: z.boolean(),
   source: z.enum(CREDENTIAL_SOURCES),
+  version: z.string().min(1).max(128),
 })
 export type ServedCredential = z.infer<typeof servedCredentialSchema>
+
+/** The body of `POST /v1/credentials/{target}/refresh`: the version Postgres refused. */
+export const refusalSchema = z.strictObject({ refused: z.string().min(1).max(128) })
+export type Refusal = z.infer<typeof refusalSchema>

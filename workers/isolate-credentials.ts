@@ -13,6 +13,8 @@ import type { ServedCredential } from '../shared/credential.js'
  */
 export interface CredentialSlot {
   held: ServedCredential | undefined
+  /** The version Postgres refused, until a request has reported it to the broker. */
+  refused?: string | undefined
 }
 
 /**
@@ -39,8 +41,11 @@ export function requestCredentials(
       const held = valid(now)
       if (held && now < Date.parse(held.refreshAt)) return held
       try {
+        // A refusal seen by an earlier request is reported by this one's client.
+        if (slot.refused !== undefined) client.forget(slot.refused)
         const fresh = await client.get()
         slot.held = fresh
+        slot.refused = undefined
         return fresh
       } catch (err) {
         const still = valid(clock.now())
@@ -59,8 +64,9 @@ export function requestCredentials(
       }
     },
     forget() {
+      slot.refused = slot.held?.version ?? slot.refused
       slot.held = undefined
-      client.forget()
+      client.forget(slot.refused)
     },
   }
 }

@@ -76,6 +76,11 @@ export const PAGE_SCRIPT = `(() => {
       set(section, 'next_refresh_at', t.next_refresh_at ?? '—')
       set(section, 'last_success_at', time(t.last_success_at))
       set(section, 'consecutive_failures', String(t.consecutive_failures))
+      set(
+        section,
+        'forced_refreshes',
+        t.forced_refreshes + (t.last_forced_refresh_at ? ', last ' + time(t.last_forced_refresh_at) : ''),
+      )
       const e = t.last_error
       set(
         section,

@@ -59,6 +59,14 @@ function lastError(error: TargetView['last_error']): string {
   return `${error.error_class} (${error.kind}), ${time(error.at)}${upstream}: ${error.message}`
 }
 
+/** How often a client's refusal report minted a credential, and when it last did. */
+export function forcedRefreshes(
+  t: Pick<TargetView, 'forced_refreshes' | 'last_forced_refresh_at'>,
+) {
+  const last = t.last_forced_refresh_at
+  return `${t.forced_refreshes}${last ? `, last ${time(last)}` : ''}`
+}
+
 function target(t: TargetView, now: number) {
   const state = !t.valid ? 'no valid credential' : t.stale ? 'stale' : 'fresh'
   const tone = !t.valid ? 'bad' : t.stale ? 'warn' : 'ok'
@@ -87,6 +95,8 @@ function target(t: TargetView, now: number) {
       <dd data-field="last_success_at">${time(t.last_success_at)}</dd>
       <dt>Failures in a row</dt>
       <dd data-field="consecutive_failures">${t.consecutive_failures}</dd>
+      <dt>Forced refreshes</dt>
+      <dd data-field="forced_refreshes">${forcedRefreshes(t)}</dd>
       <dt>Last error</dt>
       <dd data-field="last_error">${lastError(t.last_error)}</dd>
     </dl>

@@ -19,6 +19,9 @@ export interface TargetView {
   next_refresh_at_ms: number | null
   last_success_at: string | null
   consecutive_failures: number
+  /** Credentials minted because a client reported the current one refused by Postgres. */
+  forced_refreshes: number
+  last_forced_refresh_at: string | null
   last_error: {
     error_class: string
     kind: 'transient' | 'permanent'
@@ -90,6 +93,8 @@ function targetView(status: TargetStatus): TargetView {
     next_refresh_at_ms: next ?? null,
     last_success_at: iso(status.lastSuccessAt),
     consecutive_failures: status.consecutiveFailures,
+    forced_refreshes: status.forcedRefreshes,
+    last_forced_refresh_at: iso(status.lastForcedRefreshAt),
     last_error: error
       ? {
           error_class: error.errorClass,

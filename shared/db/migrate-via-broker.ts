@@ -4,6 +4,7 @@ import type { SslMode } from '../credential.js'
 import { sslOption } from '../tls.js'
 import { CONNECT_TIMEOUT_S } from './database.js'
 import { type MigrationSummary, runMigrations } from './migrate.js'
+import { classify } from './sqlstate.js'
 import { ensureWritableSchema } from './writable-schema.js'
 
 /**
@@ -16,6 +17,18 @@ export async function migrateViaBroker(
   credentials: BrokerCredentials,
   sslMode?: SslMode,
 ): Promise<MigrationSummary & { user: string; host: string; database: string; schema: string }> {
+  try {
+    return await migrateOnce(credentials, sslMode)
+  } catch (err) {
+    if (classify(err) !== 'auth') throw err
+    // Postgres refused the credential (another minter replaced it): report it, so the broker
+    // mints a new one, and log in once more with that.
+    credentials.forget()
+    return migrateOnce(credentials, sslMode)
+  }
+}
+
+async function migrateOnce(credentials: BrokerCredentials, sslMode?: SslMode) {
   const credential = await credentials.get()
   const sql = postgres({
     host: credential.host,

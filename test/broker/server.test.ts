@@ -1,9 +1,9 @@
 import { afterEach, describe, expect, it } from 'vitest'
 import type { ClientConfig } from '../../broker/config.js'
-import { CredentialCache } from '../../broker/credential-cache.js'
+import { CredentialCache, DEFAULT_FORCED_REFRESH_MIN_MS } from '../../broker/credential-cache.js'
 import { BrokerMetrics } from '../../broker/metrics.js'
 import { DEFAULT_REFRESH_POLICY } from '../../broker/refresh-schedule.js'
-import { createBrokerApp } from '../../broker/server.js'
+import { createBrokerApp, REFUSAL_BODY_MAX_BYTES } from '../../broker/server.js'
 import { servedCredentialSchema } from '../../shared/credential.js'
 import { UpstreamError } from '../../shared/upstream-error.js'
 import { flush, ManualClock } from '../../testing/manual-clock.js'
@@ -247,5 +247,179 @@ describe('the broker endpoint', () => {
     const response = await request('/v2/anything')
     expect(response.status).toBe(404)
     expect(await errorCode(response)).toBe('NOT_FOUND')
+  })
+})
+
+describe('a client reporting a refused credential', () => {
+  const post = (app: ReturnType<typeof setup>['app'], path: string, body: string, headers = {}) =>
+    app.request(`http://127.0.0.1:8990${path}`, {
+      method: 'POST',
+      headers: {
+        host: '127.0.0.1:8990',
+        'content-type': 'application/json',
+        ...bearer(ADMIN),
+        ...headers,
+      },
+      body,
+    })
+  const refused = (version: string) => JSON.stringify({ refused: version })
+
+  async function warmed() {
+    const s = setup()
+    const minted = await s.warm()
+    await flush()
+    const first = servedCredentialSchema.parse(
+      await (await s.request('/v1/credentials', bearer(ADMIN))).json(),
+    )
+    return { ...s, minted, first }
+  }
+
+  it('gets a newly minted credential with a new version, in one round trip', async () => {
+    const { app, providers, first, minted } = await warmed()
+    expect(first.password).toBe(minted.default.password)
+    const calls = providers.default.calls
+    const pending = post(app, '/v1/credentials/default/refresh', refused(first.version))
+    await flush()
+    expect(providers.default.calls).toBe(calls + 1)
+    const next = providers.default.succeed(HOUR)
+    const response = await pending
+    expect(response.status).toBe(200)
+    expect(response.headers.get('cache-control')).toBe('no-store')
+    const body = servedCredentialSchema.parse(await response.json())
+    expect(body.password).toBe(next.password)
+    expect(body.version).not.toBe(first.version)
+  })
+
+  it('mints once for a crowd reporting the same version at the same time', async () => {
+    const { app, providers, first } = await warmed()
+    const calls = providers.default.calls
+    const answers = Array.from({ length: 20 }, () =>
+      post(app, '/v1/credentials/default/refresh', refused(first.version)),
+    )
+    await flush()
+    expect(providers.default.calls).toBe(calls + 1)
+    const next = providers.default.succeed(HOUR)
+    for (const response of await Promise.all(answers)) {
+      expect(response.status).toBe(200)
+      expect(((await response.json()) as { password: string }).password).toBe(next.password)
+    }
+  })
+
+  it('answers the current credential, without minting, for a version already replaced', async () => {
+    const { app, providers, first } = await warmed()
+    const pending = post(app, '/v1/credentials/default/refresh', refused(first.version))
+    await flush()
+    const next = providers.default.succeed(HOUR)
+    await pending
+    const calls = providers.default.calls
+    const late = await post(app, '/v1/credentials/default/refresh', refused(first.version))
+    await flush()
+    expect(providers.default.calls).toBe(calls)
+    expect(late.status).toBe(200)
+    expect(((await late.json()) as { password: string }).password).toBe(next.password)
+  })
+
+  it('forces at most one refresh per BROKER_FORCED_REFRESH_MIN_S, then one more after it', async () => {
+    const { app, providers, first, clock } = await warmed()
+    const firstReport = post(app, '/v1/credentials/default/refresh', refused(first.version))
+    await flush()
+    const second = providers.default.succeed(HOUR)
+    const secondVersion = ((await (await firstReport).json()) as { version: string }).version
+    const calls = providers.default.calls
+
+    await clock.advance(DEFAULT_FORCED_REFRESH_MIN_MS - 1)
+    const limited = await post(app, '/v1/credentials/default/refresh', refused(secondVersion))
+    expect(providers.default.calls).toBe(calls)
+    expect(limited.status).toBe(200)
+    expect(await limited.json()).toMatchObject({
+      password: second.password,
+      version: secondVersion,
+    })
+
+    await clock.advance(1)
+    const pending = post(app, '/v1/credentials/default/refresh', refused(secondVersion))
+    await flush()
+    expect(providers.default.calls).toBe(calls + 1)
+    const third = providers.default.succeed(HOUR)
+    expect(await (await pending).json()).toMatchObject({ password: third.password })
+  })
+
+  it('counts forced refreshes in the metrics and on the status page', async () => {
+    const { app, providers, first, request } = await warmed()
+    const pending = post(app, '/v1/credentials/default/refresh', refused(first.version))
+    await flush()
+    providers.default.succeed(HOUR)
+    await pending
+    await post(app, '/v1/credentials/default/refresh', refused(first.version))
+    const metrics = await (await request('/metrics')).text()
+    expect(metrics).toContain('lakebase_broker_forced_refreshes_total{target="default"} 1')
+    expect(metrics).toContain(
+      'lakebase_broker_refusals_reported_total{target="default",outcome="refreshed"} 1',
+    )
+    expect(metrics).toContain(
+      'lakebase_broker_refusals_reported_total{target="default",outcome="already_replaced"} 1',
+    )
+    const status = (await (await request('/status.json')).json()) as {
+      targets: Array<{ target: string; forced_refreshes: number }>
+    }
+    expect(status.targets.find((t) => t.target === 'default')?.forced_refreshes).toBe(1)
+    const page = await (await request('/')).text()
+    expect(page).toMatch(/data-field="forced_refreshes">1, last /)
+  })
+
+  it.each([
+    ['no body', ''],
+    ['a body that is not JSON', '{"refused":'],
+    ['a JSON array', '["v1"]'],
+    ['no refused field', '{}'],
+    ['a number for refused', '{"refused":1}'],
+    ['an empty refused', '{"refused":""}'],
+    ['an unknown field', '{"refused":"v1","also":true}'],
+  ])('answers %s with 400 INVALID_REQUEST and the field errors', async (_name, body) => {
+    const { app } = await warmed()
+    const response = await post(app, '/v1/credentials/default/refresh', body)
+    expect(response.status).toBe(400)
+    const detail = ((await response.json()) as { detail: Record<string, unknown> }).detail
+    expect(detail.error_code).toBe('INVALID_REQUEST')
+    expect(detail.technical_details).toMatchObject({ errors: expect.any(Array) })
+  })
+
+  it('answers a body over the limit with 413 PAYLOAD_TOO_LARGE', async () => {
+    const { app } = await warmed()
+    const response = await post(
+      app,
+      '/v1/credentials/default/refresh',
+      refused('x'.repeat(REFUSAL_BODY_MAX_BYTES)),
+    )
+    expect(response.status).toBe(413)
+    expect(await errorCode(response)).toBe('PAYLOAD_TOO_LARGE')
+  })
+
+  it.each([
+    ['no token', { authorization: '' }, 401, 'BROKER_UNAUTHORIZED'],
+    ['a token for another target', bearer(REPORTS), 403, 'BROKER_FORBIDDEN'],
+    ['X-Forwarded-For', { 'x-forwarded-for': '10.0.0.1' }, 403, 'BROKER_FORBIDDEN'],
+    ['a foreign Host', { host: 'evil.example.com' }, 403, 'BROKER_FORBIDDEN'],
+    ['a cross-origin Origin', { origin: 'https://evil.example.com' }, 403, 'BROKER_FORBIDDEN'],
+  ])('refuses %s as GET does, and mints nothing', async (_name, headers, status, code) => {
+    const { app, providers, first } = await warmed()
+    const calls = providers.default.calls
+    const response = await post(
+      app,
+      '/v1/credentials/default/refresh',
+      refused(first.version),
+      headers,
+    )
+    expect(response.status).toBe(status)
+    expect(await errorCode(response)).toBe(code)
+    await flush()
+    expect(providers.default.calls).toBe(calls)
+  })
+
+  it('answers 404 UNKNOWN_TARGET for a target that does not exist', async () => {
+    const { app } = await warmed()
+    const response = await post(app, '/v1/credentials/nope/refresh', refused('v'))
+    expect(response.status).toBe(404)
+    expect(await errorCode(response)).toBe('UNKNOWN_TARGET')
   })
 })

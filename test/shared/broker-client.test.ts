@@ -146,6 +146,58 @@ describe('brokerCredentials', () => {
     expect(metrics).toContain('status="200"} 2')
   })
 
+  it('reports a forgotten credential to the broker, which mints a new version', async () => {
+    const { url, broker: b } = await broker()
+    const client = brokerCredentials({ url, token: TEST_CLIENT_TOKEN })
+    const first = await client.get()
+    client.forget()
+    const answers = await Promise.all(Array.from({ length: 50 }, () => client.get()))
+    expect(new Set(answers.map((a) => a.version))).toEqual(new Set([answers[0]?.version]))
+    expect(answers[0]?.version).not.toBe(first.version)
+    const registry = b.metrics.registry
+    expect(
+      await registry.getSingleMetricAsString('lakebase_broker_forced_refreshes_total'),
+    ).toContain('lakebase_broker_forced_refreshes_total{target="default"} 1')
+    // One GET, then one report for the fifty callers, then memory again.
+    await client.get()
+    expect(await registry.getSingleMetricAsString('lakebase_broker_requests_total')).toContain(
+      'lakebase_broker_requests_total{caller="default",target="default",status="200"} 2',
+    )
+  })
+
+  it('reports a version it was told of, for a client that does not hold it (a Worker request)', async () => {
+    const { url, broker: b } = await broker()
+    const first = await brokerCredentials({ url, token: TEST_CLIENT_TOKEN }).get()
+    const another = brokerCredentials({ url, token: TEST_CLIENT_TOKEN })
+    another.forget(first.version)
+    expect((await another.get()).version).not.toBe(first.version)
+    expect(
+      await b.metrics.registry.getSingleMetricAsString('lakebase_broker_forced_refreshes_total'),
+    ).toContain('} 1')
+  })
+
+  it('keeps the report until the broker has heard it, and its password() never rejects', async () => {
+    const port = await freePort()
+    const brokerUrl = `http://127.0.0.1:${port}`
+    const first = await broker({ BROKER_PORT: String(port) })
+    const client = brokerCredentials({ url: brokerUrl, token: TEST_CLIENT_TOKEN })
+    const held = await client.get()
+    await first.broker.close()
+    running.splice(0)
+    client.forget()
+    await expect(client.password()).resolves.toBe('')
+    // A failed request is not remembered: once the broker is back, the next call asks it.
+    const again = await broker({ BROKER_PORT: String(port) })
+    const healed = await client.get()
+    expect(healed.password).toBe(held.password)
+    expect(healed.version).not.toBe(held.version)
+    const reports = await again.broker.metrics.registry.getSingleMetricAsString(
+      'lakebase_broker_refusals_reported_total',
+    )
+    // The restarted broker never held that version: it answers its own, without minting.
+    expect(reports).toContain('outcome="already_replaced"} 1')
+  })
+
   it('times out quickly against a broker that never answers', async () => {
     const { createServer } = await import('node:net')
     const sockets: import('node:net').Socket[] = []
