@@ -195,7 +195,7 @@ export class Database {
         this.logins += 1
         return credentials.password()
       },
-      ssl: sslOption(this.sslMode(credential)),
+      ssl: sslOption(this.sslMode(credential), credential.host),
       max: this.max,
       connect_timeout: CONNECT_TIMEOUT_S,
       backoff: reconnectBackoffS,

@@ -23,7 +23,7 @@ export async function migrateViaBroker(
     database: credential.database,
     username: credential.user,
     password: credential.password,
-    ssl: sslOption(sslMode ?? credential.ssl),
+    ssl: sslOption(sslMode ?? credential.ssl, credential.host),
     max: 1,
     connect_timeout: CONNECT_TIMEOUT_S,
     onnotice: () => {},
