@@ -6,6 +6,10 @@ import {
   workspaceAuthSettingsFromEnv,
 } from '../shared/databricks/workspace-settings.js'
 import { type Env, envValue } from '../shared/env.js'
+import {
+  IDLE_IN_TRANSACTION_TIMEOUT_MS,
+  STATEMENT_TIMEOUT_MS,
+} from '../shared/postgres/create-sql.js'
 
 export const DEFAULT_PREFERENCE_KEYS = ['dashboard_layout', 'favorite_tables', 'theme'] as const
 export const DEFAULT_DEV_USER = 'dev-user@example.com'
@@ -25,6 +29,13 @@ export interface FunctionsConfig {
   /** `PGSSLMODE` when set; the broker's credential says otherwise. */
   sslMode: SslMode | undefined
   poolMax: number
+  /** `LAKEBASE_STATEMENT_TIMEOUT_MS`: Postgres cancels a statement after this long (30 s). */
+  statementTimeoutMs: number
+  /**
+   * `LAKEBASE_IDLE_IN_TRANSACTION_TIMEOUT_MS`: Postgres ends a session left idle inside a
+   * transaction after this long (30 s), so a stuck handler cannot hold locks.
+   */
+  idleInTransactionTimeoutMs: number
   logLevel: string
   /**
    * The Databricks workspace for model serving (`DATABRICKS_HOST` or `DATABRICKS_CONFIG_PROFILE`,
@@ -32,6 +43,9 @@ export interface FunctionsConfig {
    */
   workspace: WorkspaceAuthSettings | undefined
 }
+
+/** Milliseconds as Postgres takes them (0 turns the timeout off; at most a day). */
+const timeoutMs = z.coerce.number().int().min(0).max(86_400_000)
 
 const schema = z.object({
   PORT: z.coerce.number().int().min(0).max(65535).optional(),
@@ -48,6 +62,8 @@ const schema = z.object({
   PREFERENCE_KEYS: z.string().optional(),
   PGSSLMODE: z.enum(SSL_MODES).optional(),
   LAKEBASE_POOL_MAX: z.coerce.number().int().min(1).max(100).default(10),
+  LAKEBASE_STATEMENT_TIMEOUT_MS: timeoutMs.default(STATEMENT_TIMEOUT_MS),
+  LAKEBASE_IDLE_IN_TRANSACTION_TIMEOUT_MS: timeoutMs.default(IDLE_IN_TRANSACTION_TIMEOUT_MS),
   LOG_LEVEL: z.string().default('info'),
 })
 
@@ -81,6 +97,8 @@ export function resolveFunctionsConfig(env: Env): FunctionsConfig {
       : DEFAULT_PREFERENCE_KEYS,
     sslMode: e.PGSSLMODE,
     poolMax: e.LAKEBASE_POOL_MAX,
+    statementTimeoutMs: e.LAKEBASE_STATEMENT_TIMEOUT_MS,
+    idleInTransactionTimeoutMs: e.LAKEBASE_IDLE_IN_TRANSACTION_TIMEOUT_MS,
     logLevel: e.LOG_LEVEL,
     workspace: workspaceAuthSettingsFromEnv(env),
   }

@@ -1,5 +1,7 @@
 import type { BrokerCredentials } from '../shared/broker-client.js'
 import { Database } from '../shared/db/database.js'
+import { migrationStatus } from '../shared/db/migration-status.js'
+import { codeOf } from '../shared/db/sqlstate.js'
 import { listen } from '../shared/http-server.js'
 import type { Logger } from '../shared/logger.js'
 import { createFunctionsApp } from './app.js'
@@ -29,12 +31,15 @@ export async function serveFunctions(options: {
     credentials,
     sslMode: config.sslMode,
     max: config.poolMax,
+    statementTimeoutMs: config.statementTimeoutMs,
+    idleInTransactionTimeoutMs: config.idleInTransactionTimeoutMs,
     logger,
   })
   try {
     const modelServing = await servingClientFromSettings(config.workspace)
     const app = createFunctionsApp({ database, credentials, logger, modelServing, ...config })
     const server = await listen(app.fetch, { kind: 'tcp', host: config.host, port: config.port })
+    void warnIfMigrationsPending(database, logger)
     return {
       url: server.url,
       modelServing,
@@ -46,5 +51,25 @@ export async function serveFunctions(options: {
   } catch (err) {
     await database.close()
     throw err
+  }
+}
+
+/**
+ * Warns once, at start-up, when the database lacks migrations: every request would otherwise
+ * answer 503 DATABASE_NOT_MIGRATED without the operator seeing why. A database that cannot be
+ * reached yet is no reason to warn (the health route says so); the check never blocks serving.
+ */
+export async function warnIfMigrationsPending(database: Database, logger: Logger): Promise<void> {
+  try {
+    const status = await migrationStatus(await database.sql())
+    const pending = status.known - status.applied
+    if (pending > 0) {
+      logger.warn(
+        { applied: status.applied, pending },
+        'migrations are pending: run `npm run migrate` (or `npx lakebase-broker migrate`)',
+      )
+    }
+  } catch (err) {
+    logger.debug({ code: codeOf(err) }, 'migration status unknown at start-up')
   }
 }

@@ -1,7 +1,9 @@
 import type { ErrorHandler, NotFoundHandler } from 'hono'
 import { HTTPException } from 'hono/http-exception'
 import type { Logger } from 'pino'
+import { answerFor, codeOf, safeMessage } from './db/sqlstate.js'
 import { AppError } from './errors.js'
+import { statementTemplate } from './postgres/statement.js'
 
 /** Status codes Hono's own middleware throws, as the contract's error codes. */
 const HTTP_EXCEPTION_CODES: Record<number, string> = {
@@ -15,11 +17,13 @@ const HTTP_EXCEPTION_CODES: Record<number, string> = {
 }
 
 /**
- * The one place errors become responses: typed errors render the contract's body; anything
- * else is a bug, logged with its cause and answered 500 without details.
+ * The one place errors become responses: typed errors render the contract's body; a database
+ * error nobody caught gets the answer the SQLSTATE table gives it (shared/db/sqlstate.ts);
+ * anything else is a bug, logged with its cause and answered 500 without details.
  */
 export function errorHandler(logger: Logger): ErrorHandler {
-  return function renderError(err, c) {
+  return function renderError(thrown, c) {
+    const err = thrown instanceof AppError ? thrown : (answerFor(thrown) ?? thrown)
     if (err instanceof AppError) {
       if (err.status >= 500) logger.warn({ err: describe(err), path: c.req.path }, err.message)
       if (err.retryAfter !== null) c.header('Retry-After', String(err.retryAfter))
@@ -45,11 +49,22 @@ export function notFoundHandler(): NotFoundHandler {
   }
 }
 
-/** An error as a log field: name, message and code, and the same of its causes, no stack data. */
+/**
+ * An error as a log field: name, message and code, and the same of its causes, no stack data.
+ * Never a value from a statement: drizzle's wrapper (whose message lists the parameters) is
+ * described by its statement template, and Postgres's message only when its class quotes none.
+ */
 export function describe(err: unknown): Record<string, unknown> {
   if (!(err instanceof Error)) return { message: String(err) }
-  const out: Record<string, unknown> = { name: err.name, message: err.message }
   const code = (err as { code?: unknown }).code
+  const query = (err as { query?: unknown }).query
+  let message = err.message
+  if (err.name === 'DrizzleQueryError' || ('params' in err && typeof query === 'string')) {
+    message = `Failed query: ${typeof query === 'string' ? statementTemplate([query]) : ''}`
+  } else if (typeof code === 'string' && /^[0-9A-Z]{5}$/.test(code) && 'severity' in err) {
+    message = safeMessage(err) ?? `(message withheld: SQLSTATE ${codeOf(err)} may quote a value)`
+  }
+  const out: Record<string, unknown> = { name: err.name, message }
   if (typeof code === 'string') out.code = code
   if (err.cause !== undefined) out.cause = describe(err.cause)
   return out

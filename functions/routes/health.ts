@@ -1,6 +1,7 @@
 import { createRoute, z } from '@hono/zod-openapi'
 import type { BrokerCredentials } from '../../shared/broker-client.js'
 import type { Database } from '../../shared/db/database.js'
+import { migrationStatus } from '../../shared/db/migration-status.js'
 import { AppError } from '../../shared/errors.js'
 import { openApiRouter } from '../validation.js'
 
@@ -21,6 +22,13 @@ const databaseHealthSchema = z
       })
       .nullable()
       .openapi({ description: 'The broker credential in use, without its password' }),
+    migrations: z
+      .object({ applied: z.number().int(), pending: z.number().int() })
+      .nullable()
+      .openapi({
+        description:
+          'Migrations applied to this database and still pending (run `npm run migrate`); null when unknown',
+      }),
     pool: z.object({
       max: z.number().int(),
       open: z.number().int(),
@@ -82,8 +90,14 @@ export function healthRoutes(
         let latency: number | null = null
         let error: { error_code: string; message: string; retry_after?: number | null } | null =
           null
+        let migrations: { applied: number; pending: number } | null = null
         try {
           latency = await database.ping()
+          const status = await migrationStatus(await database.sql())
+          migrations = {
+            applied: status.applied,
+            pending: Math.max(0, status.known - status.applied),
+          }
         } catch (err) {
           error =
             err instanceof AppError
@@ -107,6 +121,7 @@ export function healthRoutes(
           status: healthy ? ('ok' as const) : ('unavailable' as const),
           latency_ms: latency,
           credential,
+          migrations,
           pool: database.stats(),
           ...(error ? { error } : {}),
         }

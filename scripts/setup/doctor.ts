@@ -437,7 +437,7 @@ function connect(facts: Facts): postgres.Sql {
     database: facts.dbName,
     username: facts.user,
     password: facts.password,
-    ssl: sslOption(facts.ssl as SslMode),
+    ssl: sslOption(facts.ssl as SslMode, facts.host),
     max: 1,
     connect_timeout: CONNECT_TIMEOUT_S,
     onnotice: () => {},

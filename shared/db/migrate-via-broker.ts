@@ -36,7 +36,7 @@ async function migrateOnce(credentials: BrokerCredentials, sslMode?: SslMode) {
     database: credential.database,
     username: credential.user,
     password: credential.password,
-    ssl: sslOption(sslMode ?? credential.ssl),
+    ssl: sslOption(sslMode ?? credential.ssl, credential.host),
     max: 1,
     connect_timeout: CONNECT_TIMEOUT_S,
     onnotice: () => {},

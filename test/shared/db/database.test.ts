@@ -86,11 +86,11 @@ describe('Database', () => {
     for (const minted of lakebase.workspace.minted) expect(logs.text()).not.toContain(minted)
   })
 
-  it('retries an idempotent operation once when its backend is killed, and not otherwise', async () => {
+  it('retries a read once when its backend is killed, and never a write that may have run', async () => {
     const lakebase = await lakebaseLike({ lifetimeS: 3600 })
     cleanup.push(() => lakebase.close())
-    const { database } = await stack({ lakebase })
-    await database.run((db) => db.execute('select 1'))
+    const { database, logs } = await stack({ lakebase })
+    await database.run((db) => db.execute('create table marks (v int)'))
     const admin = adminSql()
     cleanup.push(() => admin.end())
     const killWhenRunning = async (marker: string) => {
@@ -105,22 +105,26 @@ describe('Database', () => {
     }
 
     let runs = 0
-    const idempotent = database.run(async (db) => {
+    const read = database.run(async (db) => {
       runs += 1
-      return db.execute(`select pg_sleep(${runs === 1 ? 5 : 0}), 1 as ok, 'first' as marker`)
+      return db.execute(`select pg_sleep(1), 1 as ok, 'first' as marker`)
     })
     await killWhenRunning('first')
-    expect((await idempotent)[0]?.ok).toBe(1)
-    expect(runs).toBe(2)
+    expect((await read)[0]?.ok).toBe(1)
+    expect(runs).toBe(1)
+    expect(logs.text()).toMatch(/"ran":true,"retry":true/)
 
-    const once = database.run((db) => db.execute(`select pg_sleep(5), 'second' as marker`), {
-      idempotent: false,
-    })
+    const write = database.run((db) =>
+      db.execute(`insert into marks select 1 from pg_sleep(5) -- second`),
+    )
     // Handled from the start: it rejects while killWhenRunning is still polling.
-    const refused = rejectionOf(once, AppError)
+    const refused = rejectionOf(write, AppError)
     await killWhenRunning('second')
     const err = await refused
     expect(err).toMatchObject({ status: 503, code: 'DATABASE_UNAVAILABLE', retryAfter: 5 })
+    expect(logs.text()).toMatch(/"ran":true,"retry":false/)
+    const [count] = await database.run((db) => db.execute('select count(*)::int as n from marks'))
+    expect(count?.n).toBe(0)
   })
 
   it('fails fast with CREDENTIAL_UNAVAILABLE when the broker holds no valid credential', async () => {
@@ -135,7 +139,7 @@ describe('Database', () => {
     expect(database.stats().logins).toBe(0)
   })
 
-  it('answers DATABASE_UNAVAILABLE with retry_after when Postgres is not there', async () => {
+  it('answers DATABASE_UNAVAILABLE with retry_after when Postgres is not there, after the wake budget', async () => {
     const port = await freePort()
     const { database } = await stack({
       env: {

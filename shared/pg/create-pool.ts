@@ -1,0 +1,394 @@
+import { readFileSync } from 'node:fs'
+import pg from 'pg'
+import { z } from 'zod'
+import { type BrokerCredentials, brokerCredentials, DEFAULT_BROKER_URL } from '../broker-client.js'
+import { brokerTokenFile } from '../broker-token.js'
+import { type ServedCredential, SSL_MODES, type SslMode } from '../credential.js'
+import { codeOf } from '../db/sqlstate.js'
+import { type Env, envValue } from '../env.js'
+import { LakebaseOptionError } from '../errors.js'
+import type { Logger } from '../logger.js'
+import { checkRootCert, pgSslOption } from '../tls.js'
+import { NO_TLS_MESSAGE, neverSent, pgFailure } from './failure.js'
+import { isReadOnlyStatement } from './read-only.js'
+
+/**
+ * pg waits forever for a login by default (`connectionTimeoutMillis: 0`), and as long for a free
+ * client in a full pool. 5 s (postgres.js wrapper's CONNECT_TIMEOUT_S): a login that takes longer
+ * is not coming, and the caller gets an error instead of a hung request.
+ */
+export const CONNECT_TIMEOUT_MS = 5_000
+/**
+ * A rejected password is retried with a fresh credential up to this often, pausing
+ * AUTH_RETRY_PAUSE_MS longer each time: a rotation lands in the broker within milliseconds.
+ * The same policy as the postgres.js wrapper.
+ */
+export const MAX_AUTH_RETRIES = 3
+export const AUTH_RETRY_PAUSE_MS = 100
+
+/** pg's options that the broker's credential decides; passing one is a mistake. */
+const FROM_CREDENTIAL = [
+  'host',
+  'port',
+  'user',
+  'database',
+  'password',
+  'connectionString',
+  'ssl',
+] as const
+
+/** Options of {@link createPool}: the Lakebase ones below, and any other `pg.PoolConfig`. */
+export interface CreatePoolOptions
+  extends Omit<pg.PoolConfig, (typeof FROM_CREDENTIAL)[number] | 'Client'> {
+  /**
+   * Where the credential comes from. Default: `brokerCredentials` on `LAKEBASE_BROKER_URL`
+   * (default `http://127.0.0.1:8990`), `LAKEBASE_BROKER_TOKEN` (else the broker's token file)
+   * and `LAKEBASE_BROKER_TARGET` (default `default`), read from `env`.
+   */
+  credentials?: BrokerCredentials
+  /** TLS mode. Default: `PGSSLMODE` from `env`, else the credential's own `ssl`. */
+  sslMode?: SslMode
+  /** Environment for the defaults above and `PGSSLROOTCERT`. Default: `process.env`. */
+  env?: Env
+  /** Where retries and dropped connections are logged (never a secret). Default: none. */
+  logger?: Logger
+  /**
+   * Whether a statement may run a second time after its connection dropped mid-statement.
+   * Default: {@link isReadOnlyStatement} (a plain `SELECT` and the like).
+   */
+  isReadOnly?: (text: string) => boolean
+  /** pg's `connectionTimeoutMillis`. Default: {@link CONNECT_TIMEOUT_MS} (pg's own: forever). */
+  connectionTimeoutMillis?: number
+}
+
+/** The pool's figures, from the driver's own counts plus the logins it made. */
+export interface PgPoolStats {
+  max: number
+  /** Clients open or opening (`pool.totalCount`). */
+  open: number
+  /** Clients open and not checked out (`pool.idleCount`). */
+  idle: number
+  /** Callers waiting for a client (`pool.waitingCount`). */
+  waiting: number
+  /** Times pg asked for a password: one per login attempt. */
+  logins: number
+  /** Logins refused (28P01) and tried again with a fresh credential. */
+  auth_retries: number
+  /** Operations tried again after a dropped connection. */
+  connection_retries: number
+  /** The user of the credential the pool logs in with, once known. */
+  login_user: string | null
+}
+
+/** A `pg.Pool` on broker credentials. */
+export interface LakebasePool extends pg.Pool {
+  stats(): PgPoolStats
+}
+
+const positiveInt = z.number().int().positive()
+const nonNegative = z.number().nonnegative()
+const optionsSchema = z
+  .object({
+    credentials: z
+      .custom<BrokerCredentials>(isBrokerCredentials, 'must be a broker client (brokerCredentials)')
+      .optional(),
+    sslMode: z.enum(SSL_MODES).optional(),
+    env: z.custom<Env>((v) => typeof v === 'object' && v !== null, 'must be an object').optional(),
+    logger: z.custom<Logger>((v) => typeof (v as Logger)?.warn === 'function').optional(),
+    isReadOnly: z.custom<(text: string) => boolean>((v) => typeof v === 'function').optional(),
+    max: positiveInt.optional(),
+    min: z.number().int().nonnegative().optional(),
+    connectionTimeoutMillis: nonNegative.optional(),
+    idleTimeoutMillis: nonNegative.optional(),
+    maxLifetimeSeconds: nonNegative.optional(),
+    maxUses: positiveInt.optional(),
+  })
+  .loose()
+
+/**
+ * A real `pg.Pool` that logs in with the broker's credential: host, port, database and user from
+ * the credential, the password asked for per connection, TLS from `sslMode` / `PGSSLMODE` /
+ * `PGSSLROOTCERT` (else the credential's `ssl`). Other `pg.PoolConfig` options pass through.
+ *
+ * Its promises, the same as the postgres.js wrapper's:
+ * - the password function never rejects;
+ * - without a valid credential, `query` and `connect` fail at once with the broker client's
+ *   AppError (503 `CREDENTIAL_UNAVAILABLE`, or `LAKEBASE_NOT_CONFIGURED`), opening nothing;
+ * - a login refused after a rotation (28P01) forgets the credential and logs in again with a
+ *   fresh one before the caller sees it (nothing ran, so always safe);
+ * - a dropped connection costs a reconnect: idle clients that die are dropped (the pool always
+ *   has an `'error'` listener, so a killed backend never crashes the process), clients from
+ *   before a drop are replaced when next taken, and a `pool.query` is tried once more when it is
+ *   read-only ({@link CreatePoolOptions.isReadOnly}) or never reached the server. A write whose
+ *   connection dropped mid-statement is not retried (a retry must never change the answer): it
+ *   rejects with pg's error.
+ *
+ * Database errors are pg's own (`code` is the SQLSTATE), so drizzle, Kysely or Prisma read them
+ * as usual. A wrong option throws a {@link LakebaseOptionError} naming it.
+ */
+export function createPool(options: CreatePoolOptions = {}): LakebasePool {
+  const checked = checkOptions(options)
+  const { credentials, sslMode, env, logger, isReadOnly, ...poolConfig } = checked
+  const resolvedEnv = env ?? process.env
+  return new BrokerPool(poolConfig, {
+    credentials: credentials ?? credentialsFromEnv(resolvedEnv),
+    sslMode: sslMode ?? envSslMode(resolvedEnv),
+    env: resolvedEnv,
+    logger,
+    isReadOnly: isReadOnly ?? isReadOnlyStatement,
+  })
+}
+
+function checkOptions(options: CreatePoolOptions): CreatePoolOptions {
+  if (typeof options !== 'object' || options === null) {
+    throw new LakebaseOptionError('options', 'must be an object')
+  }
+  for (const name of FROM_CREDENTIAL) {
+    if (name in options) {
+      const instead = name === 'ssl' ? 'set sslMode or PGSSLMODE' : 'it comes from the broker'
+      throw new LakebaseOptionError(name, `cannot be set: ${instead}`)
+    }
+  }
+  const parsed = optionsSchema.safeParse(options)
+  if (!parsed.success) {
+    const issue = parsed.error.issues[0]
+    throw new LakebaseOptionError(issue?.path.join('.') || 'options', issue?.message ?? 'invalid')
+  }
+  checkRootCert(options.env ?? process.env)
+  return options
+}
+
+/**
+ * The broker client a pool uses when none is given, from the environment.
+ * TODO(lead): one shared env-defaulting `brokerCredentials()` for every entry.
+ */
+function credentialsFromEnv(env: Env): BrokerCredentials {
+  return brokerCredentials({
+    url: envValue(env, 'LAKEBASE_BROKER_URL') ?? DEFAULT_BROKER_URL,
+    token: envValue(env, 'LAKEBASE_BROKER_TOKEN') ?? readTokenFileSync(brokerTokenFile(env)),
+    target: envValue(env, 'LAKEBASE_BROKER_TARGET'),
+  })
+}
+
+function readTokenFileSync(path: string): string | undefined {
+  try {
+    return readFileSync(path, 'utf8').trim() || undefined
+  } catch (err) {
+    if ((err as NodeJS.ErrnoException).code === 'ENOENT') return undefined
+    throw err
+  }
+}
+
+function envSslMode(env: Env): SslMode | undefined {
+  const raw = envValue(env, 'PGSSLMODE')
+  if (raw === undefined) return undefined
+  const parsed = z.enum(SSL_MODES).safeParse(raw)
+  if (!parsed.success) {
+    throw new LakebaseOptionError('PGSSLMODE', `must be one of ${SSL_MODES.join(', ')}`)
+  }
+  return parsed.data
+}
+
+function isBrokerCredentials(value: unknown): boolean {
+  const c = value as BrokerCredentials
+  return (
+    typeof c === 'object' &&
+    c !== null &&
+    typeof c.get === 'function' &&
+    typeof c.password === 'function' &&
+    typeof c.forget === 'function'
+  )
+}
+
+interface BrokerPoolSettings {
+  credentials: BrokerCredentials
+  sslMode: SslMode | undefined
+  env: Env
+  logger: Logger | undefined
+  isReadOnly: (text: string) => boolean
+}
+
+/** What one caller's operation has used up of its retries. */
+interface Attempt {
+  authRetries: number
+  connectionRetried: boolean
+}
+
+type ConnectCallback = (
+  err: Error | undefined,
+  client: pg.PoolClient | undefined,
+  done: pg.PoolClient['release'],
+) => void
+
+const pause = (ms: number) =>
+  ms > 0 ? new Promise((resolve) => setTimeout(resolve, ms)) : Promise.resolve()
+
+class BrokerPool extends pg.Pool implements LakebasePool {
+  private logins = 0
+  private authRetries = 0
+  private connectionRetries = 0
+  private loginKey: string | undefined
+  private loginUser: string | undefined
+  /** The server said it has no TLS while the mode was `prefer`: log in in plain text. */
+  private plainText = false
+  /**
+   * Bumped on every dropped connection. A killed backend rarely dies alone (a restart, a
+   * failover, pg_terminate_backend for a role), and an idle client whose death pg has not read
+   * yet looks healthy; so clients born before the last drop are replaced when next taken.
+   */
+  private generation = 0
+  private readonly born = new WeakMap<pg.PoolClient, number>()
+
+  constructor(
+    config: pg.PoolConfig,
+    private readonly settings: BrokerPoolSettings,
+  ) {
+    super({
+      connectionTimeoutMillis: CONNECT_TIMEOUT_MS,
+      ...config,
+      password: () => {
+        this.logins += 1
+        return settings.credentials.password()
+      },
+    })
+    // Without a listener an idle client's death (pg emits 'error' on the pool) kills the process.
+    this.on('error', (err) => this.dropped(err, 'idle client'))
+    this.on('connect', (client) => {
+      this.born.set(client, this.generation)
+      // A checked-out client that dies between queries emits 'error' too; unheard, it would
+      // crash the process. Its next query fails with pg's "not queryable" instead.
+      client.on('error', (err) => this.dropped(err, 'client'))
+    })
+  }
+
+  stats(): PgPoolStats {
+    return {
+      max: this.options.max,
+      open: this.totalCount,
+      idle: this.idleCount,
+      waiting: this.waitingCount,
+      logins: this.logins,
+      auth_retries: this.authRetries,
+      connection_retries: this.connectionRetries,
+      login_user: this.loginUser ?? null,
+    }
+  }
+
+  override connect(): Promise<pg.PoolClient>
+  override connect(callback: ConnectCallback): void
+  override connect(callback?: ConnectCallback): Promise<pg.PoolClient> | undefined {
+    const client = this.acquire({ authRetries: 0, connectionRetried: false })
+    if (!callback) return client
+    client.then(
+      (c) => callback(undefined, c, c.release),
+      (err: Error) => callback(err, undefined, () => {}),
+    )
+    return undefined
+  }
+
+  // One signature for pg's many overloads; LakebasePool keeps pg's types for callers.
+  // biome-ignore lint/suspicious/noExplicitAny: pg.Pool['query'] has overloads no single signature satisfies
+  override query(...args: unknown[]): any {
+    const callback =
+      typeof args.at(-1) === 'function'
+        ? (args.pop() as (err: Error | undefined, result?: pg.QueryResult) => void)
+        : undefined
+    const [config, values] = args
+    if (typeof (config as pg.Submittable | undefined)?.submit === 'function') {
+      // A stream or cursor: pg-pool's own path (through this.connect), without statement retries.
+      return super.query(config as pg.Submittable)
+    }
+    const result = this.run(config as string | pg.QueryConfig, values as unknown[] | undefined)
+    if (!callback) return result
+    result.then(
+      (r) => callback(undefined, r),
+      (err: Error) => callback(err),
+    )
+    return undefined
+  }
+
+  private async run(config: string | pg.QueryConfig, values: unknown[] | undefined) {
+    const attempt: Attempt = { authRetries: 0, connectionRetried: false }
+    for (;;) {
+      const client = await this.acquire(attempt)
+      try {
+        const result = await client.query(config, values)
+        client.release()
+        return result
+      } catch (err) {
+        const failure = pgFailure(err)
+        // A dead client leaves the pool; one that only ran a bad statement goes back to it.
+        client.release(failure === 'connection' ? (err as Error) : undefined)
+        if (failure !== 'connection') throw err
+        this.generation += 1
+        const text = typeof config === 'string' ? config : config.text
+        const retry =
+          !attempt.connectionRetried && (neverSent(err) || this.settings.isReadOnly(text))
+        this.settings.logger?.warn(
+          { failure, code: codeOf(err), retry },
+          'pg query failed: connection dropped',
+        )
+        if (!retry) throw err
+        attempt.connectionRetried = true
+        this.connectionRetries += 1
+      }
+    }
+  }
+
+  /**
+   * A client logged in with the current credential: 28P01 costs a fresh credential, a failed
+   * connection one more try, a client from before a drop a new one.
+   */
+  private async acquire(attempt: Attempt): Promise<pg.PoolClient> {
+    for (;;) {
+      // Throws the broker client's AppError at once when there is no valid credential.
+      this.useLogin(await this.settings.credentials.get())
+      let client: pg.PoolClient
+      try {
+        client = await super.connect()
+      } catch (err) {
+        if (this.settings.sslMode === 'prefer' && (err as Error).message === NO_TLS_MESSAGE) {
+          this.plainText = true
+          continue
+        }
+        const failure = pgFailure(err)
+        let retry = false
+        if (failure === 'auth' && attempt.authRetries < MAX_AUTH_RETRIES) {
+          this.settings.credentials.forget()
+          // The broker may still be storing the credential that replaced the rejected one.
+          await pause(AUTH_RETRY_PAUSE_MS * attempt.authRetries)
+          attempt.authRetries += 1
+          this.authRetries += 1
+          retry = true
+        } else if (failure === 'connection' && !attempt.connectionRetried) {
+          attempt.connectionRetried = true
+          this.connectionRetries += 1
+          retry = true
+        }
+        this.settings.logger?.warn({ failure, code: codeOf(err), retry }, 'pg login failed')
+        if (!retry) throw err
+        continue
+      }
+      if ((this.born.get(client) ?? -1) >= this.generation) return client
+      client.release(true)
+    }
+  }
+
+  /** Points new clients at the credential's login (pg-pool hands `options` to each client). */
+  private useLogin(credential: ServedCredential): void {
+    const mode = this.settings.sslMode ?? credential.ssl
+    const { host, port, database, user } = credential
+    const key = JSON.stringify([host, port, database, user, mode, this.plainText])
+    if (key === this.loginKey) return
+    if (this.loginKey !== undefined) this.generation += 1 // another login: replace old clients
+    this.loginKey = key
+    this.loginUser = user
+    const ssl = this.plainText ? false : pgSslOption(mode, this.settings.env)
+    Object.assign(this.options, { host, port, database, user, ssl })
+  }
+
+  private dropped(err: Error, where: string): void {
+    if (pgFailure(err) === 'connection') this.generation += 1
+    this.settings.logger?.warn({ code: codeOf(err), where }, 'pg connection dropped')
+  }
+}

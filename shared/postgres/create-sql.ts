@@ -1,0 +1,505 @@
+import { readFileSync } from 'node:fs'
+import postgres from 'postgres'
+import { type BrokerCredentials, brokerCredentials, DEFAULT_BROKER_URL } from '../broker-client.js'
+import { brokerTokenFile } from '../broker-token.js'
+import { type ServedCredential, SSL_MODES, type SslMode } from '../credential.js'
+import { ruleFor } from '../db/sqlstate.js'
+import { type Env, envValue } from '../env.js'
+import { LakebaseOptionError } from '../errors.js'
+import type { Logger } from '../logger.js'
+import { sslOption } from '../tls.js'
+import { isReadOnly, statementTemplate } from './statement.js'
+
+/**
+ * A login that takes longer than this is not coming: Postgres down or a network black hole.
+ * Requests then fail with 503 in seconds instead of postgres.js's default 30 s.
+ */
+export const CONNECT_TIMEOUT_S = 5
+/**
+ * A statement may run this long before Postgres cancels it, and a transaction may sit idle this
+ * long: `@databricks/lakebase`'s defaults, so that no request hangs on a lock.
+ */
+export const STATEMENT_TIMEOUT_MS = 30_000
+export const IDLE_IN_TRANSACTION_TIMEOUT_MS = 30_000
+/** Idle connections are closed after 5 minutes, so an idle service holds no logins. */
+export const IDLE_TIMEOUT_S = 300
+/**
+ * Connections are replaced after a random 30–60 minutes (postgres.js's own default, stated):
+ * spread out, so a credential rotation never reconnects the whole pool at once.
+ */
+export const maxLifetimeS = () => 60 * (30 + Math.random() * 30)
+/**
+ * After a failed connection attempt postgres.js waits before the next one; its default grows
+ * with every failure in the pool up to 20 s, so that after a Postgres restart a request could wait
+ * that long on a connection that is not even trying. Capped at 1 s: a restarted server is noticed
+ * within a second, and a request during the outage fails fast with 503.
+ */
+export const RECONNECT_BACKOFF_MAX_S = 1
+/** The first retry waits 50 ms, doubling per failure up to {@link RECONNECT_BACKOFF_MAX_S}. */
+export const reconnectBackoffS = (failures: number) =>
+  Math.min(0.05 * 2 ** Math.max(0, failures - 1), RECONNECT_BACKOFF_MAX_S)
+export const DEFAULT_POOL_SIZE = 10
+/**
+ * A rejected password is retried with a fresh credential up to this often, pausing
+ * AUTH_RETRY_PAUSE_MS longer each time: a rotation lands in the broker within milliseconds.
+ */
+export const MAX_AUTH_RETRIES = 3
+export const AUTH_RETRY_PAUSE_MS = 100
+/**
+ * A serialization failure or deadlock is retried up to this often, after a random pause of up
+ * to CONFLICT_PAUSE_MS doubled per attempt: the jitter keeps the colliding statements apart.
+ */
+export const MAX_CONFLICT_RETRIES = 3
+export const CONFLICT_PAUSE_MS = 20
+/**
+ * How long a statement that never ran waits for a server that is waking (Autoscaling's
+ * scale-to-zero resumes in well under a second) or restarting. Short of the 6 s in which the
+ * reliability suite wants an outage answered, so a real outage still gets a fast 503.
+ */
+export const WAKE_TIMEOUT_MS = 3_000
+/** The pause between wake attempts starts here and doubles, up to one second. */
+export const WAKE_PAUSE_MS = 100
+/** A retired pool gets this long to finish its queries in flight before it is closed. */
+export const POOL_DRAIN_S = 30
+
+/** postgres.js options that the broker credential decides, so they cannot be passed. */
+const FROM_CREDENTIAL = [
+  'host',
+  'hostname',
+  'port',
+  'path',
+  'database',
+  'db',
+  'user',
+  'username',
+  'pass',
+  'password',
+  'ssl',
+  'socket',
+] as const
+
+/** Options of {@link createSql}: these, plus any postgres.js option except the login's. */
+export interface CreateSqlOptions
+  extends Omit<
+    postgres.Options<Record<string, postgres.PostgresType>>,
+    (typeof FROM_CREDENTIAL)[number]
+  > {
+  /**
+   * Where the login comes from. Default: `brokerCredentials` on `LAKEBASE_BROKER_URL`
+   * (default `http://127.0.0.1:8990`), `LAKEBASE_BROKER_TOKEN` (else the broker's token file)
+   * and `LAKEBASE_BROKER_TARGET` (default `default`), read from `env`.
+   */
+  credentials?: BrokerCredentials | undefined
+  /** TLS to Postgres. Default: `PGSSLMODE` from `env`, else the credential's own `ssl`. */
+  sslMode?: SslMode | undefined
+  /** The environment the defaults are read from. Default: `process.env`. */
+  env?: Env | undefined
+  /**
+   * How long a statement that never ran waits for a waking or restarting server, in ms.
+   * Default: 3000 ({@link WAKE_TIMEOUT_MS}); 0 fails at once.
+   */
+  wakeTimeoutMs?: number | undefined
+  /** Where retries and failures are logged (SQLSTATE and statement template, never values). */
+  logger?: Logger | undefined
+}
+
+/** Counters of one `createSql` client, for health pages. */
+export interface SqlStats {
+  max: number
+  /** Connections currently open (logged in and not yet closed). */
+  open: number
+  logins: number
+  closes: number
+  /** The role of the login in use, once there is one. */
+  login_user: string | null
+}
+
+interface Generation {
+  key: string
+  sql: postgres.Sql
+  user: string
+  /** Whether any statement has completed on it: a server that answered is awake. */
+  answered: boolean
+}
+
+type AnyQuery = postgres.PendingQuery<postgres.Row[]> & QueryInternals
+interface QueryInternals {
+  tagged: boolean
+  strings: readonly string[] & { raw?: readonly string[] }
+  args: unknown[]
+  options: Record<string, unknown>
+  state: unknown
+  isRaw?: boolean | 'values'
+  onlyDescribe?: boolean
+  handler: (query: unknown) => void
+  execute(): unknown
+}
+
+const stats = new WeakMap<object, () => SqlStats>()
+
+/** The counters of a client made by {@link createSql}; undefined for any other. */
+export function sqlStats(sql: postgres.Sql): SqlStats | undefined {
+  return stats.get(sql)?.()
+}
+
+const pause = (ms: number) =>
+  ms > 0 ? new Promise((resolve) => setTimeout(resolve, ms)) : Promise.resolve()
+
+/**
+ * A postgres.js `sql` logged in with broker credentials: host, port, database and user from the
+ * credential, TLS from `sslMode`/`PGSSLMODE`/the credential. Tagged templates, `unsafe`,
+ * `begin` and `drizzle(sql)` work as on any postgres.js client, with these promises:
+ * - the password function never rejects, and with no valid credential a statement fails at once
+ *   with 503 `CREDENTIAL_UNAVAILABLE`;
+ * - a login refused (28P01) forgets the credential and logs in again with a fresh one;
+ * - a dropped connection costs a new pool; a statement that never reached the server or only
+ *   reads is retried once, a write that may have committed is not (its error says so);
+ * - a serialization failure or deadlock (40001, 40P01) outside a transaction is retried up to
+ *   {@link MAX_CONFLICT_RETRIES} times with jitter;
+ * - a statement that never ran waits up to `wakeTimeoutMs` for a waking server.
+ *
+ * Defaults (each can be passed): `max` 10, `connect_timeout` 5 s, `idle_timeout` 300 s,
+ * `max_lifetime` 30–60 min, `connection.statement_timeout` and
+ * `connection.idle_in_transaction_session_timeout` 30 s. A wrong option throws
+ * `LakebaseOptionError` naming it.
+ */
+export function createSql(options: CreateSqlOptions = {}): postgres.Sql {
+  checkOptions(options)
+  const {
+    credentials: given,
+    sslMode: explicitSsl,
+    env = process.env,
+    wakeTimeoutMs = WAKE_TIMEOUT_MS,
+    logger,
+    ...driverOptions
+  } = options
+  const credentials = given ?? credentialsFromEnv(env)
+  const envSsl = envSslMode(env)
+  const max = driverOptions.max ?? DEFAULT_POOL_SIZE
+  const counters = { logins: 0, closes: 0 }
+  let current: Generation | undefined
+
+  // Builds the Query objects (so fragments nest as in any postgres.js client) and holds the
+  // shared parser tables drizzle writes to; it never connects: every query runs on a
+  // generation, a pool for one login that is replaced when its connections cannot be trusted.
+  const base = postgres({ ...driverOptions, max: 1, fetch_types: false, onnotice: () => {} })
+
+  function open(credential: ServedCredential, key: string): Generation {
+    const sql = postgres({
+      connect_timeout: CONNECT_TIMEOUT_S,
+      backoff: reconnectBackoffS,
+      idle_timeout: IDLE_TIMEOUT_S,
+      max_lifetime: maxLifetimeS(),
+      onnotice: () => {},
+      ...driverOptions,
+      max,
+      host: credential.host,
+      port: credential.port,
+      database: credential.database,
+      username: credential.user,
+      password: () => {
+        counters.logins += 1
+        return credentials.password()
+      },
+      ssl: sslOption(explicitSsl ?? envSsl ?? credential.ssl),
+      onclose: (id) => {
+        counters.closes += 1
+        driverOptions.onclose?.(id)
+      },
+      connection: {
+        application_name: 'lakebase-broker',
+        statement_timeout: STATEMENT_TIMEOUT_MS,
+        idle_in_transaction_session_timeout: IDLE_IN_TRANSACTION_TIMEOUT_MS,
+        ...driverOptions.connection,
+      },
+    })
+    // One set of parsers for every generation: drizzle replaces some on the client it is given.
+    sql.options.parsers = base.options.parsers
+    sql.options.serializers = base.options.serializers
+    return { key, sql, user: credential.user, answered: false }
+  }
+
+  async function generation(): Promise<Generation> {
+    const credential = await credentials.get()
+    const key = JSON.stringify([
+      credential.host,
+      credential.port,
+      credential.database,
+      credential.user,
+      explicitSsl ?? envSsl ?? credential.ssl,
+    ])
+    if (current?.key === key) return current
+    // A new user or host (rare: a reconfigured broker) gets a new pool; the old one drains.
+    if (current) drain(current)
+    current = open(credential, key)
+    return current
+  }
+
+  function drain(gen: Generation): void {
+    void gen.sql.end({ timeout: POOL_DRAIN_S }).catch(() => {})
+  }
+
+  function retire(gen: Generation): void {
+    if (current !== gen) return
+    current = undefined
+    drain(gen)
+  }
+
+  /** A fresh attempt of `query` on `sql`: same text, values and modes. */
+  function replay(sql: postgres.Sql, query: AnyQuery): AnyQuery {
+    const attempt = (
+      query.tagged
+        ? (sql as unknown as (s: unknown, ...a: unknown[]) => AnyQuery)(
+            query.strings,
+            ...query.args,
+          )
+        : sql.unsafe(query.strings[0] ?? '', query.args as postgres.ParameterOrJSON<never>[])
+    ) as AnyQuery
+    Object.assign(attempt.options, query.options)
+    if (query.isRaw) attempt.isRaw = query.isRaw
+    if (query.onlyDescribe) attempt.onlyDescribe = true
+    return attempt
+  }
+
+  /** Runs `query` to its answer under the retry policy (see the JSDoc of createSql). */
+  async function settle(query: AnyQuery): Promise<unknown> {
+    const readOnly = isReadOnly(query.strings.join(' '))
+    const started = performance.now()
+    let authRetries = 0
+    let conflictRetries = 0
+    let connectionRetried = false
+    let wakePause = WAKE_PAUSE_MS
+    for (;;) {
+      const gen = await generation()
+      const attempt = replay(gen.sql, query)
+      try {
+        const result = await attempt
+        gen.answered = true
+        return result
+      } catch (err) {
+        const rule = ruleFor(err)
+        // `state` is set when the statement is written to a backend: before that, nothing ran.
+        const ran = attempt.state !== null && attempt.state !== undefined
+        if (rule.retire) retire(gen)
+        let retry = false
+        if (rule.retry === 'login' && authRetries < MAX_AUTH_RETRIES) {
+          credentials.forget()
+          // The broker may still be storing the credential that replaced the refused one.
+          await pause(AUTH_RETRY_PAUSE_MS * authRetries)
+          authRetries += 1
+          retry = true
+        } else if (
+          rule.wakes &&
+          !ran &&
+          !gen.answered &&
+          performance.now() - started + wakePause < wakeTimeoutMs
+        ) {
+          await pause(wakePause)
+          wakePause = Math.min(wakePause * 2, 1_000)
+          retry = true
+        } else if (rule.retry === 'unless-ran' && (!ran || readOnly) && !connectionRetried) {
+          connectionRetried = true
+          retry = true
+        } else if (rule.retry === 'conflict' && conflictRetries < MAX_CONFLICT_RETRIES) {
+          await pause(Math.random() * CONFLICT_PAUSE_MS * 2 ** conflictRetries)
+          conflictRetries += 1
+          retry = true
+        }
+        if (rule.failure !== 'other') {
+          logger?.warn(
+            {
+              failure: rule.failure,
+              code: (err as { code?: unknown }).code,
+              statement: statementTemplate(query.strings),
+              ran,
+              retry,
+            },
+            'database statement failed',
+          )
+        }
+        if (!retry) throw err
+      }
+    }
+  }
+
+  /** Makes a Query built by `base` run on the current generation under the retry policy. */
+  function wire<Q>(made: Q): Q {
+    const query = made as unknown as AnyQuery
+    let answer: Promise<unknown> | undefined
+    const run = () => {
+      answer ??= settle(query)
+      return answer
+    }
+    Object.assign(query, {
+      // biome-ignore lint/suspicious/noThenProperty: a Query is a promise; its answer is settle's
+      then: (onFulfilled?: (v: unknown) => unknown, onRejected?: (e: unknown) => unknown) =>
+        run().then(onFulfilled, onRejected),
+      catch: (onRejected?: (e: unknown) => unknown) => run().catch(onRejected),
+      finally: (onFinally?: () => void) => run().finally(onFinally),
+      // Cursors, forEach and execute() run the query object itself, once, without retries.
+      handler: (self: AnyQuery) => {
+        generation().then(
+          (gen) => (gen.sql.unsafe('') as unknown as AnyQuery).handler(self),
+          (err: unknown) => (self as unknown as { reject(e: unknown): void }).reject(err),
+        )
+      },
+    })
+    return made
+  }
+
+  /** `begin(…)` on the current generation; retried like a never-ran statement until it starts. */
+  async function begin(...args: unknown[]): Promise<unknown> {
+    const fn = args.at(-1) as (sql: postgres.TransactionSql) => unknown
+    let started = false
+    let authRetries = 0
+    let connectionRetried = false
+    for (;;) {
+      const gen = await generation()
+      try {
+        const begun = (gen.sql.begin as (...a: unknown[]) => Promise<unknown>)(
+          ...args.slice(0, -1),
+          (tx: postgres.TransactionSql) => {
+            started = true
+            return fn(tx)
+          },
+        )
+        const result = await begun
+        gen.answered = true
+        return result
+      } catch (err) {
+        const rule = ruleFor(err)
+        if (rule.retire) retire(gen)
+        if (started) throw err
+        if (rule.retry === 'login' && authRetries < MAX_AUTH_RETRIES) {
+          credentials.forget()
+          await pause(AUTH_RETRY_PAUSE_MS * authRetries)
+          authRetries += 1
+        } else if (rule.retry === 'unless-ran' && !connectionRetried) {
+          connectionRetried = true
+        } else {
+          throw err
+        }
+      }
+    }
+  }
+
+  async function end(endOptions?: { timeout?: number | undefined }): Promise<void> {
+    const gen = current
+    current = undefined
+    await Promise.all([gen?.sql.end(endOptions), base.end({ timeout: 0 })])
+  }
+
+  const facade = new Proxy(base, {
+    apply(target, thisArg, args: unknown[]) {
+      const made = Reflect.apply(target, thisArg, args)
+      const first = args[0] as { raw?: unknown } | undefined
+      return Array.isArray(first?.raw) ? wire(made) : made
+    },
+    get(target, property, receiver) {
+      switch (property) {
+        case 'unsafe':
+          return (...args: Parameters<postgres.Sql['unsafe']>) => wire(target.unsafe(...args))
+        case 'begin':
+          return begin
+        case 'end':
+        case 'close':
+          return end
+        case 'reserve':
+          return async () => (await generation()).sql.reserve()
+        case 'listen':
+        case 'notify':
+        case 'subscribe':
+        case 'file':
+        case 'largeObject':
+          return async (...args: unknown[]) => {
+            const sql = (await generation()).sql as unknown as Record<
+              string,
+              (...a: unknown[]) => unknown
+            >
+            return sql[property]?.(...args)
+          }
+        default:
+          return Reflect.get(target, property, receiver)
+      }
+    },
+  }) as postgres.Sql
+  stats.set(facade, () => ({
+    max,
+    open: Math.max(0, counters.logins - counters.closes),
+    logins: counters.logins,
+    closes: counters.closes,
+    login_user: current?.user ?? null,
+  }))
+  return facade
+}
+
+/**
+ * The broker client from the environment: `LAKEBASE_BROKER_URL` (default
+ * `http://127.0.0.1:8990`), `LAKEBASE_BROKER_TOKEN` (else the broker's token file),
+ * `LAKEBASE_BROKER_TARGET` (default `default`).
+ */
+function credentialsFromEnv(env: Env): BrokerCredentials {
+  return brokerCredentials({
+    url: envValue(env, 'LAKEBASE_BROKER_URL') ?? DEFAULT_BROKER_URL,
+    token: envValue(env, 'LAKEBASE_BROKER_TOKEN') ?? readTokenFileSync(brokerTokenFile(env)),
+    target: envValue(env, 'LAKEBASE_BROKER_TARGET') ?? 'default',
+  })
+}
+
+function readTokenFileSync(path: string): string | undefined {
+  try {
+    return readFileSync(path, 'utf8').trim() || undefined
+  } catch {
+    // No token file: the first query answers LAKEBASE_NOT_CONFIGURED, naming what to set.
+    return undefined
+  }
+}
+
+function envSslMode(env: Env): SslMode | undefined {
+  const mode = envValue(env, 'PGSSLMODE')
+  if (mode === undefined) return undefined
+  if (!(SSL_MODES as readonly string[]).includes(mode)) {
+    throw new LakebaseOptionError('env.PGSSLMODE', `must be one of ${SSL_MODES.join(', ')}`)
+  }
+  return mode as SslMode
+}
+
+function checkOptions(options: CreateSqlOptions): void {
+  for (const name of FROM_CREDENTIAL) {
+    if (name in options) {
+      throw new LakebaseOptionError(name, 'comes from the broker credential and cannot be set')
+    }
+  }
+  const c = options.credentials
+  if (
+    c !== undefined &&
+    (typeof c?.get !== 'function' ||
+      typeof c.password !== 'function' ||
+      typeof c.forget !== 'function')
+  ) {
+    throw new LakebaseOptionError('credentials', 'must be a brokerCredentials() client')
+  }
+  if (options.sslMode !== undefined && !SSL_MODES.includes(options.sslMode)) {
+    throw new LakebaseOptionError('sslMode', `must be one of ${SSL_MODES.join(', ')}`)
+  }
+  const positiveInt = (name: 'max', v: unknown) => {
+    if (v !== undefined && !(Number.isInteger(v) && (v as number) > 0)) {
+      throw new LakebaseOptionError(name, 'must be a positive integer')
+    }
+  }
+  positiveInt('max', options.max)
+  const seconds = ['idle_timeout', 'connect_timeout', 'max_lifetime', 'wakeTimeoutMs'] as const
+  for (const name of seconds) {
+    const v = options[name]
+    if (v !== undefined && v !== null && !(typeof v === 'number' && v >= 0 && Number.isFinite(v))) {
+      throw new LakebaseOptionError(name, 'must be a number ≥ 0')
+    }
+  }
+  if (options.connection !== undefined && typeof options.connection !== 'object') {
+    throw new LakebaseOptionError('connection', 'must be an object of Postgres settings')
+  }
+  if (options.env !== undefined && (typeof options.env !== 'object' || options.env === null)) {
+    throw new LakebaseOptionError('env', 'must be an object of environment variables')
+  }
+  envSslMode(options.env ?? process.env)
+}
