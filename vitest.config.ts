@@ -1,13 +1,16 @@
 import { fileURLToPath } from 'node:url'
 import { defineConfig } from 'vitest/config'
+import tsconfig from './tsconfig.json' with { type: 'json' }
 
 export default defineConfig({
   resolve: {
-    alias: {
-      // The package's `./testing` export points at the build (dist/); inside this repository
-      // tests run against the TypeScript source, so that no build is needed first.
-      'lakebase-broker/testing': fileURLToPath(new URL('./testing/index.ts', import.meta.url)),
-    },
+    // The package's entries (`lakebase-broker/…`) point at the build (dist/); inside this
+    // repository they resolve to the TypeScript source, as tsconfig.json's `paths` say, so that no
+    // build is needed first. test/package/ checks the built, packed package itself.
+    alias: Object.entries(tsconfig.compilerOptions.paths).map(([name, paths]) => ({
+      find: new RegExp(`^${name}$`),
+      replacement: fileURLToPath(new URL(paths[0] as string, import.meta.url)),
+    })),
   },
   test: {
     include: ['test/**/*.test.ts'],

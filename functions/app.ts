@@ -46,7 +46,7 @@ export interface FunctionsAppOptions {
  * by the OpenAPI document at `/api/openapi.json` (built from the schemas that validate the
  * requests) and browsable at `/api/docs`.
  */
-export function createFunctionsApp(options: FunctionsAppOptions) {
+export function buildFunctionsApp(options: FunctionsAppOptions) {
   const { database, credentials, logger } = options
   const app = openApiRouter<IdentityEnv>()
   app.use(requestId({ limitLength: MAX_REQUEST_ID_LENGTH }))

@@ -4,7 +4,7 @@ import { migrationStatus } from '../shared/db/migration-status.js'
 import { codeOf } from '../shared/db/sqlstate.js'
 import { listen } from '../shared/http-server.js'
 import type { Logger } from '../shared/logger.js'
-import { createFunctionsApp } from './app.js'
+import { buildFunctionsApp } from './app.js'
 import type { FunctionsConfig } from './config.js'
 import { servingClientFromSettings } from './model-serving/connect.js'
 import type { ServingClient } from './model-serving/serving-client.js'
@@ -37,7 +37,7 @@ export async function serveFunctions(options: {
   })
   try {
     const modelServing = await servingClientFromSettings(config.workspace)
-    const app = createFunctionsApp({ database, credentials, logger, modelServing, ...config })
+    const app = buildFunctionsApp({ database, credentials, logger, modelServing, ...config })
     const server = await listen(app.fetch, { kind: 'tcp', host: config.host, port: config.port })
     void warnIfMigrationsPending(database, logger)
     return {

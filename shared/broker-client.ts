@@ -22,8 +22,11 @@ export const RECHECK_INTERVAL_MS = 1_000
 export interface BrokerClientOptions {
   /** `http://host:port` or `unix:/path/to/socket`; `LAKEBASE_BROKER_URL`. */
   url: string
-  /** The client token; `LAKEBASE_BROKER_TOKEN` or the broker's token file. */
-  token: string | undefined
+  /**
+   * The client token; `LAKEBASE_BROKER_TOKEN` or the broker's token file. A function is asked
+   * before each request to the broker until it gives one (a token file the broker writes later).
+   */
+  token: string | undefined | (() => Promise<string | undefined>)
   target?: string
   timeoutMs?: number
   clock?: Clock
@@ -105,9 +108,12 @@ export function brokerCredentials(options: BrokerClientOptions): BrokerCredentia
       held = undefined
     },
   }
+  let token = typeof options.token === 'function' ? undefined : options.token
+  const tokenSource = typeof options.token === 'function' ? options.token : undefined
 
   async function fetchOnce(): Promise<ServedCredential> {
-    if (!options.token) {
+    if (!token && tokenSource) token = await tokenSource()
+    if (!token) {
       throw notConfigured(
         'no client token for the broker',
         'set LAKEBASE_BROKER_TOKEN or BROKER_TOKEN_FILE',
@@ -118,13 +124,8 @@ export function brokerCredentials(options: BrokerClientOptions): BrokerCredentia
     try {
       response =
         reported === undefined
-          ? await request(path, options.token, timeoutMs)
-          : await request(
-              refreshPath,
-              options.token,
-              timeoutMs,
-              JSON.stringify({ refused: reported }),
-            )
+          ? await request(path, token, timeoutMs)
+          : await request(refreshPath, token, timeoutMs, JSON.stringify({ refused: reported }))
     } catch (err) {
       if (isTimeout(err)) {
         throw new AppError(

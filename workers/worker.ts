@@ -1,5 +1,5 @@
 import { type Logger, pino } from 'pino'
-import { createFunctionsApp } from '../functions/app.js'
+import { buildFunctionsApp } from '../functions/app.js'
 import { type FunctionsConfig, resolveFunctionsConfig } from '../functions/config.js'
 import { Database } from '../shared/db/database.js'
 import type { Env } from '../shared/env.js'
@@ -39,7 +39,7 @@ interface Isolate {
   logger: Logger
   slot: CredentialSlot
   scope: RequestScope
-  app: ReturnType<typeof createFunctionsApp>
+  app: ReturnType<typeof buildFunctionsApp>
 }
 
 /** Built on an isolate's first request, from its bindings; a Worker has no start-up hook. */
@@ -107,7 +107,7 @@ function isolateFor(env: WorkerEnv): Isolate {
   const config = resolveFunctionsConfig(vars)
   const logger = pino({ name: 'functions', level: config.logLevel })
   const scope = new RequestScope()
-  const app = createFunctionsApp({
+  const app = buildFunctionsApp({
     ...config,
     database: scope.database,
     credentials: scope.credentials,

@@ -1,4 +1,4 @@
-import { createFunctionsApp } from '../../functions/app.js'
+import { buildFunctionsApp } from '../../functions/app.js'
 import { resolveFunctionsConfig } from '../../functions/config.js'
 import type { BrokerCredentials } from '../../shared/broker-client.js'
 import type { ServedCredential } from '../../shared/credential.js'
@@ -25,5 +25,5 @@ const config = resolveFunctionsConfig(process.env)
 const logger = createLogger({ name: 'functions', level: config.logLevel })
 const credentials = staticCredentials(JSON.parse(required('BENCH_STATIC_CREDENTIAL')))
 const database = new Database({ credentials, sslMode: config.sslMode, max: config.poolMax, logger })
-const app = createFunctionsApp({ database, credentials, logger, ...config })
+const app = buildFunctionsApp({ database, credentials, logger, ...config })
 await serveBench(app.fetch, () => database.close())

@@ -201,7 +201,7 @@ export function createSql(options: CreateSqlOptions = {}): postgres.Sql {
         counters.logins += 1
         return credentials.password()
       },
-      ssl: sslOption(explicitSsl ?? envSsl ?? credential.ssl),
+      ssl: sslOption(explicitSsl ?? envSsl ?? credential.ssl, credential.host, env),
       onclose: (id) => {
         counters.closes += 1
         driverOptions.onclose?.(id)

@@ -1,6 +1,6 @@
 import type { Browser } from 'playwright-core'
 import { afterAll, beforeAll, describe, expect, it } from 'vitest'
-import { createFunctionsApp } from '../../functions/app.js'
+import { buildFunctionsApp } from '../../functions/app.js'
 import { DOCS_PATH } from '../../functions/docs/swagger-ui.js'
 import { brokerCredentials } from '../../shared/broker-client.js'
 import { Database } from '../../shared/db/database.js'
@@ -25,7 +25,7 @@ describe.skipIf(browserMissing !== undefined)(
         token: 'unused-client-token',
       })
       const { logger } = captureLogs('functions')
-      const app = createFunctionsApp({
+      const app = buildFunctionsApp({
         database: new Database({ credentials, logger }),
         credentials,
         logger,

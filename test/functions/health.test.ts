@@ -1,5 +1,5 @@
 import { afterAll, beforeAll, describe, expect, it } from 'vitest'
-import { createFunctionsApp } from '../../functions/app.js'
+import { buildFunctionsApp } from '../../functions/app.js'
 import { brokerCredentials } from '../../shared/broker-client.js'
 import { Database } from '../../shared/db/database.js'
 import { captureLogs } from '../support/capture-logs.js'
@@ -45,7 +45,7 @@ describe('the functions with no broker reachable', () => {
     })
     const { logger } = captureLogs()
     const database = new Database({ credentials, logger })
-    const app = createFunctionsApp({
+    const app = buildFunctionsApp({
       database,
       credentials,
       logger,

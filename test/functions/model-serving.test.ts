@@ -1,6 +1,6 @@
 import { setupServer } from 'msw/node'
 import { afterAll, afterEach, beforeAll, beforeEach, describe, expect, it, vi } from 'vitest'
-import { createFunctionsApp } from '../../functions/app.js'
+import { buildFunctionsApp } from '../../functions/app.js'
 import { servingClientFromSettings } from '../../functions/model-serving/connect.js'
 import { MODEL_RETRY_AFTER_S } from '../../functions/model-serving/model-error.js'
 import type { ServingClient } from '../../functions/model-serving/serving-client.js'
@@ -308,7 +308,7 @@ describe('POST /api/model-serving/invoke', () => {
       token: 'no-broker-listens-here',
     })
     const logs = captureLogs()
-    const app = createFunctionsApp({
+    const app = buildFunctionsApp({
       database: new Database({ credentials, logger: logs.logger }),
       credentials,
       logger: logs.logger,

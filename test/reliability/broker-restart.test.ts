@@ -1,6 +1,6 @@
 import { afterAll, beforeAll, describe, expect, it } from 'vitest'
 import type { RunningBroker } from '../../broker/broker.js'
-import { createFunctionsApp } from '../../functions/app.js'
+import { buildFunctionsApp } from '../../functions/app.js'
 import { DEFAULT_PREFERENCE_KEYS } from '../../functions/config.js'
 import { BROKER_TIMEOUT_MS, brokerCredentials } from '../../shared/broker-client.js'
 import { Database } from '../../shared/db/database.js'
@@ -55,7 +55,7 @@ function functionsInstance(name: string) {
   const credentials = brokerCredentials({ url, token: TEST_CLIENT_TOKEN })
   const database = new Database({ credentials, logger: logs.logger, max: 4 })
   closers.push(() => database.close())
-  const app = createFunctionsApp({
+  const app = buildFunctionsApp({
     database,
     credentials,
     logger: logs.logger,

@@ -1,5 +1,5 @@
 import type { RunningBroker } from '../../broker/broker.js'
-import { createFunctionsApp, type FunctionsAppOptions } from '../../functions/app.js'
+import { buildFunctionsApp, type FunctionsAppOptions } from '../../functions/app.js'
 import { DEFAULT_PREFERENCE_KEYS } from '../../functions/config.js'
 import { brokerCredentials } from '../../shared/broker-client.js'
 import { Database } from '../../shared/db/database.js'
@@ -24,7 +24,7 @@ export interface FunctionsStack {
   db: TestDatabase
   broker: RunningBroker
   database: Database
-  app: ReturnType<typeof createFunctionsApp>
+  app: ReturnType<typeof buildFunctionsApp>
   logs: ReturnType<typeof captureLogs>
   call: CallFunctions
   /** Another app on the same database, broker and logs, with some options changed. */
@@ -53,7 +53,7 @@ export async function startFunctionsStack(
   const logs = captureLogs('functions')
   const database = new Database({ credentials, logger: logs.logger, max: 5 })
   const build = (overrides: FunctionsStackOptions) => {
-    const app = createFunctionsApp({
+    const app = buildFunctionsApp({
       database,
       credentials,
       logger: logs.logger,

@@ -1,0 +1,10 @@
+/**
+ * `lakebase-broker/functions`: the reference functions as a Hono app to mount, and the
+ * migrations that create their tables.
+ */
+export {
+  type CreateFunctionsAppOptions,
+  createFunctionsApp,
+  type FunctionsApp,
+} from './create-app.js'
+export { type MigrateOptions, type MigrateResult, migrate } from './migrate.js'
