@@ -63,6 +63,7 @@ export function lakebase(options: LakebaseOptions = {}): MiddlewareHandler<Lakeb
       if (!credentials.current()) await credentials.get()
     } catch (err) {
       if (!(err instanceof AppError)) throw err
+      if (err.retryAfter !== null) c.header('Retry-After', String(err.retryAfter))
       return c.json(err.toBody(), err.status)
     }
     c.set('user', user)

@@ -1,8 +1,7 @@
-import { readFileSync } from 'node:fs'
 import pg from 'pg'
 import { z } from 'zod'
-import { type BrokerCredentials, brokerCredentials, DEFAULT_BROKER_URL } from '../broker-client.js'
-import { brokerTokenFile } from '../broker-token.js'
+import type { BrokerCredentials } from '../broker-client.js'
+import { brokerCredentials } from '../broker-credentials.js'
 import { type ServedCredential, SSL_MODES, type SslMode } from '../credential.js'
 import { codeOf } from '../db/sqlstate.js'
 import { type Env, envValue } from '../env.js'
@@ -131,7 +130,7 @@ export function createPool(options: CreatePoolOptions = {}): LakebasePool {
   const { credentials, sslMode, env, logger, isReadOnly, ...poolConfig } = checked
   const resolvedEnv = env ?? process.env
   return new BrokerPool(poolConfig, {
-    credentials: credentials ?? credentialsFromEnv(resolvedEnv),
+    credentials: credentials ?? brokerCredentials({ env: resolvedEnv }),
     sslMode: sslMode ?? envSslMode(resolvedEnv),
     env: resolvedEnv,
     logger,
@@ -156,27 +155,6 @@ function checkOptions(options: CreatePoolOptions): CreatePoolOptions {
   }
   checkRootCert(options.env ?? process.env)
   return options
-}
-
-/**
- * The broker client a pool uses when none is given, from the environment.
- * TODO(lead): one shared env-defaulting `brokerCredentials()` for every entry.
- */
-function credentialsFromEnv(env: Env): BrokerCredentials {
-  return brokerCredentials({
-    url: envValue(env, 'LAKEBASE_BROKER_URL') ?? DEFAULT_BROKER_URL,
-    token: envValue(env, 'LAKEBASE_BROKER_TOKEN') ?? readTokenFileSync(brokerTokenFile(env)),
-    target: envValue(env, 'LAKEBASE_BROKER_TARGET'),
-  })
-}
-
-function readTokenFileSync(path: string): string | undefined {
-  try {
-    return readFileSync(path, 'utf8').trim() || undefined
-  } catch (err) {
-    if ((err as NodeJS.ErrnoException).code === 'ENOENT') return undefined
-    throw err
-  }
 }
 
 function envSslMode(env: Env): SslMode | undefined {

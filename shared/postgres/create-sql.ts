@@ -1,7 +1,6 @@
-import { readFileSync } from 'node:fs'
 import postgres from 'postgres'
-import { type BrokerCredentials, brokerCredentials, DEFAULT_BROKER_URL } from '../broker-client.js'
-import { brokerTokenFile } from '../broker-token.js'
+import type { BrokerCredentials } from '../broker-client.js'
+import { brokerCredentials } from '../broker-credentials.js'
 import { type ServedCredential, SSL_MODES, type SslMode } from '../credential.js'
 import { ruleFor } from '../db/sqlstate.js'
 import { type Env, envValue } from '../env.js'
@@ -173,7 +172,7 @@ export function createSql(options: CreateSqlOptions = {}): postgres.Sql {
     logger,
     ...driverOptions
   } = options
-  const credentials = given ?? credentialsFromEnv(env)
+  const credentials = given ?? brokerCredentials({ env })
   const envSsl = envSslMode(env)
   const max = driverOptions.max ?? DEFAULT_POOL_SIZE
   const counters = { logins: 0, closes: 0 }
@@ -431,28 +430,6 @@ export function createSql(options: CreateSqlOptions = {}): postgres.Sql {
     login_user: current?.user ?? null,
   }))
   return facade
-}
-
-/**
- * The broker client from the environment: `LAKEBASE_BROKER_URL` (default
- * `http://127.0.0.1:8990`), `LAKEBASE_BROKER_TOKEN` (else the broker's token file),
- * `LAKEBASE_BROKER_TARGET` (default `default`).
- */
-function credentialsFromEnv(env: Env): BrokerCredentials {
-  return brokerCredentials({
-    url: envValue(env, 'LAKEBASE_BROKER_URL') ?? DEFAULT_BROKER_URL,
-    token: envValue(env, 'LAKEBASE_BROKER_TOKEN') ?? readTokenFileSync(brokerTokenFile(env)),
-    target: envValue(env, 'LAKEBASE_BROKER_TARGET') ?? 'default',
-  })
-}
-
-function readTokenFileSync(path: string): string | undefined {
-  try {
-    return readFileSync(path, 'utf8').trim() || undefined
-  } catch {
-    // No token file: the first query answers LAKEBASE_NOT_CONFIGURED, naming what to set.
-    return undefined
-  }
 }
 
 function envSslMode(env: Env): SslMode | undefined {
