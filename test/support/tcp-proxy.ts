@@ -8,7 +8,8 @@ export interface TcpProxy {
   listen(): Promise<void>
   /**
    * The next statement sent through the proxy runs (and commits) on the server, but its answer
-   * never arrives: both sockets are destroyed when the first byte of the answer comes back.
+   * never arrives: both sockets are destroyed when the server's ReadyForQuery after it (which
+   * follows the commit) comes back. The connection must be open already (no login messages).
    * Resolves once that happened.
    */
   dropNextAnswer(): Promise<void>
@@ -24,19 +25,25 @@ export async function tcpProxy(target: { host: string; port: number }): Promise<
   const onConnection = (client: Socket) => {
     const upstream = connect(target.port, target.host)
     sockets.add(client).add(upstream)
-    let sentWhileArmed = false
+    let executed = false
+    let answer = Buffer.alloc(0)
     client.on('data', (chunk) => {
-      if (armed) sentWhileArmed = true
+      // Execute (E) or a simple Query (Q): from here the statement runs, and commits at Sync.
+      if (armed && messageTypes(chunk).some((t) => t === 'E' || t === 'Q')) executed = true
       upstream.write(chunk)
     })
     upstream.on('data', (chunk) => {
-      if (sentWhileArmed && armed) {
-        const done = armed
-        armed = undefined
-        client.destroy()
-        upstream.destroy()
-        done()
-        return
+      if (executed && armed) {
+        answer = Buffer.concat([answer, chunk])
+        // ReadyForQuery (Z) follows the commit: that is the answer that never arrives.
+        if (messageTypes(answer).includes('Z')) {
+          const done = armed
+          armed = undefined
+          client.destroy()
+          upstream.destroy()
+          done()
+          return
+        }
       }
       client.write(chunk)
     })
@@ -66,4 +73,14 @@ export async function tcpProxy(target: { host: string; port: number }): Promise<
       await new Promise<void>((resolve) => (server ? server.close(() => resolve()) : resolve()))
     },
   }
+}
+
+/** The types of the whole protocol messages at the start of `buffer` (type byte, int32 length). */
+function messageTypes(buffer: Buffer): string[] {
+  const types: string[] = []
+  for (let at = 0; at + 5 <= buffer.length; ) {
+    types.push(String.fromCharCode(buffer[at] ?? 0))
+    at += 1 + buffer.readUInt32BE(at + 1)
+  }
+  return types
 }
