@@ -13,7 +13,16 @@ export const ERROR_CODES = {
     'The credential broker is not reachable or refused this client; `technical_details.suggestion` names what to set.',
   CREDENTIAL_UNAVAILABLE:
     'The broker holds no valid database credential right now; retry after `retry_after` seconds.',
-  DATABASE_UNAVAILABLE: 'Postgres is not reachable right now; retry after `retry_after` seconds.',
+  DATABASE_UNAVAILABLE:
+    'Postgres is not reachable, read-only, busy or starting right now (or a write lost its connection and may or may not have been applied); retry after `retry_after` seconds.',
+  DATABASE_NOT_MIGRATED:
+    'A table or column is missing: run `npm run migrate`; `technical_details.suggestion` says so.',
+  DATABASE_PERMISSION_DENIED:
+    "The app's Postgres role lacks a grant; `technical_details` name the role and object, and the `suggestion` carries the GRANT the owner should run.",
+  DATABASE_TIMEOUT:
+    'The statement ran past `statement_timeout` (`LAKEBASE_STATEMENT_TIMEOUT_MS`); retry after `retry_after` seconds.',
+  DATABASE_CONFLICT:
+    'A serialization failure or deadlock outlasted its retries; retry after `retry_after` seconds.',
   MODEL_UNAVAILABLE:
     'The serving endpoint failed, refused the call or is not configured; `technical_details` carry the upstream status and error code.',
   MODEL_TIMEOUT: 'The serving endpoint did not answer within `timeout_seconds`.',
@@ -48,7 +57,15 @@ function errorBodyWith(codes: readonly [ErrorCode, ...ErrorCode[]]) {
 export const IDENTITY_ERRORS = { 401: ['AUTH_REQUIRED'] } as const
 /** Errors every route that reads or writes Postgres can answer. */
 export const DATABASE_ERRORS = {
-  503: ['DATABASE_UNAVAILABLE', 'CREDENTIAL_UNAVAILABLE', 'LAKEBASE_NOT_CONFIGURED'],
+  503: [
+    'DATABASE_UNAVAILABLE',
+    'CREDENTIAL_UNAVAILABLE',
+    'LAKEBASE_NOT_CONFIGURED',
+    'DATABASE_NOT_MIGRATED',
+    'DATABASE_PERMISSION_DENIED',
+    'DATABASE_TIMEOUT',
+    'DATABASE_CONFLICT',
+  ],
 } as const
 /** Errors every route with a JSON body can answer. */
 export const BODY_ERRORS = {

@@ -51,6 +51,14 @@ export const AUTH_RETRY_PAUSE_MS = 100
 export const MAX_CONFLICT_RETRIES = 3
 export const CONFLICT_PAUSE_MS = 20
 /**
+ * A read that ran when its connection dropped is retried up to this often: once for the drop,
+ * once more because the event that dropped it (a failover, a kill of every backend of the role)
+ * can reach the new pool's first connection too.
+ */
+export const MAX_READ_RETRIES = 2
+/** A statement that never reached the server is retried up to this often after a dropped connection. */
+export const MAX_UNRAN_RETRIES = 3
+/**
  * How long a statement that never ran waits for a server that is waking (Autoscaling's
  * scale-to-zero resumes in well under a second) or restarting. Short of the 6 s in which the
  * reliability suite wants an outage answered, so a real outage still gets a fast 503.
@@ -151,8 +159,9 @@ const pause = (ms: number) =>
  * - the password function never rejects, and with no valid credential a statement fails at once
  *   with 503 `CREDENTIAL_UNAVAILABLE`;
  * - a login refused (28P01) forgets the credential and logs in again with a fresh one;
- * - a dropped connection costs a new pool; a statement that never reached the server or only
- *   reads is retried once, a write that may have committed is not (its error says so);
+ * - a dropped connection costs a new pool; a statement that never reached the server is retried,
+ *   a read that ran up to {@link MAX_READ_RETRIES} times, a write that may have committed never
+ *   (a retry could change its answer: a DELETE would find nothing, an upsert would update);
  * - a serialization failure or deadlock (40001, 40P01) outside a transaction is retried up to
  *   {@link MAX_CONFLICT_RETRIES} times with jitter;
  * - a statement that never ran waits up to `wakeTimeoutMs` for a waking server.
@@ -266,7 +275,8 @@ export function createSql(options: CreateSqlOptions = {}): postgres.Sql {
     const started = performance.now()
     let authRetries = 0
     let conflictRetries = 0
-    let connectionRetried = false
+    let readRetries = 0
+    let unranRetries = 0
     let wakePause = WAKE_PAUSE_MS
     for (;;) {
       const gen = await generation()
@@ -296,8 +306,13 @@ export function createSql(options: CreateSqlOptions = {}): postgres.Sql {
           await pause(wakePause)
           wakePause = Math.min(wakePause * 2, 1_000)
           retry = true
-        } else if (rule.retry === 'unless-ran' && (!ran || readOnly) && !connectionRetried) {
-          connectionRetried = true
+        } else if (rule.retry === 'unless-ran' && !ran && unranRetries < MAX_UNRAN_RETRIES) {
+          // Nothing reached the server (e.g. the error postgres.js hands on from a killed
+          // backend to the next query on its connection): always safe, and not the one retry.
+          unranRetries += 1
+          retry = true
+        } else if (rule.retry === 'unless-ran' && readOnly && readRetries < MAX_READ_RETRIES) {
+          readRetries += 1
           retry = true
         } else if (rule.retry === 'conflict' && conflictRetries < MAX_CONFLICT_RETRIES) {
           await pause(Math.random() * CONFLICT_PAUSE_MS * 2 ** conflictRetries)

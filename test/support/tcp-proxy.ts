@@ -1,0 +1,86 @@
+import { connect, createServer, type Server, type Socket } from 'node:net'
+import { freePort } from './free-port.js'
+
+/** A loopback TCP proxy to Postgres that can lose an answer on purpose. */
+export interface TcpProxy {
+  port: number
+  /** Starts accepting (a server coming up, e.g. waking from scale-to-zero). */
+  listen(): Promise<void>
+  /**
+   * The next statement sent through the proxy runs (and commits) on the server, but its answer
+   * never arrives: both sockets are destroyed when the server's ReadyForQuery after it (which
+   * follows the commit) comes back. The connection must be open already (no login messages).
+   * Resolves once that happened.
+   */
+  dropNextAnswer(): Promise<void>
+  close(): Promise<void>
+}
+
+/** A proxy on a free loopback port to `target`; not listening until `listen()`. */
+export async function tcpProxy(target: { host: string; port: number }): Promise<TcpProxy> {
+  const port = await freePort()
+  const sockets = new Set<Socket>()
+  let armed: (() => void) | undefined
+  let server: Server | undefined
+  const onConnection = (client: Socket) => {
+    const upstream = connect(target.port, target.host)
+    sockets.add(client).add(upstream)
+    let executed = false
+    let answer = Buffer.alloc(0)
+    client.on('data', (chunk) => {
+      // Execute (E) or a simple Query (Q): from here the statement runs, and commits at Sync.
+      if (armed && messageTypes(chunk).some((t) => t === 'E' || t === 'Q')) executed = true
+      upstream.write(chunk)
+    })
+    upstream.on('data', (chunk) => {
+      if (executed && armed) {
+        answer = Buffer.concat([answer, chunk])
+        // ReadyForQuery (Z) follows the commit: that is the answer that never arrives.
+        if (messageTypes(answer).includes('Z')) {
+          const done = armed
+          armed = undefined
+          client.destroy()
+          upstream.destroy()
+          done()
+          return
+        }
+      }
+      client.write(chunk)
+    })
+    const end = () => {
+      client.destroy()
+      upstream.destroy()
+      sockets.delete(client)
+      sockets.delete(upstream)
+    }
+    client.on('close', end).on('error', end)
+    upstream.on('close', end).on('error', end)
+  }
+  return {
+    port,
+    listen: () =>
+      new Promise((resolve, reject) => {
+        server = createServer(onConnection)
+        server.once('error', reject)
+        server.listen(port, '127.0.0.1', () => resolve())
+      }),
+    dropNextAnswer: () =>
+      new Promise((resolve) => {
+        armed = resolve
+      }),
+    async close() {
+      for (const socket of sockets) socket.destroy()
+      await new Promise<void>((resolve) => (server ? server.close(() => resolve()) : resolve()))
+    },
+  }
+}
+
+/** The types of the whole protocol messages at the start of `buffer` (type byte, int32 length). */
+function messageTypes(buffer: Buffer): string[] {
+  const types: string[] = []
+  for (let at = 0; at + 5 <= buffer.length; ) {
+    types.push(String.fromCharCode(buffer[at] ?? 0))
+    at += 1 + buffer.readUInt32BE(at + 1)
+  }
+  return types
+}
