@@ -117,8 +117,8 @@ const optionsSchema = z
  * - a login refused after a rotation (28P01) forgets the credential and logs in again with a
  *   fresh one before the caller sees it (nothing ran, so always safe);
  * - a dropped connection costs a reconnect: idle clients that die are dropped (the pool always
- *   has an `'error'` listener, so a killed backend never crashes the process), clients from
- *   before a drop are replaced when next taken, and a `pool.query` is tried once more when it is
+ *   has an `'error'` listener, so a killed backend never crashes the process), and a
+ *   `pool.query` is tried once more when it is
  *   read-only ({@link CreatePoolOptions.isReadOnly}) or never reached the server. A write whose
  *   connection dropped mid-statement is not retried (a retry must never change the answer): it
  *   rejects with pg's error.
@@ -232,9 +232,8 @@ class BrokerPool extends pg.Pool implements LakebasePool {
   /** The server said it has no TLS while the mode was `prefer`: log in in plain text. */
   private plainText = false
   /**
-   * Bumped on every dropped connection. A killed backend rarely dies alone (a restart, a
-   * failover, pg_terminate_backend for a role), and an idle client whose death pg has not read
-   * yet looks healthy; so clients born before the last drop are replaced when next taken.
+   * Bumped when the credential names another login (user, host, database, TLS): clients logged
+   * in before are replaced when next taken, instead of serving the old login until they idle out.
    */
   private generation = 0
   private readonly born = new WeakMap<pg.PoolClient, number>()
@@ -320,7 +319,6 @@ class BrokerPool extends pg.Pool implements LakebasePool {
         // A dead client leaves the pool; one that only ran a bad statement goes back to it.
         client.release(failure === 'connection' ? (err as Error) : undefined)
         if (failure !== 'connection') throw err
-        this.generation += 1
         const text = typeof config === 'string' ? config : config.text
         const retry =
           !attempt.connectionRetried && (neverSent(err) || this.settings.isReadOnly(text))
@@ -337,7 +335,7 @@ class BrokerPool extends pg.Pool implements LakebasePool {
 
   /**
    * A client logged in with the current credential: 28P01 costs a fresh credential, a failed
-   * connection one more try, a client from before a drop a new one.
+   * connection one more try, a client of a previous login a new one.
    */
   private async acquire(attempt: Attempt): Promise<pg.PoolClient> {
     for (;;) {
@@ -388,7 +386,6 @@ class BrokerPool extends pg.Pool implements LakebasePool {
   }
 
   private dropped(err: Error, where: string): void {
-    if (pgFailure(err) === 'connection') this.generation += 1
     this.settings.logger?.warn({ code: codeOf(err), where }, 'pg connection dropped')
   }
 }

@@ -4,7 +4,7 @@ import { sql } from 'drizzle-orm'
 import { drizzle } from 'drizzle-orm/node-postgres'
 import type pg from 'pg'
 import { afterEach, describe, expect, it } from 'vitest'
-import { brokerCredentials } from '../../../shared/broker-client.js'
+import { type BrokerCredentials, brokerCredentials } from '../../../shared/broker-client.js'
 import { AppError, LakebaseOptionError } from '../../../shared/errors.js'
 import { type CreatePoolOptions, createPool } from '../../../shared/pg/create-pool.js'
 import { ManualClock } from '../../../testing/manual-clock.js'
@@ -206,6 +206,32 @@ describe('createPool', () => {
     expect(await refused).toMatchObject({ code: '57P01' })
     expect(pool.stats().connection_retries).toBe(0)
     expect((await pool.query('select count(*)::int as n from log')).rows[0]?.n).toBe(0)
+  })
+
+  it('replaces clients of the previous login when the credential names another user', async () => {
+    const [first, second] = [await strict(), await strict()]
+    const clients = []
+    for (const lakebase of [first, second]) {
+      const { broker } = await startTestBroker(lakebase.brokerEnv)
+      cleanup.push(() => broker.close())
+      clients.push(brokerCredentials({ url: broker.url, token: TEST_CLIENT_TOKEN }))
+    }
+    let active = clients[0] as BrokerCredentials
+    const switching: BrokerCredentials = {
+      target: 'default',
+      get: () => active.get(),
+      current: () => active.current(),
+      password: () => active.password(),
+      forget: () => active.forget(),
+    }
+    const pool = createPool({ credentials: switching, max: 2 })
+    cleanup.push(() => pool.end())
+    const who = async () => (await pool.query('select current_user as u')).rows[0]?.u
+    expect(await who()).toBe(first.role)
+
+    active = clients[1] as BrokerCredentials
+    expect(await who()).toBe(second.role)
+    expect(pool.stats()).toMatchObject({ open: 1, login_user: second.role })
   })
 
   it('falls back to plain text under prefer when the server has no TLS', async () => {
