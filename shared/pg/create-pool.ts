@@ -37,7 +37,11 @@ const FROM_CREDENTIAL = [
   'ssl',
 ] as const
 
-/** Options of {@link createPool}: the Lakebase ones below, and any other `pg.PoolConfig`. */
+/**
+ * Options of {@link createPool}: the Lakebase ones below, and any other `pg.PoolConfig`, passed
+ * through with pg's defaults (`max` 10, `idleTimeoutMillis` 10 000, no `statement_timeout`).
+ * Host, port, database, user, password and TLS come from the credential and cannot be set.
+ */
 export interface CreatePoolOptions
   extends Omit<pg.PoolConfig, (typeof FROM_CREDENTIAL)[number] | 'Client'> {
   /**
@@ -229,6 +233,8 @@ class BrokerPool extends pg.Pool implements LakebasePool {
   private connectionRetries = 0
   private loginKey: string | undefined
   private loginUser: string | undefined
+  /** The TLS mode of the current login: `sslMode`, else the credential's. */
+  private mode: SslMode | undefined
   /** The server said it has no TLS while the mode was `prefer`: log in in plain text. */
   private plainText = false
   /**
@@ -245,9 +251,14 @@ class BrokerPool extends pg.Pool implements LakebasePool {
     super({
       connectionTimeoutMillis: CONNECT_TIMEOUT_MS,
       ...config,
-      password: () => {
+      // Never rejects, whatever credentials object was given: pg would fail the login with it.
+      password: async () => {
         this.logins += 1
-        return settings.credentials.password()
+        try {
+          return await settings.credentials.password()
+        } catch {
+          return ''
+        }
       },
     })
     // Without a listener an idle client's death (pg emits 'error' on the pool) kills the process.
@@ -288,15 +299,15 @@ class BrokerPool extends pg.Pool implements LakebasePool {
   // One signature for pg's many overloads; LakebasePool keeps pg's types for callers.
   // biome-ignore lint/suspicious/noExplicitAny: pg.Pool['query'] has overloads no single signature satisfies
   override query(...args: unknown[]): any {
+    if (typeof (args[0] as pg.Submittable | undefined)?.submit === 'function') {
+      // A stream or cursor: pg-pool's own path (through this.connect), without statement retries.
+      return (super.query as (...a: unknown[]) => unknown).apply(this, args)
+    }
     const callback =
       typeof args.at(-1) === 'function'
         ? (args.pop() as (err: Error | undefined, result?: pg.QueryResult) => void)
         : undefined
     const [config, values] = args
-    if (typeof (config as pg.Submittable | undefined)?.submit === 'function') {
-      // A stream or cursor: pg-pool's own path (through this.connect), without statement retries.
-      return super.query(config as pg.Submittable)
-    }
     const result = this.run(config as string | pg.QueryConfig, values as unknown[] | undefined)
     if (!callback) return result
     result.then(
@@ -345,7 +356,7 @@ class BrokerPool extends pg.Pool implements LakebasePool {
       try {
         client = await super.connect()
       } catch (err) {
-        if (this.settings.sslMode === 'prefer' && (err as Error).message === NO_TLS_MESSAGE) {
+        if (this.mode === 'prefer' && (err as Error).message === NO_TLS_MESSAGE) {
           this.plainText = true
           continue
         }
@@ -381,6 +392,7 @@ class BrokerPool extends pg.Pool implements LakebasePool {
     if (this.loginKey !== undefined) this.generation += 1 // another login: replace old clients
     this.loginKey = key
     this.loginUser = user
+    this.mode = mode
     const ssl = this.plainText ? false : pgSslOption(mode, this.settings.env)
     Object.assign(this.options, { host, port, database, user, ssl })
   }

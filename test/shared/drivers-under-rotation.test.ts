@@ -49,7 +49,7 @@ const drivers: DriverUnderTest[] = [
   {
     name: 'pg (createPool)',
     open(credentials) {
-      const pool = createPool({ credentials, max: POOL_SIZE })
+      const pool = createPool({ credentials, env: {}, max: POOL_SIZE })
       return {
         async read(i) {
           const { rows } = await pool.query(

@@ -42,7 +42,7 @@ async function stack(
   cleanup.push(() => broker.close())
   const credentials = brokerCredentials({ url: broker.url, token: TEST_CLIENT_TOKEN })
   const logs = captureLogs('pg')
-  const pool = createPool({ credentials, logger: logs.logger, max: 3, ...options.pool })
+  const pool = createPool({ credentials, env: {}, logger: logs.logger, max: 3, ...options.pool })
   cleanup.push(() => pool.end())
   /** The broker rotates; the previous token stops working at login, this client still holds it. */
   const rotate = async () => {
@@ -224,7 +224,7 @@ describe('createPool', () => {
       password: () => active.password(),
       forget: () => active.forget(),
     }
-    const pool = createPool({ credentials: switching, max: 2 })
+    const pool = createPool({ credentials: switching, env: {}, max: 2 })
     cleanup.push(() => pool.end())
     const who = async () => (await pool.query('select current_user as u')).rows[0]?.u
     expect(await who()).toBe(first.role)
@@ -234,9 +234,9 @@ describe('createPool', () => {
     expect(pool.stats()).toMatchObject({ open: 1, login_user: second.role })
   })
 
-  it('falls back to plain text under prefer when the server has no TLS', async () => {
+  it('falls back to plain text under prefer (the credential’s ssl) when the server has no TLS', async () => {
     const lakebase = await strict()
-    const { pool } = await stack({ lakebase, pool: { sslMode: 'prefer' } })
+    const { pool } = await stack({ env: { ...lakebase.brokerEnv, PGSSLMODE: 'prefer' } })
     const { rows } = await pool.query('select ssl from pg_stat_ssl where pid = pg_backend_pid()')
     expect(rows[0]?.ssl).toBe(false)
   })
