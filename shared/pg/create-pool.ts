@@ -36,7 +36,11 @@ const FROM_CREDENTIAL = [
   'ssl',
 ] as const
 
-/** Options of {@link createPool}: the Lakebase ones below, and any other `pg.PoolConfig`. */
+/**
+ * Options of {@link createPool}: the Lakebase ones below, and any other `pg.PoolConfig`, passed
+ * through with pg's defaults (`max` 10, `idleTimeoutMillis` 10 000, no `statement_timeout`).
+ * Host, port, database, user, password and TLS come from the credential and cannot be set.
+ */
 export interface CreatePoolOptions
   extends Omit<pg.PoolConfig, (typeof FROM_CREDENTIAL)[number] | 'Client'> {
   /**
@@ -116,8 +120,8 @@ const optionsSchema = z
  * - a login refused after a rotation (28P01) forgets the credential and logs in again with a
  *   fresh one before the caller sees it (nothing ran, so always safe);
  * - a dropped connection costs a reconnect: idle clients that die are dropped (the pool always
- *   has an `'error'` listener, so a killed backend never crashes the process), clients from
- *   before a drop are replaced when next taken, and a `pool.query` is tried once more when it is
+ *   has an `'error'` listener, so a killed backend never crashes the process), and a
+ *   `pool.query` is tried once more when it is
  *   read-only ({@link CreatePoolOptions.isReadOnly}) or never reached the server. A write whose
  *   connection dropped mid-statement is not retried (a retry must never change the answer): it
  *   rejects with pg's error.
@@ -207,12 +211,13 @@ class BrokerPool extends pg.Pool implements LakebasePool {
   private connectionRetries = 0
   private loginKey: string | undefined
   private loginUser: string | undefined
+  /** The TLS mode of the current login: `sslMode`, else the credential's. */
+  private mode: SslMode | undefined
   /** The server said it has no TLS while the mode was `prefer`: log in in plain text. */
   private plainText = false
   /**
-   * Bumped on every dropped connection. A killed backend rarely dies alone (a restart, a
-   * failover, pg_terminate_backend for a role), and an idle client whose death pg has not read
-   * yet looks healthy; so clients born before the last drop are replaced when next taken.
+   * Bumped when the credential names another login (user, host, database, TLS): clients logged
+   * in before are replaced when next taken, instead of serving the old login until they idle out.
    */
   private generation = 0
   private readonly born = new WeakMap<pg.PoolClient, number>()
@@ -224,9 +229,14 @@ class BrokerPool extends pg.Pool implements LakebasePool {
     super({
       connectionTimeoutMillis: CONNECT_TIMEOUT_MS,
       ...config,
-      password: () => {
+      // Never rejects, whatever credentials object was given: pg would fail the login with it.
+      password: async () => {
         this.logins += 1
-        return settings.credentials.password()
+        try {
+          return await settings.credentials.password()
+        } catch {
+          return ''
+        }
       },
     })
     // Without a listener an idle client's death (pg emits 'error' on the pool) kills the process.
@@ -267,15 +277,15 @@ class BrokerPool extends pg.Pool implements LakebasePool {
   // One signature for pg's many overloads; LakebasePool keeps pg's types for callers.
   // biome-ignore lint/suspicious/noExplicitAny: pg.Pool['query'] has overloads no single signature satisfies
   override query(...args: unknown[]): any {
+    if (typeof (args[0] as pg.Submittable | undefined)?.submit === 'function') {
+      // A stream or cursor: pg-pool's own path (through this.connect), without statement retries.
+      return (super.query as (...a: unknown[]) => unknown).apply(this, args)
+    }
     const callback =
       typeof args.at(-1) === 'function'
         ? (args.pop() as (err: Error | undefined, result?: pg.QueryResult) => void)
         : undefined
     const [config, values] = args
-    if (typeof (config as pg.Submittable | undefined)?.submit === 'function') {
-      // A stream or cursor: pg-pool's own path (through this.connect), without statement retries.
-      return super.query(config as pg.Submittable)
-    }
     const result = this.run(config as string | pg.QueryConfig, values as unknown[] | undefined)
     if (!callback) return result
     result.then(
@@ -298,7 +308,6 @@ class BrokerPool extends pg.Pool implements LakebasePool {
         // A dead client leaves the pool; one that only ran a bad statement goes back to it.
         client.release(failure === 'connection' ? (err as Error) : undefined)
         if (failure !== 'connection') throw err
-        this.generation += 1
         const text = typeof config === 'string' ? config : config.text
         const retry =
           !attempt.connectionRetried && (neverSent(err) || this.settings.isReadOnly(text))
@@ -315,7 +324,7 @@ class BrokerPool extends pg.Pool implements LakebasePool {
 
   /**
    * A client logged in with the current credential: 28P01 costs a fresh credential, a failed
-   * connection one more try, a client from before a drop a new one.
+   * connection one more try, a client of a previous login a new one.
    */
   private async acquire(attempt: Attempt): Promise<pg.PoolClient> {
     for (;;) {
@@ -325,7 +334,7 @@ class BrokerPool extends pg.Pool implements LakebasePool {
       try {
         client = await super.connect()
       } catch (err) {
-        if (this.settings.sslMode === 'prefer' && (err as Error).message === NO_TLS_MESSAGE) {
+        if (this.mode === 'prefer' && (err as Error).message === NO_TLS_MESSAGE) {
           this.plainText = true
           continue
         }
@@ -361,12 +370,12 @@ class BrokerPool extends pg.Pool implements LakebasePool {
     if (this.loginKey !== undefined) this.generation += 1 // another login: replace old clients
     this.loginKey = key
     this.loginUser = user
+    this.mode = mode
     const ssl = this.plainText ? false : pgSslOption(mode, this.settings.env)
     Object.assign(this.options, { host, port, database, user, ssl })
   }
 
   private dropped(err: Error, where: string): void {
-    if (pgFailure(err) === 'connection') this.generation += 1
     this.settings.logger?.warn({ code: codeOf(err), where }, 'pg connection dropped')
   }
 }

@@ -1,0 +1,139 @@
+import { afterEach, describe, expect, it } from 'vitest'
+import { type BrokerCredentials, brokerCredentials } from '../../shared/broker-client.js'
+import { Database } from '../../shared/db/database.js'
+import { codeOf } from '../../shared/db/sqlstate.js'
+import { createPool } from '../../shared/pg/create-pool.js'
+import { ManualClock } from '../../testing/manual-clock.js'
+import { startTestBroker, TEST_CLIENT_TOKEN } from '../support/broker.js'
+import { lakebaseLike } from '../support/lakebase-like.js'
+import { adminSql } from '../support/postgres.js'
+
+/** Rotations to live through, each followed by killing every backend of the role. */
+const ROTATIONS = 3
+/** Callers querying at once: more than the pool holds, so some always wait for a client. */
+const WORKERS = 8
+const POOL_SIZE = 4
+/** Answers each driver must give between two rotations, so that each lands under load. */
+const ANSWERS_PER_ROUND = 40
+
+/** One driver entry as a service uses it; the lead can swap in createSql here. */
+interface DriverUnderTest {
+  name: string
+  open(credentials: BrokerCredentials): {
+    /** One read, the kind of query a handler makes; resolves to its answer. */
+    read(i: number): Promise<number>
+    /** Logins the driver made (password asked for). */
+    logins(): number
+    close(): Promise<void>
+  }
+}
+
+const drivers: DriverUnderTest[] = [
+  {
+    // TODO(lead): createSql from shared/postgres/create-sql.ts once merged.
+    name: 'postgres.js (Database)',
+    open(credentials) {
+      const database = new Database({ credentials, max: POOL_SIZE })
+      return {
+        async read(i) {
+          const [row] = await database.run((db) =>
+            db.execute(`select ${i}::int as n from pg_sleep(${i % 4 === 0 ? 0.02 : 0})`),
+          )
+          return Number(row?.n)
+        },
+        logins: () => database.stats().logins,
+        close: () => database.close(),
+      }
+    },
+  },
+  {
+    name: 'pg (createPool)',
+    open(credentials) {
+      const pool = createPool({ credentials, env: {}, max: POOL_SIZE })
+      return {
+        async read(i) {
+          const { rows } = await pool.query(
+            `select $1::int as n from pg_sleep(${i % 4 === 0 ? 0.02 : 0})`,
+            [i],
+          )
+          return Number(rows[0]?.n)
+        },
+        logins: () => pool.stats().logins,
+        close: () => pool.end(),
+      }
+    },
+  },
+]
+
+const cleanup: (() => Promise<unknown>)[] = []
+afterEach(async () => {
+  for (const step of cleanup.splice(0).reverse()) await step()
+})
+
+async function until(check: () => boolean, timeoutMs = 10_000) {
+  const deadline = Date.now() + timeoutMs
+  while (!check()) {
+    if (Date.now() > deadline) throw new Error('condition not met in time')
+    await new Promise((r) => setTimeout(r, 10))
+  }
+}
+
+describe.each(drivers)('$name under rotations and killed backends', (driver) => {
+  it(`answers every query through ${ROTATIONS} rotations on the strict Postgres`, async () => {
+    const lakebase = await lakebaseLike({ lifetimeS: 3600 })
+    cleanup.push(() => lakebase.close())
+    const brokerClock = new ManualClock(Date.now())
+    const { broker } = await startTestBroker(lakebase.brokerEnv, { clock: brokerClock })
+    cleanup.push(() => broker.close())
+    const credentials = brokerCredentials({ url: broker.url, token: TEST_CLIENT_TOKEN })
+    const db = driver.open(credentials)
+    cleanup.push(() => db.close())
+    const admin = adminSql()
+    cleanup.push(() => admin.end())
+    const cache = broker.caches.get('default')
+    if (!cache) throw new Error('no default target')
+
+    let answered = 0
+    let stopping = false
+    const failures: string[] = []
+    const worker = async (w: number) => {
+      for (let i = w; !stopping; i += WORKERS) {
+        try {
+          const n = await db.read(i)
+          if (n !== i) failures.push(`wrong answer ${n} for ${i}`)
+          answered += 1
+        } catch (err) {
+          failures.push(`${codeOf(err) ?? 'no code'}: ${(err as Error).message}`)
+        }
+      }
+    }
+    const workers = Array.from({ length: WORKERS }, (_, w) => worker(w))
+
+    const killed: number[] = []
+    for (let round = 1; round <= ROTATIONS; round++) {
+      const target = answered + ANSWERS_PER_ROUND
+      await until(() => answered >= target || failures.length > 0)
+      // The broker rotates: the previous token stops working at login; the client still holds it.
+      const before = cache.status().history.length
+      await brokerClock.advance((cache.status().refreshAt ?? Number.NaN) - brokerClock.now())
+      await until(() => cache.status().history.length > before)
+      const rows = await admin`
+        select pg_terminate_backend(pid) as gone from pg_stat_activity where usename = ${lakebase.role}`
+      killed.push(rows.filter((r) => r.gone).length)
+    }
+    const target = answered + ANSWERS_PER_ROUND
+    await until(() => answered >= target || failures.length > 0)
+    stopping = true
+    await Promise.all(workers)
+
+    expect(failures).toEqual([])
+    expect(answered).toBeGreaterThanOrEqual((ROTATIONS + 1) * ANSWERS_PER_ROUND)
+    expect(lakebase.workspace.credentials).toHaveLength(ROTATIONS + 1)
+    // Every round killed connections in use, and logging in again needed the newest token.
+    expect(killed.every((n) => n > 0)).toBe(true)
+    expect(db.logins()).toBeGreaterThan(ROTATIONS + POOL_SIZE)
+    expect(credentials.current()?.password).toBe(lakebase.workspace.credentials.at(-1)?.token)
+    if (process.env.SHOW_FIGURES)
+      console.log(driver.name, { answered, killed, logins: db.logins() })
+  })
+})

@@ -1,0 +1,50 @@
+import { describe, expect, it } from 'vitest'
+import { neverSent, pgFailure } from '../../../shared/pg/failure.js'
+import { isReadOnlyStatement } from '../../../shared/pg/read-only.js'
+
+describe('isReadOnlyStatement', () => {
+  it.each([
+    'select 1',
+    '  SELECT * FROM t WHERE id = $1',
+    '-- the user\n/* and more */ select name from users',
+    'with recent as (select * from t) select count(*) from recent',
+    'values (1), (2)',
+    'table users',
+    'show search_path',
+    'select 1;',
+  ])('may run again: %s', (text) => {
+    expect(isReadOnlyStatement(text)).toBe(true)
+  })
+
+  it.each([
+    'insert into t values (1)',
+    'update t set v = 1',
+    'delete from t',
+    'with gone as (delete from t returning *) select * from gone',
+    'select * into copy_of_t from t',
+    "select nextval('s')",
+    "select pg_notify('c', 'x')",
+    'select * from t for update',
+    'select 1; delete from t',
+    'explain analyze delete from t',
+    'create table t (v int)',
+    'call do_things()',
+    '',
+  ])('must not run again: %s', (text) => {
+    expect(isReadOnlyStatement(text)).toBe(false)
+  })
+})
+
+describe('pgFailure', () => {
+  it('reads pg’s code-less errors for a dead connection, and which of them never left', () => {
+    const notQueryable = new Error('Client has encountered a connection error and is not queryable')
+    const terminated = new Error('Connection terminated unexpectedly')
+    expect(pgFailure(notQueryable)).toBe('connection')
+    expect(pgFailure(terminated)).toBe('connection')
+    expect(neverSent(notQueryable)).toBe(true)
+    expect(neverSent(terminated)).toBe(false)
+    expect(pgFailure(Object.assign(new Error('x'), { code: '57P01' }))).toBe('connection')
+    expect(pgFailure(Object.assign(new Error('x'), { code: '28P01' }))).toBe('auth')
+    expect(pgFailure(new Error('syntax'))).toBe('other')
+  })
+})
