@@ -100,6 +100,23 @@ function rows(vitestExit: number | null | undefined): Row[] {
       sum(writes, 'acknowledgedWrites') > 0,
   })
 
+  const forced = read('forced-refresh')
+  out.push(
+    forced
+      ? {
+          figure: 'Forced refreshes healed (credential invalidated by a second minter)',
+          value: `${forced.healed}/${forced.invalidations}`,
+          target: `${forced.invalidations}/${forced.invalidations}, 0 failed`,
+          ok:
+            num(forced.invalidations) > 0 &&
+            forced.healed === forced.invalidations &&
+            forced.forcedRefreshes === forced.invalidations &&
+            forced.failed === 0,
+          detail: `${forced.requests} requests, ${forced.failed} failed, ${forced.forcedRefreshes} forced refreshes, slowest heal ${forced.slowestHealMs} ms, ${forced.lostWrites} of ${forced.acknowledgedWrites} acknowledged writes lost`,
+        }
+      : missing('Forced refreshes healed (credential invalidated by a second minter)', 'n/n'),
+  )
+
   const bad = read('bad-input')
   if (bad) {
     out.push({
