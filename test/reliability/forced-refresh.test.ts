@@ -121,6 +121,8 @@ describe('a credential invalidated by a second minter under load', () => {
       failed: failed.length,
       acknowledgedWrites: acknowledged,
       lostWrites: lost.length,
+      changedAnswers: report.changedAnswers.length,
+      changedAnswerList: report.changedAnswers.slice(0, 20),
       slowestHealMs: Math.max(...healed.map((h) => h.healedAfterMs)),
     })
 
