@@ -160,6 +160,10 @@ export function brokerCredentials(options: BrokerClientOptions): BrokerCredentia
   return {
     target,
     async get() {
+      // A hit is answered here, before p-memoize: its hit path awaits the cache's `has` and `get`
+      // (3.3 µs a call, against 0.7 µs here, measured with 1e6 calls), and the functions ask on
+      // every query.
+      if (memo.has() && held) return held.credential
       try {
         // p-memoize asks the cache `has`, then `get`, a microtask apart: a forget() in between
         // leaves nothing to get, and the second call then asks the broker.

@@ -7,7 +7,8 @@ export interface SingleFlight<T> {
 /**
  * Shares one in-flight promise among all concurrent callers and forgets it once it settles,
  * so a rejection is never cached: the next call after a failure starts a new attempt.
- * (p-memoize does this too, but its current major needs Node 22.)
+ * The broker's cache needs `running` (a demand fetch or a refusal report joins the fetch under
+ * way), which p-memoize, used by the broker client, does not expose.
  */
 export function singleFlight<T>(run: () => Promise<T>): SingleFlight<T> {
   let inFlight: Promise<T> | undefined

@@ -165,6 +165,8 @@ describe('a broker restart under load', () => {
       kills,
       acknowledgedWrites: acknowledged,
       lostWrites: lost.length,
+      changedAnswers: report.changedAnswers.length,
+      changedAnswerList: report.changedAnswers.slice(0, 20),
       coldProbesWhileDown: coldDuring.length,
       coldSlowestMs: Math.round(Math.max(...coldDuring.map((c) => c.ms))),
       coldCodes: [...new Set(coldDuring.map((c) => c.code))],

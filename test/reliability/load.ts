@@ -31,6 +31,13 @@ export interface LoadReport {
   sentPreferences: Map<string, number>
   /** How many preference upserts were acknowledged with a 2xx. */
   acknowledgedPreferenceWrites: number
+  /**
+   * Writes whose answer says they had already happened when, as sent, they could not have: a
+   * first upsert answered 200 (updated) instead of 201, a new request_id answered 200 (the
+   * existing row) instead of 201. Each one is a retry that ran after its first attempt committed,
+   * and answered differently from what that first attempt would have.
+   */
+  changedAnswers: string[]
 }
 
 export interface RunningLoad {
@@ -54,6 +61,7 @@ export function startLoad(
   const acknowledgedPreferences = new Map<string, number>()
   const sentPreferences = new Map<string, number>()
   let acknowledgedPreferenceWrites = 0
+  const changedAnswers: string[] = []
   const run = `${randomUUID().slice(0, 8)}`
   let stopping = false
 
@@ -89,6 +97,7 @@ export function startLoad(
       sentPreferences.set(user, i)
       const put = await call('PUT', '/api/preferences/theme', user, { preference_value: { n: i } })
       if (put < 300) {
+        if (i === 1 && put !== 201) changedAnswers.push(`first upsert of ${user} answered ${put}`)
         acknowledgedPreferences.set(user, i)
         acknowledgedPreferenceWrites += 1
       }
@@ -99,7 +108,10 @@ export function startLoad(
         status: 'SUCCESS',
         request_id: requestId,
       })
-      if (post < 300) acknowledgedLogs.push(requestId)
+      if (post < 300) {
+        if (post !== 201) changedAnswers.push(`new request_id ${requestId} answered ${post}`)
+        acknowledgedLogs.push(requestId)
+      }
       const read = await call('GET', '/api/inference-logs?limit=5', user)
       if ([put, post, read].some((s) => s === 503)) {
         await new Promise((resolve) => setTimeout(resolve, options.pauseAfterUnavailableMs ?? 100))
@@ -119,6 +131,7 @@ export function startLoad(
         acknowledgedPreferences,
         sentPreferences,
         acknowledgedPreferenceWrites,
+        changedAnswers,
       }
     },
   }

@@ -137,6 +137,8 @@ describe('a Postgres restart under load', () => {
       otherFailures: wrong.length,
       acknowledgedWrites: acknowledged,
       lostWrites: lost.length,
+      changedAnswers: report.changedAnswers.length,
+      changedAnswerList: report.changedAnswers.slice(0, 20),
       maxLatencyMs: Math.round(maxLatencyMs),
       recoveredAfterMs: recoveredAt === undefined ? null : recoveredAt - backAt,
       survived:

@@ -72,6 +72,21 @@ describe('brokerCredentials', () => {
     )
   })
 
+  it('answers from memory until the broker’s refresh point, then asks it once more', async () => {
+    const { url, broker: b } = await broker()
+    const clock = new ManualClock(Date.now())
+    const client = brokerCredentials({ url, token: TEST_CLIENT_TOKEN, clock })
+    const first = await client.get()
+    const requests = async () =>
+      b.metrics.registry.getSingleMetricAsString('lakebase_broker_requests_total')
+    clock.jump(Date.parse(first.refreshAt) - clock.now() - 1)
+    await client.get()
+    expect(await requests()).toContain('status="200"} 1')
+    clock.jump(1)
+    await Promise.all([client.get(), client.get(), client.get()])
+    expect(await requests()).toContain('status="200"} 2')
+  })
+
   it('answers LAKEBASE_NOT_CONFIGURED with a suggestion when no broker is listening', async () => {
     const port = await freePort()
     const client = brokerCredentials({ url: `http://127.0.0.1:${port}`, token: TEST_CLIENT_TOKEN })

@@ -1,0 +1,140 @@
+import { afterAll, beforeAll, describe, expect, it } from 'vitest'
+import type { RunningBroker } from '../../broker/broker.js'
+import { createFunctionsApp } from '../../functions/app.js'
+import { DEFAULT_PREFERENCE_KEYS } from '../../functions/config.js'
+import { brokerCredentials } from '../../shared/broker-client.js'
+import { Database } from '../../shared/db/database.js'
+import { migrateViaBroker } from '../../shared/db/migrate-via-broker.js'
+import { startTestBroker, TEST_CLIENT_TOKEN } from '../support/broker.js'
+import { captureLogs } from '../support/capture-logs.js'
+import { type LakebaseLike, lakebaseLike } from '../support/lakebase-like.js'
+import { adminSql } from '../support/postgres.js'
+import { until } from './harness.js'
+import { lostWrites, type Send, startLoad } from './load.js'
+import { countFromEnv, recordFigures } from './recorder.js'
+import { trackSecrets } from './secrets.js'
+
+/**
+ * A second minter invalidates the broker's credential in the middle of a load run: on the strict
+ * Lakebase-like Postgres every minted token becomes the role's only password, so when another
+ * process (doctor, a broker on another host) mints one, the broker's stops working at login. The
+ * role's backends are then killed, so every connection must log in again. The functions' logins
+ * are refused (28P01), the client reports the refused version, the broker mints a new token, and
+ * not one request fails.
+ */
+const LIFETIME_S = 3600
+const CLIENTS = 4
+const INVALIDATIONS = countFromEnv('RELIABILITY_INVALIDATIONS', 5, 3)
+/** Shorter than the default window, so the run's invalidations are each healed by a mint. */
+const FORCED_REFRESH_MIN_S = 1
+const BETWEEN_MS = (FORCED_REFRESH_MIN_S + 1) * 1000
+const WARM_MS = 1_000
+
+const secrets = trackSecrets('forced-refresh')
+let lakebase: LakebaseLike
+let broker: RunningBroker
+let database: Database
+let send: Send
+const closers: Array<() => Promise<unknown>> = []
+
+beforeAll(async () => {
+  lakebase = await lakebaseLike({ lifetimeS: LIFETIME_S })
+  const started = await startTestBroker({
+    ...lakebase.brokerEnv,
+    BROKER_FORCED_REFRESH_MIN_S: String(FORCED_REFRESH_MIN_S),
+  })
+  broker = started.broker
+  secrets.secret('the workspace PAT', lakebase.workspace.pat)
+  secrets.secret('the broker client token', TEST_CLIENT_TOKEN)
+  secrets.secretsFrom('a minted token', () => lakebase.workspace.minted)
+  secrets.output('broker logs', started.logs.text)
+  await migrateViaBroker(brokerCredentials({ url: broker.url, token: TEST_CLIENT_TOKEN }))
+
+  const logs = captureLogs('functions')
+  secrets.output('functions logs', logs.text)
+  const credentials = brokerCredentials({ url: broker.url, token: TEST_CLIENT_TOKEN })
+  database = new Database({ credentials, logger: logs.logger, max: 4 })
+  const app = createFunctionsApp({
+    database,
+    credentials,
+    logger: logs.logger,
+    trustForwardedHeaders: true,
+    devUser: 'dev-user@example.com',
+    preferenceKeys: DEFAULT_PREFERENCE_KEYS,
+  })
+  send = async (method, path, { user, body }) =>
+    app.request(path, {
+      method,
+      headers: { 'x-forwarded-email': user, 'content-type': 'application/json' },
+      body: body === undefined ? undefined : JSON.stringify(body),
+    })
+}, 60_000)
+
+afterAll(async () => {
+  for (const close of closers.splice(0)) await close()
+  await database?.close()
+  if (broker) secrets.output('metrics', await broker.metrics.registry.metrics())
+  await broker?.close()
+  await lakebase?.close()
+})
+
+const sleep = (ms: number) => new Promise((resolve) => setTimeout(resolve, ms))
+
+describe('a credential invalidated by a second minter under load', () => {
+  it('is reported, replaced by one forced refresh each time, and no request fails', async () => {
+    const cache = broker.caches.get('default')
+    if (!cache) throw new Error('no default target')
+    const admin = adminSql()
+    closers.push(() => admin.end())
+    const load = startLoad(send, { clients: CLIENTS })
+    await sleep(WARM_MS)
+
+    const healed: Array<{ healedAfterMs: number }> = []
+    for (let i = 0; i < INVALIDATIONS; i++) {
+      const forcedBefore = cache.status().forcedRefreshes
+      const answersBefore = load.answers.length
+      // The second minter: its token is now the role's only password.
+      await lakebase.workspace.mint()
+      const invalidatedAt = Date.now()
+      await admin`select pg_terminate_backend(pid) from pg_stat_activity where usename = ${lakebase.role}`
+      await until(
+        () => cache.status().forcedRefreshes > forcedBefore,
+        `invalidation ${i + 1} was reported and refreshed`,
+        10_000,
+      )
+      // Healed: requests are answered again after the forced refresh.
+      await until(() => load.answers.length > answersBefore + CLIENTS * 3, 'requests are answered')
+      healed.push({ healedAfterMs: Date.now() - invalidatedAt })
+      await sleep(BETWEEN_MS)
+    }
+    const report = await load.stop()
+
+    const failed = report.answers.filter((a) => a.status >= 300)
+    for (const answer of failed) secrets.output(`${answer.status} body`, answer.body ?? '')
+    const { acknowledged, lost } = await lostWrites(lakebase.db.sql, report)
+    const forced = cache.status().forcedRefreshes
+    recordFigures('forced-refresh', {
+      invalidations: INVALIDATIONS,
+      healed: healed.length,
+      forcedRefreshes: forced,
+      requests: report.answers.length,
+      failed: failed.length,
+      acknowledgedWrites: acknowledged,
+      lostWrites: lost.length,
+      changedAnswers: report.changedAnswers.length,
+      changedAnswerList: report.changedAnswers.slice(0, 20),
+      slowestHealMs: Math.max(...healed.map((h) => h.healedAfterMs)),
+    })
+
+    expect(failed.map((a) => `${a.method} ${a.path} → ${a.status} ${a.body}`)).toEqual([])
+    expect(healed).toHaveLength(INVALIDATIONS)
+    // One mint per invalidation, however many connections were refused at once.
+    expect(forced).toBe(INVALIDATIONS)
+    expect(lost).toEqual([])
+    expect(acknowledged).toBeGreaterThan(50)
+    // The broker holds the token it minted last, and it is the one Postgres accepts.
+    expect(lakebase.workspace.credentials.at(-1)?.token).toBe(
+      (await brokerCredentials({ url: broker.url, token: TEST_CLIENT_TOKEN }).get()).password,
+    )
+  }, 90_000)
+})
