@@ -1,5 +1,5 @@
 import type { Browser, Page } from 'playwright-core'
-import { afterAll, beforeAll, describe, expect, it, vi } from 'vitest'
+import { afterAll, beforeAll, expect, it, vi } from 'vitest'
 import type { ClientConfig } from '../../broker/config.js'
 import { CredentialCache } from '../../broker/credential-cache.js'
 import { BrokerMetrics } from '../../broker/metrics.js'
@@ -8,9 +8,9 @@ import { createBrokerApp } from '../../broker/server.js'
 import { systemClock } from '../../shared/clock.js'
 import type { Credential } from '../../shared/credential.js'
 import { listen, type RunningServer } from '../../shared/http-server.js'
-import { UpstreamError } from '../../shared/upstream-error.js'
+import { ProviderError } from '../../shared/provider-error.js'
 import {
-  browserMissing,
+  describeInChromium,
   launchChromium,
   type PageTraffic,
   screenshot,
@@ -27,128 +27,125 @@ const WAIT_MS = 10_000
 const CLIENT_TOKEN = 'browser-test-client-token-7f3a9c'
 const clients: ClientConfig[] = [{ name: 'functions', token: CLIENT_TOKEN, targets: '*' }]
 
-describe.skipIf(browserMissing !== undefined)(
-  `the broker status page in Chromium${browserMissing ? ` (skipped: ${browserMissing})` : ''}`,
-  () => {
-    let browser: Browser
-    let server: RunningServer
-    let cache: CredentialCache
-    let provider: ScriptedProvider
-    const minted: Credential[] = []
+describeInChromium(`the broker status page in Chromium`, () => {
+  let browser: Browser
+  let server: RunningServer
+  let cache: CredentialCache
+  let provider: ScriptedProvider
+  const minted: Credential[] = []
 
-    /** Answers the cache's next fetch (the scheduled refresh, in real time) with `answer`. */
-    async function nextFetch(answer: (p: ScriptedProvider) => void) {
-      await vi.waitFor(() => expect(provider.pending.length).toBe(1), { timeout: WAIT_MS })
-      answer(provider)
-    }
+  /** Answers the cache's next fetch (the scheduled refresh, in real time) with `answer`. */
+  async function nextFetch(answer: (p: ScriptedProvider) => void) {
+    await vi.waitFor(() => expect(provider.pending.length).toBe(1), { timeout: WAIT_MS })
+    answer(provider)
+  }
 
-    beforeAll(async () => {
-      provider = new ScriptedProvider(systemClock)
-      cache = new CredentialCache({ target: 'default', provider, policy: POLICY, random: () => 0 })
-      const app = createBrokerApp({
-        caches: new Map([['default', cache]]),
-        clients,
-        allowedHosts: [],
-        metrics: new BrokerMetrics(() => [cache.status()]),
-        logger: captureLogs('broker').logger,
-        draining: () => false,
-      })
-      server = await listen(app.fetch, { kind: 'tcp', host: '127.0.0.1', port: 0 })
-      cache.start()
-      await nextFetch((p) => minted.push(p.succeed(LIFETIME_MS)))
-      // A client reads its credential, so the page has a caller to count.
-      const served = await fetch(`${server.url}/v1/credentials`, {
-        headers: { authorization: `Bearer ${CLIENT_TOKEN}` },
-      })
-      expect(served.status).toBe(200)
-      browser = await launchChromium()
+  beforeAll(async () => {
+    provider = new ScriptedProvider(systemClock)
+    cache = new CredentialCache({ target: 'default', provider, policy: POLICY, random: () => 0 })
+    const app = createBrokerApp({
+      caches: new Map([['default', cache]]),
+      clients,
+      allowedHosts: [],
+      metrics: new BrokerMetrics(() => [cache.status()]),
+      logger: captureLogs('broker').logger,
+      draining: () => false,
     })
-
-    afterAll(async () => {
-      cache?.stop()
-      await browser?.close()
-      await server?.close()
+    server = await listen(app.fetch, { kind: 'tcp', host: '127.0.0.1', port: 0 })
+    cache.start()
+    await nextFetch((p) => minted.push(p.succeed(LIFETIME_MS)))
+    // A client reads its credential, so the page has a caller to count.
+    const served = await fetch(`${server.url}/v1/credentials`, {
+      headers: { authorization: `Bearer ${CLIENT_TOKEN}` },
     })
+    expect(served.status).toBe(200)
+    browser = await launchChromium()
+  })
 
-    async function open(options: { javaScriptEnabled?: boolean } = {}) {
-      const context = await browser.newContext({
-        ...options,
-        viewport: { width: 1000, height: 900 },
-      })
-      const page = await context.newPage()
-      const traffic = await watchTraffic(context, page)
-      await page.goto(`${server.url}/`)
-      return { page, traffic, close: () => context.close() }
-    }
+  afterAll(async () => {
+    cache?.stop()
+    await browser?.close()
+    await server?.close()
+  })
 
-    const text = async (page: Page, selector: string) =>
-      (await page.locator(selector).first().textContent())?.trim() ?? ''
-    const seconds = (countdown: string) => {
-      const match = /^in (?:(\d+) h )?(?:(\d+) m )?(\d+) s$/.exec(countdown)
-      if (!match) throw new Error(`not a countdown: ${countdown}`)
-      return Number(match[1] ?? 0) * 3600 + Number(match[2] ?? 0) * 60 + Number(match[3])
-    }
-
-    async function expectNoSecret(page: Page, traffic: PageTraffic) {
-      const seen = [await page.content(), ...(await traffic.bodies())].join('\n')
-      for (const credential of minted) expect(seen).not.toContain(credential.password)
-      expect(seen).not.toContain(CLIENT_TOKEN)
-      expect(traffic.foreign).toEqual([])
-      expect(traffic.errors).toEqual([])
-    }
-
-    it('counts down to expiry, shows a rotation and then a failed refresh, and no secret', async () => {
-      const { page, traffic, close } = await open()
-      const target = '[data-target="default"]'
-      expect(await text(page, `${target} [data-field="user"]`)).toBe('alice@example.com')
-      expect(await text(page, `${target} [data-field="state"]`)).toBe('fresh')
-      expect(await text(page, '[data-list="callers"] td')).toBe('functions')
-
-      const first = seconds(await text(page, `${target} [data-field="expires_in"]`))
-      await page.waitForTimeout(1_500)
-      const later = seconds(await text(page, `${target} [data-field="expires_in"]`))
-      expect(first - later).toBeGreaterThanOrEqual(1)
-      expect(first - later).toBeLessThanOrEqual(3)
-      await screenshot(page, 'status-fresh')
-
-      await nextFetch((p) => minted.push(p.succeed(LIFETIME_MS)))
-      await page.locator(`${target} [data-list="history"] tr`).nth(1).waitFor({ timeout: WAIT_MS })
-      expect(await text(page, `${target} [data-list="history"] tr td:nth-child(2)`)).toBe('success')
-      await screenshot(page, 'status-rotated')
-
-      await nextFetch((p) =>
-        p.fail(
-          new UpstreamError('upstream_5xx', 'the workspace answered 503', {
-            upstreamStatus: 503,
-            upstreamErrorCode: 'TEMPORARILY_UNAVAILABLE',
-          }),
-        ),
-      )
-      await page
-        .locator(`${target} [data-field="state"]`, { hasText: /^stale$/ })
-        .waitFor({ timeout: WAIT_MS })
-      expect(await text(page, `${target} [data-list="history"] tr td:nth-child(4)`)).toBe(
-        'upstream_5xx',
-      )
-      expect(await text(page, `${target} [data-field="last_error"]`)).toContain(
-        'upstream_5xx (transient)',
-      )
-      expect(await text(page, `${target} [data-field="stale"]`)).toMatch(/^yes/)
-      await screenshot(page, 'status-stale')
-
-      await expectNoSecret(page, traffic)
-      await close()
+  async function open(options: { javaScriptEnabled?: boolean } = {}) {
+    const context = await browser.newContext({
+      ...options,
+      viewport: { width: 1000, height: 900 },
     })
+    const page = await context.newPage()
+    const traffic = await watchTraffic(context, page)
+    await page.goto(`${server.url}/`)
+    return { page, traffic, close: () => context.close() }
+  }
 
-    it('is complete without JavaScript, without a countdown', async () => {
-      const { page, traffic, close } = await open({ javaScriptEnabled: false })
-      const expires = await text(page, '[data-target="default"] [data-field="expires_in"]')
-      expect(seconds(expires)).toBeGreaterThan(0)
-      expect(await text(page, '[data-field="poll"]')).toBe('reload to update')
-      expect(await page.locator('[data-list="history"] tr').count()).toBeGreaterThan(0)
-      await screenshot(page, 'status-no-javascript')
-      await expectNoSecret(page, traffic)
-      await close()
-    })
-  },
-)
+  const text = async (page: Page, selector: string) =>
+    (await page.locator(selector).first().textContent())?.trim() ?? ''
+  const seconds = (countdown: string) => {
+    const match = /^in (?:(\d+) h )?(?:(\d+) m )?(\d+) s$/.exec(countdown)
+    if (!match) throw new Error(`not a countdown: ${countdown}`)
+    return Number(match[1] ?? 0) * 3600 + Number(match[2] ?? 0) * 60 + Number(match[3])
+  }
+
+  async function expectNoSecret(page: Page, traffic: PageTraffic) {
+    const seen = [await page.content(), ...(await traffic.bodies())].join('\n')
+    for (const credential of minted) expect(seen).not.toContain(credential.password)
+    expect(seen).not.toContain(CLIENT_TOKEN)
+    expect(traffic.foreign).toEqual([])
+    expect(traffic.errors).toEqual([])
+  }
+
+  it('counts down to expiry, shows a rotation and then a failed refresh, and no secret', async () => {
+    const { page, traffic, close } = await open()
+    const target = '[data-target="default"]'
+    expect(await text(page, `${target} [data-field="user"]`)).toBe('alice@example.com')
+    expect(await text(page, `${target} [data-field="state"]`)).toBe('fresh')
+    expect(await text(page, '[data-list="callers"] td')).toBe('functions')
+
+    const first = seconds(await text(page, `${target} [data-field="expires_in"]`))
+    await page.waitForTimeout(1_500)
+    const later = seconds(await text(page, `${target} [data-field="expires_in"]`))
+    expect(first - later).toBeGreaterThanOrEqual(1)
+    expect(first - later).toBeLessThanOrEqual(3)
+    await screenshot(page, 'status-fresh')
+
+    await nextFetch((p) => minted.push(p.succeed(LIFETIME_MS)))
+    await page.locator(`${target} [data-list="history"] tr`).nth(1).waitFor({ timeout: WAIT_MS })
+    expect(await text(page, `${target} [data-list="history"] tr td:nth-child(2)`)).toBe('success')
+    await screenshot(page, 'status-rotated')
+
+    await nextFetch((p) =>
+      p.fail(
+        new ProviderError('upstream_5xx', 'the workspace answered 503', {
+          upstreamStatus: 503,
+          upstreamErrorCode: 'TEMPORARILY_UNAVAILABLE',
+        }),
+      ),
+    )
+    await page
+      .locator(`${target} [data-field="state"]`, { hasText: /^stale$/ })
+      .waitFor({ timeout: WAIT_MS })
+    expect(await text(page, `${target} [data-list="history"] tr td:nth-child(4)`)).toBe(
+      'upstream_5xx',
+    )
+    expect(await text(page, `${target} [data-field="last_error"]`)).toContain(
+      'upstream_5xx (transient)',
+    )
+    expect(await text(page, `${target} [data-field="stale"]`)).toMatch(/^yes/)
+    await screenshot(page, 'status-stale')
+
+    await expectNoSecret(page, traffic)
+    await close()
+  })
+
+  it('is complete without JavaScript, without a countdown', async () => {
+    const { page, traffic, close } = await open({ javaScriptEnabled: false })
+    const expires = await text(page, '[data-target="default"] [data-field="expires_in"]')
+    expect(seconds(expires)).toBeGreaterThan(0)
+    expect(await text(page, '[data-field="poll"]')).toBe('reload to update')
+    expect(await page.locator('[data-list="history"] tr').count()).toBeGreaterThan(0)
+    await screenshot(page, 'status-no-javascript')
+    await expectNoSecret(page, traffic)
+    await close()
+  })
+})

@@ -1,3 +1,4 @@
+import { createHash } from 'node:crypto'
 import { existsSync, readFileSync } from 'node:fs'
 import { join } from 'node:path'
 import { Ajv, type ErrorObject, type ValidateFunction } from 'ajv'
@@ -6,15 +7,13 @@ import { parse } from 'yaml'
 import { ROOT } from '../support/process.js'
 
 /**
- * The Databricks-licensed schema is read from beside the repository, never copied into it
- * (shared/schemas/SOURCES.md); a checkout without that folder cannot run these.
+ * The official schema, vendored unmodified with its Databricks License
+ * (vendor/databricks-bundle-schema/SOURCES.md), so these run on every clone.
  */
-const SCHEMA_PATH = join(ROOT, '..', 'shared', 'schemas', 'databricks-bundle.schema.json')
-const haveSchema = existsSync(SCHEMA_PATH)
-const SKIPPED = haveSchema
-  ? ''
-  : ` (SKIPPED: ${SCHEMA_PATH} is absent; the bundle schema is not vendored into this repository)`
-if (!haveSchema) console.warn(`databricks.yml schema tests skipped: ${SCHEMA_PATH} is absent`)
+const SCHEMA_DIR = join(ROOT, 'vendor', 'databricks-bundle-schema')
+const SCHEMA_PATH = join(SCHEMA_DIR, 'databricks-bundle.schema.json')
+/** The CLI v1.13.0 schema's sha256, as SOURCES.md records it. */
+const SCHEMA_SHA256 = 'e9d3a73f1e02461b0fb9e88b8c487134025b7d2abe45ef736260e842d90b522c'
 
 type Json = Record<string, unknown>
 /** A bundle interpolation, `${expr}` (spelled out so it is not read as a template literal). */
@@ -38,7 +37,18 @@ function deepest(errors: readonly ErrorObject[] | null | undefined): string[] {
     .map((e) => `${e.instancePath} ${e.message ?? ''} ${JSON.stringify(e.params)}`)
 }
 
-describe.skipIf(!haveSchema)(`databricks.yml against the official bundle schema${SKIPPED}`, () => {
+describe('the vendored bundle schema', () => {
+  it('is the unmodified file SOURCES.md names, with its licence beside it', () => {
+    const text = readFileSync(SCHEMA_PATH)
+    expect(createHash('sha256').update(text).digest('hex')).toBe(SCHEMA_SHA256)
+    expect(readFileSync(join(SCHEMA_DIR, 'SOURCES.md'), 'utf8')).toContain(SCHEMA_SHA256)
+    expect(readFileSync(join(SCHEMA_DIR, 'DATABRICKS-LICENSE.txt'), 'utf8')).toMatch(
+      /^\s*Databricks License\s+Copyright \(2022\) Databricks, Inc\./,
+    )
+  })
+})
+
+describe('databricks.yml against the official bundle schema', () => {
   let validate: ValidateFunction
 
   beforeAll(() => {
