@@ -3,6 +3,7 @@
  * its own, named for it; this file only re-exports.
  */
 export { startTestBroker, TEST_CLIENT_TOKEN, tempDir } from './broker.js'
+export { brokerApp } from './broker-app.js'
 export { captureLogs } from './capture-logs.js'
 export { type Deferred, deferred } from './deferred.js'
 export { freePort } from './free-port.js'
