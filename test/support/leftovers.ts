@@ -2,6 +2,7 @@ import { readFileSync } from 'node:fs'
 import { join } from 'node:path'
 import { FILE_ENV, RUN_ENV, readRegistry } from './process-registry.js'
 import {
+  isRunning,
   type ListeningSocket,
   listeningSockets,
   listProcesses,
@@ -38,7 +39,10 @@ export function findLeftovers(dir: string, all: ProcessInfo[] = listProcesses())
   }
 
   for (const record of spawned) {
-    for (const p of processTree([record], live)) {
+    // A recorded process that is gone with no exit on record (its test worker died first) gives
+    // no bound on when its group was its own: then only its marked members and children count.
+    const endTicks = record.endTicks ?? (isRunning(record) ? undefined : record.startTicks)
+    for (const p of processTree([{ ...record, endTicks }], live)) {
       const reason =
         p.pid === record.pid && p.startTicks === record.startTicks
           ? 'started by a test helper'

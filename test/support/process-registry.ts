@@ -9,9 +9,9 @@ import type { ProcessInfo } from './process-tree.js'
  * /proc/<pid>/environ, whatever became of their parents. The workers themselves were started
  * without it, so they do not count.
  */
-export const RUN_ENV = 'LAKEBASE_TEST_PROCESS_RUN'
+export const RUN_ENV = 'LEAK_CHECK_RUN'
 /** Inherited the same way: the test file (relative to the repository) that started a process. */
-export const FILE_ENV = 'LAKEBASE_TEST_PROCESS_FILE'
+export const FILE_ENV = 'LEAK_CHECK_FILE'
 
 /** A process a test helper started, as written to the run's registry. */
 export interface SpawnRecord {
@@ -29,6 +29,7 @@ export interface ClusterRecord {
 }
 
 const SPAWNED = 'spawned.jsonl'
+const EXITED = 'exited.jsonl'
 const CLUSTERS = 'clusters.jsonl'
 
 /** This run's folder: from the environment in a test worker, undefined outside a test run. */
@@ -52,6 +53,15 @@ export function recordSpawn(
   appendFileSync(join(dir, SPAWNED), `${JSON.stringify(record)}\n`)
 }
 
+/** Notes when a recorded process was seen to exit (its group may live on without it). */
+export function recordExit(
+  process: Pick<SpawnRecord, 'pid' | 'startTicks'> & { endTicks: number },
+  dir = runDir(),
+): void {
+  if (dir === undefined) return
+  appendFileSync(join(dir, EXITED), `${JSON.stringify(process)}\n`)
+}
+
 /** Notes a started Postgres cluster by its data folder (nothing outside a test run). */
 export function recordCluster(dataDir: string, dir = runDir()): void {
   if (dir === undefined) return
@@ -59,10 +69,25 @@ export function recordCluster(dataDir: string, dir = runDir()): void {
   appendFileSync(join(dir, CLUSTERS), `${JSON.stringify(record)}\n`)
 }
 
-/** Everything the run's registry holds. */
-export function readRegistry(dir: string): { spawned: SpawnRecord[]; clusters: ClusterRecord[] } {
+/**
+ * Everything the run's registry holds; a spawned process that was seen to exit carries its
+ * `endTicks`.
+ */
+export function readRegistry(dir: string): {
+  spawned: Array<SpawnRecord & { endTicks?: number }>
+  clusters: ClusterRecord[]
+} {
+  const ends = new Map(
+    readLines<SpawnRecord & { endTicks: number }>(join(dir, EXITED)).map((e) => [
+      `${e.pid}@${e.startTicks}`,
+      e.endTicks,
+    ]),
+  )
   return {
-    spawned: readLines<SpawnRecord>(join(dir, SPAWNED)),
+    spawned: readLines<SpawnRecord>(join(dir, SPAWNED)).map((s) => ({
+      ...s,
+      endTicks: ends.get(`${s.pid}@${s.startTicks}`),
+    })),
     clusters: readLines<ClusterRecord>(join(dir, CLUSTERS)),
   }
 }

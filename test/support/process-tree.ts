@@ -70,6 +70,29 @@ export function listProcesses(): ProcessInfo[] {
   return all
 }
 
+/** A process to look below: its identity, and when it ended if it has (see `processTree`). */
+export interface TreeRoot {
+  pid: number
+  startTicks: number
+  /** Clock ticks after boot at which it was seen to exit; undefined while it runs. */
+  endTicks?: number
+}
+
+/**
+ * /proc counts time in USER_HZ ticks, which Linux fixes at 100 a second for user space whatever
+ * the kernel's own tick rate.
+ */
+const USER_HZ = 100
+
+/** Now, in the ticks after boot that `startTicks` counts. */
+export function uptimeTicks(): number {
+  try {
+    return Math.ceil(Number(readFileSync('/proc/uptime', 'utf8').split(' ')[0]) * USER_HZ)
+  } catch {
+    return Number.POSITIVE_INFINITY
+  }
+}
+
 /** A process that still runs: not gone, not a zombie, and not a later process with its pid. */
 export function isRunning(process: Pick<ProcessInfo, 'pid' | 'startTicks'>): boolean {
   const now = readProcess(process.pid)
@@ -78,21 +101,28 @@ export function isRunning(process: Pick<ProcessInfo, 'pid' | 'startTicks'>): boo
 
 /**
  * Every running process below `roots`: their children by parent pid, transitively, and every
- * member of a root's process group or session (which keep an orphan that init adopted).
- * A group or session is matched only for processes started no earlier than the root, so a
- * reused pid does not claim strangers. The roots themselves are included while they run.
+ * member of a root's process group or session (which keep an orphan that init adopted). The
+ * roots themselves are included while they run.
+ *
+ * Pids are reused (pid_max may be as low as 32768): a group's number is free again once its
+ * last member is gone, and a stranger may then lead a group of that number. So a member counts
+ * only if it started within the root's lifetime: no earlier than the root, and no later than
+ * its `endTicks` (a child started after the root died is still found through its parent).
  */
 export function processTree(
-  roots: ReadonlyArray<Pick<ProcessInfo, 'pid' | 'startTicks'>>,
+  roots: ReadonlyArray<TreeRoot>,
   all: readonly ProcessInfo[] = listProcesses(),
 ): ProcessInfo[] {
   const found = new Map<number, ProcessInfo>()
   const live = all.filter((p) => p.state !== 'Z')
   for (const root of roots) {
+    const end = root.endTicks ?? Number.POSITIVE_INFINITY
     for (const p of live) {
       const same = p.pid === root.pid && p.startTicks === root.startTicks
-      const led = (p.pgid === root.pid || p.sid === root.pid) && p.startTicks >= root.startTicks
-      if (same || led) found.set(p.pid, p)
+      const member = p.pgid === root.pid || p.sid === root.pid
+      if (same || (member && p.startTicks >= root.startTicks && p.startTicks <= end)) {
+        found.set(p.pid, p)
+      }
     }
   }
   for (let grew = true; grew; ) {

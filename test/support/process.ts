@@ -2,13 +2,15 @@ import { type ChildProcess, spawn } from 'node:child_process'
 import { once } from 'node:events'
 import { createRequire } from 'node:module'
 import { fileURLToPath, pathToFileURL } from 'node:url'
-import { FILE_ENV, RUN_ENV, recordSpawn, runDir } from './process-registry.js'
+import { FILE_ENV, RUN_ENV, recordExit, recordSpawn, runDir } from './process-registry.js'
 import {
   killAll,
   type ProcessInfo,
   procAvailable,
   processTree,
   readProcess,
+  type TreeRoot,
+  uptimeTicks,
   waitUntilGone,
 } from './process-tree.js'
 
@@ -52,10 +54,10 @@ export interface Spawned {
  * The roots of the process trees this process started and has not swept yet. A root stays here
  * after it exits on its own: what it started may outlive it, and the exit hook still sweeps it.
  */
-const roots = new Map<number, ProcessInfo>()
+const roots = new Map<number, TreeRoot>()
 
 /** SIGKILLs a root's process group and every descendant, now (safe to call from `exit`). */
-function sweep(root: ProcessInfo): ProcessInfo[] {
+function sweep(root: TreeRoot): ProcessInfo[] {
   const tree = procAvailable ? processTree([root]) : []
   // Signalling the group reaches a member forked a moment ago, too. Once the group is empty its
   // number may be reused, so where /proc can tell, only a group with members is signalled.
@@ -160,7 +162,11 @@ export function spawnProcess(
   }
   child.stdout?.on('data', onData)
   child.stderr?.on('data', onData)
-  const exited = once(child, 'exit').then(([code]) => code as number | null)
+  const exited = once(child, 'exit').then(([code]) => {
+    root.endTicks = uptimeTicks()
+    if (procAvailable) recordExit({ pid, startTicks: root.startTicks, endTicks: root.endTicks })
+    return code as number | null
+  })
   const alive = () => child.exitCode === null && child.signalCode === null
 
   return {
