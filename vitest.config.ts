@@ -2,7 +2,29 @@ import { fileURLToPath } from 'node:url'
 import { defineConfig } from 'vitest/config'
 import tsconfig from './tsconfig.json' with { type: 'json' }
 
-export default defineConfig({
+/**
+ * The test files that start real processes or wait on real time, run with full counts: the
+ * `acceptance` project. Everything else runs in this process against the suite's real Postgres,
+ * on a clock the test moves: the `fast` project, `npm run test:fast`, the loop to live in (about
+ * 30 s of tests; the acceptance files take over three minutes). A new file that spawns a
+ * process or sleeps belongs on this list.
+ */
+const ACCEPTANCE = [
+  'test/reliability/**/*.test.ts',
+  'test/browser/**/*.test.ts',
+  'test/deploy/apps-serve.test.ts',
+  'test/deploy/wrangler.test.ts',
+  'test/broker/against-a-workspace.test.ts',
+  'test/broker/main.test.ts',
+  'test/functions/rotation-under-load.test.ts',
+  'test/scripts/start.test.ts',
+  'test/scripts/doctor.test.ts',
+  'test/scripts/configure.test.ts',
+  'test/support-tests/process.test.ts',
+]
+
+/** What both projects share. Inline projects do not inherit the root's settings. */
+const common = {
   resolve: {
     // The package's entries (`lakebase-broker/…`) point at the build (dist/); inside this
     // repository they resolve to the TypeScript source, as tsconfig.json's `paths` say, so that no
@@ -13,11 +35,33 @@ export default defineConfig({
     })),
   },
   test: {
-    include: ['test/**/*.test.ts'],
-    globalSetup: ['test/support/global-postgres.ts'],
-    setupFiles: ['test/support/no-unhandled-rejections.ts'],
+    setupFiles: ['test/support/mark-processes.ts', 'test/support/no-unhandled-rejections.ts'],
     testTimeout: 30_000,
     hookTimeout: 60_000,
-    pool: 'forks',
+    pool: 'forks' as const,
+  },
+}
+
+export default defineConfig({
+  test: {
+    // The root's global setup runs once for both projects and provides to both. The leftover
+    // check comes first, so that its teardown runs last, after Postgres has been stopped.
+    globalSetup: ['test/support/global-leaks.ts', 'test/support/global-postgres.ts'],
+    reporters: ['default', './test/support/summary-reporter.ts'],
+    projects: [
+      {
+        ...common,
+        test: {
+          ...common.test,
+          name: 'fast',
+          include: ['test/**/*.test.ts'],
+          exclude: ACCEPTANCE,
+        },
+      },
+      {
+        ...common,
+        test: { ...common.test, name: 'acceptance', include: ACCEPTANCE },
+      },
+    ],
   },
 })

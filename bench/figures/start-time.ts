@@ -35,8 +35,8 @@ async function firstOk(url: string, deadline: number): Promise<void> {
 /** One `npm start`, from spawn to the first 200 of `/api/health`, then Ctrl-C. */
 async function startOnce(root: string, env: Record<string, string>, port: number) {
   const started = performance.now()
-  // Its own process group, so that Ctrl-C reaches npm, tsx and Postgres as from a terminal.
-  const child = spawnChild('npm', ['start'], env, { cwd: root, detached: true })
+  // It leads its own process group, so that Ctrl-C reaches npm, tsx and Postgres as from a terminal.
+  const child = spawnChild('npm', ['start'], env, { cwd: root })
   try {
     await firstOk(`http://127.0.0.1:${port}/api/health`, Date.now() + GIVE_UP_MS)
     return (performance.now() - started) / 1000

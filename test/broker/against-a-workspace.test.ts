@@ -1,6 +1,6 @@
 import { afterAll, beforeAll, describe, expect, it } from 'vitest'
 import type { MockWorkspaceServer } from '../../testing/serve.js'
-import { freePort } from '../support/free-port.js'
+import { freePort, waitFor } from '../support/kit.js'
 import { type Spawned, spawnTs } from '../support/process.js'
 import { createMockWorkspace, type MockWorkspace } from '../workspace-kit/index.js'
 
@@ -27,15 +27,8 @@ type ErrorBody = {
   }
 }
 
-async function until<T>(check: () => Promise<T | undefined>, timeoutMs: number): Promise<T> {
-  const deadline = Date.now() + timeoutMs
-  for (;;) {
-    const value = await check()
-    if (value !== undefined) return value
-    if (Date.now() > deadline) throw new Error('condition not met in time')
-    await new Promise((r) => setTimeout(r, 100))
-  }
-}
+/** Polls as a client would, every 100 ms, for as long as `timeoutMs`. */
+const every100ms = (timeoutMs: number) => ({ timeoutMs, everyMs: 100 })
 
 describe('npm run broker against a loopback workspace with 20-second tokens', () => {
   let workspace: MockWorkspace
@@ -82,9 +75,9 @@ describe('npm run broker against a loopback workspace with 20-second tokens', ()
 
     // It refreshes by itself before 70 % of the lifetime, with no client asking.
     const issued = Date.parse(first.expiresAt) - LIFETIME_S * 1000
-    await until(
-      async () => (workspace.calls.databaseCredentials >= 2 ? true : undefined),
-      LIFETIME_S * 1000,
+    await waitFor(
+      async () => workspace.calls.databaseCredentials >= 2,
+      every100ms(LIFETIME_S * 1000),
     )
     expect(Date.now() - issued).toBeLessThan(0.7 * LIFETIME_S * 1000)
 
@@ -93,22 +86,28 @@ describe('npm run broker against a loopback workspace with 20-second tokens', ()
       'databaseCredentials',
       ...Array.from({ length: 1000 }, () => ({ status: 500 })),
     )
-    const stale = await until(async () => {
-      const body = (await (await get()).json()) as Served
-      return body.stale ? body : undefined
-    }, LIFETIME_S * 1000)
+    const stale = await waitFor(
+      async () => {
+        const body = (await (await get()).json()) as Served
+        return body.stale ? body : undefined
+      },
+      every100ms(LIFETIME_S * 1000),
+    )
     expect(Date.parse(stale.expiresAt) - Date.now()).toBeGreaterThan(2000)
 
     // Once it would expire: 503 CREDENTIAL_UNAVAILABLE, never the expired token.
-    const refused = await until(async () => {
-      const response = await get()
-      if (response.status === 200) {
-        const body = (await response.json()) as Served
-        expect(Date.parse(body.expiresAt) - Date.now()).toBeGreaterThan(1000)
-        return undefined
-      }
-      return response
-    }, LIFETIME_S * 1000)
+    const refused = await waitFor(
+      async () => {
+        const response = await get()
+        if (response.status === 200) {
+          const body = (await response.json()) as Served
+          expect(Date.parse(body.expiresAt) - Date.now()).toBeGreaterThan(1000)
+          return undefined
+        }
+        return response
+      },
+      every100ms(LIFETIME_S * 1000),
+    )
     expect(refused.status).toBe(503)
     const error = (await refused.json()) as ErrorBody
     expect(error.detail.error_code).toBe('CREDENTIAL_UNAVAILABLE')
@@ -119,10 +118,10 @@ describe('npm run broker against a loopback workspace with 20-second tokens', ()
     // Upstream is back: recovered within seconds.
     workspace.unscript('databaseCredentials')
     const backAt = Date.now()
-    const recovered = await until(async () => {
+    const recovered = await waitFor(async () => {
       const response = await get()
       return response.status === 200 ? ((await response.json()) as Served) : undefined
-    }, 10_000)
+    }, every100ms(10_000))
     expect(Date.now() - backAt).toBeLessThan(5_000)
     expect(recovered.stale).toBe(false)
 

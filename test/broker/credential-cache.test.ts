@@ -9,6 +9,7 @@ import { DEFAULT_REFRESH_POLICY, type RefreshPolicy } from '../../broker/refresh
 import { MAX_TIMER_MS } from '../../shared/clock.js'
 import { UpstreamError } from '../../shared/upstream-error.js'
 import { flush, ManualClock } from '../../testing/manual-clock.js'
+import { rejectionOf } from '../support/kit.js'
 import { ScriptedProvider } from '../support/scripted-provider.js'
 
 const S = 1000
@@ -32,15 +33,6 @@ const caches: CredentialCache[] = []
 afterEach(() => {
   for (const c of caches.splice(0)) c.stop()
 })
-
-async function rejection(p: Promise<unknown>): Promise<unknown> {
-  return p.then(
-    () => {
-      throw new Error('expected a rejection')
-    },
-    (err: unknown) => err,
-  )
-}
 
 describe('CredentialCache', () => {
   it('answers 1000 concurrent cold requests with one upstream call', async () => {
@@ -127,9 +119,8 @@ describe('CredentialCache', () => {
     expect((await cache.get()).stale).toBe(false)
     await clock.advance(1)
     await failAll()
-    const err = await rejection(cache.get())
-    expect(err).toBeInstanceOf(CredentialUnavailableError)
-    expect((err as CredentialUnavailableError).lastError?.errorClass).toBe('upstream_5xx')
+    const err = await rejectionOf(cache.get(), CredentialUnavailableError)
+    expect(err.lastError?.errorClass).toBe('upstream_5xx')
   })
 
   it('never serves an expired credential after the process slept through its timers', async () => {
@@ -170,10 +161,10 @@ describe('CredentialCache', () => {
     await flush()
     clock.jumpBack(HOUR)
     expect(cache.status().valid).toBe(false)
-    const request = rejection(cache.get())
+    const request = rejectionOf(cache.get(), CredentialUnavailableError)
     await flush()
     provider.fail(new UpstreamError('upstream_5xx', '500'))
-    expect(await request).toBeInstanceOf(CredentialUnavailableError)
+    await request
   })
 
   it('refreshes after the time it planned to wait, even if the wall clock was set back', async () => {
@@ -194,7 +185,7 @@ describe('CredentialCache', () => {
     const first = cache.get()
     await flush()
     provider.fail(new UpstreamError('network', 'connection reset'))
-    expect(await rejection(first)).toBeInstanceOf(CredentialUnavailableError)
+    await rejectionOf(first, CredentialUnavailableError)
     clock.jump(MIN_DEMAND_FETCH_INTERVAL_MS)
     const second = cache.get()
     await flush()
@@ -208,11 +199,11 @@ describe('CredentialCache', () => {
     const first = cache.get()
     await flush()
     provider.fail(new UpstreamError('network', 'connection reset'))
-    await rejection(first)
+    await rejectionOf(first, CredentialUnavailableError)
     clock.jump(MIN_DEMAND_FETCH_INTERVAL_MS - 1)
-    const err = await rejection(cache.get())
+    const err = await rejectionOf(cache.get(), CredentialUnavailableError)
     expect(provider.calls).toBe(1)
-    expect((err as CredentialUnavailableError).retryAfterS).toBe(1)
+    expect(err.retryAfterS).toBe(1)
   })
 
   it('honours Retry-After from a 429 for background and demand attempts', async () => {
@@ -222,10 +213,10 @@ describe('CredentialCache', () => {
     provider.fail(
       new UpstreamError('rate_limited', '429', { upstreamStatus: 429, retryAfterMs: 7 * S }),
     )
-    await rejection(first)
+    await rejectionOf(first, CredentialUnavailableError)
     clock.jump(6 * S)
-    const early = await rejection(cache.get())
-    expect((early as CredentialUnavailableError).retryAfterS).toBe(1)
+    const early = await rejectionOf(cache.get(), CredentialUnavailableError)
+    expect(early.retryAfterS).toBe(1)
     expect(provider.calls).toBe(1)
     expect(clock.nextTimerAt()).toBeGreaterThanOrEqual(clock.now() - 6 * S + 7 * S)
     await clock.advance(1 * S)
@@ -245,7 +236,7 @@ describe('CredentialCache', () => {
       }),
     )
     await flush()
-    const err = (await rejection(cache.get())) as CredentialUnavailableError
+    const err = await rejectionOf(cache.get(), CredentialUnavailableError)
     expect(err.lastError).toMatchObject({
       upstreamStatus: 403,
       upstreamErrorCode: 'PERMISSION_DENIED',
@@ -274,7 +265,7 @@ describe('CredentialCache', () => {
     const request = cache.get()
     await flush()
     provider.succeed(10 * S)
-    const err = (await rejection(request)) as CredentialUnavailableError
+    const err = await rejectionOf(request, CredentialUnavailableError)
     expect(err.lastError?.errorClass).toBe('malformed_response')
   })
 

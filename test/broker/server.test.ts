@@ -1,14 +1,11 @@
-import { afterEach, describe, expect, it } from 'vitest'
+import { describe, expect, it } from 'vitest'
 import type { ClientConfig } from '../../broker/config.js'
-import { CredentialCache, DEFAULT_FORCED_REFRESH_MIN_MS } from '../../broker/credential-cache.js'
-import { BrokerMetrics } from '../../broker/metrics.js'
-import { DEFAULT_REFRESH_POLICY } from '../../broker/refresh-schedule.js'
-import { createBrokerApp, REFUSAL_BODY_MAX_BYTES } from '../../broker/server.js'
+import { DEFAULT_FORCED_REFRESH_MIN_MS } from '../../broker/credential-cache.js'
+import { REFUSAL_BODY_MAX_BYTES } from '../../broker/server.js'
 import { servedCredentialSchema } from '../../shared/credential.js'
 import { UpstreamError } from '../../shared/upstream-error.js'
-import { flush, ManualClock } from '../../testing/manual-clock.js'
-import { captureLogs } from '../support/capture-logs.js'
-import { ScriptedProvider } from '../support/scripted-provider.js'
+import { flush } from '../../testing/manual-clock.js'
+import { brokerApp } from '../support/broker-app.js'
 
 const HOUR = 3600_000
 const ADMIN = 'admin-client-token-0123456789'
@@ -18,53 +15,12 @@ const clients: ClientConfig[] = [
   { name: 'reports', token: REPORTS, targets: ['reporting'] },
 ]
 
-const caches: CredentialCache[] = []
-afterEach(() => {
-  for (const c of caches.splice(0)) c.stop()
-})
-
 function setup() {
-  const clock = new ManualClock()
-  const providers = { default: new ScriptedProvider(clock), reporting: new ScriptedProvider(clock) }
-  const map = new Map<string, CredentialCache>()
-  const metrics = new BrokerMetrics(
-    () => [...map.values()].map((c) => c.status()),
-    () => clock.now(),
-  )
-  for (const [target, provider] of Object.entries(providers)) {
-    const cache = new CredentialCache({
-      target,
-      provider,
-      policy: DEFAULT_REFRESH_POLICY,
-      clock,
-      random: () => 0,
-      observer: metrics.observer(),
-    })
-    caches.push(cache)
-    map.set(target, cache)
-  }
-  const logs = captureLogs()
-  let draining = false
-  const app = createBrokerApp({
-    caches: map,
+  return brokerApp({
     clients,
+    targets: ['default', 'reporting'],
     allowedHosts: ['broker.internal'],
-    metrics,
-    logger: logs.logger,
-    draining: () => draining,
-    now: () => clock.now(),
   })
-  const request = (path: string, headers: Record<string, string> = {}) =>
-    app.request(`http://127.0.0.1:8990${path}`, { headers: { host: '127.0.0.1:8990', ...headers } })
-  const warm = async () => {
-    for (const c of map.values()) c.start()
-    await flush()
-    return {
-      default: providers.default.succeed(HOUR),
-      reporting: providers.reporting.succeed(HOUR),
-    }
-  }
-  return { clock, providers, app, request, warm, logs, drain: () => (draining = true) }
 }
 
 const bearer = (token: string) => ({ authorization: `Bearer ${token}` })

@@ -8,7 +8,7 @@ import { createBrokerApp } from '../../broker/server.js'
 import { systemClock } from '../../shared/clock.js'
 import type { Credential } from '../../shared/credential.js'
 import { listen, type RunningServer } from '../../shared/http-server.js'
-import { ProviderError } from '../../shared/provider-error.js'
+import { UpstreamError } from '../../shared/upstream-error.js'
 import {
   describeInChromium,
   launchChromium,
@@ -116,7 +116,7 @@ describeInChromium(`the broker status page in Chromium`, () => {
 
     await nextFetch((p) =>
       p.fail(
-        new ProviderError('upstream_5xx', 'the workspace answered 503', {
+        new UpstreamError('upstream_5xx', 'the workspace answered 503', {
           upstreamStatus: 503,
           upstreamErrorCode: 'TEMPORARILY_UNAVAILABLE',
         }),

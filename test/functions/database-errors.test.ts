@@ -1,5 +1,5 @@
 import { afterEach, describe, expect, inject, it } from 'vitest'
-import { createFunctionsApp } from '../../functions/app.js'
+import { buildFunctionsApp } from '../../functions/app.js'
 import { DEFAULT_PREFERENCE_KEYS } from '../../functions/config.js'
 import { warnIfMigrationsPending } from '../../functions/serve.js'
 import { brokerCredentials } from '../../shared/broker-client.js'
@@ -33,7 +33,7 @@ async function functionsOn(options: { migrated: boolean; port?: number; max?: nu
   const logs = captureLogs('functions')
   const database = new Database({ credentials, logger: logs.logger, max: options.max ?? 3 })
   cleanup.push(() => database.close())
-  const app = createFunctionsApp({
+  const app = buildFunctionsApp({
     database,
     credentials,
     logger: logs.logger,

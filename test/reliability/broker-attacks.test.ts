@@ -3,7 +3,7 @@ import { request as httpRequest } from 'node:http'
 import { join } from 'node:path'
 import { afterAll, beforeAll, describe, expect, it } from 'vitest'
 import type { RunningBroker } from '../../broker/broker.js'
-import { startTestBroker, tempDir } from '../support/broker.js'
+import { startTestBroker, tempDir, waitFor } from '../support/kit.js'
 import { recordFigures } from './recorder.js'
 import { trackSecrets } from './secrets.js'
 
@@ -67,20 +67,14 @@ beforeAll(async () => {
   }
   secrets.output('broker logs', started.logs.text)
   // Both targets hold a credential, so a refusal is the guard's doing, not an empty cache.
-  await until(async () => (await send({ path: '/readyz' })).status === 200)
+  await waitFor(async () => (await send({ path: '/readyz' })).status === 200, {
+    what: 'the broker is ready',
+  })
 })
 afterAll(async () => {
   secrets.output('metrics', (await send({ path: '/metrics' })).body)
   await broker?.close()
 })
-
-async function until(check: () => Promise<boolean>): Promise<void> {
-  const deadline = Date.now() + 5_000
-  while (!(await check())) {
-    if (Date.now() > deadline) throw new Error('the broker did not become ready')
-    await new Promise((resolve) => setTimeout(resolve, 10))
-  }
-}
 
 interface Sent {
   status: number

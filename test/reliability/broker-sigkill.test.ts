@@ -1,5 +1,5 @@
 import { afterAll, beforeAll, describe, expect, it } from 'vitest'
-import { createFunctionsApp } from '../../functions/app.js'
+import { buildFunctionsApp } from '../../functions/app.js'
 import { DEFAULT_PREFERENCE_KEYS } from '../../functions/config.js'
 import { brokerCredentials } from '../../shared/broker-client.js'
 import { Database } from '../../shared/db/database.js'
@@ -91,7 +91,7 @@ describe('the broker killed with SIGKILL under load', () => {
     const credentials = brokerCredentials({ url, token: TEST_CLIENT_TOKEN })
     const database = new Database({ credentials, logger: logs.logger, max: 4 })
     closers.push(() => database.close())
-    const app = createFunctionsApp({
+    const app = buildFunctionsApp({
       database,
       credentials,
       logger: logs.logger,

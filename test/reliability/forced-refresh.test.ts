@@ -1,6 +1,6 @@
 import { afterAll, beforeAll, describe, expect, it } from 'vitest'
 import type { RunningBroker } from '../../broker/broker.js'
-import { createFunctionsApp } from '../../functions/app.js'
+import { buildFunctionsApp } from '../../functions/app.js'
 import { DEFAULT_PREFERENCE_KEYS } from '../../functions/config.js'
 import { brokerCredentials } from '../../shared/broker-client.js'
 import { Database } from '../../shared/db/database.js'
@@ -54,7 +54,7 @@ beforeAll(async () => {
   secrets.output('functions logs', logs.text)
   const credentials = brokerCredentials({ url: broker.url, token: TEST_CLIENT_TOKEN })
   database = new Database({ credentials, logger: logs.logger, max: 4 })
-  const app = createFunctionsApp({
+  const app = buildFunctionsApp({
     database,
     credentials,
     logger: logs.logger,

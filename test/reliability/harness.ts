@@ -4,7 +4,7 @@ import type { RunningBroker } from '../../broker/broker.js'
 import type { CredentialCache } from '../../broker/credential-cache.js'
 import type { ServedCredential } from '../../shared/credential.js'
 import type { ErrorBody } from '../../shared/errors.js'
-import { startTestBroker, TEST_CLIENT_TOKEN } from '../support/broker.js'
+import { startTestBroker, TEST_CLIENT_TOKEN, waitFor } from '../support/kit.js'
 import { createMockWorkspace, ManualClock, type MockWorkspace } from '../workspace-kit/index.js'
 import type { SecretRegistry } from './secrets.js'
 
@@ -14,11 +14,7 @@ export async function until(
   what: string,
   timeoutMs = 5_000,
 ): Promise<void> {
-  const deadline = Date.now() + timeoutMs
-  while (!(await check())) {
-    if (Date.now() > deadline) throw new Error(`timed out waiting until ${what}`)
-    await new Promise((resolve) => setTimeout(resolve, 5))
-  }
+  await waitFor(check, { what, timeoutMs, everyMs: 5 })
 }
 
 /** MSW handles the workspace; the test's own requests to the broker on loopback pass through. */

@@ -6,7 +6,7 @@ import { join } from 'node:path'
 import postgres from 'postgres'
 import { afterAll, beforeAll, describe, expect, it } from 'vitest'
 import type { RunningBroker } from '../../broker/broker.js'
-import { createFunctionsApp } from '../../functions/app.js'
+import { buildFunctionsApp } from '../../functions/app.js'
 import { DEFAULT_PREFERENCE_KEYS } from '../../functions/config.js'
 import EmbeddedPostgres, {
   letPostgresUserReach,
@@ -47,7 +47,7 @@ let server: InstanceType<typeof EmbeddedPostgres>
 let admin: postgres.Sql
 let broker: RunningBroker
 let database: Database
-let app: ReturnType<typeof createFunctionsApp>
+let app: ReturnType<typeof buildFunctionsApp>
 
 beforeAll(async () => {
   dir = await mkdtemp(join(tmpdir(), 'lakebase-sigkill-pg-'))
@@ -84,7 +84,7 @@ beforeAll(async () => {
   const logs = captureLogs('functions')
   const credentials = brokerCredentials({ url: broker.url, token: TEST_CLIENT_TOKEN })
   database = new Database({ credentials, logger: logs.logger, max: 5 })
-  app = createFunctionsApp({
+  app = buildFunctionsApp({
     database,
     credentials,
     logger: logs.logger,

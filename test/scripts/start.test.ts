@@ -1,20 +1,8 @@
 import { execFileSync } from 'node:child_process'
 import { join } from 'node:path'
 import { afterAll, beforeAll, describe, expect, it } from 'vitest'
-import { tempDir } from '../support/broker.js'
-import { freePort } from '../support/free-port.js'
+import { freePort, tempDir, waitFor } from '../support/kit.js'
 import { type Spawned, spawnTs } from '../support/process.js'
-
-/** Polls `check` until it returns a value, for at most `timeoutMs`: a condition, not a sleep. */
-async function eventually<T>(check: () => Promise<T | undefined>, timeoutMs: number): Promise<T> {
-  const deadline = Date.now() + timeoutMs
-  for (;;) {
-    const value = await check().catch(() => undefined)
-    if (value !== undefined) return value
-    if (Date.now() > deadline) throw new Error('condition not met in time')
-    await new Promise((r) => setTimeout(r, 200))
-  }
-}
 
 function postgresProcessesFor(dataDir: string): string {
   try {
@@ -73,10 +61,13 @@ describe('npm start with nothing configured', () => {
     const before = await health()
     expect(before.credential).toMatchObject({ source: 'embedded', user: 'dev-user@example.com' })
     // The 20-second token is replaced by the broker at half its life; the service keeps working.
-    await eventually(async () => {
-      const now = await health()
-      return now.credential.expires_at !== before.credential.expires_at ? now : undefined
-    }, 20_000)
+    await waitFor(
+      async () => {
+        const now = await health()
+        return now.credential.expires_at !== before.credential.expires_at ? now : undefined
+      },
+      { timeoutMs: 20_000, everyMs: 200, retryErrors: true },
+    )
     expect((await fetch(`${base}/api/preferences/theme`)).status).toBe(200)
 
     first.child.kill('SIGINT')

