@@ -1,6 +1,10 @@
 import { readFileSync } from 'node:fs'
 import { z } from 'zod'
 import { brokerTokenFile } from '../shared/broker-token.js'
+import {
+  type DatabaseClaim,
+  databaseClaimsSchema,
+} from '../shared/databricks/credential-request.js'
 import { type Env, envValue } from '../shared/env.js'
 import {
   DEFAULT_JITTER_FRACTION,
@@ -22,6 +26,8 @@ export interface TargetConfig {
   provider: ProviderKind
   /** The environment the provider is configured from: the process's, with overrides. */
   env: Env
+  /** Claims each of its database credentials is asked for (config file only; `databricks`). */
+  claims?: readonly DatabaseClaim[]
 }
 
 /** A caller of the broker, its token, and which targets it may read (`*` for all). */
@@ -67,6 +73,7 @@ const configFileSchema = z.strictObject({
       z.strictObject({
         provider: z.enum(PROVIDER_KINDS).optional(),
         env: z.record(z.string(), z.string()).default({}),
+        claims: databaseClaimsSchema.optional(),
       }),
     )
     .default({}),
@@ -125,13 +132,23 @@ export function resolveBrokerConfig(env: Env, options: ResolveOptions = {}): Bro
   const defaultProvider =
     defaultOverride?.provider ?? chooseProvider(defaultEnv, options.fallbackProvider)
   if (defaultProvider)
-    targets.push({ name: DEFAULT_TARGET, provider: defaultProvider, env: defaultEnv })
+    targets.push({
+      name: DEFAULT_TARGET,
+      provider: defaultProvider,
+      env: defaultEnv,
+      ...(defaultOverride?.claims === undefined ? {} : { claims: defaultOverride.claims }),
+    })
   for (const [name, target] of Object.entries(file.targets)) {
     if (name === DEFAULT_TARGET) continue
     const targetEnv = { ...env, ...target.env }
     const provider = target.provider ?? chooseProvider(targetEnv, undefined)
     if (!provider) throw new ConfigError(`target "${name}" names no provider`, 'set "provider"')
-    targets.push({ name, provider, env: targetEnv })
+    targets.push({
+      name,
+      provider,
+      env: targetEnv,
+      ...(target.claims === undefined ? {} : { claims: target.claims }),
+    })
   }
   if (targets.length === 0) {
     throw new ConfigError(

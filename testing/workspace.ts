@@ -50,7 +50,14 @@ export interface MintedCredential {
   token: string
   expiresAt: Date
   user: string
+  /** The `claims` the credential request carried, as sent; undefined when it carried none. */
+  claims?: unknown[] | undefined
+  /** The `ttl` an Autoscaling credential request asked for, in seconds; undefined when none. */
+  ttlS?: number | undefined
 }
+
+/** The lifetimes Autoscaling accepts in a credential request's `ttl`, seconds. */
+const TTL_RANGE_S = { min: 300, max: 3600 }
 
 /** How the mock workspace is set up; every field has a default. */
 export interface MockWorkspaceOptions {
@@ -126,12 +133,7 @@ export interface MockWorkspace {
   /** Total requests over all routes. */
   totalCalls(): number
   /** Mint a database token as the credential routes do (recorded, hook called). */
-  mint(options?: {
-    user?: string
-    lifetimeS?: number
-    noSub?: boolean
-    expired?: boolean
-  }): Promise<MintedCredential>
+  mint(options?: MintOptions): Promise<MintedCredential>
   /** Accept one more bearer token, as `user` (default `identity`). */
   acceptToken(token: string, user?: string): void
   /** Environment variables that point the broker at this workspace. */
@@ -141,6 +143,17 @@ export interface MockWorkspace {
   }): Record<string, string>
   /** Serve the handlers on a real loopback socket (host must be `http://127.0.0.1:<port>`). */
   listen(): Promise<MockWorkspaceServer>
+}
+
+/** How {@link MockWorkspace.mint} mints; every field optional. */
+export interface MintOptions {
+  user?: string
+  lifetimeS?: number
+  noSub?: boolean
+  expired?: boolean
+  /** Recorded with the credential: what the request asked for. */
+  claims?: unknown[]
+  ttlS?: number
 }
 
 /** A realistic default; tests that care pass their own. */
@@ -224,16 +237,20 @@ export function createMockWorkspace(options: MockWorkspaceOptions = {}): MockWor
   const outages = new Map<MockRoute, ScriptStep>()
   const sleep = options.sleep ?? ((ms: number) => delay(ms))
 
-  async function mint(
-    mintOptions: { user?: string; lifetimeS?: number; noSub?: boolean; expired?: boolean } = {},
-  ): Promise<MintedCredential> {
+  async function mint(mintOptions: MintOptions = {}): Promise<MintedCredential> {
     const user = mintOptions.user ?? identity
     const iat = Math.floor(now() / 1000)
     const exp = mintOptions.expired
       ? iat - EXPIRED_AGO_S
       : iat + (mintOptions.lifetimeS ?? tokenLifetimeS)
     const token = await minter.sign({ sub: mintOptions.noSub ? undefined : user, iat, exp })
-    const credential = { token, expiresAt: new Date(exp * 1000), user }
+    const credential: MintedCredential = {
+      token,
+      expiresAt: new Date(exp * 1000),
+      user,
+      claims: mintOptions.claims,
+      ttlS: mintOptions.ttlS,
+    }
     minted.push(token)
     credentials.push(credential)
     await options.onCredentialMinted?.(token, credential.expiresAt, user)
@@ -329,7 +346,11 @@ export function createMockWorkspace(options: MockWorkspaceOptions = {}): MockWor
             `Database instance '${unknown}' does not exist.`,
           )
         }
-        const credential = await mint({ user: caller?.user, ...stepMint(step) })
+        const claims = readClaims(json?.claims)
+        if (claims === 'invalid') {
+          return databricksError(400, 'INVALID_PARAMETER_VALUE', CLAIMS_SHAPE)
+        }
+        const credential = await mint({ user: caller?.user, claims, ...stepMint(step) })
         return HttpResponse.json({
           token: credential.token,
           ...(step.omitExpiration ? {} : { expiration_time: credential.expiresAt.toISOString() }),
@@ -377,14 +398,35 @@ export function createMockWorkspace(options: MockWorkspaceOptions = {}): MockWor
     http.post(
       `${host}/api/2.0/postgres/credentials`,
       route('postgresCredentials', 'bearer', async ({ body, step, caller }) => {
-        const endpoint = parseJson(body)?.endpoint
+        const json = parseJson(body)
+        const endpoint = json?.endpoint
         if (typeof endpoint !== 'string') {
           return databricksError(400, 'INVALID_PARAMETER_VALUE', 'endpoint is required')
         }
         if (!endpoints.has(endpoint)) {
           return databricksError(404, 'NOT_FOUND', `Endpoint '${endpoint}' not found.`)
         }
-        const credential = await mint({ user: caller?.user, ...stepMint(step) })
+        const claims = readClaims(json?.claims)
+        if (claims === 'invalid') {
+          return databricksError(400, 'INVALID_PARAMETER_VALUE', CLAIMS_SHAPE)
+        }
+        const ttlS = readTtl(json?.ttl)
+        if (ttlS === 'invalid') {
+          return databricksError(
+            400,
+            'INVALID_PARAMETER_VALUE',
+            `ttl must be a duration of ${TTL_RANGE_S.min}s to ${TTL_RANGE_S.max}s`,
+          )
+        }
+        const credential = await mint({
+          user: caller?.user,
+          claims,
+          ttlS,
+          // A requested lifetime is what the workspace mints, unless the step scripts another.
+          lifetimeS: step.lifetimeS ?? ttlS,
+          noSub: step.noSub,
+          expired: step.expired,
+        })
         return HttpResponse.json({
           token: credential.token,
           ...(step.omitExpiration ? {} : { expire_time: credential.expiresAt.toISOString() }),
@@ -510,6 +552,30 @@ export function createMockWorkspace(options: MockWorkspaceOptions = {}): MockWor
     },
     listen: () => serveMockWorkspace(host, handlers),
   }
+}
+
+const CLAIMS_SHAPE = 'claims must be a list of {permission_set, resources?}'
+
+/** A request's `claims`: undefined when absent, 'invalid' when not a list of claims. */
+function readClaims(value: unknown): unknown[] | undefined | 'invalid' {
+  if (value === undefined) return undefined
+  if (!Array.isArray(value)) return 'invalid'
+  const valid = value.every(
+    (claim) =>
+      typeof claim === 'object' &&
+      claim !== null &&
+      typeof (claim as { permission_set?: unknown }).permission_set === 'string',
+  )
+  return valid ? value : 'invalid'
+}
+
+/** A request's `ttl` (a Duration, `"900s"`) in seconds: undefined when absent, else checked. */
+function readTtl(value: unknown): number | undefined | 'invalid' {
+  if (value === undefined) return undefined
+  const match = typeof value === 'string' ? /^(\d+)s$/.exec(value) : null
+  const seconds = match?.[1] === undefined ? Number.NaN : Number(match[1])
+  if (!(seconds >= TTL_RANGE_S.min && seconds <= TTL_RANGE_S.max)) return 'invalid'
+  return seconds
 }
 
 function stepMint(step: ScriptStep) {

@@ -30,7 +30,54 @@ describe('databricksSettingsFromEnv', () => {
         user: undefined,
         ssl: 'require',
       },
+      credential: {},
     })
+  })
+
+  it('reads LAKEBASE_CREDENTIAL_TTL_S for an Autoscaling endpoint', () => {
+    const settings = databricksSettingsFromEnv({
+      DATABRICKS_HOST: 'https://dbc-a1b2.cloud.databricks.com',
+      LAKEBASE_ENDPOINT: 'projects/p/branches/b/endpoints/e',
+      LAKEBASE_CREDENTIAL_TTL_S: '900',
+    })
+    expect(settings.credential).toEqual({ ttlS: 900 })
+  })
+
+  it.each(['299', '3601', '0', '-300', '600.5', 'ten minutes'])(
+    'refuses LAKEBASE_CREDENTIAL_TTL_S=%s as a configuration error naming the range',
+    (ttl) => {
+      expect(() =>
+        databricksSettingsFromEnv({
+          DATABRICKS_HOST: 'https://dbc-a1b2.cloud.databricks.com',
+          LAKEBASE_ENDPOINT: 'projects/p/branches/b/endpoints/e',
+          LAKEBASE_CREDENTIAL_TTL_S: ttl,
+        }),
+      ).toThrow(
+        /LAKEBASE_CREDENTIAL_TTL_S must be (300–3600 \(seconds\)|a whole number of seconds)/,
+      )
+    },
+  )
+
+  it('accepts both ends of the range', () => {
+    for (const ttl of ['300', '3600']) {
+      const settings = databricksSettingsFromEnv({
+        DATABRICKS_HOST: 'https://dbc-a1b2.cloud.databricks.com',
+        LAKEBASE_ENDPOINT: 'projects/p/branches/b/endpoints/e',
+        LAKEBASE_CREDENTIAL_TTL_S: ttl,
+      })
+      expect(settings.credential.ttlS).toBe(Number(ttl))
+    }
+  })
+
+  it('refuses LAKEBASE_CREDENTIAL_TTL_S for a Provisioned instance, whose credential call takes none', () => {
+    expect(() =>
+      databricksSettingsFromEnv({ ...PROVISIONED, LAKEBASE_CREDENTIAL_TTL_S: '600' }),
+    ).toThrow(/LAKEBASE_CREDENTIAL_TTL_S applies to Lakebase Autoscaling/)
+  })
+
+  it('carries the claims the broker config file gave the target', () => {
+    const claims = [{ permission_set: 'READ_ONLY' }]
+    expect(databricksSettingsFromEnv(PROVISIONED, { claims }).credential).toEqual({ claims })
   })
 
   it('finds ~/.databrickscfg in the user home directory when HOME is unset', () => {
