@@ -74,6 +74,15 @@ export interface MockWorkspaceOptions {
   /** The service principal's OAuth client id; its tokens' identity. */
   clientId?: string
   clientSecret?: string
+  /**
+   * Entra ID's sign-in origin, `https://login.microsoftonline.com` by default; with `listen()`
+   * in another process, the same loopback origin as `host` (set `AZURE_AUTHORITY_HOST` to it).
+   */
+  azureLoginHost?: string
+  /** The Entra ID tenant, and the Azure service principal's id and secret; its tokens' identity. */
+  azureTenantId?: string
+  azureClientId?: string
+  azureClientSecret?: string
   /** Lifetime of minted database tokens, seconds (1 h, as Lakebase's). */
   tokenLifetimeS?: number
   /** `expires_in` of OAuth M2M tokens, seconds. */
@@ -112,6 +121,10 @@ export interface MockWorkspace {
   readonly pat: string
   readonly clientId: string
   readonly clientSecret: string
+  readonly azureLoginHost: string
+  readonly azureTenantId: string
+  readonly azureClientId: string
+  readonly azureClientSecret: string
   /** Mutable: change a state mid-test, e.g. `instances.get(name).state = 'AVAILABLE'`. */
   readonly instances: Map<string, MockInstance>
   readonly endpoints: Map<string, MockEndpoint>
@@ -138,7 +151,7 @@ export interface MockWorkspace {
   acceptToken(token: string, user?: string): void
   /** Environment variables that point the broker at this workspace. */
   env(options?: {
-    auth?: 'pat' | 'oauth-m2m'
+    auth?: 'pat' | 'oauth-m2m' | 'azure-client-secret'
     target?: 'provisioned' | 'autoscaling'
   }): Record<string, string>
   /** Serve the handlers on a real loopback socket (host must be `http://127.0.0.1:<port>`). */
@@ -155,6 +168,11 @@ export interface MintOptions {
   claims?: unknown[]
   ttlS?: number
 }
+
+/** Entra ID in Azure's public cloud. */
+const DEFAULT_AZURE_LOGIN_HOST = 'https://login.microsoftonline.com'
+/** The Azure Databricks resource a workspace token must be asked for. */
+const AZURE_DATABRICKS_SCOPE = '2ff814a6-3304-4ab8-85cb-cd0e6f879c1d/.default'
 
 /** A realistic default; tests that care pass their own. */
 const DEFAULT_LIFETIME_S = 3600
@@ -193,6 +211,10 @@ export function createMockWorkspace(options: MockWorkspaceOptions = {}): MockWor
   const pat = options.pat ?? `dapi${randomUUID().replaceAll('-', '')}`
   const clientId = options.clientId ?? randomUUID()
   const clientSecret = options.clientSecret ?? `dose${randomUUID().replaceAll('-', '')}`
+  const azureLoginHost = (options.azureLoginHost ?? DEFAULT_AZURE_LOGIN_HOST).replace(/\/+$/, '')
+  const azureTenantId = options.azureTenantId ?? randomUUID()
+  const azureClientId = options.azureClientId ?? randomUUID()
+  const azureClientSecret = options.azureClientSecret ?? `azure~${randomUUID()}`
   const tokenLifetimeS = options.tokenLifetimeS ?? DEFAULT_LIFETIME_S
   const workspaceTokenLifetimeS = options.workspaceTokenLifetimeS ?? DEFAULT_LIFETIME_S
   const minter = new TokenMinter(`${host}/oidc`)
@@ -486,6 +508,49 @@ export function createMockWorkspace(options: MockWorkspaceOptions = {}): MockWor
         })
       }),
     ),
+    http.post(
+      `${azureLoginHost}/:tenant/oauth2/v2.0/token`,
+      route('azureToken', 'public', async ({ request, params, body, step }) => {
+        if (!request.headers.get('content-type')?.startsWith('application/x-www-form-urlencoded')) {
+          return oauthError(400, 'invalid_request', 'AADSTS900144: expected a form-encoded body')
+        }
+        if (params.tenant !== azureTenantId) {
+          return oauthError(
+            400,
+            'invalid_tenant',
+            `AADSTS90002: Tenant '${params.tenant}' not found.`,
+          )
+        }
+        const form = new URLSearchParams(body ?? '')
+        if (form.get('grant_type') !== 'client_credentials') {
+          return oauthError(400, 'unsupported_grant_type', 'AADSTS70003: unsupported grant type')
+        }
+        if (
+          form.get('client_id') !== azureClientId ||
+          form.get('client_secret') !== azureClientSecret
+        ) {
+          return oauthError(401, 'invalid_client', 'AADSTS7000215: Invalid client secret provided.')
+        }
+        if (form.get('scope') !== AZURE_DATABRICKS_SCOPE) {
+          return oauthError(
+            400,
+            'invalid_scope',
+            'AADSTS70011: the scope must be the Azure Databricks resource',
+          )
+        }
+        const lifetimeS = step.lifetimeS ?? workspaceTokenLifetimeS
+        const iat = Math.floor(now() / 1000)
+        const accessToken = await minter.sign({ sub: azureClientId, iat, exp: iat + lifetimeS })
+        minted.push(accessToken)
+        bearers.set(accessToken, { user: azureClientId, expiresAt: (iat + lifetimeS) * 1000 })
+        return HttpResponse.json({
+          token_type: 'Bearer',
+          expires_in: lifetimeS,
+          ext_expires_in: lifetimeS,
+          access_token: accessToken,
+        })
+      }),
+    ),
     http.get(
       `${host}/api/2.0/preview/scim/v2/Me`,
       route('scimMe', 'bearer', ({ caller }) =>
@@ -503,6 +568,24 @@ export function createMockWorkspace(options: MockWorkspaceOptions = {}): MockWor
     ),
   ]
 
+  function authEnv(auth: 'pat' | 'oauth-m2m' | 'azure-client-secret'): Record<string, string> {
+    switch (auth) {
+      case 'pat':
+        return { DATABRICKS_TOKEN: pat }
+      case 'oauth-m2m':
+        return { DATABRICKS_CLIENT_ID: clientId, DATABRICKS_CLIENT_SECRET: clientSecret }
+      case 'azure-client-secret':
+        return {
+          ARM_CLIENT_ID: azureClientId,
+          ARM_CLIENT_SECRET: azureClientSecret,
+          ARM_TENANT_ID: azureTenantId,
+          ...(azureLoginHost === DEFAULT_AZURE_LOGIN_HOST
+            ? {}
+            : { AZURE_AUTHORITY_HOST: azureLoginHost }),
+        }
+    }
+  }
+
   const firstInstance = [...instances.keys()][0] ?? ''
   const firstEndpoint = [...endpoints.keys()][0] ?? ''
 
@@ -517,6 +600,10 @@ export function createMockWorkspace(options: MockWorkspaceOptions = {}): MockWor
     pat,
     clientId,
     clientSecret,
+    azureLoginHost,
+    azureTenantId,
+    azureClientId,
+    azureClientSecret,
     instances,
     endpoints,
     instanceName: firstInstance,
@@ -542,9 +629,7 @@ export function createMockWorkspace(options: MockWorkspaceOptions = {}): MockWor
     env(envOptions = {}) {
       return {
         DATABRICKS_HOST: host,
-        ...(envOptions.auth === 'oauth-m2m'
-          ? { DATABRICKS_CLIENT_ID: clientId, DATABRICKS_CLIENT_SECRET: clientSecret }
-          : { DATABRICKS_TOKEN: pat }),
+        ...authEnv(envOptions.auth ?? 'pat'),
         ...(envOptions.target === 'autoscaling'
           ? { LAKEBASE_ENDPOINT: firstEndpoint }
           : { LAKEBASE_INSTANCE_NAME: firstInstance }),

@@ -44,7 +44,10 @@ beforeEach(() => {
 })
 
 function settingsFor(
-  env: { auth?: 'pat' | 'oauth-m2m'; target?: 'provisioned' | 'autoscaling' } = {},
+  env: {
+    auth?: 'pat' | 'oauth-m2m' | 'azure-client-secret'
+    target?: 'provisioned' | 'autoscaling'
+  } = {},
   extra: Record<string, string> = {},
 ): DatabricksSettings {
   return databricksSettingsFromEnv({
@@ -243,6 +246,18 @@ describe('DatabricksProvider expiry', () => {
     const err = await rejectionOf(fetchOnce(await provider()), UpstreamError)
     expect(err.errorClass).toBe('malformed_response')
     expect(err.message).toMatch(/returned a database credential that expired at/)
+  })
+})
+
+describe('DatabricksProvider on Azure', () => {
+  it('signs in as an Entra ID service principal at login.microsoftonline.com and logs in as it', async () => {
+    const p = await provider(settingsFor({ auth: 'azure-client-secret' }))
+    const credential = await fetchOnce(p)
+    expect(credential.user).toBe(ws.azureClientId)
+    expect(ws.requests.find((r) => r.route === 'azureToken')?.url).toBe(
+      `https://login.microsoftonline.com/${ws.azureTenantId}/oauth2/v2.0/token`,
+    )
+    expect(p.describe()).toMatchObject({ method: 'azure-client-secret' })
   })
 })
 

@@ -21,6 +21,11 @@ describe('databricksSettingsFromEnv', () => {
         configProfile: undefined,
         configFile: '/home/dev/.databrickscfg',
         cliPath: 'databricks',
+        azureClientId: undefined,
+        azureClientSecret: undefined,
+        azureTenantId: undefined,
+        azureLoginHost: 'https://login.microsoftonline.com',
+        azureCliPath: 'az',
       },
       target: { kind: 'provisioned', instanceName: 'orders-db' },
       postgres: {
@@ -97,6 +102,11 @@ describe('databricksSettingsFromEnv', () => {
       DATABRICKS_CONFIG_PROFILE: 'dev',
       DATABRICKS_CONFIG_FILE: '~/cfg/databricks.ini',
       DATABRICKS_CLI_PATH: '/opt/databricks',
+      ARM_CLIENT_ID: 'az-id',
+      ARM_CLIENT_SECRET: 'az-secret',
+      ARM_TENANT_ID: 'tenant',
+      AZURE_AUTHORITY_HOST: 'https://login.microsoftonline.us/',
+      AZURE_CLI_PATH: '/opt/az',
     })
     expect(settings.workspace).toEqual({
       host: 'https://dbc-a1b2.cloud.databricks.com',
@@ -107,6 +117,11 @@ describe('databricksSettingsFromEnv', () => {
       configProfile: 'dev',
       configFile: '/home/dev/cfg/databricks.ini',
       cliPath: '/opt/databricks',
+      azureClientId: 'az-id',
+      azureClientSecret: 'az-secret',
+      azureTenantId: 'tenant',
+      azureLoginHost: 'https://login.microsoftonline.us',
+      azureCliPath: '/opt/az',
     })
   })
 
@@ -199,8 +214,8 @@ describe('databricksSettingsFromEnv', () => {
     ['PGSSLMODE', 'sometimes', /PGSSLMODE must be one of disable, prefer, require/],
     [
       'DATABRICKS_AUTH_TYPE',
-      'azure-cli',
-      /DATABRICKS_AUTH_TYPE must be one of pat, oauth-m2m, databricks-cli/,
+      'azure-msi',
+      /DATABRICKS_AUTH_TYPE must be one of pat, oauth-m2m, azure-client-secret, azure-cli, databricks-cli/,
     ],
   ])('rejects %s=%s with a message naming the variable', (name, value, message) => {
     expect(() => databricksSettingsFromEnv({ ...PROVISIONED, [name]: value })).toThrow(message)
