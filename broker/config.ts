@@ -50,6 +50,8 @@ export interface BrokerConfig {
   fetchTimeoutMs: number
   logLevel: string
   statusPage: boolean
+  /** `BROKER_PGPASS_FILE`: a libpq password file kept current for every target, if set. */
+  pgpassFile?: string
 }
 
 /** A configuration problem, reported at start-up before any request is served. */
@@ -102,6 +104,7 @@ const envSchema = z.object({
   BROKER_OUTAGE_BUDGET_S: z.coerce.number().min(0).optional(),
   BROKER_FETCH_TIMEOUT_S: z.coerce.number().positive().default(15),
   BROKER_STATUS_PAGE: z.enum(['true', 'false']).default('true'),
+  BROKER_PGPASS_FILE: z.string().min(1).optional(),
   LOG_LEVEL: z.enum(['fatal', 'error', 'warn', 'info', 'debug', 'trace', 'silent']).default('info'),
 })
 
@@ -182,6 +185,7 @@ export function resolveBrokerConfig(env: Env, options: ResolveOptions = {}): Bro
     fetchTimeoutMs: e.BROKER_FETCH_TIMEOUT_S * 1000,
     logLevel: e.LOG_LEVEL,
     statusPage: e.BROKER_STATUS_PAGE === 'true',
+    ...(e.BROKER_PGPASS_FILE === undefined ? {} : { pgpassFile: e.BROKER_PGPASS_FILE }),
   }
 }
 
