@@ -7,6 +7,7 @@ import type { Logger } from '../shared/logger.js'
 import type { BrokerConfig, ClientConfig } from './config.js'
 import { CredentialCache, type TargetStatus } from './credential-cache.js'
 import { BrokerMetrics } from './metrics.js'
+import { PgpassFile } from './pgpass-file.js'
 import { createProvider, type ProviderFactories } from './providers/create-provider.js'
 import type { CredentialProvider } from './providers/provider.js'
 import type { RefreshPolicy } from './refresh-schedule.js'
@@ -46,6 +47,7 @@ export async function startBroker(options: StartBrokerOptions): Promise<RunningB
   const metrics = new BrokerMetrics(statuses, () => clock.now())
   const observer = metrics.observer()
   const outageBudget = outageBudgetWarning(config.policy, logger)
+  const pgpass = config.pgpassFile ? new PgpassFile(config.pgpassFile, logger) : undefined
   const providers: CredentialProvider[] = []
   for (const target of config.targets) {
     const provider = await createProvider(target, { clock, logger, factories: options.providers })
@@ -71,6 +73,7 @@ export async function startBroker(options: StartBrokerOptions): Promise<RunningB
             logger.info({ target: name, durationMs: record.durationMs }, 'credential refreshed')
             const status = caches.get(name)?.status()
             if (status) outageBudget.check(status)
+            void pgpass?.updateFrom(name, caches.get(name))
           }
         },
       },

@@ -1,6 +1,10 @@
 import { readFileSync } from 'node:fs'
 import { z } from 'zod'
 import { brokerTokenFile } from '../shared/broker-token.js'
+import {
+  type DatabaseClaim,
+  databaseClaimsSchema,
+} from '../shared/databricks/credential-request.js'
 import { type Env, envValue } from '../shared/env.js'
 import { DEFAULT_FORCED_REFRESH_MIN_MS } from './credential-cache.js'
 import {
@@ -23,6 +27,8 @@ export interface TargetConfig {
   provider: ProviderKind
   /** The environment the provider is configured from: the process's, with overrides. */
   env: Env
+  /** Claims each of its database credentials is asked for (config file only; `databricks`). */
+  claims?: readonly DatabaseClaim[]
 }
 
 /** A caller of the broker, its token, and which targets it may read (`*` for all). */
@@ -47,6 +53,8 @@ export interface BrokerConfig {
   forcedRefreshMinMs: number
   logLevel: string
   statusPage: boolean
+  /** `BROKER_PGPASS_FILE`: a libpq password file kept current for every target, if set. */
+  pgpassFile?: string
 }
 
 /** A configuration problem, reported at start-up before any request is served. */
@@ -70,6 +78,7 @@ const configFileSchema = z.strictObject({
       z.strictObject({
         provider: z.enum(PROVIDER_KINDS).optional(),
         env: z.record(z.string(), z.string()).default({}),
+        claims: databaseClaimsSchema.optional(),
       }),
     )
     .default({}),
@@ -102,6 +111,7 @@ const envSchema = z.object({
     .min(0)
     .default(DEFAULT_FORCED_REFRESH_MIN_MS / 1000),
   BROKER_STATUS_PAGE: z.enum(['true', 'false']).default('true'),
+  BROKER_PGPASS_FILE: z.string().min(1).optional(),
   LOG_LEVEL: z.enum(['fatal', 'error', 'warn', 'info', 'debug', 'trace', 'silent']).default('info'),
 })
 
@@ -132,13 +142,23 @@ export function resolveBrokerConfig(env: Env, options: ResolveOptions = {}): Bro
   const defaultProvider =
     defaultOverride?.provider ?? chooseProvider(defaultEnv, options.fallbackProvider)
   if (defaultProvider)
-    targets.push({ name: DEFAULT_TARGET, provider: defaultProvider, env: defaultEnv })
+    targets.push({
+      name: DEFAULT_TARGET,
+      provider: defaultProvider,
+      env: defaultEnv,
+      ...(defaultOverride?.claims === undefined ? {} : { claims: defaultOverride.claims }),
+    })
   for (const [name, target] of Object.entries(file.targets)) {
     if (name === DEFAULT_TARGET) continue
     const targetEnv = { ...env, ...target.env }
     const provider = target.provider ?? chooseProvider(targetEnv, undefined)
     if (!provider) throw new ConfigError(`target "${name}" names no provider`, 'set "provider"')
-    targets.push({ name, provider, env: targetEnv })
+    targets.push({
+      name,
+      provider,
+      env: targetEnv,
+      ...(target.claims === undefined ? {} : { claims: target.claims }),
+    })
   }
   if (targets.length === 0) {
     throw new ConfigError(
@@ -173,6 +193,7 @@ export function resolveBrokerConfig(env: Env, options: ResolveOptions = {}): Bro
     forcedRefreshMinMs: e.BROKER_FORCED_REFRESH_MIN_S * 1000,
     logLevel: e.LOG_LEVEL,
     statusPage: e.BROKER_STATUS_PAGE === 'true',
+    ...(e.BROKER_PGPASS_FILE === undefined ? {} : { pgpassFile: e.BROKER_PGPASS_FILE }),
   }
 }
 

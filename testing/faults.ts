@@ -133,6 +133,7 @@ export const ESSENTIAL_FIELDS: Readonly<Record<MockRoute, readonly string[]>> = 
   oidcDiscovery: ['token_endpoint'],
   oidcToken: ['access_token'],
   scimMe: ['userName'],
+  azureToken: ['access_token'],
 }
 
 const CREDENTIAL_ROUTES: ReadonlySet<MockRoute> = new Set([

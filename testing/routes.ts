@@ -19,8 +19,14 @@ export const MOCK_ROUTES = [
   'oidcToken',
   /** `GET /api/2.0/preview/scim/v2/Me` */
   'scimMe',
+  /** `POST {Entra ID}/{tenant}/oauth2/v2.0/token` (an Azure service principal's client credentials) */
+  'azureToken',
 ] as const
 export type MockRoute = (typeof MOCK_ROUTES)[number]
 
 /** The OAuth routes answer errors in OAuth's shape (`error`, `error_description`). */
-export const OAUTH_ROUTES: ReadonlySet<MockRoute> = new Set(['oidcDiscovery', 'oidcToken'])
+export const OAUTH_ROUTES: ReadonlySet<MockRoute> = new Set([
+  'oidcDiscovery',
+  'oidcToken',
+  'azureToken',
+])

@@ -50,7 +50,14 @@ export interface MintedCredential {
   token: string
   expiresAt: Date
   user: string
+  /** The `claims` the credential request carried, as sent; undefined when it carried none. */
+  claims?: unknown[] | undefined
+  /** The `ttl` an Autoscaling credential request asked for, in seconds; undefined when none. */
+  ttlS?: number | undefined
 }
+
+/** The lifetimes Autoscaling accepts in a credential request's `ttl`, seconds. */
+const TTL_RANGE_S = { min: 300, max: 3600 }
 
 /** How the mock workspace is set up; every field has a default. */
 export interface MockWorkspaceOptions {
@@ -67,6 +74,15 @@ export interface MockWorkspaceOptions {
   /** The service principal's OAuth client id; its tokens' identity. */
   clientId?: string
   clientSecret?: string
+  /**
+   * Entra ID's sign-in origin, `https://login.microsoftonline.com` by default; with `listen()`
+   * in another process, the same loopback origin as `host` (set `AZURE_AUTHORITY_HOST` to it).
+   */
+  azureLoginHost?: string
+  /** The Entra ID tenant, and the Azure service principal's id and secret; its tokens' identity. */
+  azureTenantId?: string
+  azureClientId?: string
+  azureClientSecret?: string
   /** Lifetime of minted database tokens, seconds (1 h, as Lakebase's). */
   tokenLifetimeS?: number
   /** `expires_in` of OAuth M2M tokens, seconds. */
@@ -105,6 +121,10 @@ export interface MockWorkspace {
   readonly pat: string
   readonly clientId: string
   readonly clientSecret: string
+  readonly azureLoginHost: string
+  readonly azureTenantId: string
+  readonly azureClientId: string
+  readonly azureClientSecret: string
   /** Mutable: change a state mid-test, e.g. `instances.get(name).state = 'AVAILABLE'`. */
   readonly instances: Map<string, MockInstance>
   readonly endpoints: Map<string, MockEndpoint>
@@ -126,22 +146,33 @@ export interface MockWorkspace {
   /** Total requests over all routes. */
   totalCalls(): number
   /** Mint a database token as the credential routes do (recorded, hook called). */
-  mint(options?: {
-    user?: string
-    lifetimeS?: number
-    noSub?: boolean
-    expired?: boolean
-  }): Promise<MintedCredential>
+  mint(options?: MintOptions): Promise<MintedCredential>
   /** Accept one more bearer token, as `user` (default `identity`). */
   acceptToken(token: string, user?: string): void
   /** Environment variables that point the broker at this workspace. */
   env(options?: {
-    auth?: 'pat' | 'oauth-m2m'
+    auth?: 'pat' | 'oauth-m2m' | 'azure-client-secret'
     target?: 'provisioned' | 'autoscaling'
   }): Record<string, string>
   /** Serve the handlers on a real loopback socket (host must be `http://127.0.0.1:<port>`). */
   listen(): Promise<MockWorkspaceServer>
 }
+
+/** How {@link MockWorkspace.mint} mints; every field optional. */
+export interface MintOptions {
+  user?: string
+  lifetimeS?: number
+  noSub?: boolean
+  expired?: boolean
+  /** Recorded with the credential: what the request asked for. */
+  claims?: unknown[]
+  ttlS?: number
+}
+
+/** Entra ID in Azure's public cloud. */
+const DEFAULT_AZURE_LOGIN_HOST = 'https://login.microsoftonline.com'
+/** The Azure Databricks resource a workspace token must be asked for. */
+const AZURE_DATABRICKS_SCOPE = '2ff814a6-3304-4ab8-85cb-cd0e6f879c1d/.default'
 
 /** A realistic default; tests that care pass their own. */
 const DEFAULT_LIFETIME_S = 3600
@@ -180,6 +211,10 @@ export function createMockWorkspace(options: MockWorkspaceOptions = {}): MockWor
   const pat = options.pat ?? `dapi${randomUUID().replaceAll('-', '')}`
   const clientId = options.clientId ?? randomUUID()
   const clientSecret = options.clientSecret ?? `dose${randomUUID().replaceAll('-', '')}`
+  const azureLoginHost = (options.azureLoginHost ?? DEFAULT_AZURE_LOGIN_HOST).replace(/\/+$/, '')
+  const azureTenantId = options.azureTenantId ?? randomUUID()
+  const azureClientId = options.azureClientId ?? randomUUID()
+  const azureClientSecret = options.azureClientSecret ?? `azure~${randomUUID()}`
   const tokenLifetimeS = options.tokenLifetimeS ?? DEFAULT_LIFETIME_S
   const workspaceTokenLifetimeS = options.workspaceTokenLifetimeS ?? DEFAULT_LIFETIME_S
   const minter = new TokenMinter(`${host}/oidc`)
@@ -224,16 +259,20 @@ export function createMockWorkspace(options: MockWorkspaceOptions = {}): MockWor
   const outages = new Map<MockRoute, ScriptStep>()
   const sleep = options.sleep ?? ((ms: number) => delay(ms))
 
-  async function mint(
-    mintOptions: { user?: string; lifetimeS?: number; noSub?: boolean; expired?: boolean } = {},
-  ): Promise<MintedCredential> {
+  async function mint(mintOptions: MintOptions = {}): Promise<MintedCredential> {
     const user = mintOptions.user ?? identity
     const iat = Math.floor(now() / 1000)
     const exp = mintOptions.expired
       ? iat - EXPIRED_AGO_S
       : iat + (mintOptions.lifetimeS ?? tokenLifetimeS)
     const token = await minter.sign({ sub: mintOptions.noSub ? undefined : user, iat, exp })
-    const credential = { token, expiresAt: new Date(exp * 1000), user }
+    const credential: MintedCredential = {
+      token,
+      expiresAt: new Date(exp * 1000),
+      user,
+      claims: mintOptions.claims,
+      ttlS: mintOptions.ttlS,
+    }
     minted.push(token)
     credentials.push(credential)
     await options.onCredentialMinted?.(token, credential.expiresAt, user)
@@ -329,7 +368,11 @@ export function createMockWorkspace(options: MockWorkspaceOptions = {}): MockWor
             `Database instance '${unknown}' does not exist.`,
           )
         }
-        const credential = await mint({ user: caller?.user, ...stepMint(step) })
+        const claims = readClaims(json?.claims)
+        if (claims === 'invalid') {
+          return databricksError(400, 'INVALID_PARAMETER_VALUE', CLAIMS_SHAPE)
+        }
+        const credential = await mint({ user: caller?.user, claims, ...stepMint(step) })
         return HttpResponse.json({
           token: credential.token,
           ...(step.omitExpiration ? {} : { expiration_time: credential.expiresAt.toISOString() }),
@@ -377,14 +420,35 @@ export function createMockWorkspace(options: MockWorkspaceOptions = {}): MockWor
     http.post(
       `${host}/api/2.0/postgres/credentials`,
       route('postgresCredentials', 'bearer', async ({ body, step, caller }) => {
-        const endpoint = parseJson(body)?.endpoint
+        const json = parseJson(body)
+        const endpoint = json?.endpoint
         if (typeof endpoint !== 'string') {
           return databricksError(400, 'INVALID_PARAMETER_VALUE', 'endpoint is required')
         }
         if (!endpoints.has(endpoint)) {
           return databricksError(404, 'NOT_FOUND', `Endpoint '${endpoint}' not found.`)
         }
-        const credential = await mint({ user: caller?.user, ...stepMint(step) })
+        const claims = readClaims(json?.claims)
+        if (claims === 'invalid') {
+          return databricksError(400, 'INVALID_PARAMETER_VALUE', CLAIMS_SHAPE)
+        }
+        const ttlS = readTtl(json?.ttl)
+        if (ttlS === 'invalid') {
+          return databricksError(
+            400,
+            'INVALID_PARAMETER_VALUE',
+            `ttl must be a duration of ${TTL_RANGE_S.min}s to ${TTL_RANGE_S.max}s`,
+          )
+        }
+        const credential = await mint({
+          user: caller?.user,
+          claims,
+          ttlS,
+          // A requested lifetime is what the workspace mints, unless the step scripts another.
+          lifetimeS: step.lifetimeS ?? ttlS,
+          noSub: step.noSub,
+          expired: step.expired,
+        })
         return HttpResponse.json({
           token: credential.token,
           ...(step.omitExpiration ? {} : { expire_time: credential.expiresAt.toISOString() }),
@@ -444,6 +508,49 @@ export function createMockWorkspace(options: MockWorkspaceOptions = {}): MockWor
         })
       }),
     ),
+    http.post(
+      `${azureLoginHost}/:tenant/oauth2/v2.0/token`,
+      route('azureToken', 'public', async ({ request, params, body, step }) => {
+        if (!request.headers.get('content-type')?.startsWith('application/x-www-form-urlencoded')) {
+          return oauthError(400, 'invalid_request', 'AADSTS900144: expected a form-encoded body')
+        }
+        if (params.tenant !== azureTenantId) {
+          return oauthError(
+            400,
+            'invalid_tenant',
+            `AADSTS90002: Tenant '${params.tenant}' not found.`,
+          )
+        }
+        const form = new URLSearchParams(body ?? '')
+        if (form.get('grant_type') !== 'client_credentials') {
+          return oauthError(400, 'unsupported_grant_type', 'AADSTS70003: unsupported grant type')
+        }
+        if (
+          form.get('client_id') !== azureClientId ||
+          form.get('client_secret') !== azureClientSecret
+        ) {
+          return oauthError(401, 'invalid_client', 'AADSTS7000215: Invalid client secret provided.')
+        }
+        if (form.get('scope') !== AZURE_DATABRICKS_SCOPE) {
+          return oauthError(
+            400,
+            'invalid_scope',
+            'AADSTS70011: the scope must be the Azure Databricks resource',
+          )
+        }
+        const lifetimeS = step.lifetimeS ?? workspaceTokenLifetimeS
+        const iat = Math.floor(now() / 1000)
+        const accessToken = await minter.sign({ sub: azureClientId, iat, exp: iat + lifetimeS })
+        minted.push(accessToken)
+        bearers.set(accessToken, { user: azureClientId, expiresAt: (iat + lifetimeS) * 1000 })
+        return HttpResponse.json({
+          token_type: 'Bearer',
+          expires_in: lifetimeS,
+          ext_expires_in: lifetimeS,
+          access_token: accessToken,
+        })
+      }),
+    ),
     http.get(
       `${host}/api/2.0/preview/scim/v2/Me`,
       route('scimMe', 'bearer', ({ caller }) =>
@@ -461,6 +568,24 @@ export function createMockWorkspace(options: MockWorkspaceOptions = {}): MockWor
     ),
   ]
 
+  function authEnv(auth: 'pat' | 'oauth-m2m' | 'azure-client-secret'): Record<string, string> {
+    switch (auth) {
+      case 'pat':
+        return { DATABRICKS_TOKEN: pat }
+      case 'oauth-m2m':
+        return { DATABRICKS_CLIENT_ID: clientId, DATABRICKS_CLIENT_SECRET: clientSecret }
+      case 'azure-client-secret':
+        return {
+          ARM_CLIENT_ID: azureClientId,
+          ARM_CLIENT_SECRET: azureClientSecret,
+          ARM_TENANT_ID: azureTenantId,
+          ...(azureLoginHost === DEFAULT_AZURE_LOGIN_HOST
+            ? {}
+            : { AZURE_AUTHORITY_HOST: azureLoginHost }),
+        }
+    }
+  }
+
   const firstInstance = [...instances.keys()][0] ?? ''
   const firstEndpoint = [...endpoints.keys()][0] ?? ''
 
@@ -475,6 +600,10 @@ export function createMockWorkspace(options: MockWorkspaceOptions = {}): MockWor
     pat,
     clientId,
     clientSecret,
+    azureLoginHost,
+    azureTenantId,
+    azureClientId,
+    azureClientSecret,
     instances,
     endpoints,
     instanceName: firstInstance,
@@ -500,9 +629,7 @@ export function createMockWorkspace(options: MockWorkspaceOptions = {}): MockWor
     env(envOptions = {}) {
       return {
         DATABRICKS_HOST: host,
-        ...(envOptions.auth === 'oauth-m2m'
-          ? { DATABRICKS_CLIENT_ID: clientId, DATABRICKS_CLIENT_SECRET: clientSecret }
-          : { DATABRICKS_TOKEN: pat }),
+        ...authEnv(envOptions.auth ?? 'pat'),
         ...(envOptions.target === 'autoscaling'
           ? { LAKEBASE_ENDPOINT: firstEndpoint }
           : { LAKEBASE_INSTANCE_NAME: firstInstance }),
@@ -510,6 +637,30 @@ export function createMockWorkspace(options: MockWorkspaceOptions = {}): MockWor
     },
     listen: () => serveMockWorkspace(host, handlers),
   }
+}
+
+const CLAIMS_SHAPE = 'claims must be a list of {permission_set, resources?}'
+
+/** A request's `claims`: undefined when absent, 'invalid' when not a list of claims. */
+function readClaims(value: unknown): unknown[] | undefined | 'invalid' {
+  if (value === undefined) return undefined
+  if (!Array.isArray(value)) return 'invalid'
+  const valid = value.every(
+    (claim) =>
+      typeof claim === 'object' &&
+      claim !== null &&
+      typeof (claim as { permission_set?: unknown }).permission_set === 'string',
+  )
+  return valid ? value : 'invalid'
+}
+
+/** A request's `ttl` (a Duration, `"900s"`) in seconds: undefined when absent, else checked. */
+function readTtl(value: unknown): number | undefined | 'invalid' {
+  if (value === undefined) return undefined
+  const match = typeof value === 'string' ? /^(\d+)s$/.exec(value) : null
+  const seconds = match?.[1] === undefined ? Number.NaN : Number(match[1])
+  if (!(seconds >= TTL_RANGE_S.min && seconds <= TTL_RANGE_S.max)) return 'invalid'
+  return seconds
 }
 
 function stepMint(step: ScriptStep) {

@@ -18,12 +18,13 @@ export interface ProviderDeps {
 export type ProviderFactory = (
   env: Env,
   deps: ProviderDeps,
+  target: TargetConfig,
 ) => CredentialProvider | Promise<CredentialProvider>
 export type ProviderFactories = Partial<Record<ProviderKind, ProviderFactory>>
 
 const builtIn: ProviderFactories = {
-  async databricks(env, { clock }) {
-    const settings = databricksSettingsFromEnv(env)
+  async databricks(env, { clock }, target) {
+    const settings = databricksSettingsFromEnv(env, { claims: target.claims })
     // Shared: targets on one workspace, and model serving in the same process, sign in once.
     const auth = await sharedWorkspaceAuth(settings.workspace, { clock })
     return new DatabricksProvider({ settings, auth, clock })
@@ -47,7 +48,12 @@ export async function createProvider(
     )
   }
   try {
-    return await factory(target.env, deps)
+    if (target.claims !== undefined && target.provider !== 'databricks') {
+      throw new ConfigError(
+        `only a databricks target takes claims; remove them from "${target.name}"`,
+      )
+    }
+    return await factory(target.env, deps, target)
   } catch (err) {
     // Providers check their settings when built; any failure here is a configuration error.
     if (err instanceof ConfigError) throw err

@@ -119,8 +119,13 @@ export class DatabricksProvider implements CredentialProvider {
   #mintDatabaseToken(call: BoundWorkspaceCall): Promise<IssuedDatabaseToken> {
     const target = this.#settings.target
     return target.kind === 'provisioned'
-      ? provisionedDatabaseToken(call, target.instanceName, this.#randomUUID())
-      : autoscalingDatabaseToken(call, target.endpoint)
+      ? provisionedDatabaseToken(
+          call,
+          target.instanceName,
+          this.#randomUUID(),
+          this.#settings.credential.claims,
+        )
+      : autoscalingDatabaseToken(call, target.endpoint, this.#settings.credential)
   }
 
   describe(): Record<string, unknown> {
@@ -135,6 +140,12 @@ export class DatabricksProvider implements CredentialProvider {
       database: postgres.database,
       pgHost: postgres.host ?? 'looked up',
       pgUser: postgres.user ?? 'from the token',
+      ...(this.#settings.credential.ttlS === undefined
+        ? {}
+        : { credentialTtlS: this.#settings.credential.ttlS }),
+      ...(this.#settings.credential.claims === undefined
+        ? {}
+        : { claims: this.#settings.credential.claims.length }),
     }
   }
 }

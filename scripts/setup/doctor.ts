@@ -271,8 +271,13 @@ async function checkCredential(facts: Facts): Promise<Omit<CheckResult, 'check'>
   try {
     const issued =
       target.kind === 'provisioned'
-        ? await provisionedDatabaseToken(call, target.instanceName, randomUUID())
-        : await autoscalingDatabaseToken(call, target.endpoint)
+        ? await provisionedDatabaseToken(
+            call,
+            target.instanceName,
+            randomUUID(),
+            facts.settings?.credential.claims,
+          )
+        : await autoscalingDatabaseToken(call, target.endpoint, facts.settings?.credential)
     const claims = readTokenClaims(issued.token)
     const expiresAt = databaseTokenExpiry(issued.statedExpiry, claims, Date.now())
     facts.password = issued.token

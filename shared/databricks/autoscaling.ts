@@ -1,5 +1,6 @@
 import { z } from 'zod'
 import { UpstreamError } from '../upstream-error.js'
+import { type CredentialRequest, durationField } from './credential-request.js'
 import type { IssuedDatabaseToken } from './provisioned.js'
 import type { BoundWorkspaceCall } from './workspace-http.js'
 
@@ -64,17 +65,23 @@ export async function autoscalingEndpointHost(
 
 /**
  * Mints a database token for a Lakebase Autoscaling endpoint with
- * `POST /api/2.0/postgres/credentials` `{endpoint}`.
+ * `POST /api/2.0/postgres/credentials` `{endpoint, claims?, ttl?}`; `ttl` goes as a Duration
+ * (`"900s"`). The expiry that comes back is what the credential's schedule follows.
  */
 export async function autoscalingDatabaseToken(
   call: BoundWorkspaceCall,
   endpoint: string,
+  request: CredentialRequest = {},
 ): Promise<IssuedDatabaseToken> {
   const issued = await call(
     {
       method: 'POST',
       path: '/api/2.0/postgres/credentials',
-      json: { endpoint },
+      json: {
+        endpoint,
+        ...(request.claims === undefined ? {} : { claims: request.claims }),
+        ...(request.ttlS === undefined ? {} : { ttl: durationField(request.ttlS) }),
+      },
       operation: `the database credential request for endpoint ${endpoint}`,
     },
     credentialSchema,

@@ -1,6 +1,12 @@
 import { z } from 'zod'
 import { SSL_MODES, type SslMode } from '../credential.js'
 import {
+  type CredentialRequest,
+  type DatabaseClaim,
+  MAX_CREDENTIAL_TTL_S,
+  MIN_CREDENTIAL_TTL_S,
+} from './credential-request.js'
+import {
   invalidSettings,
   optionalSetting as optional,
   type WorkspaceAuthSettings,
@@ -39,7 +45,17 @@ export interface DatabricksSettings {
   workspace: WorkspaceAuthSettings
   target: LakebaseTarget
   postgres: PostgresSettings
+  /** Claims and lifetime to ask each database credential for; empty for the workspace's defaults. */
+  credential: CredentialRequest
 }
+
+/** What a target's settings take from outside its environment: the broker config file. */
+export interface TargetExtras {
+  /** The target's `claims` in the broker config file (already validated there). */
+  claims?: readonly DatabaseClaim[] | undefined
+}
+
+const TTL_RANGE = `must be ${MIN_CREDENTIAL_TTL_S}–${MAX_CREDENTIAL_TTL_S} (seconds)`
 
 const port = z.preprocess(
   (value) => (typeof value === 'string' && value.trim() === '' ? undefined : value),
@@ -76,6 +92,19 @@ const envSchema = workspaceEnvSchema.extend({
   PGSSLMODE: optional.pipe(
     z.enum(SSL_MODES, { error: `must be one of ${SSL_MODES.join(', ')}` }).optional(),
   ),
+  LAKEBASE_CREDENTIAL_TTL_S: optional.pipe(
+    z
+      .string()
+      .regex(/^\d+$/, { error: 'must be a whole number of seconds' })
+      .transform(Number)
+      .pipe(
+        z
+          .number()
+          .min(MIN_CREDENTIAL_TTL_S, { error: TTL_RANGE })
+          .max(MAX_CREDENTIAL_TTL_S, { error: TTL_RANGE }),
+      )
+      .optional(),
+  ),
 })
 
 /**
@@ -90,6 +119,8 @@ const envSchema = workspaceEnvSchema.extend({
  * | database name | `PGDATABASE`, `LAKEBASE_DATABASE` | `databricks_postgres` |
  * | user | `PGUSER` | the token's `sub`, else SCIM Me |
  * | TLS | `PGSSLMODE` | `require` |
+ * | credential lifetime (Autoscaling) | `LAKEBASE_CREDENTIAL_TTL_S`, 300–3600 | the workspace's (1 h) |
+ * | claims | the target's `claims` in the broker config file | none |
  *
  * `PG*` wins over `LAKEBASE_*` because Databricks Apps set the `PG*` ones for the app's database
  * resource.
@@ -98,6 +129,7 @@ const envSchema = workspaceEnvSchema.extend({
  */
 export function databricksSettingsFromEnv(
   env: Record<string, string | undefined>,
+  extras: TargetExtras = {},
 ): DatabricksSettings {
   const e = parseEnv(env)
 
@@ -113,6 +145,13 @@ export function databricksSettingsFromEnv(
       ? { kind: 'provisioned', instanceName: e.LAKEBASE_INSTANCE_NAME }
       : { kind: 'autoscaling', endpoint: e.LAKEBASE_ENDPOINT as string }
 
+  if (e.LAKEBASE_CREDENTIAL_TTL_S !== undefined && target.kind !== 'autoscaling') {
+    // Provisioned's credential call takes no lifetime; a silently ignored setting would mislead.
+    throw new Error(
+      'LAKEBASE_CREDENTIAL_TTL_S applies to Lakebase Autoscaling (LAKEBASE_ENDPOINT) only; unset it for an instance',
+    )
+  }
+
   if (e.PGUSER !== undefined && isTokenPlaceholderUser(e.PGUSER)) {
     throw new Error(TOKEN_USER_TRAP)
   }
@@ -126,6 +165,10 @@ export function databricksSettingsFromEnv(
       database: e.PGDATABASE ?? e.LAKEBASE_DATABASE ?? DEFAULT_DATABASE,
       user: e.PGUSER,
       ssl: e.PGSSLMODE ?? 'require',
+    },
+    credential: {
+      ...(extras.claims === undefined ? {} : { claims: extras.claims }),
+      ...(e.LAKEBASE_CREDENTIAL_TTL_S === undefined ? {} : { ttlS: e.LAKEBASE_CREDENTIAL_TTL_S }),
     },
   }
 }

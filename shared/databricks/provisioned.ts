@@ -1,5 +1,6 @@
 import { z } from 'zod'
 import { UpstreamError } from '../upstream-error.js'
+import type { DatabaseClaim } from './credential-request.js'
 import type { BoundWorkspaceCall } from './workspace-http.js'
 
 /** The only instance state in which Lakebase Provisioned accepts connections. */
@@ -58,7 +59,7 @@ export async function provisionedInstanceHost(
 
 /**
  * Mints a database token for a Lakebase Provisioned instance with
- * `POST /api/2.0/database/credentials` `{instance_names: [name], request_id}`.
+ * `POST /api/2.0/database/credentials` `{instance_names: [name], request_id, claims?}`.
  *
  * @param requestId a fresh UUID v4 for each call
  */
@@ -66,12 +67,17 @@ export async function provisionedDatabaseToken(
   call: BoundWorkspaceCall,
   instanceName: string,
   requestId: string,
+  claims?: readonly DatabaseClaim[],
 ): Promise<IssuedDatabaseToken> {
   const issued = await call(
     {
       method: 'POST',
       path: '/api/2.0/database/credentials',
-      json: { instance_names: [instanceName], request_id: requestId },
+      json: {
+        instance_names: [instanceName],
+        request_id: requestId,
+        ...(claims === undefined ? {} : { claims }),
+      },
       operation: `the database credential request for instance ${instanceName}`,
     },
     credentialSchema,

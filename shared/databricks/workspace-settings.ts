@@ -5,7 +5,13 @@ import type { Env } from '../env.js'
 import { normaliseWorkspaceHost } from './host.js'
 
 /** The workspace authentication methods that `DATABRICKS_AUTH_TYPE` (or a profile) may force. */
-export const WORKSPACE_AUTH_TYPES = ['pat', 'oauth-m2m', 'databricks-cli'] as const
+export const WORKSPACE_AUTH_TYPES = [
+  'pat',
+  'oauth-m2m',
+  'azure-client-secret',
+  'azure-cli',
+  'databricks-cli',
+] as const
 export type WorkspaceAuthType = (typeof WORKSPACE_AUTH_TYPES)[number]
 
 /** How to reach and sign in to the workspace: the inputs of `resolveWorkspaceAuth`. */
@@ -21,7 +27,18 @@ export interface WorkspaceAuthSettings {
   configProfile: string | undefined
   configFile: string
   cliPath: string
+  /** Entra ID service principal (`ARM_CLIENT_ID`, `ARM_CLIENT_SECRET`, `ARM_TENANT_ID`). */
+  azureClientId?: string | undefined
+  azureClientSecret?: string | undefined
+  azureTenantId?: string | undefined
+  /** The Entra ID sign-in origin, normalised; `https://login.microsoftonline.com` by default. */
+  azureLoginHost?: string | undefined
+  /** The Azure CLI binary: `AZURE_CLI_PATH`, else `az`. */
+  azureCliPath?: string | undefined
 }
+
+/** Entra ID's sign-in origin in Azure's public cloud (the SDKs' `ARM_ENVIRONMENT=public`). */
+export const DEFAULT_AZURE_LOGIN_HOST = 'https://login.microsoftonline.com'
 
 /**
  * An optional string setting. Empty variables count as unset: `.env` files and app.yaml often
@@ -46,6 +63,11 @@ export const workspaceEnvSchema = z.object({
   DATABRICKS_CONFIG_PROFILE: optionalSetting,
   DATABRICKS_CONFIG_FILE: optionalSetting,
   DATABRICKS_CLI_PATH: optionalSetting,
+  ARM_CLIENT_ID: optionalSetting,
+  ARM_CLIENT_SECRET: optionalSetting,
+  ARM_TENANT_ID: optionalSetting,
+  AZURE_AUTHORITY_HOST: optionalSetting,
+  AZURE_CLI_PATH: optionalSetting,
   HOME: optionalSetting,
 })
 export type WorkspaceEnv = z.infer<typeof workspaceEnvSchema>
@@ -59,8 +81,15 @@ export type WorkspaceEnv = z.infer<typeof workspaceEnvSchema>
  * | credentials | `DATABRICKS_TOKEN`, `DATABRICKS_CLIENT_ID` + `DATABRICKS_CLIENT_SECRET`, `DATABRICKS_AUTH_TYPE` | see `resolveWorkspaceAuth` |
  * | config profile | `DATABRICKS_CONFIG_PROFILE`, `DATABRICKS_CONFIG_FILE` | `DEFAULT`, `~/.databrickscfg` |
  * | CLI | `DATABRICKS_CLI_PATH` | `databricks` |
+ * | Entra ID service principal | `ARM_CLIENT_ID`, `ARM_CLIENT_SECRET`, `ARM_TENANT_ID` | — |
+ * | Entra ID sign-in origin | `AZURE_AUTHORITY_HOST` (https://, or loopback http://) | `https://login.microsoftonline.com` |
+ * | Azure CLI | `AZURE_CLI_PATH` | `az` |
  *
- * @throws Error (a configuration error) when `DATABRICKS_HOST` is not an acceptable URL.
+ * `AZURE_AUTHORITY_HOST` is the Azure Identity SDKs' own variable for another cloud's sign-in
+ * origin (e.g. `https://login.microsoftonline.us`); tests point it at a loopback emulator.
+ *
+ * @throws Error (a configuration error) when `DATABRICKS_HOST` or `AZURE_AUTHORITY_HOST` is not
+ *   an acceptable URL.
  */
 export function workspaceAuthSettings(e: WorkspaceEnv): WorkspaceAuthSettings {
   const home = e.HOME ?? homedir()
@@ -74,6 +103,14 @@ export function workspaceAuthSettings(e: WorkspaceEnv): WorkspaceAuthSettings {
     configProfile: e.DATABRICKS_CONFIG_PROFILE,
     configFile: configFile.startsWith('~/') ? join(home, configFile.slice(2)) : configFile,
     cliPath: e.DATABRICKS_CLI_PATH ?? 'databricks',
+    azureClientId: e.ARM_CLIENT_ID,
+    azureClientSecret: e.ARM_CLIENT_SECRET,
+    azureTenantId: e.ARM_TENANT_ID,
+    azureLoginHost:
+      e.AZURE_AUTHORITY_HOST === undefined
+        ? DEFAULT_AZURE_LOGIN_HOST
+        : normaliseWorkspaceHost(e.AZURE_AUTHORITY_HOST, 'AZURE_AUTHORITY_HOST'),
+    azureCliPath: e.AZURE_CLI_PATH ?? 'az',
   }
 }
 

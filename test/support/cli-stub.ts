@@ -8,6 +8,8 @@ export interface CliStubBehaviour {
   exitCode?: number
   /** Never exit (after recording the run), as a CLI stuck on the network would. */
   hang?: boolean
+  /** The stub's file name without extension: `databricks` by default, `az` for the Azure CLI. */
+  name?: string
 }
 
 /** One run of the stub: its arguments and the config file it was told about. */
@@ -18,20 +20,21 @@ export interface CliInvocation {
 
 /** A stub CLI on disk and what it has seen. */
 export interface CliStub {
-  /** Point `DATABRICKS_CLI_PATH` here. */
+  /** Point `DATABRICKS_CLI_PATH` (or `AZURE_CLI_PATH`) here. */
   path: string
   /** Every run so far, in order. */
   invocations(): Promise<CliInvocation[]>
 }
 
 /**
- * Writes an executable stand-in for the Databricks CLI into `dir`: it records its arguments,
- * prints the given stdout and stderr, and exits with the given code.
+ * Writes an executable stand-in for the Databricks CLI (or the Azure CLI) into `dir`: it records
+ * its arguments, prints the given stdout and stderr, and exits with the given code.
  */
 export async function writeCliStub(dir: string, behaviour: CliStubBehaviour): Promise<CliStub> {
   // .cjs, so that it runs as CommonJS wherever the temp dir is.
-  const path = join(dir, 'databricks.cjs')
-  const log = join(dir, 'invocations.jsonl')
+  const name = behaviour.name ?? 'databricks'
+  const path = join(dir, `${name}.cjs`)
+  const log = join(dir, `${name}-invocations.jsonl`)
   await writeFile(
     path,
     [

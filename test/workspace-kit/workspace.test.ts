@@ -160,6 +160,45 @@ describe('createMockWorkspace', () => {
   })
 })
 
+describe('createMockWorkspace Autoscaling claims and ttl', () => {
+  const ask = (ws: ReturnType<typeof createMockWorkspace>, extra: Record<string, unknown>) =>
+    fetch(`${ws.host}/api/2.0/postgres/credentials`, {
+      method: 'POST',
+      ...bearer(ws.pat),
+      body: JSON.stringify({ endpoint: ws.endpointName, ...extra }),
+    })
+
+  it('mints for the ttl asked and records it with the claims', async () => {
+    const clock = new ManualClock()
+    const ws = createMockWorkspace({ now: () => clock.now() })
+    server.use(...ws.handlers)
+    const claims = [{ permission_set: 'READ_ONLY', resources: [{ table_name: 'a.b.c' }] }]
+    const response = await ask(ws, { ttl: '300s', claims })
+    const body = (await response.json()) as { expire_time: string }
+    expect(body.expire_time).toBe(new Date(clock.now() + 300_000).toISOString())
+    expect(ws.credentials[0]).toMatchObject({ ttlS: 300, claims })
+  })
+
+  it.each([['299s'], ['3601s'], [600], ['10m']])(
+    'answers 400 INVALID_PARAMETER_VALUE for ttl %s, as Autoscaling does',
+    async (ttl) => {
+      const ws = createMockWorkspace()
+      server.use(...ws.handlers)
+      const response = await ask(ws, { ttl })
+      expect(response.status).toBe(400)
+      expect(await response.json()).toMatchObject({ error_code: 'INVALID_PARAMETER_VALUE' })
+      expect(ws.credentials).toEqual([])
+    },
+  )
+
+  it('answers 400 for claims that are not a list of permission sets', async () => {
+    const ws = createMockWorkspace()
+    server.use(...ws.handlers)
+    expect((await ask(ws, { claims: { permission_set: 'READ_ONLY' } })).status).toBe(400)
+    expect((await ask(ws, { claims: [{ resources: [] }] })).status).toBe(400)
+  })
+})
+
 describe('createMockWorkspace fault steps', () => {
   const post = (ws: ReturnType<typeof createMockWorkspace>) =>
     fetch(`${ws.host}/api/2.0/database/credentials`, {

@@ -4,10 +4,13 @@ import { normaliseWorkspaceHost } from '../host.js'
 import type { WorkspaceAuth } from '../workspace-auth.js'
 import type { WorkspaceHttpOptions } from '../workspace-http.js'
 import {
+  DEFAULT_AZURE_LOGIN_HOST,
   WORKSPACE_AUTH_TYPES,
   type WorkspaceAuthSettings,
   type WorkspaceAuthType,
 } from '../workspace-settings.js'
+import { azureCliTokenSource } from './azure-cli.js'
+import { azureClientSecretTokenSource } from './azure-client-secret.js'
 import { CachedTokenAuth } from './cached-token.js'
 import { databricksCliTokenSource } from './databricks-cli.js'
 import { oauthM2mTokenSource } from './oauth-m2m.js'
@@ -18,7 +21,7 @@ export interface WorkspaceAuthDeps extends WorkspaceHttpOptions {
   clock?: Clock
   /** Overrides `WORKSPACE_TOKEN_REFRESH_MARGIN_MS`. */
   refreshMarginMs?: number
-  /** Overrides `CLI_TIMEOUT_MS`. */
+  /** Overrides `CLI_TIMEOUT_MS` and `AZURE_CLI_TIMEOUT_MS`. */
   cliTimeoutMs?: number
 }
 
@@ -26,6 +29,8 @@ export interface WorkspaceAuthDeps extends WorkspaceHttpOptions {
 export type WorkspaceCredentials =
   | { type: 'pat'; token: string }
   | { type: 'oauth-m2m'; clientId: string; clientSecret: string }
+  | { type: 'azure-client-secret'; tenantId: string; clientId: string; clientSecret: string }
+  | { type: 'azure-cli'; tenantId: string | undefined }
   | { type: 'databricks-cli'; profile: string | undefined }
 type Credentials = WorkspaceCredentials
 
@@ -51,19 +56,28 @@ interface Profile {
  * Picks the workspace authentication method, once, at start-up, by this precedence (the first
  * that applies wins, and `method` names it):
  *
- * 1. `DATABRICKS_AUTH_TYPE` (`pat`, `oauth-m2m`, `databricks-cli`) forces a method; its
- *    credentials come from the environment, else from the config profile.
+ * 1. `DATABRICKS_AUTH_TYPE` (`pat`, `oauth-m2m`, `azure-client-secret`, `azure-cli`,
+ *    `databricks-cli`) forces a method; its credentials come from the environment, else from the
+ *    config profile.
  * 2. `DATABRICKS_TOKEN` → `pat`.
  * 3. `DATABRICKS_CLIENT_ID` + `DATABRICKS_CLIENT_SECRET` → `oauth-m2m`.
- * 4. A config profile → `profile:<name>/<method>`: the section `DATABRICKS_CONFIG_PROFILE` names
+ * 4. `ARM_CLIENT_ID` + `ARM_CLIENT_SECRET` + `ARM_TENANT_ID` → `azure-client-secret` (an Entra ID
+ *    service principal, as the Databricks SDKs read it; all three or none).
+ * 5. A config profile → `profile:<name>/<method>`: the section `DATABRICKS_CONFIG_PROFILE` names
  *    (it must exist), else `[DEFAULT]` but only when its `host` is this workspace. Within it:
  *    `auth_type` if set, else `token` → pat, else `client_id` + `client_secret` → oauth-m2m,
+ *    else `azure_client_id` + `azure_client_secret` + `azure_tenant_id` → azure-client-secret,
  *    else the CLI with `--profile`.
- * 5. The Databricks CLI, `databricks auth token --host <host>` → `databricks-cli`.
+ * 6. The Databricks CLI, `databricks auth token --host <host>` → `databricks-cli`.
+ *
+ * `azure-cli` (`az account get-access-token`) is used only when forced (rule 1, or a profile's
+ * `auth_type`): the SDKs probe `az` on every Azure host, which would run a program at start-up
+ * that most deployments do not have, and a failed probe would hide which method was meant.
  *
  * The Databricks Apps trap: an app always has `DATABRICKS_CLIENT_ID`/`SECRET` (its service
  * principal), so a developer's `DATABRICKS_TOKEN` next to them wins by rule 2 and the method says
- * `pat`. Set `DATABRICKS_AUTH_TYPE=oauth-m2m` to sign in as the app instead.
+ * `pat`. Set `DATABRICKS_AUTH_TYPE=oauth-m2m` to sign in as the app instead. Likewise an Azure VM
+ * with `ARM_*` set for Terraform signs in as that principal unless a Databricks credential is set.
  *
  * The host is `DATABRICKS_HOST`, else the profile's `host`.
  *
@@ -113,6 +127,8 @@ async function choose(
   }
   const m2m = envClientCredentials(settings)
   if (m2m !== undefined) return { credentials: m2m, method: 'oauth-m2m' }
+  const azure = envAzureCredentials(settings)
+  if (azure !== undefined) return { credentials: azure, method: 'azure-client-secret' }
   const selected = await profile()
   if (selected !== undefined) return fromProfile(selected)
   return { credentials: { type: 'databricks-cli', profile: undefined }, method: 'databricks-cli' }
@@ -149,6 +165,28 @@ async function forced(
       }
       return { credentials: fromFile, method: `profile:${selected.name}/oauth-m2m` }
     }
+    case 'azure-client-secret': {
+      const azure = envAzureCredentials(settings)
+      if (azure !== undefined) return { credentials: azure, method: 'azure-client-secret' }
+      const selected = await profile()
+      const fromFile = selected === undefined ? undefined : profileAzureCredentials(selected)
+      if (selected === undefined || fromFile === undefined) {
+        throw new Error(
+          'DATABRICKS_AUTH_TYPE is azure-client-secret, but neither ARM_CLIENT_ID + ARM_CLIENT_SECRET + ARM_TENANT_ID nor a config profile azure_client_id + azure_client_secret + azure_tenant_id are set',
+        )
+      }
+      return { credentials: fromFile, method: `profile:${selected.name}/azure-client-secret` }
+    }
+    case 'azure-cli': {
+      if (settings.configProfile === undefined) {
+        return { credentials: azureCli(settings, undefined), method: 'azure-cli' }
+      }
+      const selected = await profile()
+      return {
+        credentials: azureCli(settings, selected),
+        method: `profile:${selected?.name ?? settings.configProfile}/azure-cli`,
+      }
+    }
     case 'databricks-cli': {
       if (settings.configProfile === undefined) {
         return {
@@ -179,6 +217,44 @@ function envClientCredentials(settings: WorkspaceAuthSettings): Credentials | un
   return { type: 'oauth-m2m', clientId, clientSecret }
 }
 
+function envAzureCredentials(settings: WorkspaceAuthSettings): Credentials | undefined {
+  const given = {
+    ARM_CLIENT_ID: settings.azureClientId,
+    ARM_CLIENT_SECRET: settings.azureClientSecret,
+    ARM_TENANT_ID: settings.azureTenantId,
+  }
+  const unset = Object.entries(given).filter(([, value]) => value === undefined)
+  // ARM_TENANT_ID alone is common (it scopes `az`); only a client id or secret means a principal.
+  if (given.ARM_CLIENT_ID === undefined && given.ARM_CLIENT_SECRET === undefined) return undefined
+  if (unset.length > 0) {
+    throw new Error(
+      `${unset.map(([name]) => name).join(' and ')} not set; an Entra ID service principal (azure-client-secret) needs ARM_CLIENT_ID, ARM_CLIENT_SECRET and ARM_TENANT_ID`,
+    )
+  }
+  return {
+    type: 'azure-client-secret',
+    tenantId: given.ARM_TENANT_ID as string,
+    clientId: given.ARM_CLIENT_ID as string,
+    clientSecret: given.ARM_CLIENT_SECRET as string,
+  }
+}
+
+function profileAzureCredentials(profile: Profile): Credentials | undefined {
+  const {
+    azure_client_id: clientId,
+    azure_client_secret: clientSecret,
+    azure_tenant_id: tenantId,
+  } = profile.values
+  if (clientId === undefined || clientSecret === undefined || tenantId === undefined) {
+    return undefined
+  }
+  return { type: 'azure-client-secret', tenantId, clientId, clientSecret }
+}
+
+function azureCli(settings: WorkspaceAuthSettings, profile: Profile | undefined): Credentials {
+  return { type: 'azure-cli', tenantId: settings.azureTenantId ?? profile?.values.azure_tenant_id }
+}
+
 function fromProfile(profile: Profile): Choice {
   const declared = profile.values.auth_type
   if (declared !== undefined && !isAuthType(declared)) {
@@ -201,6 +277,21 @@ function fromProfile(profile: Profile): Choice {
       )
     }
     return { credentials: m2m, method: method('oauth-m2m') }
+  }
+  const azure = profileAzureCredentials(profile)
+  if (declared === 'azure-client-secret' || (declared === undefined && azure !== undefined)) {
+    if (azure === undefined) {
+      throw new Error(
+        `profile ${profile.name} has auth_type azure-client-secret but not all of azure_client_id, azure_client_secret and azure_tenant_id`,
+      )
+    }
+    return { credentials: azure, method: method('azure-client-secret') }
+  }
+  if (declared === 'azure-cli') {
+    return {
+      credentials: { type: 'azure-cli', tenantId: profile.values.azure_tenant_id },
+      method: method('azure-cli'),
+    }
   }
   return {
     credentials: { type: 'databricks-cli', profile: profile.name },
@@ -272,6 +363,28 @@ export function buildWorkspaceAuth(
       return new CachedTokenAuth({
         ...cached,
         source: oauthM2mTokenSource({ host, ...credentials }, deps),
+      })
+    case 'azure-client-secret':
+      return new CachedTokenAuth({
+        ...cached,
+        source: azureClientSecretTokenSource(
+          {
+            tenantId: credentials.tenantId,
+            clientId: credentials.clientId,
+            clientSecret: credentials.clientSecret,
+            loginHost: settings.azureLoginHost ?? DEFAULT_AZURE_LOGIN_HOST,
+          },
+          deps,
+        ),
+      })
+    case 'azure-cli':
+      return new CachedTokenAuth({
+        ...cached,
+        source: azureCliTokenSource({
+          cliPath: settings.azureCliPath ?? 'az',
+          tenantId: credentials.tenantId,
+          timeoutMs: deps.cliTimeoutMs,
+        }),
       })
     case 'databricks-cli':
       return new CachedTokenAuth({

@@ -75,9 +75,22 @@ function identityKey(plan: WorkspaceAuthPlan, settings: WorkspaceAuthSettings): 
     case 'oauth-m2m':
       parts.push(credentials.clientId, credentials.clientSecret)
       break
+    case 'azure-client-secret':
+      parts.push(
+        settings.azureLoginHost ?? '',
+        credentials.tenantId,
+        credentials.clientId,
+        credentials.clientSecret,
+      )
+      break
+    case 'azure-cli':
+      parts.push(settings.azureCliPath ?? '', credentials.tenantId ?? '')
+      break
     case 'databricks-cli':
       parts.push(settings.cliPath, settings.configFile, credentials.profile ?? '')
       break
+    default:
+      credentials satisfies never
   }
   return createHash('sha256').update(parts.join('\0')).digest('hex')
 }

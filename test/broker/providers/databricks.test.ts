@@ -1,5 +1,8 @@
 import { setupServer } from 'msw/node'
 import { afterAll, afterEach, beforeAll, beforeEach, describe, expect, it } from 'vitest'
+import { resolveBrokerConfig } from '../../../broker/config.js'
+import { CredentialCache } from '../../../broker/credential-cache.js'
+import { createProvider } from '../../../broker/providers/create-provider.js'
 import { DatabricksProvider } from '../../../broker/providers/databricks.js'
 import { resolveWorkspaceAuth } from '../../../shared/databricks/auth/resolve.js'
 import { DEFAULT_DATABASE_TOKEN_LIFETIME_MS } from '../../../shared/databricks/database-token.js'
@@ -7,6 +10,7 @@ import {
   type DatabricksSettings,
   databricksSettingsFromEnv,
 } from '../../../shared/databricks/lakebase-settings.js'
+import { createLogger } from '../../../shared/logger.js'
 import { UpstreamError } from '../../../shared/upstream-error.js'
 import { ManualClock } from '../../../testing/manual-clock.js'
 import { errorText } from '../../support/error-text.js'
@@ -40,7 +44,10 @@ beforeEach(() => {
 })
 
 function settingsFor(
-  env: { auth?: 'pat' | 'oauth-m2m'; target?: 'provisioned' | 'autoscaling' } = {},
+  env: {
+    auth?: 'pat' | 'oauth-m2m' | 'azure-client-secret'
+    target?: 'provisioned' | 'autoscaling'
+  } = {},
   extra: Record<string, string> = {},
 ): DatabricksSettings {
   return databricksSettingsFromEnv({
@@ -239,6 +246,18 @@ describe('DatabricksProvider expiry', () => {
     const err = await rejectionOf(fetchOnce(await provider()), UpstreamError)
     expect(err.errorClass).toBe('malformed_response')
     expect(err.message).toMatch(/returned a database credential that expired at/)
+  })
+})
+
+describe('DatabricksProvider on Azure', () => {
+  it('signs in as an Entra ID service principal at login.microsoftonline.com and logs in as it', async () => {
+    const p = await provider(settingsFor({ auth: 'azure-client-secret' }))
+    const credential = await fetchOnce(p)
+    expect(credential.user).toBe(ws.azureClientId)
+    expect(ws.requests.find((r) => r.route === 'azureToken')?.url).toBe(
+      `https://login.microsoftonline.com/${ws.azureTenantId}/oauth2/v2.0/token`,
+    )
+    expect(p.describe()).toMatchObject({ method: 'azure-client-secret' })
   })
 })
 
@@ -444,5 +463,82 @@ describe('DatabricksProvider.describe', () => {
   it('names the endpoint for Autoscaling', async () => {
     const p = await provider(settingsFor({ target: 'autoscaling', auth: 'oauth-m2m' }))
     expect(p.describe()).toMatchObject({ method: 'oauth-m2m', endpoint: ws.endpointName })
+  })
+})
+
+describe('DatabricksProvider claims and ttl', () => {
+  const CLAIMS = [{ permission_set: 'READ_ONLY', resources: [{ table_name: 'main.sales.orders' }] }]
+
+  function bodiesOf(route: 'postgresCredentials' | 'databaseCredentials') {
+    return ws.requests
+      .filter((r) => r.route === route)
+      .map((r) => JSON.parse(r.body ?? '') as Record<string, unknown>)
+  }
+
+  it('asks Autoscaling for LAKEBASE_CREDENTIAL_TTL_S as a Duration, and the credential expires by the answer', async () => {
+    const settings = settingsFor({ target: 'autoscaling' }, { LAKEBASE_CREDENTIAL_TTL_S: '600' })
+    const credential = await fetchOnce(await provider(settings))
+    expect(bodiesOf('postgresCredentials')).toEqual([{ endpoint: ws.endpointName, ttl: '600s' }])
+    expect(ws.credentials[0]?.ttlS).toBe(600)
+    expect(credential.expiresAt).toEqual(new Date(clock.now() + 600_000))
+  })
+
+  it('sends no ttl and no claims when none are configured', async () => {
+    await fetchOnce(await provider(settingsFor({ target: 'autoscaling' })))
+    expect(bodiesOf('postgresCredentials')).toEqual([{ endpoint: ws.endpointName }])
+  })
+
+  it("sends a target's claims from the broker config file, to Autoscaling and to Provisioned", async () => {
+    const file = JSON.stringify({
+      targets: {
+        events: {
+          env: { LAKEBASE_INSTANCE_NAME: '', LAKEBASE_ENDPOINT: ws.endpointName },
+          claims: CLAIMS,
+        },
+        orders: { env: {}, claims: CLAIMS },
+      },
+    })
+    const config = resolveBrokerConfig(
+      {
+        ...ws.env(),
+        DATABRICKS_CONFIG_FILE: '/nonexistent/.databrickscfg',
+        BROKER_CONFIG: 'b.json',
+      },
+      { readFile: () => file },
+    )
+    const logger = createLogger({ name: 'test', level: 'silent' })
+    for (const target of config.targets.filter((t) => t.name !== 'default')) {
+      const p = await createProvider(target, { clock, logger })
+      await fetchOnce(p as DatabricksProvider)
+    }
+    expect(bodiesOf('postgresCredentials')).toEqual([{ endpoint: ws.endpointName, claims: CLAIMS }])
+    expect(bodiesOf('databaseCredentials')).toMatchObject([
+      { instance_names: [ws.instanceName], claims: CLAIMS },
+    ])
+    expect(ws.credentials.map((c) => c.claims)).toEqual([CLAIMS, CLAIMS])
+  })
+
+  it('refuses claims that are not a list of {permission_set, resources?} at start-up, naming where', () => {
+    const file = JSON.stringify({ targets: { orders: { claims: [{ resources: [] }] } } })
+    expect(() =>
+      resolveBrokerConfig({ ...ws.env(), BROKER_CONFIG: 'b.json' }, { readFile: () => file }),
+    ).toThrow(/BROKER_CONFIG b\.json is not valid at: targets\.orders\.claims\.0\.permission_set/)
+  })
+
+  it('refreshes on the schedule of the expiry that came back: halfway through a 10-minute credential', async () => {
+    const settings = settingsFor({ target: 'autoscaling' }, { LAKEBASE_CREDENTIAL_TTL_S: '600' })
+    const cache = new CredentialCache({
+      target: 'default',
+      provider: await provider(settings),
+      policy: { refreshFraction: 0.5, minTtlMs: 15_000, jitterFraction: 0 },
+      clock,
+      random: () => 0.5,
+    })
+    const issuedAt = clock.now()
+    await cache.get()
+    const status = cache.status()
+    expect(status.expiresAt).toBe(issuedAt + 600_000)
+    expect(status.refreshAt).toBe(issuedAt + 300_000)
+    cache.stop()
   })
 })

@@ -21,6 +21,11 @@ describe('databricksSettingsFromEnv', () => {
         configProfile: undefined,
         configFile: '/home/dev/.databrickscfg',
         cliPath: 'databricks',
+        azureClientId: undefined,
+        azureClientSecret: undefined,
+        azureTenantId: undefined,
+        azureLoginHost: 'https://login.microsoftonline.com',
+        azureCliPath: 'az',
       },
       target: { kind: 'provisioned', instanceName: 'orders-db' },
       postgres: {
@@ -30,7 +35,54 @@ describe('databricksSettingsFromEnv', () => {
         user: undefined,
         ssl: 'require',
       },
+      credential: {},
     })
+  })
+
+  it('reads LAKEBASE_CREDENTIAL_TTL_S for an Autoscaling endpoint', () => {
+    const settings = databricksSettingsFromEnv({
+      DATABRICKS_HOST: 'https://dbc-a1b2.cloud.databricks.com',
+      LAKEBASE_ENDPOINT: 'projects/p/branches/b/endpoints/e',
+      LAKEBASE_CREDENTIAL_TTL_S: '900',
+    })
+    expect(settings.credential).toEqual({ ttlS: 900 })
+  })
+
+  it.each(['299', '3601', '0', '-300', '600.5', 'ten minutes'])(
+    'refuses LAKEBASE_CREDENTIAL_TTL_S=%s as a configuration error naming the range',
+    (ttl) => {
+      expect(() =>
+        databricksSettingsFromEnv({
+          DATABRICKS_HOST: 'https://dbc-a1b2.cloud.databricks.com',
+          LAKEBASE_ENDPOINT: 'projects/p/branches/b/endpoints/e',
+          LAKEBASE_CREDENTIAL_TTL_S: ttl,
+        }),
+      ).toThrow(
+        /LAKEBASE_CREDENTIAL_TTL_S must be (300–3600 \(seconds\)|a whole number of seconds)/,
+      )
+    },
+  )
+
+  it('accepts both ends of the range', () => {
+    for (const ttl of ['300', '3600']) {
+      const settings = databricksSettingsFromEnv({
+        DATABRICKS_HOST: 'https://dbc-a1b2.cloud.databricks.com',
+        LAKEBASE_ENDPOINT: 'projects/p/branches/b/endpoints/e',
+        LAKEBASE_CREDENTIAL_TTL_S: ttl,
+      })
+      expect(settings.credential.ttlS).toBe(Number(ttl))
+    }
+  })
+
+  it('refuses LAKEBASE_CREDENTIAL_TTL_S for a Provisioned instance, whose credential call takes none', () => {
+    expect(() =>
+      databricksSettingsFromEnv({ ...PROVISIONED, LAKEBASE_CREDENTIAL_TTL_S: '600' }),
+    ).toThrow(/LAKEBASE_CREDENTIAL_TTL_S applies to Lakebase Autoscaling/)
+  })
+
+  it('carries the claims the broker config file gave the target', () => {
+    const claims = [{ permission_set: 'READ_ONLY' }]
+    expect(databricksSettingsFromEnv(PROVISIONED, { claims }).credential).toEqual({ claims })
   })
 
   it('finds ~/.databrickscfg in the user home directory when HOME is unset', () => {
@@ -50,6 +102,11 @@ describe('databricksSettingsFromEnv', () => {
       DATABRICKS_CONFIG_PROFILE: 'dev',
       DATABRICKS_CONFIG_FILE: '~/cfg/databricks.ini',
       DATABRICKS_CLI_PATH: '/opt/databricks',
+      ARM_CLIENT_ID: 'az-id',
+      ARM_CLIENT_SECRET: 'az-secret',
+      ARM_TENANT_ID: 'tenant',
+      AZURE_AUTHORITY_HOST: 'https://login.microsoftonline.us/',
+      AZURE_CLI_PATH: '/opt/az',
     })
     expect(settings.workspace).toEqual({
       host: 'https://dbc-a1b2.cloud.databricks.com',
@@ -60,6 +117,11 @@ describe('databricksSettingsFromEnv', () => {
       configProfile: 'dev',
       configFile: '/home/dev/cfg/databricks.ini',
       cliPath: '/opt/databricks',
+      azureClientId: 'az-id',
+      azureClientSecret: 'az-secret',
+      azureTenantId: 'tenant',
+      azureLoginHost: 'https://login.microsoftonline.us',
+      azureCliPath: '/opt/az',
     })
   })
 
@@ -152,8 +214,8 @@ describe('databricksSettingsFromEnv', () => {
     ['PGSSLMODE', 'sometimes', /PGSSLMODE must be one of disable, prefer, require/],
     [
       'DATABRICKS_AUTH_TYPE',
-      'azure-cli',
-      /DATABRICKS_AUTH_TYPE must be one of pat, oauth-m2m, databricks-cli/,
+      'azure-msi',
+      /DATABRICKS_AUTH_TYPE must be one of pat, oauth-m2m, azure-client-secret, azure-cli, databricks-cli/,
     ],
   ])('rejects %s=%s with a message naming the variable', (name, value, message) => {
     expect(() => databricksSettingsFromEnv({ ...PROVISIONED, [name]: value })).toThrow(message)

@@ -26,6 +26,11 @@ describe('workspaceAuthSettingsFromEnv', () => {
       configProfile: undefined,
       configFile: '/home/dev/.databrickscfg',
       cliPath: 'databricks',
+      azureClientId: undefined,
+      azureClientSecret: undefined,
+      azureTenantId: undefined,
+      azureLoginHost: 'https://login.microsoftonline.com',
+      azureCliPath: 'az',
     })
   })
 
@@ -39,7 +44,9 @@ describe('workspaceAuthSettingsFromEnv', () => {
   it('refuses a bad value naming the variable, never repeating a secret', () => {
     const attempt = () =>
       workspaceAuthSettingsFromEnv({ DATABRICKS_HOST: 'x', DATABRICKS_AUTH_TYPE: 'dapi-secret' })
-    expect(attempt).toThrow(/DATABRICKS_AUTH_TYPE must be one of pat, oauth-m2m, databricks-cli/)
+    expect(attempt).toThrow(
+      /DATABRICKS_AUTH_TYPE must be one of pat, oauth-m2m, azure-client-secret, azure-cli, databricks-cli/,
+    )
     expect(attempt).not.toThrow(/dapi-secret/)
   })
 })

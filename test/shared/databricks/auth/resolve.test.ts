@@ -247,9 +247,9 @@ describe('resolveWorkspaceAuth', () => {
   })
 
   it('refuses a profile auth_type it does not support', async () => {
-    const path = await configFile(`[DEFAULT]\nhost = ${ws.host}\nauth_type = azure-cli\n`)
+    const path = await configFile(`[DEFAULT]\nhost = ${ws.host}\nauth_type = github-oidc\n`)
     await expect(resolveWorkspaceAuth(settings({ configFile: path }))).rejects.toThrow(
-      'profile DEFAULT has auth_type azure-cli, which this broker does not support; use one of pat, oauth-m2m, databricks-cli',
+      'profile DEFAULT has auth_type github-oidc, which this broker does not support; use one of pat, oauth-m2m, azure-client-secret, azure-cli, databricks-cli',
     )
   })
 
