@@ -173,6 +173,18 @@ describe('createPool', () => {
     expect(results.map((r) => r.rows[0]?.ok)).toEqual([1, 1, 1])
   })
 
+  it('survives a checked-out client whose backend is killed between its queries', async () => {
+    const lakebase = await strict()
+    const { pool } = await stack({ lakebase })
+    const client = await pool.connect()
+    const ended = new Promise((resolve) => client.once('end', resolve))
+    await terminateBackendsOf(lakebase.role)
+    await ended
+    await expect(client.query('select 1')).rejects.toThrow(/not queryable/)
+    client.release()
+    expect((await pool.query('select 1 as ok')).rows[0]?.ok).toBe(1)
+  })
+
   it('runs a read-only statement once more when its backend is killed mid-statement', async () => {
     const lakebase = await strict()
     await lakebase.db.sql`create table pause (seconds float not null)`
