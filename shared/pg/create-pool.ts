@@ -327,8 +327,11 @@ class BrokerPool extends pg.Pool implements LakebasePool {
         return result
       } catch (err) {
         const failure = pgFailure(err)
-        // A dead client leaves the pool; one that only ran a bad statement goes back to it.
-        client.release(failure === 'connection' ? (err as Error) : undefined)
+        // The server's answer to a bad statement leaves the connection in step: it goes back to
+        // the pool. Anything else (a dead connection, pg's query_timeout with the statement still
+        // running) takes the client out, as pg-pool's own query does for every error.
+        const inStep = failure !== 'connection' && err instanceof pg.DatabaseError
+        client.release(inStep ? undefined : (err as Error))
         if (failure !== 'connection') throw err
         const text = typeof config === 'string' ? config : config.text
         const retry =

@@ -246,6 +246,15 @@ describe('createPool', () => {
     expect(pool.stats()).toMatchObject({ open: 1, login_user: second.role })
   })
 
+  it('takes a client out of the pool when pg gave up on its statement (query_timeout)', async () => {
+    const lakebase = await strict()
+    const { pool } = await stack({ lakebase, pool: { query_timeout: 200 } })
+    await expect(pool.query('select pg_sleep(2)')).rejects.toThrow('Query read timeout')
+    await until(() => pool.stats().open === 0)
+    expect((await pool.query('select 1 as ok')).rows[0]?.ok).toBe(1)
+    expect(pool.stats()).toMatchObject({ open: 1, logins: 2 })
+  })
+
   it('falls back to plain text under prefer (the credential’s ssl) when the server has no TLS', async () => {
     const lakebase = await strict()
     const { pool } = await stack({ env: { ...lakebase.brokerEnv, PGSSLMODE: 'prefer' } })
