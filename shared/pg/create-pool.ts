@@ -119,12 +119,12 @@ const optionsSchema = z
  *   AppError (503 `CREDENTIAL_UNAVAILABLE`, or `LAKEBASE_NOT_CONFIGURED`), opening nothing;
  * - a login refused after a rotation (28P01) forgets the credential and logs in again with a
  *   fresh one before the caller sees it (nothing ran, so always safe);
- * - a dropped connection costs a reconnect: idle clients that die are dropped (the pool always
- *   has an `'error'` listener, so a killed backend never crashes the process), and a
- *   `pool.query` is tried once more when it is
- *   read-only ({@link CreatePoolOptions.isReadOnly}) or never reached the server. A write whose
- *   connection dropped mid-statement is not retried (a retry must never change the answer): it
- *   rejects with pg's error.
+ * - a dropped connection costs a reconnect: idle clients that die are dropped (the pool and
+ *   every client always have an `'error'` listener, so a killed backend never crashes the
+ *   process), and a `pool.query` is tried once more when it is read-only
+ *   ({@link CreatePoolOptions.isReadOnly}) or never reached the server. A write whose connection
+ *   dropped mid-statement is not retried (a retry must never change the answer): it rejects
+ *   with pg's error.
  *
  * Database errors are pg's own (`code` is the SQLSTATE), so drizzle, Kysely or Prisma read them
  * as usual. A wrong option throws a {@link LakebaseOptionError} naming it.
@@ -305,8 +305,11 @@ class BrokerPool extends pg.Pool implements LakebasePool {
         return result
       } catch (err) {
         const failure = pgFailure(err)
-        // A dead client leaves the pool; one that only ran a bad statement goes back to it.
-        client.release(failure === 'connection' ? (err as Error) : undefined)
+        // The server's answer to a bad statement leaves the connection in step: it goes back to
+        // the pool. Anything else (a dead connection, pg's query_timeout with the statement still
+        // running) takes the client out, as pg-pool's own query does for every error.
+        const inStep = failure !== 'connection' && err instanceof pg.DatabaseError
+        client.release(inStep ? undefined : (err as Error))
         if (failure !== 'connection') throw err
         const text = typeof config === 'string' ? config : config.text
         const retry =

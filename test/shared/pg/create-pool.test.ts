@@ -173,6 +173,18 @@ describe('createPool', () => {
     expect(results.map((r) => r.rows[0]?.ok)).toEqual([1, 1, 1])
   })
 
+  it('survives a checked-out client whose backend is killed between its queries', async () => {
+    const lakebase = await strict()
+    const { pool } = await stack({ lakebase })
+    const client = await pool.connect()
+    const ended = new Promise((resolve) => client.once('end', resolve))
+    await terminateBackendsOf(lakebase.role)
+    await ended
+    await expect(client.query('select 1')).rejects.toThrow(/not queryable/)
+    client.release()
+    expect((await pool.query('select 1 as ok')).rows[0]?.ok).toBe(1)
+  })
+
   it('runs a read-only statement once more when its backend is killed mid-statement', async () => {
     const lakebase = await strict()
     await lakebase.db.sql`create table pause (seconds float not null)`
@@ -232,6 +244,15 @@ describe('createPool', () => {
     active = clients[1] as BrokerCredentials
     expect(await who()).toBe(second.role)
     expect(pool.stats()).toMatchObject({ open: 1, login_user: second.role })
+  })
+
+  it('takes a client out of the pool when pg gave up on its statement (query_timeout)', async () => {
+    const lakebase = await strict()
+    const { pool } = await stack({ lakebase, pool: { query_timeout: 200 } })
+    await expect(pool.query('select pg_sleep(2)')).rejects.toThrow('Query read timeout')
+    await until(() => pool.stats().open === 0)
+    expect((await pool.query('select 1 as ok')).rows[0]?.ok).toBe(1)
+    expect(pool.stats()).toMatchObject({ open: 1, logins: 2 })
   })
 
   it('falls back to plain text under prefer (the credential’s ssl) when the server has no TLS', async () => {
