@@ -6,6 +6,7 @@ import { codeOf } from '../../shared/db/sqlstate.js'
 import type { Env } from '../../shared/env.js'
 import { LakebaseOptionError } from '../../shared/errors.js'
 import { createPool } from '../../shared/pg/create-pool.js'
+import { createSql } from '../../shared/postgres/create-sql.js'
 import { sslOption, tlsOptions } from '../../shared/tls.js'
 import { startTestBroker, TEST_CLIENT_TOKEN } from '../support/broker.js'
 import {
@@ -26,17 +27,14 @@ const TLS_IN_USE = 'select ssl from pg_stat_ssl where pid = pg_backend_pid()'
 
 const drivers: Driver[] = [
   {
-    // TODO(lead): swap in createSql from shared/postgres/create-sql.ts once merged.
-    name: 'postgres.js (Database)',
+    name: 'postgres.js (createSql)',
     async connectsWithTls(credentials, sslMode, env) {
-      // Database reads PGSSLROOTCERT from process.env only.
-      vi.stubEnv('PGSSLROOTCERT', env.PGSSLROOTCERT)
-      const database = new Database({ credentials, sslMode, max: 1 })
+      const sql = createSql({ credentials, sslMode, env, max: 1 })
       try {
-        const [row] = await database.run((db) => db.execute(TLS_IN_USE))
+        const [row] = await sql.unsafe(TLS_IN_USE)
         return row?.ssl === true
       } finally {
-        await database.close()
+        await sql.end()
       }
     },
   },
