@@ -112,7 +112,7 @@ export class DatabricksProvider implements CredentialProvider {
   #lookUpHost(call: BoundWorkspaceCall): Promise<string> {
     const target = this.#settings.target
     return target.kind === 'provisioned'
-      ? provisionedInstanceHost(call, target.instanceName)
+      ? provisionedInstanceHost(call, target.instanceName, { readOnly: target.readOnly })
       : autoscalingEndpointHost(call, target.endpoint)
   }
 
@@ -135,7 +135,7 @@ export class DatabricksProvider implements CredentialProvider {
       method: this.#auth.method,
       host: this.#auth.host,
       ...(target.kind === 'provisioned'
-        ? { instance: target.instanceName }
+        ? { instance: target.instanceName, ...(target.readOnly ? { readOnly: true } : {}) }
         : { endpoint: target.endpoint }),
       database: postgres.database,
       pgHost: postgres.host ?? 'looked up',

@@ -26,7 +26,12 @@ const ENDPOINT_PATH = /^projects\/[^/\s]+\/branches\/[^/\s]+\/endpoints\/[^/\s]+
 
 /** Which Lakebase database the credentials are for. */
 export type LakebaseTarget =
-  | { kind: 'provisioned'; instanceName: string }
+  | {
+      kind: 'provisioned'
+      instanceName: string
+      /** Connect to the instance's readable secondaries (`read_only_dns`), not its primary. */
+      readOnly?: true
+    }
   | { kind: 'autoscaling'; endpoint: string }
 
 /** Where Postgres listens and how to log in, apart from the password. */
@@ -92,6 +97,9 @@ const envSchema = workspaceEnvSchema.extend({
   PGSSLMODE: optional.pipe(
     z.enum(SSL_MODES, { error: `must be one of ${SSL_MODES.join(', ')}` }).optional(),
   ),
+  LAKEBASE_READ_ONLY: optional.pipe(
+    z.enum(['true', 'false'], { error: 'must be true or false' }).optional(),
+  ),
   LAKEBASE_CREDENTIAL_TTL_S: optional.pipe(
     z
       .string()
@@ -119,6 +127,7 @@ const envSchema = workspaceEnvSchema.extend({
  * | database name | `PGDATABASE`, `LAKEBASE_DATABASE` | `databricks_postgres` |
  * | user | `PGUSER` | the token's `sub`, else SCIM Me |
  * | TLS | `PGSSLMODE` | `require` |
+ * | read replicas (Provisioned) | `LAKEBASE_READ_ONLY=true`: the host is the instance's `read_only_dns` | `false` |
  * | credential lifetime (Autoscaling) | `LAKEBASE_CREDENTIAL_TTL_S`, 300–3600 | the workspace's (1 h) |
  * | claims | the target's `claims` in the broker config file | none |
  *
@@ -142,8 +151,19 @@ export function databricksSettingsFromEnv(
   }
   const target: LakebaseTarget =
     e.LAKEBASE_INSTANCE_NAME !== undefined
-      ? { kind: 'provisioned', instanceName: e.LAKEBASE_INSTANCE_NAME }
+      ? {
+          kind: 'provisioned',
+          instanceName: e.LAKEBASE_INSTANCE_NAME,
+          ...(e.LAKEBASE_READ_ONLY === 'true' ? { readOnly: true as const } : {}),
+        }
       : { kind: 'autoscaling', endpoint: e.LAKEBASE_ENDPOINT as string }
+
+  if (e.LAKEBASE_READ_ONLY === 'true' && target.kind !== 'provisioned') {
+    // An Autoscaling read replica is an endpoint of its own, named like any other.
+    throw new Error(
+      'LAKEBASE_READ_ONLY applies to a Lakebase Provisioned instance; for Autoscaling, set LAKEBASE_ENDPOINT to the read-only endpoint',
+    )
+  }
 
   if (e.LAKEBASE_CREDENTIAL_TTL_S !== undefined && target.kind !== 'autoscaling') {
     // Provisioned's credential call takes no lifetime; a silently ignored setting would mislead.

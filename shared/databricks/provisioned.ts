@@ -9,6 +9,7 @@ const READY_STATE = 'AVAILABLE'
 const instanceSchema = z.object({
   state: z.string().optional(),
   read_write_dns: z.string().optional(),
+  read_only_dns: z.string().optional(),
 })
 
 const credentialSchema = z.object({
@@ -24,15 +25,17 @@ export interface IssuedDatabaseToken {
 }
 
 /**
- * Looks up a Lakebase Provisioned instance's host (`read_write_dns`) with
- * `GET /api/2.0/database/instances/{name}`.
+ * Looks up a Lakebase Provisioned instance's host with `GET /api/2.0/database/instances/{name}`:
+ * `read_write_dns` (the primary), or `read_only_dns` (its readable secondaries) when `readOnly`.
  *
  * @throws UpstreamError `not_available` (transient) naming the state when the instance is not
- *   `AVAILABLE`, as the Databricks CLI refuses to connect then too.
+ *   `AVAILABLE`, as the Databricks CLI refuses to connect then too; `config` (permanent) when a
+ *   read-only host is wanted and the instance has none.
  */
 export async function provisionedInstanceHost(
   call: BoundWorkspaceCall,
   instanceName: string,
+  options: { readOnly?: boolean | undefined } = {},
 ): Promise<string> {
   const instance = await call(
     {
@@ -47,6 +50,15 @@ export async function provisionedInstanceHost(
       'not_available',
       `the database instance ${instanceName} is ${instance.state}; retry when the instance becomes available`,
     )
+  }
+  if (options.readOnly) {
+    if (instance.read_only_dns === undefined || instance.read_only_dns === '') {
+      throw new UpstreamError(
+        'config',
+        `the database instance ${instanceName} has no read_only_dns; enable readable secondaries on it, or unset LAKEBASE_READ_ONLY`,
+      )
+    }
+    return instance.read_only_dns
   }
   if (instance.read_write_dns === undefined || instance.read_write_dns === '') {
     throw new UpstreamError(

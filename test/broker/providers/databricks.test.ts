@@ -249,6 +249,60 @@ describe('DatabricksProvider expiry', () => {
   })
 })
 
+describe('DatabricksProvider read replicas', () => {
+  it("connects a LAKEBASE_READ_ONLY target to the instance's read_only_dns, with the same kind of token", async () => {
+    const p = await provider(settingsFor({}, { LAKEBASE_READ_ONLY: 'true' }))
+    const credential = await fetchOnce(p)
+    const instance = ws.instances.get(ws.instanceName)
+    expect(credential.host).toBe(instance?.read_only_dns)
+    expect(credential.host).not.toBe(instance?.read_write_dns)
+    expect(credential.password).toBe(ws.minted[0])
+    expect(p.describe()).toMatchObject({ instance: ws.instanceName, readOnly: true })
+  })
+
+  it('offers the replica beside the primary as a second target from the broker config file', async () => {
+    const file = JSON.stringify({
+      targets: { 'default-ro': { env: { LAKEBASE_READ_ONLY: 'true' } } },
+    })
+    const config = resolveBrokerConfig(
+      {
+        ...ws.env(),
+        DATABRICKS_CONFIG_FILE: '/nonexistent/.databrickscfg',
+        BROKER_CONFIG: 'b.json',
+      },
+      { readFile: () => file },
+    )
+    const logger = createLogger({ name: 'test', level: 'silent' })
+    const hosts = new Map<string, string>()
+    for (const target of config.targets) {
+      const credential = await fetchOnce(
+        (await createProvider(target, { clock, logger })) as DatabricksProvider,
+      )
+      hosts.set(target.name, credential.host)
+    }
+    const instance = ws.instances.get(ws.instanceName)
+    expect(Object.fromEntries(hosts)).toEqual({
+      default: instance?.read_write_dns,
+      'default-ro': instance?.read_only_dns,
+    })
+  })
+
+  it('reports an instance without readable secondaries as a permanent config error, minting nothing', async () => {
+    workspace({ instances: [{ name: 'orders', read_only_dns: '' }] })
+    const p = await provider(settingsFor({}, { LAKEBASE_READ_ONLY: 'true' }))
+    const err = await rejectionOf(fetchOnce(p), UpstreamError)
+    expect(err).toMatchObject({ errorClass: 'config' })
+    expect(err.message).toMatch(/orders has no read_only_dns; enable readable secondaries/)
+    expect(ws.calls.databaseCredentials).toBe(0)
+  })
+
+  it('refuses LAKEBASE_READ_ONLY for an Autoscaling endpoint at start-up', () => {
+    expect(() => settingsFor({ target: 'autoscaling' }, { LAKEBASE_READ_ONLY: 'true' })).toThrow(
+      /LAKEBASE_READ_ONLY applies to a Lakebase Provisioned instance/,
+    )
+  })
+})
+
 describe('DatabricksProvider on Azure', () => {
   it('signs in as an Entra ID service principal at login.microsoftonline.com and logs in as it', async () => {
     const p = await provider(settingsFor({ auth: 'azure-client-secret' }))
