@@ -4,6 +4,7 @@ import { brokerTokenFile } from '../shared/broker-token.js'
 import { type Env, envValue } from '../shared/env.js'
 import {
   brokerClientSettings,
+  hostSchema,
   logSettings,
   portSchema,
   postgresSettings,
@@ -155,7 +156,7 @@ export const targetSettings = {
 /** The broker's own settings: where it listens, who may call it, when it refreshes. */
 export const brokerSettings = {
   BROKER_HOST: setting(
-    z.string().min(1).default(DEFAULT_BROKER_HOST),
+    hostSchema.default(DEFAULT_BROKER_HOST),
     'listen address (keep it loopback)',
   ),
   BROKER_PORT: setting(portSchema.default(DEFAULT_BROKER_PORT), 'listen port'),

@@ -7,6 +7,7 @@ import {
 import { type Env, envValue } from '../shared/env.js'
 import {
   brokerClientSettings,
+  hostSchema,
   logSettings,
   portSchema,
   tlsSettings,
@@ -71,7 +72,7 @@ export const functionsSettings = {
     'the port Databricks Apps give the app (`PORT` wins)',
   ),
   FUNCTIONS_HOST: setting(
-    z.string().min(1).optional(),
+    hostSchema.optional(),
     'listen address',
     '`127.0.0.1` (`0.0.0.0` in Databricks Apps)',
   ),

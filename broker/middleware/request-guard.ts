@@ -1,16 +1,10 @@
 import type { MiddlewareHandler } from 'hono'
 import { AppError } from '../../shared/errors.js'
+import { isLoopbackHost } from '../../shared/loopback.js'
 
 export interface RequestGuardOptions {
   /** Host names accepted besides loopback (lower case, without port). */
   allowedHosts?: readonly string[]
-}
-
-const LOOPBACK_NAMES = new Set(['localhost', '127.0.0.1', '::1'])
-
-/** Whether a host name (no port) is a loopback name or address. */
-export function isLoopbackHost(host: string): boolean {
-  return LOOPBACK_NAMES.has(host) || /^127(\.\d{1,3}){3}$/.test(host)
 }
 
 /** The host name of a `Host` header value, without port or IPv6 brackets, lower case. */

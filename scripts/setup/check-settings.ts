@@ -8,6 +8,7 @@ import { SSL_MODES } from '../../shared/credential.js'
 import { resolveWorkspaceAuth } from '../../shared/databricks/auth/resolve.js'
 import { normaliseWorkspaceHost } from '../../shared/databricks/host.js'
 import { type Env, envValue } from '../../shared/env.js'
+import { isLoopbackHost } from '../../shared/loopback.js'
 import { workspaceSettingsFrom } from './workspace.js'
 
 /** One setting as `--check-only` judges it. `note` is worth reading but breaks nothing. */
@@ -21,7 +22,6 @@ export interface SettingFinding {
 
 const CONFIGURE_FIX = 'run `npm run configure` (it signs in and lists your databases)'
 const ENDPOINT_PATH = /^projects\/[^/\s]+\/branches\/[^/\s]+\/endpoints\/[^/\s]+$/
-const LOOPBACK = /^(localhost|127(\.\d{1,3}){3}|::1|\[::1\])$/i
 
 /**
  * Judges the Lakebase settings in `env` (the environment over `.env.local`) without any network
@@ -168,7 +168,7 @@ async function checkDatabricks(env: Env): Promise<SettingFinding[]> {
       detail: `is not one of ${SSL_MODES.join(', ')}`,
       fix: 'set PGSSLMODE=require (Lakebase requires TLS)',
     })
-  } else if ((ssl === 'disable' || ssl === 'prefer') && !(pgHost && LOOPBACK.test(pgHost))) {
+  } else if ((ssl === 'disable' || ssl === 'prefer') && !(pgHost && isLoopbackHost(pgHost))) {
     findings.push({
       setting: 'PGSSLMODE',
       status: 'wrong',

@@ -22,6 +22,7 @@ import { migrationStatus } from '../../shared/db/migration-status.js'
 import { codeOf } from '../../shared/db/sqlstate.js'
 import { type Env, envValue, loadEnv } from '../../shared/env.js'
 import { AppError } from '../../shared/errors.js'
+import { isLoopbackHost } from '../../shared/loopback.js'
 import { pgPortFrom, sslModeFrom } from '../../shared/pg-settings.js'
 import { ProviderError } from '../../shared/provider-error.js'
 import { sslOption } from '../../shared/tls.js'
@@ -329,7 +330,7 @@ async function checkTls(facts: Facts): Promise<Omit<CheckResult, 'check'>> {
   }
   const host = facts.host
   if (ssl === 'disable') {
-    if (isLoopback(host) || facts.provider === 'static') {
+    if (isLoopbackHost(host) || facts.provider === 'static') {
       return { status: 'pass', detail: `off for ${host} (PGSSLMODE=disable)` }
     }
     return {
@@ -505,8 +506,4 @@ function notApplicable(provider: ProviderKind | undefined): string {
 
 function hostNote(host: string | undefined): string {
   return host === undefined ? '' : ` (${host})`
-}
-
-function isLoopback(host: string): boolean {
-  return /^(localhost|127(\.\d{1,3}){3}|::1)$/i.test(host)
 }

@@ -1,5 +1,4 @@
-/** Loopback host names on which plain `http://` is accepted: tests and local emulators. */
-const LOOPBACK_HOSTNAMES: ReadonlySet<string> = new Set(['127.0.0.1', 'localhost', '[::1]'])
+import { isLoopbackHost } from '../loopback.js'
 
 const HAS_SCHEME = /^[a-z][a-z0-9+.-]*:\/\//i
 
@@ -30,7 +29,8 @@ export function normaliseWorkspaceHost(raw: string, variable = 'DATABRICKS_HOST'
     throw new Error(`${variable} must not contain a user name or password; use DATABRICKS_TOKEN`)
   }
   if (url.protocol === 'https:') return url.origin
-  if (url.protocol === 'http:' && LOOPBACK_HOSTNAMES.has(url.hostname)) return url.origin
+  // Plain http only on loopback: tests and local emulators.
+  if (url.protocol === 'http:' && isLoopbackHost(url.hostname)) return url.origin
   if (url.protocol === 'http:') {
     // Workspace tokens travel in a header; over plain HTTP anyone on the path could read them.
     throw new Error(

@@ -17,7 +17,7 @@ export const targetNameSchema = z
   .regex(/^[A-Za-z0-9_.-]{1,64}$/, 'must be 1 to 64 letters, digits, _ . or -')
 
 /** One host name or address, as `PGHOST` takes it (no list, no spaces). */
-const hostSchema = z.string().regex(/^[^\s,/]+$/, 'must be one host name or address')
+export const hostSchema = z.string().regex(/^[^\s,/]+$/, 'must be one host name or address')
 
 /** A Postgres identifier fits in 63 bytes; a longer one is silently cut by the server. */
 const identifierSchema = z.string().max(63, 'must be at most 63 characters (a Postgres name)')

@@ -90,18 +90,35 @@ export function shownDefault(s: Setting): string | undefined {
 
 const plain = (markdown: string) => markdown.replaceAll('`', '')
 
-/** The settings as `--help` lists them: name, default, and what each does. */
+/** `--help` lines are folded to this width, the width of a classic terminal. */
+const HELP_WIDTH = 100
+
+/** The settings as `--help` lists them: name, what each does, and its default. */
 export function settingsHelp(settings: Settings): string {
   const names = Object.keys(settings)
-  const width = Math.max(0, ...names.map((n) => n.length)) + 2
+  const indent = Math.max(0, ...names.map((n) => n.length)) + 4
   return names
     .map((name) => {
       const s = settings[name] as Setting
       const fallback = shownDefault(s)
       const doc = plain(s.doc) + (fallback === undefined ? '' : ` (default: ${plain(fallback)})`)
-      return `  ${name.padEnd(width)}${doc}`
+      return fold(`  ${name.padEnd(indent - 2)}${doc}`, indent)
     })
     .join('\n')
+}
+
+/** Folds a line at spaces to {@link HELP_WIDTH}, indenting the continuation lines. */
+function fold(line: string, indent: number): string {
+  const lines: string[] = []
+  let current = ''
+  for (const word of line.split(/(?<=\S) (?=\S)/)) {
+    if (current !== '' && current.length + 1 + word.length > HELP_WIDTH) {
+      lines.push(current)
+      current = ' '.repeat(indent) + word
+    } else current = current === '' ? word : `${current} ${word}`
+  }
+  lines.push(current)
+  return lines.join('\n')
 }
 
 /** The settings as the README's Markdown table. */
