@@ -140,7 +140,11 @@ export function runMain<S extends Settings>(
     const settings = parseSettings(cmd.settings, env)
     const level = (settings as { LOG_LEVEL?: string }).LOG_LEVEL ?? cmd.logLevel ?? 'info'
     logger = createLogger({ name: cmd.name, level })
-    if (cmd.exitWithParent) watchParent(() => void stop('parent gone'))
+    if (cmd.exitWithParent) {
+      // A closed terminal sends SIGHUP; a killed npm sends nothing, but our parent pid changes.
+      process.on('SIGHUP', stop)
+      watchParent(() => void stop('parent gone'))
+    }
     return cmd.start({
       env,
       settings,
