@@ -87,11 +87,14 @@ interface Check {
   run(facts: Facts): Promise<Omit<CheckResult, 'check'>>
 }
 
+/** The options of `doctor` (besides `--help`). */
+export const DOCTOR_OPTIONS = { dir: { type: 'string' } } as const
+
 /** `npm run doctor`: prints the table, returns the exit code. */
 export async function doctor(argv: readonly string[], io: DoctorIo): Promise<number> {
   const { values } = parseArgs({
     args: [...argv],
-    options: { help: { type: 'boolean', short: 'h' }, dir: { type: 'string' } },
+    options: { help: { type: 'boolean', short: 'h' }, ...DOCTOR_OPTIONS },
   })
   if (values.help) {
     io.out(DOCTOR_HELP)

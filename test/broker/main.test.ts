@@ -10,12 +10,12 @@ afterEach(async () => {
 })
 
 function broker(env: Record<string, string>, args: string[] = []) {
-  const child = spawnTs('broker/main.ts', args, env)
+  const child = spawnTs('cli/main.ts', ['broker', ...args], env)
   children.push(child)
   return child
 }
 
-describe('npm run broker (the process)', () => {
+describe('lakebase-broker broker (the process)', () => {
   it('prints its help and exits 0', async () => {
     const child = broker({}, ['--help'])
     expect(await child.exited).toBe(0)
