@@ -50,7 +50,7 @@ export default async function setup(project: TestProject) {
         KILL_WAIT_MS,
       ).catch(() => {})
       process.exitCode = 1
-      throw new Error(`${report}\n(they have been killed now)`)
+      throw new Error(`${report}\n(killed now; the run fails)`)
     }
     await rm(dir, { recursive: true, force: true })
   }
