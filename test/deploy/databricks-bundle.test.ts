@@ -120,7 +120,7 @@ describe('app.yaml', () => {
   it('runs an npm script that starts the compiled production entry', () => {
     expect(appYaml.command).toEqual(['npm', 'run', 'serve'])
     const script = packageJson.scripts.serve
-    expect(script).toBe('node dist/cli/main.js serve')
+    expect(script).toBe('exec node dist/cli/main.js serve')
     // Databricks Apps runs `npm run build` when package.json has one; it emits dist/cli/main.js.
     expect(packageJson.scripts.build).toMatch(/tsc -p tsconfig\.build\.json/)
     const build = JSON.parse(readFileSync(join(ROOT, 'tsconfig.build.json'), 'utf8')) as {
