@@ -1,4 +1,5 @@
-import { request } from 'node:http'
+import { once } from 'node:events'
+import { get, type IncomingMessage } from 'node:http'
 import { setTimeout as sleep } from 'node:timers/promises'
 import { z } from 'zod'
 import { brokerClientSettings } from '../../shared/process/common-settings.js'
@@ -67,7 +68,7 @@ the broker's last error. For scripts: lakebase-broker wait && lakebase-broker mi
 async function readyz(url: string): Promise<{ ready: true } | { ready: false; reason: string }> {
   let answer: { status: number; body: string }
   try {
-    answer = await get(url, '/readyz')
+    answer = await readText(url, '/readyz')
   } catch (err) {
     return { ready: false, reason: `unreachable (${networkCode(err)})` }
   }
@@ -89,37 +90,24 @@ async function readyz(url: string): Promise<{ ready: true } | { ready: false; re
 }
 
 /** A GET over TCP (`http(s)://…`) or a unix socket (`unix:/path`), with a time limit. */
-async function get(url: string, path: string): Promise<{ status: number; body: string }> {
+async function readText(url: string, path: string): Promise<{ status: number; body: string }> {
   if (!url.startsWith('unix:')) {
     const response = await fetch(`${url.replace(/\/+$/, '')}${path}`, {
       signal: AbortSignal.timeout(READYZ_TIMEOUT_MS),
     })
     return { status: response.status, body: await response.text() }
   }
-  return new Promise((resolve, reject) => {
-    const req = request(
-      {
-        socketPath: url.slice('unix:'.length),
-        path,
-        headers: { host: 'localhost' },
-        timeout: READYZ_TIMEOUT_MS,
-      },
-      (res) => {
-        let body = ''
-        res.setEncoding('utf8')
-        res.on('data', (chunk: string) => {
-          body += chunk
-        })
-        res.on('end', () => resolve({ status: res.statusCode ?? 0, body }))
-        res.on('error', reject)
-      },
-    )
-    req.on('timeout', () =>
-      req.destroy(Object.assign(new Error('timed out'), { code: 'ETIMEDOUT' })),
-    )
-    req.on('error', reject)
-    req.end()
+  const req = get({
+    socketPath: url.slice('unix:'.length),
+    path,
+    headers: { host: 'localhost' },
+    timeout: READYZ_TIMEOUT_MS,
   })
+  req.on('timeout', () => req.destroy(Object.assign(new Error('timed out'), { code: 'ETIMEDOUT' })))
+  const [res] = (await once(req, 'response')) as [IncomingMessage]
+  let body = ''
+  for await (const chunk of res.setEncoding('utf8')) body += chunk
+  return { status: res.statusCode ?? 0, body }
 }
 
 /** `ECONNREFUSED` and the like; fetch puts it on the cause. */

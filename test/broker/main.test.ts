@@ -56,4 +56,22 @@ describe('lakebase-broker broker (the process)', () => {
     expect(child.output()).not.toContain(PASSWORD)
     expect(child.output()).not.toContain(TOKEN)
   })
+
+  it('exits at once, with 1, on a second signal while it drains', async () => {
+    const port = await freePort()
+    const child = broker({
+      BROKER_PORT: String(port),
+      BROKER_TOKEN: TOKEN,
+      BROKER_DRAIN_S: '600',
+      PGUSER: 'u',
+      PGPASSWORD: PASSWORD,
+      PGSSLMODE: 'disable',
+    })
+    await child.waitFor('credential refreshed')
+    child.child.kill('SIGTERM')
+    await child.waitFor('shutting down')
+    child.child.kill('SIGTERM')
+    expect(await child.exited).toBe(1)
+    expect(child.output()).toContain('broker: SIGTERM again: exiting at once')
+  })
 })

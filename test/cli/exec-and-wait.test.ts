@@ -1,6 +1,7 @@
+import { join } from 'node:path'
 import { afterAll, beforeAll, describe, expect, inject, it } from 'vitest'
 import type { RunningBroker } from '../../broker/broker.js'
-import { startTestBroker, TEST_CLIENT_TOKEN } from '../support/broker.js'
+import { startTestBroker, TEST_CLIENT_TOKEN, tempDir } from '../support/broker.js'
 import { freePort } from '../support/free-port.js'
 import { spawnTs } from '../support/process.js'
 
@@ -66,6 +67,25 @@ describe('lakebase-broker exec and wait, against a broker on a real Postgres', (
     const child = spawnTs('cli/main.ts', ['wait', '--timeout', '10'], clientEnv)
     expect(await child.exited).toBe(0)
     expect(child.output()).toContain('is ready')
+  })
+
+  it('wait reaches a broker on a unix socket too', async () => {
+    const pg = inject('postgres')
+    const { broker: onSocket } = await startTestBroker({
+      BROKER_SOCKET: join(await tempDir('lakebase-socket-'), 'broker.sock'),
+      PGHOST: pg.host,
+      PGUSER: pg.user,
+      PGPASSWORD: pg.password,
+    })
+    try {
+      expect(onSocket.url).toMatch(/^unix:\//)
+      const child = spawnTs('cli/main.ts', ['wait', '--timeout', '10'], {
+        LAKEBASE_BROKER_URL: onSocket.url,
+      })
+      expect(await child.exited).toBe(0)
+    } finally {
+      await onSocket.close()
+    }
   })
 
   it("wait exits 1 at the timeout with the broker's last error", async () => {

@@ -46,7 +46,7 @@ describe('npm run doctor', () => {
   })
 
   it('prints one table, every link passing, and exits 0', async () => {
-    const child = spawnTs('scripts/doctor.ts', ['--dir', home], env)
+    const child = spawnTs('cli/main.ts', ['doctor', '--dir', home], env)
     expect(await child.exited, child.output()).toBe(0)
     const output = child.output()
     expect(output).toMatch(/^check\s+result\s+detail$/m)
