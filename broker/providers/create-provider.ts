@@ -1,14 +1,9 @@
 import type { Clock } from '../../shared/clock.js'
-import { resolveWorkspaceAuth } from '../../shared/databricks/auth/resolve.js'
 import type { Env } from '../../shared/env.js'
 import type { Logger } from '../../shared/logger.js'
 import type { ProviderKind, TargetConfig } from '../config.js'
 import { ConfigError } from '../config.js'
-import { databricksSettingsFromEnv } from '../databricks/settings.js'
-import { CommandProvider } from './command.js'
-import { DatabricksProvider } from './databricks.js'
 import type { CredentialProvider } from './provider.js'
-import { StaticProvider } from './static.js'
 
 export interface ProviderDeps {
   clock: Clock
@@ -21,14 +16,30 @@ export type ProviderFactory = (
 ) => CredentialProvider | Promise<CredentialProvider>
 export type ProviderFactories = Partial<Record<ProviderKind, ProviderFactory>>
 
+/**
+ * Each provider's code is loaded only when a target uses it: a broker for a local Postgres never
+ * holds the workspace client in memory, nor a Databricks broker the command runner.
+ */
 const builtIn: ProviderFactories = {
   async databricks(env, { clock }) {
+    const [{ databricksSettingsFromEnv }, { resolveWorkspaceAuth }, { DatabricksProvider }] =
+      await Promise.all([
+        import('../databricks/settings.js'),
+        import('../../shared/databricks/auth/resolve.js'),
+        import('./databricks.js'),
+      ])
     const settings = databricksSettingsFromEnv(env)
     const auth = await resolveWorkspaceAuth(settings.workspace, { clock })
     return new DatabricksProvider({ settings, auth, clock })
   },
-  static: (env, { clock }) => new StaticProvider(env, clock),
-  command: (env, { clock }) => new CommandProvider(env, clock),
+  async static(env, { clock }) {
+    const { StaticProvider } = await import('./static.js')
+    return new StaticProvider(env, clock)
+  },
+  async command(env, { clock }) {
+    const { CommandProvider } = await import('./command.js')
+    return new CommandProvider(env, clock)
+  },
 }
 
 /** The provider a target names, built from its environment; config errors throw at start-up. */
