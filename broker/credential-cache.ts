@@ -256,6 +256,11 @@ export class CredentialCache {
     if (last !== undefined && elapsedSince(this.clock, last) < this.forcedRefreshMinMs) {
       return 'rate_limited'
     }
+    // The upstream asked for a pause (429 Retry-After): a refusal report does not override it.
+    const attempt = this.lastAttempt
+    if (attempt !== undefined && elapsedSince(this.clock, attempt) < this.retryAfterMs) {
+      return 'rate_limited'
+    }
     this.lastForced = instantOf(this.clock)
     this.forcedRefreshes += 1
     try {
