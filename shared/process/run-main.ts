@@ -113,7 +113,11 @@ export function runMain<S extends Settings>(
     process.exit(code)
   }
   const stop = async (reason: NodeJS.Signals | 'parent gone') => {
-    if (stopping) exitWith(EXIT_FAILURE, [`${name}: ${reason} again: exiting at once`])
+    if (stopping) {
+      // Ctrl-C also ends npm, our parent: that is the same stop, not a second request.
+      if (reason === 'parent gone') return
+      exitWith(EXIT_FAILURE, [`${name}: ${reason} again: exiting at once`])
+    }
     stopping = true
     controller.abort(new Error(`stopped by ${reason}`))
     logger?.info({ signal: reason }, 'shutting down')

@@ -70,7 +70,7 @@ async function leftovers(pids: number[], ports: number[], dataDir: string): Prom
   }
 }
 
-describe('npm start killed with SIGKILL', () => {
+describe('npm start stopped by Ctrl-C or killed with SIGKILL', () => {
   let env: Record<string, string>
   let ports: number[]
   let dataDir: string
@@ -96,6 +96,8 @@ describe('npm start killed with SIGKILL', () => {
   async function npmStart() {
     const npm = spawn('npm', ['start'], {
       cwd: ROOT,
+      // Its own process group, as a terminal gives a foreground job.
+      detached: true,
       env: { PATH: process.env.PATH, HOME: process.env.HOME, ...env },
       stdio: ['ignore', 'pipe', 'pipe'],
     })
@@ -118,7 +120,7 @@ describe('npm start killed with SIGKILL', () => {
     })
     const tree = descendants(npm.pid as number)
     started.push(npm.pid as number, ...tree)
-    return { npm, tree }
+    return { npm, tree, output: () => out }
   }
 
   it('leaves no node, no postgres and no port behind when npm itself is killed', async () => {
@@ -142,5 +144,15 @@ describe('npm start killed with SIGKILL', () => {
     process.kill(node as number, 'SIGKILL')
     await exited
     expect(await leftovers(tree, ports, dataDir)).toEqual([])
+  }, 120_000)
+
+  it('stops everything cleanly on Ctrl-C (SIGINT to the whole process group, as a terminal sends it)', async () => {
+    const { npm, tree, output } = await npmStart()
+    const exited = once(npm, 'exit')
+    process.kill(-(npm.pid as number), 'SIGINT')
+    await exited
+    expect(await leftovers(tree, ports, dataDir)).toEqual([])
+    expect(output()).not.toContain('exiting at once')
+    expect(output()).not.toContain('failed')
   }, 120_000)
 })
