@@ -120,7 +120,10 @@ type AnyWatched<R> = Watched<any, R>
 const pools = new Set<AnyWatched<PoolFigures | undefined>>()
 const credentials = new Set<AnyWatched<number | undefined>>()
 /** An owner that is collected without being closed drops out of the gauges by itself. */
-const forgotten = new FinalizationRegistry<() => void>((unwatch) => unwatch())
+const forgotten =
+  typeof FinalizationRegistry === 'function'
+    ? new FinalizationRegistry<() => void>((unwatch) => unwatch())
+    : undefined
 
 function watch<T extends object, R>(
   set: Set<AnyWatched<R>>,
@@ -128,6 +131,8 @@ function watch<T extends object, R>(
   attributes: Attributes,
   read: (owner: T) => R,
 ): () => void {
+  // A runtime without weak references (an old Workers compatibility date) reports no gauges.
+  if (typeof WeakRef !== 'function' || !forgotten) return () => {}
   const entry: Watched<T, R> = { ref: new WeakRef(owner), attributes, read }
   set.add(entry)
   const unwatch = () => set.delete(entry)
