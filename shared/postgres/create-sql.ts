@@ -6,6 +6,7 @@ import { ruleFor } from '../db/sqlstate.js'
 import { type Env, envValue } from '../env.js'
 import { LakebaseOptionError } from '../errors.js'
 import type { Logger } from '../logger.js'
+import { traceQuery, watchPool } from '../telemetry.js'
 import { sslOption } from '../tls.js'
 import { isReadOnly, statementTemplate } from './statement.js'
 
@@ -357,7 +358,11 @@ export function createSql(options: CreateSqlOptions = {}): postgres.Sql {
     const query = made as unknown as AnyQuery
     let answer: Promise<unknown> | undefined
     const run = () => {
-      answer ??= settle(query)
+      answer ??= traceQuery(
+        'postgres',
+        () => statementTemplate(query.strings),
+        () => settle(query),
+      )
       return answer
     }
     Object.assign(query, {
@@ -486,6 +491,11 @@ export function createSql(options: CreateSqlOptions = {}): postgres.Sql {
     closes: counters.closes,
     login_user: current?.user ?? null,
   }))
+  // postgres.js counts no idle or waiting connections where a caller can read them: total only.
+  watchPool(facade, { driver: 'postgres', target: credentials.target }, (sql) => {
+    const open = sqlStats(sql)?.open
+    return open === undefined ? undefined : { total: open }
+  })
   return facade
 }
 
