@@ -12,6 +12,8 @@ const WRONG: Record<string, string> = {
   LAKEBASE_INSTANCE_NAME: 'two words',
   LAKEBASE_ENDPOINT: 'projects/p',
   LAKEBASE_CREDENTIAL_COMMAND_TIMEOUT_S: 'ten',
+  LAKEBASE_READ_ONLY: 'yes',
+  LAKEBASE_CREDENTIAL_TTL_S: '3601',
   PGHOST: 'db one',
   LAKEBASE_HOST: 'a,b',
   PGPORT: '70000',
@@ -70,6 +72,12 @@ const ANY_TEXT = [
   'LAKEBASE_BROKER_TOKEN',
   'DATABRICKS_APP_NAME',
   'LAKEBASE_STATE_DIR',
+  'BROKER_PGPASS_FILE',
+  'ARM_CLIENT_ID',
+  'ARM_CLIENT_SECRET',
+  'ARM_TENANT_ID',
+  'AZURE_AUTHORITY_HOST',
+  'AZURE_CLI_PATH',
 ]
 
 const commands = await Promise.all(
