@@ -261,7 +261,7 @@ export interface TableRow {
   figure: string
   result: string
   goal: string
-  /** `met`, `MISSED`, or empty for rows without a goal. */
+  /** `met`, `MISSED`, or empty for rows without a goal and figures not measured. */
   status: string
 }
 
@@ -293,6 +293,11 @@ export function goalRow(key: NumericKey, value: number, context = '', spread?: S
       ? `${round(value, 2)}${unit}${detail ? ` (${detail})` : ''}`
       : 'not measured',
     goal: describeGoal(goal),
-    status: goal.op === 'reported' ? '' : meets(goal, round(value, 3), spread) ? 'met' : 'MISSED',
+    status:
+      goal.op === 'reported' || !Number.isFinite(value)
+        ? ''
+        : meets(goal, round(value, 3), spread)
+          ? 'met'
+          : 'MISSED',
   }
 }

@@ -39,14 +39,25 @@ export interface ClientsScaling {
   refusedOk: number
   coldVersions: number
   refusedVersions: number
+  /** Whether the refused round's credential is a new one: the refusals did force a refresh. */
+  refreshed: boolean
   /** The same per round, for the spread. */
   perRefresh: number[]
+  /** Failed `get()`s of every process, by round, code and message. */
+  errors: { cold: Record<string, number>; refused: Record<string, number> }
+}
+
+interface Round {
+  ok: number
+  versions: string[]
+  /** Failed `get()`s by error code and message. */
+  errors: Record<string, number>
 }
 
 interface ClientReport {
   count: number
-  first: { ok: number; versions: string[] }
-  refused: { ok: number; versions: string[] }
+  first: Round
+  refused: Round
 }
 
 /**
@@ -115,10 +126,25 @@ export async function measureClientsScaling(
       refusedOk: reports.reduce((n, r) => n + r.refused.ok, 0),
       coldVersions: versions((r) => r.first.versions),
       refusedVersions: versions((r) => r.refused.versions),
+      refreshed: reports.every((r) =>
+        r.refused.versions.every((v) => !r.first.versions.includes(v)),
+      ),
       perRefresh: [coldCalls, refusedCalls],
+      errors: {
+        cold: mergeCounts(reports.map((r) => r.first.errors)),
+        refused: mergeCounts(reports.map((r) => r.refused.errors)),
+      },
     }
   } finally {
     workspace.unscript('databaseCredentials')
     await Promise.all([broker.stop(), ...clients.map((client) => client.stop())])
   }
+}
+
+function mergeCounts(counts: readonly Record<string, number>[]): Record<string, number> {
+  const merged: Record<string, number> = {}
+  for (const count of counts) {
+    for (const [key, n] of Object.entries(count)) merged[key] = (merged[key] ?? 0) + n
+  }
+  return merged
 }

@@ -16,7 +16,14 @@ import { required } from './serve.js'
 const count = Number(required('BENCH_CLIENTS'))
 const firstAt = Number(required('BENCH_FIRST_AT'))
 const refusedAt = Number(required('BENCH_REFUSED_AT'))
-const clients = Array.from({ length: count }, () => brokerCredentials({ env: process.env }))
+/**
+ * Longer than the client's default 2 s: the bench holds the broker's credential calls for a few
+ * seconds (so that every instance asks while one runs), and counts calls, not waiting time.
+ */
+const TIMEOUT_MS = 15_000
+const clients = Array.from({ length: count }, () =>
+  brokerCredentials({ env: process.env, timeoutMs: TIMEOUT_MS }),
+)
 
 const at = (instant: number) =>
   new Promise((resolve) => setTimeout(resolve, Math.max(0, instant - Date.now())))
@@ -29,13 +36,23 @@ async function everyone(before?: (client: (typeof clients)[number]) => void) {
     }),
   )
   const versions = new Set<string>()
+  const errors: Record<string, number> = {}
   let ok = 0
   for (const result of results) {
-    if (result.status !== 'fulfilled') continue
-    ok += 1
-    versions.add(result.value.version)
+    if (result.status === 'fulfilled') {
+      ok += 1
+      versions.add(result.value.version)
+    } else {
+      // An AppError's code and message: never a credential.
+      const { error_code: code, message } = result.reason as {
+        error_code?: string
+        message?: string
+      }
+      const key = `${code ?? 'error'}: ${message ?? String(result.reason)}`
+      errors[key] = (errors[key] ?? 0) + 1
+    }
   }
-  return { ok, versions: [...versions] }
+  return { ok, versions: [...versions], errors }
 }
 
 await at(firstAt)
