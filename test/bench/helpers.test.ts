@@ -1,5 +1,6 @@
 import { describe, expect, it } from 'vitest'
 import { staticTargetsConfig, targetNames } from '../../bench/figures/targets-scaling.js'
+import { type HeapSnapshot, moduleOf, summarizeHeap } from '../../bench/heap-snapshot.js'
 import { interleavedOrder, runInterleaved } from '../../bench/interleave.js'
 import {
   BUDGET_S,
@@ -353,5 +354,72 @@ describe('the many-target broker', () => {
       { name: 'bench', token: 'bench-client-token-0123456789', targets: '*' },
     ])
     expect(targetNames(1)).toEqual(['t000'])
+  })
+})
+
+describe('the heap snapshot summary', () => {
+  it('names the module of a script: package, project folder or Node itself', () => {
+    expect(moduleOf('file:///repo/node_modules/zod/v4/core/schemas.js')).toBe('zod')
+    expect(moduleOf('file:///repo/node_modules/@hono/node-server/dist/index.mjs')).toBe(
+      '@hono/node-server',
+    )
+    expect(moduleOf('/repo/node_modules/a/node_modules/b/index.js')).toBe('b')
+    expect(moduleOf('file:///repo/node_modules/.cache/lakebase-bench/dist/broker/server.js')).toBe(
+      'broker',
+    )
+    expect(moduleOf('file:///srv/app/dist/shared/broker-client.js')).toBe('shared')
+    expect(moduleOf('node:internal/modules/esm/loader')).toBe('node (internal)')
+    expect(moduleOf('node:http')).toBe('node (internal)')
+  })
+
+  it('sums own sizes by type, by constructor and by the script each function comes from', () => {
+    // Nodes: [type, name, id, self_size, edge_count]; edges: [type, name_or_index, to_node].
+    const strings = [
+      '',
+      'Credential',
+      'handler',
+      '(shared function info)',
+      'file:///app/node_modules/zod/index.js',
+      'source text',
+      'script_or_debug_info',
+      'source',
+      'code',
+      'BytecodeArray',
+      'bytecode',
+    ]
+    const F = 5
+    const snapshot: HeapSnapshot = {
+      snapshot: {
+        meta: {
+          node_fields: ['type', 'name', 'id', 'self_size', 'edge_count'],
+          node_types: [['object', 'closure', 'code', 'string']],
+          edge_fields: ['type', 'name_or_index', 'to_node'],
+          edge_types: [['internal', 'property']],
+        },
+      },
+      // 0: object Credential ×2, 2: closure handler, 3: SFI → 4 script (→ 5 source), 6 bytecode
+      nodes: [
+        ...[0, 1, 1, 100, 0],
+        ...[0, 1, 2, 60, 0],
+        ...[1, 2, 3, 32, 1],
+        ...[2, 3, 4, 40, 2],
+        ...[2, 4, 5, 20, 1],
+        ...[3, 5, 6, 500, 0],
+        ...[2, 9, 7, 300, 0],
+      ],
+      edges: [...[0, 8, 3 * F], ...[0, 6, 4 * F], ...[0, 10, 6 * F], ...[0, 7, 5 * F]],
+      strings,
+    }
+    const summary = summarizeHeap(snapshot)
+    expect(summary.totalBytes).toBe(100 + 60 + 32 + 40 + 20 + 500 + 300)
+    expect(summary.nodes).toBe(7)
+    expect(summary.byType[0]).toEqual({ name: 'string', count: 1, bytes: 500 })
+    expect(summary.byType).toContainEqual({ name: 'code', count: 3, bytes: 360 })
+    expect(summary.byConstructor).toEqual([
+      { name: 'Credential', count: 2, bytes: 160 },
+      { name: 'handler()', count: 1, bytes: 32 },
+    ])
+    // The function (shared info 40 + bytecode 300) and its script once (20 + source 500).
+    expect(summary.byModule).toEqual([{ name: 'zod', count: 1, bytes: 860 }])
   })
 })
