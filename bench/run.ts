@@ -599,7 +599,7 @@ async function main(): Promise<void> {
         'clients_scaling',
         json.clients_scaling,
         clientsFigure &&
-          `${clientsFigure.coldCalls} call(s) cold, ${clientsFigure.refusedCalls} for the refused one; ${clientsFigure.coldOk} and ${clientsFigure.refusedOk} of ${CLIENT_INSTANCES} got one`,
+          `${clientsFigure.coldCalls} call(s) cold, ${clientsFigure.refusedCalls} for the refused one; ${clientsFigure.coldOk} and ${clientsFigure.refusedOk} of ${CLIENT_INSTANCES} got one${clientsFigure.askedBeforeTokens ? '' : '; some asked after the token existed'}`,
       ),
       goalRow(
         'functions_vs_static',

@@ -41,6 +41,12 @@ export interface ClientsScaling {
   refusedVersions: number
   /** Whether the refused round's credential is a new one: the refusals did force a refresh. */
   refreshed: boolean
+  /**
+   * Whether every process asked before the credential it waited for existed (the cold token,
+   * then the one the refusals forced): else some instances were answered from a held credential
+   * and did not test the single flight.
+   */
+  askedBeforeTokens: boolean
   /** The same per round, for the spread. */
   perRefresh: number[]
   /** Failed `get()`s of every process, by round, code and message. */
@@ -48,6 +54,8 @@ export interface ClientsScaling {
 }
 
 interface Round {
+  /** When the process's instances asked (epoch ms). */
+  askedAt: number
   ok: number
   versions: string[]
   /** Failed `get()`s by error code and message. */
@@ -74,6 +82,7 @@ export async function measureClientsScaling(
   const { workspace } = options.workspace
   const calls = () => routes.reduce((n, route) => n + workspace.calls[route], 0)
   const before = calls()
+  const mintsBefore = options.workspace.mints.length
   const firstAt = Date.now() + ASK_AFTER_MS
   const refusedAt = firstAt + REFUSED_AFTER_MS
   // Two held calls: the first fetch (from when the broker starts), and the refresh the refusals
@@ -126,6 +135,7 @@ export async function measureClientsScaling(
       refusedOk: reports.reduce((n, r) => n + r.refused.ok, 0),
       coldVersions: versions((r) => r.first.versions),
       refusedVersions: versions((r) => r.refused.versions),
+      askedBeforeTokens: askedBefore(reports, options.workspace.mints.slice(mintsBefore)),
       refreshed: reports.every((r) =>
         r.refused.versions.every((v) => !r.first.versions.includes(v)),
       ),
@@ -147,4 +157,11 @@ function mergeCounts(counts: readonly Record<string, number>[]): Record<string, 
     for (const [key, n] of Object.entries(count)) merged[key] = (merged[key] ?? 0) + n
   }
   return merged
+}
+
+/** Every process asked before the first token (cold) and before the second (refused round). */
+function askedBefore(reports: readonly ClientReport[], mints: readonly { at: number }[]): boolean {
+  const [cold, refused] = mints
+  if (!cold || !refused) return false
+  return reports.every((r) => r.first.askedAt < cold.at && r.refused.askedAt < refused.at)
 }

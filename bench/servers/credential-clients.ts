@@ -29,6 +29,7 @@ const at = (instant: number) =>
   new Promise((resolve) => setTimeout(resolve, Math.max(0, instant - Date.now())))
 
 async function everyone(before?: (client: (typeof clients)[number]) => void) {
+  const askedAt = Date.now()
   const results = await Promise.allSettled(
     clients.map((client) => {
       before?.(client)
@@ -52,7 +53,7 @@ async function everyone(before?: (client: (typeof clients)[number]) => void) {
       errors[key] = (errors[key] ?? 0) + 1
     }
   }
-  return { ok, versions: [...versions], errors }
+  return { askedAt, ok, versions: [...versions], errors }
 }
 
 await at(firstAt)
