@@ -25,6 +25,8 @@ declare module 'autocannon' {
     pipelining?: number
     method?: string
     headers?: Record<string, string>
+    /** Requests each connection sends in turn, round and round. */
+    requests?: { method?: string; path?: string; headers?: Record<string, string> }[]
   }
 
   interface Result {

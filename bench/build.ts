@@ -14,6 +14,9 @@ export interface BuiltEntries {
   bareHono: string
   perConnection: string
   lakebaseSdk: string
+  bareStack: string
+  entryRoute: string
+  credentialClients: string
 }
 
 /**
@@ -59,5 +62,8 @@ export async function buildEntries(root: string): Promise<BuiltEntries> {
     bareHono: join(outDir, 'bench', 'servers', 'bare-hono.js'),
     perConnection: join(outDir, 'bench', 'servers', 'per-connection.js'),
     lakebaseSdk: join(outDir, 'bench', 'servers', 'lakebase-sdk.js'),
+    bareStack: join(outDir, 'bench', 'servers', 'bare-stack.js'),
+    entryRoute: join(outDir, 'bench', 'servers', 'entry-route.js'),
+    credentialClients: join(outDir, 'bench', 'servers', 'credential-clients.js'),
   }
 }

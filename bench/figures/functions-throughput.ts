@@ -14,6 +14,11 @@ export interface FunctionsThroughputOptions {
   brokerUrl: string
   /** The same functions with a fixed password. */
   staticUrl: string
+  /** The route written by hand on Hono and postgres.js, with a fixed password. */
+  bareStackUrl: string
+  /** The route by hand on `lakebase-broker/postgres` (createSql) and on `lakebase-broker/pg`. */
+  entryPostgresUrl: string
+  entryPgUrl: string
   /** postgres.js on the same database, login and pool size as the functions. */
   raw: postgres.Sql
   rounds: number
@@ -25,11 +30,20 @@ export interface FunctionsThroughput {
   vsStatic: number
   /** Median over rounds of functions-with-broker req/s ÷ raw point selects/s. */
   vsRaw: number
+  /** Median over rounds of functions-with-broker req/s ÷ the hand-written Hono + postgres.js route. */
+  vsBareStack: number
+  /** Median over rounds of the createPool route's req/s ÷ the createSql route's. */
+  pgVsPostgres: number
   brokerOkPerS: number
   staticOkPerS: number
+  bareStackOkPerS: number
+  entryPostgresOkPerS: number
+  entryPgOkPerS: number
   rawQueriesPerS: number
   brokerP99Ms: number
   failed: number
+  /** Each round's ratios, for the spread. */
+  perRound: { vsStatic: number[]; vsRaw: number[]; vsBareStack: number[]; pgVsPostgres: number[] }
 }
 
 /**
@@ -53,7 +67,9 @@ async function rawPointSelects(sql: postgres.Sql, durationS: number, loops: numb
 
 /**
  * `GET /api/preferences` through the functions with broker credentials, the same functions with a
- * static password, and the raw query as the ceiling, interleaved (broker, static, raw, …).
+ * static password, the route by hand on Hono + postgres.js (the stack's own limit), the raw query
+ * as the ceiling, and the route by hand on each of the package's driver entries, interleaved
+ * (broker, static, bare stack, raw, createSql, createPool, …).
  */
 export async function measureFunctionsThroughput(
   options: FunctionsThroughputOptions,
@@ -65,27 +81,56 @@ export async function measureFunctionsThroughput(
       durationS,
       headers: { 'x-forwarded-email': BENCH_USER },
     })
-  await functions(options.brokerUrl, WARMUP_S)
-  await functions(options.staticUrl, WARMUP_S)
+  const urls = [
+    options.brokerUrl,
+    options.staticUrl,
+    options.bareStackUrl,
+    options.entryPostgresUrl,
+    options.entryPgUrl,
+  ]
+  for (const url of urls) await functions(url, WARMUP_S)
   await rawPointSelects(options.raw, WARMUP_S, FUNCTIONS_CONNECTIONS)
   const results = await runInterleaved(
     {
       broker: () => functions(options.brokerUrl, options.durationS),
       static: () => functions(options.staticUrl, options.durationS),
+      bareStack: () => functions(options.bareStackUrl, options.durationS),
       raw: () => rawPointSelects(options.raw, options.durationS, FUNCTIONS_CONNECTIONS),
+      entryPostgres: () => functions(options.entryPostgresUrl, options.durationS),
+      entryPg: () => functions(options.entryPgUrl, options.durationS),
     },
     options.rounds,
   )
-  const brokerRates = results.broker.map((r) => r.okPerS)
-  const ratios = (baseline: number[]) =>
-    brokerRates.map((rate, i) => rate / (baseline[i] as number))
+  const rates = (runs: { okPerS: number }[]) => runs.map((r) => r.okPerS)
+  const brokerRates = rates(results.broker)
+  const divided = (numerator: number[], baseline: number[]) =>
+    numerator.map((rate, i) => rate / (baseline[i] as number))
+  const perRound = {
+    vsStatic: divided(brokerRates, rates(results.static)),
+    vsRaw: divided(brokerRates, results.raw),
+    vsBareStack: divided(brokerRates, rates(results.bareStack)),
+    pgVsPostgres: divided(rates(results.entryPg), rates(results.entryPostgres)),
+  }
+  const http = [
+    ...results.broker,
+    ...results.static,
+    ...results.bareStack,
+    ...results.entryPostgres,
+    ...results.entryPg,
+  ]
   return {
-    vsStatic: median(ratios(results.static.map((r) => r.okPerS))),
-    vsRaw: median(ratios(results.raw)),
+    vsStatic: median(perRound.vsStatic),
+    vsRaw: median(perRound.vsRaw),
+    vsBareStack: median(perRound.vsBareStack),
+    pgVsPostgres: median(perRound.pgVsPostgres),
     brokerOkPerS: median(brokerRates),
-    staticOkPerS: median(results.static.map((r) => r.okPerS)),
+    staticOkPerS: median(rates(results.static)),
+    bareStackOkPerS: median(rates(results.bareStack)),
+    entryPostgresOkPerS: median(rates(results.entryPostgres)),
+    entryPgOkPerS: median(rates(results.entryPg)),
     rawQueriesPerS: median(results.raw),
     brokerP99Ms: median(results.broker.map((r) => r.p99Ms)),
-    failed: [...results.broker, ...results.static].reduce((n, r) => n + r.non2xx + r.errors, 0),
+    failed: http.reduce((n, r) => n + r.non2xx + r.errors, 0),
+    perRound,
   }
 }

@@ -1,0 +1,123 @@
+/** The figures `--only` can pick, in the order the bench takes them. */
+export const FIGURES = [
+  'start',
+  'broker',
+  'targets',
+  'cold',
+  'clients',
+  'functions',
+  'rotation',
+] as const
+export type FigureName = (typeof FIGURES)[number]
+
+/** How many interleaved rounds each comparison runs, and how long each measured run lasts. */
+export interface Plan {
+  brokerRounds: number
+  brokerRunS: number
+  targetsRounds: number
+  targetsRunS: number
+  functionsRounds: number
+  functionsRunS: number
+  rotationRounds: number
+  rotationRunS: number
+}
+
+/** Variants interleaved in each comparison (each one runs once per round). */
+export const VARIANTS = {
+  /** broker, bare Hono. */
+  broker: 2,
+  /** one target, a hundred targets. */
+  targets: 2,
+  /** functions (broker), static password, bare stack, raw postgres.js, createSql, createPool. */
+  functions: 6,
+  /** broker, broker with dropped connections, per-connection token, @databricks/lakebase. */
+  rotation: 4,
+} as const
+/** Every variant first runs once unrecorded for this long (JIT, pools), and each rotation run too. */
+export const WARMUP_S = 1
+
+/**
+ * Seconds outside the measured runs on the 2-core machine of BENCHMARKS.md: the earlier bench
+ * took 3.7 minutes for 193 s of runs, so ~30 s went to `npm start` twice, compiling the servers,
+ * Postgres with its 6000 rows, the cold burst and starting the servers; the 1000 clients (~8 s)
+ * and the target brokers (~2 s) add to it, and a few seconds of slack.
+ */
+export const FIXED_OVERHEAD_S = 45
+
+/**
+ * The full bench: 331 s by {@link plannedSeconds}, within the issue's 6 minutes.
+ *
+ * | comparison | variants | rounds × run | measured |
+ * |---|---|---|---|
+ * | broker ÷ bare Hono, p99 ratio | 2 | 6 × 3 s | 36 s |
+ * | 100 targets ÷ 1 target | 2 | 5 × 3 s | 30 s |
+ * | functions ÷ static ÷ bare stack ÷ raw, pg ÷ postgres | 6 | 5 × 3 s | 90 s |
+ * | rotation | 4 | 3 × 9 s | 108 s (+ a 1 s warm-up per run) |
+ *
+ * Why these: a hit on the broker or the bare route takes 30–70 µs, so even 3 s is ~50 000
+ * requests per run and the counting noise of a run is far below 1 %; what moves a ratio is the
+ * machine drifting (other processes, the heap, CPU frequency) between runs, which interleaving
+ * cancels and more rounds average out. Six rounds for the broker ratios, whose goal margins are
+ * tightest (≥ 1.0 and ≤ 1.0), five for the others (≥ 0.95, ≥ 0.9 and the 5 % spread of
+ * functions ÷ static). A rotation run needs one or two rotations (a token refreshes every ~6 s),
+ * hence 9 s; three rounds give 4–6 rotations per design for the p99 around them.
+ */
+export const FULL: Plan = {
+  brokerRounds: 6,
+  brokerRunS: 3,
+  targetsRounds: 5,
+  targetsRunS: 3,
+  functionsRounds: 5,
+  functionsRunS: 3,
+  rotationRounds: 3,
+  rotationRunS: 9,
+}
+
+/** `--quick`: every figure once or twice, briefly — a smoke test of the bench, not a measurement. */
+export const QUICK: Plan = {
+  brokerRounds: 2,
+  brokerRunS: 1,
+  targetsRounds: 2,
+  targetsRunS: 1,
+  functionsRounds: 2,
+  functionsRunS: 1,
+  rotationRounds: 1,
+  rotationRunS: 8,
+}
+
+/** The limit the issue sets on the whole bench. */
+export const BUDGET_S = 6 * 60
+
+/**
+ * How long a plan takes, by the counts above: each comparison's warm-ups and measured runs, and
+ * {@link FIXED_OVERHEAD_S}; only the figures in `only` when given.
+ */
+export function plannedSeconds(plan: Plan, only?: ReadonlySet<FigureName>): number {
+  const wanted = (figure: FigureName) => only === undefined || only.has(figure)
+  const comparison = (variants: number, rounds: number, runS: number) =>
+    variants * WARMUP_S + variants * rounds * runS
+  let seconds = FIXED_OVERHEAD_S
+  if (wanted('broker')) seconds += comparison(VARIANTS.broker, plan.brokerRounds, plan.brokerRunS)
+  if (wanted('targets'))
+    seconds += comparison(VARIANTS.targets, plan.targetsRounds, plan.targetsRunS)
+  if (wanted('functions'))
+    seconds += comparison(VARIANTS.functions, plan.functionsRounds, plan.functionsRunS)
+  if (wanted('rotation'))
+    seconds += VARIANTS.rotation * plan.rotationRounds * (plan.rotationRunS + WARMUP_S)
+  return seconds
+}
+
+/** The figures `--only a,b` names, checked against {@link FIGURES}; undefined for all. */
+export function parseOnly(value: string | undefined): Set<FigureName> | undefined {
+  if (value === undefined) return undefined
+  const names = value
+    .split(',')
+    .map((name) => name.trim())
+    .filter(Boolean)
+  for (const name of names) {
+    if (!(FIGURES as readonly string[]).includes(name))
+      throw new Error(`--only: no figure "${name}" (one of ${FIGURES.join(', ')})`)
+  }
+  if (names.length === 0) throw new Error(`--only needs a figure: ${FIGURES.join(', ')}`)
+  return new Set(names as FigureName[])
+}
