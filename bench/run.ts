@@ -75,7 +75,7 @@ cores (bench/plan.ts has the budget).
 /** The workspace's database tokens live an hour, as Lakebase's: no rotation in steady runs. */
 const STEADY_LIFETIME_S = 3600
 /**
- * Rotation runs use 12-second tokens, so that a 10-second run sees one or two rotations. The
+ * Rotation runs use 12-second tokens, so that an 8-second run sees one or two rotations. The
  * broker refreshes at half the lifetime (about 6 s) and the functions keep a credential until
  * 5 s before expiry (CLIENT_MIN_TTL_MS), so 12 s is about the shortest lifetime at which the
  * functions still ask the broker only once per rotation.
