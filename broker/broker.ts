@@ -7,6 +7,7 @@ import type { Logger } from '../shared/logger.js'
 import type { BrokerConfig, ClientConfig } from './config.js'
 import { CredentialCache, type TargetStatus } from './credential-cache.js'
 import { BrokerMetrics } from './metrics.js'
+import { createPerUserCredentials } from './per-user/create-per-user.js'
 import { PgpassFile } from './pgpass-file.js'
 import { createProvider, type ProviderFactories } from './providers/create-provider.js'
 import type { CredentialProvider } from './providers/provider.js'
@@ -82,8 +83,13 @@ export async function startBroker(options: StartBrokerOptions): Promise<RunningB
     logger.info({ target: target.name, provider: provider.describe() }, 'target configured')
   }
 
+  const perUser = await createPerUserCredentials(config.targets, caches, {
+    clock,
+    policy: config.policy,
+  })
   let draining = false
   const app = createBrokerApp({
+    perUser,
     caches,
     clients,
     allowedHosts: config.allowedHosts,

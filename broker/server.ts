@@ -14,6 +14,8 @@ import {
 import type { BrokerMetrics } from './metrics.js'
 import { type ClientAuthEnv, clientAuth, mayRead } from './middleware/client-auth.js'
 import { requestGuard } from './middleware/request-guard.js'
+import { PerUserCredentials } from './per-user/per-user-credentials.js'
+import { USER_TOKEN_HEADER } from './per-user/user-token.js'
 import { RequestWindow } from './status/request-window.js'
 import { statusRoutes } from './status/routes.js'
 import { statusView } from './status/status-json.js'
@@ -32,6 +34,11 @@ export interface BrokerAppOptions {
   /** Serve the status page at `/` and `/status.json` (`BROKER_STATUS_PAGE`, default true). */
   statusPage?: boolean
   now?: () => number
+  /**
+   * Credentials on behalf of end users, asked when a request carries `X-Lakebase-User-Token`.
+   * @default none: such a request gets 400 `PER_USER_UNSUPPORTED`
+   */
+  perUser?: PerUserCredentials
 }
 
 /** The broker's HTTP surface: the credential endpoint and its health and metrics routes. */
@@ -39,6 +46,7 @@ export function createBrokerApp(options: BrokerAppOptions): Hono<ClientAuthEnv> 
   const { caches, metrics, logger } = options
   const now = options.now ?? Date.now
   const requestsByCaller = new RequestWindow(now)
+  const perUser = options.perUser ?? new PerUserCredentials()
   const app = new Hono<ClientAuthEnv>()
 
   app.use(async function noStore(c, next) {
@@ -115,6 +123,11 @@ export function createBrokerApp(options: BrokerAppOptions): Hono<ClientAuthEnv> 
 
   app.get('/v1/credentials/:target?', async (c) => {
     const target = c.req.param('target') ?? 'default'
+    // On behalf of a user only when asked: a request without the header never reaches per-user.
+    const userToken = c.req.header(USER_TOKEN_HEADER)
+    if (userToken !== undefined) {
+      return c.json(await answer(target, c.get('caller'), () => perUser.get(target, userToken)))
+    }
     return c.json(await answer(target, c.get('caller'), (cache) => cache.get()))
   })
 
@@ -144,6 +157,11 @@ export function createBrokerApp(options: BrokerAppOptions): Hono<ClientAuthEnv> 
         })
       }
       const { refused } = refusal.data
+      const userToken = c.req.header(USER_TOKEN_HEADER)
+      if (userToken !== undefined) {
+        const read = () => perUser.get(target, userToken, refused)
+        return c.json(await answer(target, c.get('caller'), read))
+      }
       return c.json(await answer(target, c.get('caller'), (cache) => cache.refused(refused)))
     },
   )
