@@ -27,7 +27,8 @@ export interface CachedUserCredential {
 }
 
 export interface UserCredentialCacheOptions {
-  minter: UserCredentialMinter
+  /** Mints a user's credential with their token; a {@link UserCredentialMinter} (tests: any). */
+  minter: Pick<UserCredentialMinter, 'mint'>
   policy: RefreshPolicy
   clock?: Clock
   /** @default {@link PER_USER_MAX_ENTRIES} */
@@ -45,7 +46,7 @@ export interface UserCredentialCacheOptions {
  * but a refused user token (401/403) drops it at once: the user's access is the workspace's call.
  */
 export class UserCredentialCache {
-  readonly #minter: UserCredentialMinter
+  readonly #minter: Pick<UserCredentialMinter, 'mint'>
   readonly #policy: RefreshPolicy
   readonly #clock: Clock
   readonly #maxEntries: number
