@@ -2,13 +2,17 @@ import { randomBytes } from 'node:crypto'
 import { Hono } from 'hono'
 import type postgres from 'postgres'
 import { afterAll, beforeAll, describe, expect, it } from 'vitest'
-import { brokerCredentials } from '../../../shared/broker-client.js'
+import { type BrokerCredentials, brokerCredentials } from '../../../shared/broker-client.js'
+import type { ServedCredential } from '../../../shared/credential.js'
+import { AppError } from '../../../shared/errors.js'
 import { type LakebaseEnv, lakebase } from '../../../shared/hono/lakebase.js'
+import { UserPools } from '../../../shared/hono/user-pools.js'
 import { sqlStats } from '../../../shared/postgres/create-sql.js'
 import { ManualClock } from '../../../testing/manual-clock.js'
 import { startTestBroker, TEST_CLIENT_TOKEN } from '../../support/broker.js'
 import { type LakebaseLike, lakebaseLike } from '../../support/lakebase-like.js'
 import { adminSql } from '../../support/postgres.js'
+import { rejectionOf } from '../../support/rejection.js'
 
 /** Unique per run: roles are server-wide, and other files may run at the same time. */
 const run = randomBytes(3).toString('hex')
@@ -163,5 +167,41 @@ describe('lakebase({ asUser: true }) on the MSW workspace and a row-level-securi
     const { forUser: _, ...withoutForUser } = plain
     expect(() => lakebase({ asUser: true, credentials: withoutForUser })).toThrow(/forUser/)
     expect(() => lakebase({ asUser: { max: 0 }, credentials: plain })).toThrow(/asUser\.max/)
+  })
+})
+
+describe('UserPools', () => {
+  it("refuses a login whose credential is not for the pool's identity, even from its own source", async () => {
+    let user = ALICE
+    const served = (): ServedCredential => ({
+      target: 'default',
+      user,
+      password: 'pw',
+      host: '127.0.0.1',
+      port: 1,
+      database: 'd',
+      ssl: 'disable',
+      expiresAt: new Date(Date.now() + 3_600_000).toISOString(),
+      refreshAt: new Date(Date.now() + 1_800_000).toISOString(),
+      stale: false,
+      source: 'databricks',
+      version: user,
+    })
+    const source: BrokerCredentials = {
+      target: 'default',
+      get: async () => served(),
+      current: () => served(),
+      password: async () => served().password,
+      forget: () => {},
+    }
+    const pools = new UserPools({ ...source, forUser: () => source }, {})
+    const lease = await pools.acquire('any-token')
+    expect(lease.user).toBe(ALICE)
+    user = BOB
+    const err = await rejectionOf(lease.sql`select 1`, AppError)
+    expect(err.code).toBe('CREDENTIAL_UNAVAILABLE')
+    expect(pools.identities()).toEqual([ALICE])
+    lease.release()
+    await pools.close()
   })
 })
