@@ -21,6 +21,13 @@ const ACCEPTANCE = [
   'test/scripts/doctor.test.ts',
   'test/scripts/configure.test.ts',
   'test/support-tests/process.test.ts',
+  'test/package/**/*.test.ts',
+  'test/cli/**/*.test.ts',
+  'test/scripts/start-sigkill.test.ts',
+  'test/scripts/serve.test.ts',
+  'test/broker/pgpass-file.test.ts',
+  'test/shared/http-server.test.ts',
+  'test/shared/tls.test.ts',
 ]
 
 /** What both projects share. Inline projects do not inherit the root's settings. */

@@ -6,7 +6,11 @@ import { listen, type RunningServer } from '../shared/http-server.js'
 import type { Logger } from '../shared/logger.js'
 import type { BrokerConfig, ClientConfig } from './config.js'
 import { CredentialCache, type TargetStatus } from './credential-cache.js'
+import { CredentialEndpoint } from './credential-endpoint.js'
+import { credentialFastPath, installFastPath } from './fast-path.js'
 import { BrokerMetrics } from './metrics.js'
+import { ClientTable } from './middleware/client-auth.js'
+import { guard } from './middleware/request-guard.js'
 import { createPerUserCredentials } from './per-user/create-per-user.js'
 import { PgpassFile } from './pgpass-file.js'
 import { createProvider, type ProviderFactories } from './providers/create-provider.js'
@@ -88,7 +92,11 @@ export async function startBroker(options: StartBrokerOptions): Promise<RunningB
     policy: config.policy,
   })
   let draining = false
+  const endpoint = new CredentialEndpoint(caches, new ClientTable(clients), metrics, () =>
+    clock.now(),
+  )
   const app = createBrokerApp({
+    endpoint,
     perUser,
     caches,
     clients,
@@ -106,6 +114,10 @@ export async function startBroker(options: StartBrokerOptions): Promise<RunningB
     for (const p of providers) await p.close?.()
     throw err
   }
+  installFastPath(
+    server.server,
+    credentialFastPath(endpoint, guard({ allowedHosts: config.allowedHosts })),
+  )
   for (const cache of caches.values()) cache.start()
   logger.info(
     { url: server.url, targets: [...caches.keys()], clients: clients.map((c) => c.name) },

@@ -4,8 +4,27 @@ import { brokerTokenFile } from '../shared/broker-token.js'
 import {
   type DatabaseClaim,
   databaseClaimsSchema,
+  MAX_CREDENTIAL_TTL_S,
+  MIN_CREDENTIAL_TTL_S,
 } from '../shared/databricks/credential-request.js'
 import { type Env, envValue } from '../shared/env.js'
+import {
+  brokerClientSettings,
+  hostSchema,
+  logSettings,
+  portSchema,
+  postgresSettings,
+  targetNameSchema,
+  workspaceSettings,
+} from '../shared/process/common-settings.js'
+import { ConfigError } from '../shared/process/config-error.js'
+import {
+  booleanText,
+  numberSetting,
+  parseSettings,
+  type Settings,
+  setting,
+} from '../shared/process/settings.js'
 import { DEFAULT_FORCED_REFRESH_MIN_MS } from './credential-cache.js'
 import {
   DEFAULT_JITTER_FRACTION,
@@ -49,27 +68,17 @@ export interface BrokerConfig {
   targets: TargetConfig[]
   policy: RefreshPolicy
   fetchTimeoutMs: number
-  /** At most one refresh forced by a refused credential per target per this; `BROKER_FORCED_REFRESH_MIN_S`. */
+  /** At most one forced refresh per target this often (`BROKER_FORCED_REFRESH_MIN_S`). */
   forcedRefreshMinMs: number
+  /** How long SIGTERM keeps answering with `/readyz` at 503 (`BROKER_DRAIN_S`). */
+  drainMs: number
   logLevel: string
   statusPage: boolean
   /** `BROKER_PGPASS_FILE`: a libpq password file kept current for every target, if set. */
   pgpassFile?: string
 }
 
-/** A configuration problem, reported at start-up before any request is served. */
-export class ConfigError extends Error {
-  constructor(
-    message: string,
-    /** What the user should set to fix it. */
-    readonly suggestion?: string,
-  ) {
-    super(message)
-    this.name = 'ConfigError'
-  }
-}
-
-const targetNameSchema = z.string().regex(/^[A-Za-z0-9_.-]{1,64}$/, 'letters, digits, _ . - only')
+export { ConfigError }
 
 const configFileSchema = z.strictObject({
   targets: z
@@ -94,26 +103,156 @@ const configFileSchema = z.strictObject({
 })
 export type BrokerConfigFile = z.infer<typeof configFileSchema>
 
-const envSchema = z.object({
-  BROKER_HOST: z.string().min(1).default(DEFAULT_BROKER_HOST),
-  BROKER_PORT: z.coerce.number().int().min(0).max(65535).default(DEFAULT_BROKER_PORT),
-  BROKER_SOCKET: z.string().min(1).optional(),
-  BROKER_ALLOWED_HOSTS: z.string().default(''),
-  BROKER_REFRESH_FRACTION: z.coerce.number().gt(0).lt(1).default(DEFAULT_REFRESH_FRACTION),
-  BROKER_MIN_TTL_S: z.coerce
-    .number()
-    .min(0)
-    .default(DEFAULT_MIN_TTL_MS / 1000),
-  BROKER_OUTAGE_BUDGET_S: z.coerce.number().min(0).optional(),
-  BROKER_FETCH_TIMEOUT_S: z.coerce.number().positive().default(15),
-  BROKER_FORCED_REFRESH_MIN_S: z.coerce
-    .number()
-    .min(0)
-    .default(DEFAULT_FORCED_REFRESH_MIN_MS / 1000),
-  BROKER_STATUS_PAGE: z.enum(['true', 'false']).default('true'),
-  BROKER_PGPASS_FILE: z.string().min(1).optional(),
-  LOG_LEVEL: z.enum(['fatal', 'error', 'warn', 'info', 'debug', 'trace', 'silent']).default('info'),
-})
+/**
+ * After SIGTERM the broker keeps answering for this long with `/readyz` at 503, so that an
+ * orchestrator stops routing to it before it goes away; `BROKER_DRAIN_S`. Ctrl-C skips it.
+ */
+export const DEFAULT_DRAIN_MS = 2_000
+/** One fetch (all its upstream calls) is abandoned after this; `BROKER_FETCH_TIMEOUT_S`. */
+export const DEFAULT_FETCH_TIMEOUT_MS = 15_000
+
+/** A credential helper that takes longer than this is stuck; `LAKEBASE_CREDENTIAL_COMMAND_TIMEOUT_S`. */
+export const DEFAULT_COMMAND_TIMEOUT_MS = 10_000
+
+/** A non-negative number of seconds. */
+const seconds = () => numberSetting().min(0, 'must be 0 or more seconds')
+
+/** Where credentials come from: the provider and what names the database. */
+export const providerSettings = {
+  LAKEBASE_PROVIDER: setting(
+    z.enum(PROVIDER_KINDS, { error: `must be one of ${PROVIDER_KINDS.join(', ')}` }).optional(),
+    '`databricks`, `static`, `command` or `embedded`. Unset: `databricks` if `DATABRICKS_HOST`, `LAKEBASE_INSTANCE_NAME` or `LAKEBASE_ENDPOINT` is set (the host then comes from a config profile or the CLI), else `static` if `PGPASSWORD` is, else `command` if `LAKEBASE_CREDENTIAL_COMMAND` is, else `embedded` under `npm start`',
+    'chosen',
+  ),
+  LAKEBASE_INSTANCE_NAME: setting(
+    z
+      .string()
+      .regex(/^[A-Za-z0-9][A-Za-z0-9_-]{0,62}$/, 'must be an instance name (letters, digits, -)')
+      .optional(),
+    'a Lakebase Provisioned instance (`POST /api/2.0/database/credentials`)',
+  ),
+  LAKEBASE_ENDPOINT: setting(
+    z
+      .string()
+      .regex(
+        /^projects\/[^/\s]+\/branches\/[^/\s]+\/endpoints\/[^/\s]+$/,
+        'must look like projects/<p>/branches/<b>/endpoints/<e>',
+      )
+      .optional(),
+    'a Lakebase Autoscaling endpoint `projects/<p>/branches/<b>/endpoints/<e>` (`POST /api/2.0/postgres/credentials`)',
+  ),
+  LAKEBASE_READ_ONLY: setting(
+    booleanText.optional(),
+    "Provisioned only: connect to the instance's `read_only_dns` (its readable secondaries)",
+    '`false`',
+  ),
+  LAKEBASE_CREDENTIAL_TTL_S: setting(
+    numberSetting()
+      .int('must be a whole number of seconds')
+      .min(
+        MIN_CREDENTIAL_TTL_S,
+        `must be ${MIN_CREDENTIAL_TTL_S}–${MAX_CREDENTIAL_TTL_S} (seconds)`,
+      )
+      .max(
+        MAX_CREDENTIAL_TTL_S,
+        `must be ${MIN_CREDENTIAL_TTL_S}–${MAX_CREDENTIAL_TTL_S} (seconds)`,
+      )
+      .optional(),
+    `Autoscaling only: the lifetime asked of each database credential, ${MIN_CREDENTIAL_TTL_S}–${MAX_CREDENTIAL_TTL_S} s`,
+    "the workspace's (1 h)",
+  ),
+  LAKEBASE_CREDENTIAL_COMMAND: setting(
+    z.string().optional(),
+    '`command` provider: a shell command printing `{"password", "user"?, "host"?, "port"?, "database"?, "ssl"?, "expiresAt"?}`',
+  ),
+  LAKEBASE_CREDENTIAL_COMMAND_TIMEOUT_S: setting(
+    numberSetting()
+      .positive('must be more than 0 seconds')
+      .default(DEFAULT_COMMAND_TIMEOUT_MS / 1000),
+    'the command is killed after this',
+  ),
+} satisfies Settings
+
+/** Everything a provider reads from a target's environment. */
+export const targetSettings = {
+  ...providerSettings,
+  ...postgresSettings,
+  ...workspaceSettings,
+} satisfies Settings
+
+/** The broker's own settings: where it listens, who may call it, when it refreshes. */
+export const brokerSettings = {
+  BROKER_HOST: setting(
+    hostSchema.default(DEFAULT_BROKER_HOST),
+    'listen address (keep it loopback)',
+  ),
+  BROKER_PORT: setting(portSchema.default(DEFAULT_BROKER_PORT), 'listen port'),
+  BROKER_SOCKET: setting(
+    z.string().optional(),
+    'listen on this unix socket instead (created mode 0600)',
+  ),
+  BROKER_TOKEN: setting(z.string().optional(), 'the client token callers must present'),
+  BROKER_TOKEN_FILE: brokerClientSettings.BROKER_TOKEN_FILE,
+  XDG_CONFIG_HOME: brokerClientSettings.XDG_CONFIG_HOME,
+  BROKER_CONFIG: setting(
+    z.string().optional(),
+    'JSON file with more targets and per-client tokens (below)',
+  ),
+  BROKER_ALLOWED_HOSTS: setting(
+    z
+      .string()
+      .refine(
+        (list) => list.split(',').every((name) => /^[^\s/]*$/.test(name.trim())),
+        'must be host names separated by commas',
+      )
+      .optional(),
+    'comma-separated `Host` names accepted besides loopback (and `BROKER_HOST` when it is a name, not a wildcard)',
+  ),
+  BROKER_REFRESH_FRACTION: setting(
+    numberSetting()
+      .gt(0, 'must be between 0 and 1')
+      .lt(1, 'must be between 0 and 1')
+      .default(DEFAULT_REFRESH_FRACTION),
+    "refresh at this share of the credential's lifetime (up to 10 % earlier, jittered)",
+  ),
+  BROKER_MIN_TTL_S: setting(
+    seconds().default(DEFAULT_MIN_TTL_MS / 1000),
+    'never hand out a credential with less than this left',
+  ),
+  BROKER_FETCH_TIMEOUT_S: setting(
+    numberSetting()
+      .positive('must be more than 0 seconds')
+      .default(DEFAULT_FETCH_TIMEOUT_MS / 1000),
+    'one fetch (all its upstream calls) is abandoned after this',
+  ),
+  BROKER_FORCED_REFRESH_MIN_S: setting(
+    seconds().default(DEFAULT_FORCED_REFRESH_MIN_MS / 1000),
+    'at most one forced refresh (a client reported a refused password) per target this often',
+  ),
+  BROKER_DRAIN_S: setting(
+    seconds().default(DEFAULT_DRAIN_MS / 1000),
+    'after SIGTERM, answer `/readyz` 503 for this long before exiting',
+  ),
+  BROKER_STATUS_PAGE: setting(
+    booleanText.default('true'),
+    'serve the status page at `/` and `/status.json`',
+  ),
+  BROKER_PGPASS_FILE: setting(
+    z.string().min(1).optional(),
+    'keep a libpq password file here (mode 0600, one line per target, rewritten at each refresh); point `PGPASSFILE` at it',
+  ),
+  BROKER_OUTAGE_BUDGET_S: setting(
+    seconds().optional(),
+    'how long an upstream outage must be survived: each credential is refreshed at min(`BROKER_REFRESH_FRACTION`, 1 − (budget + min TTL) / lifetime) of its life (never before a tenth of it); a warning names the outage a too-short credential can survive',
+  ),
+} satisfies Settings
+
+/** Every setting `lakebase-broker broker` reads. */
+export const brokerCommandSettings = {
+  ...targetSettings,
+  ...brokerSettings,
+  ...logSettings,
+} satisfies Settings
 
 export interface ResolveOptions {
   /** The provider to use when the environment names none (`embedded` under `npm start`). */
@@ -128,17 +267,13 @@ export interface ResolveOptions {
  * ConfigError with what to set.
  */
 export function resolveBrokerConfig(env: Env, options: ResolveOptions = {}): BrokerConfig {
-  const parsed = envSchema.safeParse(withoutEmpty(env))
-  if (!parsed.success) {
-    const issues = parsed.error.issues.map((i) => `${i.path.join('.')}: ${i.message}`).join('; ')
-    throw new ConfigError(`invalid broker settings: ${issues}`)
-  }
-  const e = parsed.data
+  const e = parseSettings(brokerCommandSettings, env)
   const file = readConfigFile(env, options.readFile)
 
   const targets: TargetConfig[] = []
   const defaultOverride = file.targets[DEFAULT_TARGET]
   const defaultEnv = { ...env, ...defaultOverride?.env }
+  if (defaultOverride) parseSettings(targetSettings, defaultEnv, `target "${DEFAULT_TARGET}"`)
   const defaultProvider =
     defaultOverride?.provider ?? chooseProvider(defaultEnv, options.fallbackProvider)
   if (defaultProvider)
@@ -151,6 +286,7 @@ export function resolveBrokerConfig(env: Env, options: ResolveOptions = {}): Bro
   for (const [name, target] of Object.entries(file.targets)) {
     if (name === DEFAULT_TARGET) continue
     const targetEnv = { ...env, ...target.env }
+    parseSettings(targetSettings, targetEnv, `target "${name}"`)
     const provider = target.provider ?? chooseProvider(targetEnv, undefined)
     if (!provider) throw new ConfigError(`target "${name}" names no provider`, 'set "provider"')
     targets.push({
@@ -177,7 +313,7 @@ export function resolveBrokerConfig(env: Env, options: ResolveOptions = {}): Bro
     listen: socket
       ? { kind: 'socket', path: socket }
       : { kind: 'tcp', host: e.BROKER_HOST, port: e.BROKER_PORT },
-    allowedHosts: allowedHostNames(e.BROKER_ALLOWED_HOSTS, e.BROKER_HOST),
+    allowedHosts: allowedHostNames(e.BROKER_ALLOWED_HOSTS ?? '', e.BROKER_HOST),
     clients,
     tokenFile: brokerTokenFile(env),
     targets,
@@ -191,7 +327,8 @@ export function resolveBrokerConfig(env: Env, options: ResolveOptions = {}): Bro
     },
     fetchTimeoutMs: e.BROKER_FETCH_TIMEOUT_S * 1000,
     forcedRefreshMinMs: e.BROKER_FORCED_REFRESH_MIN_S * 1000,
-    logLevel: e.LOG_LEVEL,
+    drainMs: e.BROKER_DRAIN_S * 1000,
+    logLevel: e.LOG_LEVEL ?? 'info',
     statusPage: e.BROKER_STATUS_PAGE === 'true',
     ...(e.BROKER_PGPASS_FILE === undefined ? {} : { pgpassFile: e.BROKER_PGPASS_FILE }),
   }
@@ -258,10 +395,4 @@ function allowedHostNames(list: string, listenHost: string): string[] {
   const host = listenHost.toLowerCase()
   if (host !== '0.0.0.0' && host !== '::' && !names.includes(host)) names.push(host)
   return names
-}
-
-function withoutEmpty(env: Env): Env {
-  return Object.fromEntries(
-    Object.entries(env).filter(([, v]) => v !== undefined && v.trim() !== ''),
-  )
 }

@@ -10,6 +10,7 @@ import {
 } from '../shared/clock.js'
 import type { Credential } from '../shared/credential.js'
 import { singleFlight } from '../shared/single-flight.js'
+import { traceRefresh, watchCredential } from '../shared/telemetry.js'
 import { type ErrorClass, toUpstreamError, UpstreamError } from '../shared/upstream-error.js'
 import { retryDelayMs } from './backoff.js'
 import type { CredentialProvider } from './providers/provider.js'
@@ -169,7 +170,9 @@ export class CredentialCache {
   private forcedRefreshes = 0
   private lastForced: Instant | undefined
   /** One fetch at a time: concurrent callers share the promise; a rejection is not kept. */
-  private readonly refresh = singleFlight(() => this.fetchOnce())
+  private readonly refresh = singleFlight(() =>
+    traceRefresh('broker', this.target, () => this.fetchOnce()),
+  )
   private lastAttempt: Instant | undefined
   private next: Plan | undefined
   private consecutiveFailures = 0
@@ -180,6 +183,8 @@ export class CredentialCache {
   private readonly history: RefreshRecord[] = []
   private timer: TimerHandle | undefined
   private stopped = false
+  /** Takes the cache out of the OpenTelemetry expiry gauge. */
+  private unwatch: (() => void) | undefined
   private readonly abort = new AbortController()
 
   constructor(options: CredentialCacheOptions) {
@@ -195,12 +200,18 @@ export class CredentialCache {
 
   /** Fetches the first credential in the background and keeps the refresh timer running. */
   start(): void {
+    this.unwatch ??= watchCredential(
+      this,
+      { holder: 'broker', target: this.target },
+      (cache) => cache.status().expiresAt,
+    )
     this.refreshInBackground()
   }
 
   /** Stops timers and abandons any fetch in flight. */
   stop(): void {
     this.stopped = true
+    this.unwatch?.()
     if (this.timer) this.clock.clearTimer(this.timer)
     this.timer = undefined
     this.abort.abort()
@@ -254,6 +265,11 @@ export class CredentialCache {
     }
     const last = this.lastForced
     if (last !== undefined && elapsedSince(this.clock, last) < this.forcedRefreshMinMs) {
+      return 'rate_limited'
+    }
+    // The upstream asked for a pause (429 Retry-After): a refusal report does not override it.
+    const attempt = this.lastAttempt
+    if (attempt !== undefined && elapsedSince(this.clock, attempt) < this.retryAfterMs) {
       return 'rate_limited'
     }
     this.lastForced = instantOf(this.clock)

@@ -1,7 +1,7 @@
-import { Hono } from 'hono'
+import { type Context, Hono } from 'hono'
 import { bodyLimit } from 'hono/body-limit'
 import type { Logger } from 'pino'
-import { refusalSchema, type ServedCredential } from '../shared/credential.js'
+import { refusalSchema } from '../shared/credential.js'
 import { errorHandler, notFoundHandler } from '../shared/error-handler.js'
 import { AppError } from '../shared/errors.js'
 import type { ClientConfig } from './config.js'
@@ -11,14 +11,12 @@ import {
   CredentialUnavailableError,
   type TargetStatus,
 } from './credential-cache.js'
+import { CredentialEndpoint } from './credential-endpoint.js'
 import type { BrokerMetrics } from './metrics.js'
-import { type ClientAuthEnv, clientAuth, mayRead } from './middleware/client-auth.js'
+import { type ClientAuthEnv, ClientTable, clientAuth, mayRead } from './middleware/client-auth.js'
 import { requestGuard } from './middleware/request-guard.js'
 import { PerUserCredentials } from './per-user/per-user-credentials.js'
 import { USER_TOKEN_HEADER } from './per-user/user-token.js'
-import { RequestWindow } from './status/request-window.js'
-import { statusRoutes } from './status/routes.js'
-import { statusView } from './status/status-json.js'
 
 /** A refusal report is `{"refused":"<version>"}`: a few dozen bytes; anything larger is not one. */
 export const REFUSAL_BODY_MAX_BYTES = 1_024
@@ -39,13 +37,27 @@ export interface BrokerAppOptions {
    * @default none: such a request gets 400 `PER_USER_UNSUPPORTED`
    */
   perUser?: PerUserCredentials
+  /** Shared with the node:http fast path, so both count into the same metrics and window. */
+  endpoint?: CredentialEndpoint
+}
+
+/** The status page is loaded on its first request: a broker nobody looks at never pays for it. */
+const loadStatus = async () => {
+  const [{ statusRoutes }, { statusView }] = await Promise.all([
+    import('./status/routes.js'),
+    import('./status/status-json.js'),
+  ])
+  return { statusRoutes, statusView }
 }
 
 /** The broker's HTTP surface: the credential endpoint and its health and metrics routes. */
 export function createBrokerApp(options: BrokerAppOptions): Hono<ClientAuthEnv> {
   const { caches, metrics, logger } = options
   const now = options.now ?? Date.now
-  const requestsByCaller = new RequestWindow(now)
+  const endpoint =
+    options.endpoint ??
+    new CredentialEndpoint(caches, new ClientTable(options.clients), metrics, now)
+  const requestsByCaller = endpoint.requestsByCaller
   const perUser = options.perUser ?? new PerUserCredentials()
   const app = new Hono<ClientAuthEnv>()
 
@@ -72,20 +84,30 @@ export function createBrokerApp(options: BrokerAppOptions): Hono<ClientAuthEnv> 
   })
 
   if (options.statusPage ?? true) {
-    app.route(
-      '/',
-      statusRoutes(() =>
-        statusView({
-          statuses: [...caches.values()].map((cache) => cache.status()),
-          callers: requestsByCaller.snapshot(),
-          draining: options.draining(),
-          now: now(),
-        }),
-      ),
-    )
+    let status: Promise<Hono> | undefined
+    const routes = () => {
+      status ??= loadStatus().then(({ statusRoutes, statusView }) =>
+        statusRoutes(() =>
+          statusView({
+            statuses: [...caches.values()].map((cache) => cache.status()),
+            callers: requestsByCaller.snapshot(),
+            draining: options.draining(),
+            now: now(),
+          }),
+        ),
+      )
+      return status
+    }
+    const page = async (c: Context) => {
+      const response = await (await routes()).fetch(c.req.raw, c.env)
+      response.headers.set('Cache-Control', 'no-store')
+      return response
+    }
+    app.get('/', page)
+    app.get('/status.json', page)
   }
 
-  app.use('/v1/*', clientAuth(options.clients))
+  app.use('/v1/*', clientAuth(endpoint.clients))
 
   const cacheFor = (target: string, caller: ClientConfig) => {
     if (!mayRead(caller, target)) {
@@ -102,7 +124,6 @@ export function createBrokerApp(options: BrokerAppOptions): Hono<ClientAuthEnv> 
     caller: ClientConfig,
     read: (cache: CredentialCache) => Promise<CachedCredential>,
   ) => {
-    requestsByCaller.record(caller.name)
     try {
       let cached: CachedCredential
       try {
@@ -111,24 +132,24 @@ export function createBrokerApp(options: BrokerAppOptions): Hono<ClientAuthEnv> 
         if (err instanceof CredentialUnavailableError) throw unavailable(err)
         throw err
       }
-      metrics.requests.inc({ caller: caller.name, target, status: '200' })
-      logger.debug({ caller: caller.name, target, stale: cached.stale }, 'credential served')
-      return served(target, cached)
+      endpoint.count(caller, target, '200')
+      const { bytes, headers } = endpoint.answer(target, cached)
+      return new Response(bytes, { headers })
     } catch (err) {
       const status = err instanceof AppError ? String(err.status) : '500'
-      metrics.requests.inc({ caller: caller.name, target, status })
+      endpoint.count(caller, target, status)
       throw err
     }
   }
 
   app.get('/v1/credentials/:target?', async (c) => {
     const target = c.req.param('target') ?? 'default'
-    // On behalf of a user only when asked: a request without the header never reaches per-user.
+    // On behalf of a user only when asked (the fast path leaves such requests to this route).
     const userToken = c.req.header(USER_TOKEN_HEADER)
     if (userToken !== undefined) {
-      return c.json(await answer(target, c.get('caller'), () => perUser.get(target, userToken)))
+      return answer(target, c.get('caller'), () => perUser.get(target, userToken))
     }
-    return c.json(await answer(target, c.get('caller'), (cache) => cache.get()))
+    return answer(target, c.get('caller'), (cache) => cache.get())
   })
 
   app.post(
@@ -159,10 +180,9 @@ export function createBrokerApp(options: BrokerAppOptions): Hono<ClientAuthEnv> 
       const { refused } = refusal.data
       const userToken = c.req.header(USER_TOKEN_HEADER)
       if (userToken !== undefined) {
-        const read = () => perUser.get(target, userToken, refused)
-        return c.json(await answer(target, c.get('caller'), read))
+        return answer(target, c.get('caller'), () => perUser.get(target, userToken, refused))
       }
-      return c.json(await answer(target, c.get('caller'), (cache) => cache.refused(refused)))
+      return answer(target, c.get('caller'), (cache) => cache.refused(refused))
     },
   )
 
@@ -177,24 +197,6 @@ async function jsonBody(request: Request): Promise<unknown> {
     return JSON.parse(await request.text())
   } catch {
     return undefined
-  }
-}
-
-function served(target: string, cached: CachedCredential): ServedCredential {
-  const { credential } = cached
-  return {
-    target,
-    user: credential.user,
-    password: credential.password,
-    host: credential.host,
-    port: credential.port,
-    database: credential.database,
-    ssl: credential.ssl,
-    expiresAt: credential.expiresAt.toISOString(),
-    refreshAt: new Date(cached.refreshAt).toISOString(),
-    stale: cached.stale,
-    source: credential.source,
-    version: cached.version,
   }
 }
 

@@ -6,6 +6,7 @@ import { errorHandler, notFoundHandler } from '../shared/error-handler.js'
 import { AppError } from '../shared/errors.js'
 import type { Logger } from '../shared/logger.js'
 import { DOCS_PATH, docsRoutes, OPENAPI_PATH } from './docs/swagger-ui.js'
+import { FunctionsMetrics } from './metrics.js'
 import { type IdentityEnv, identity } from './middleware/identity.js'
 import { storableInput } from './middleware/storable-input.js'
 import type { ServingClient } from './model-serving/serving-client.js'
@@ -49,6 +50,10 @@ export interface FunctionsAppOptions {
 export function buildFunctionsApp(options: FunctionsAppOptions) {
   const { database, credentials, logger } = options
   const app = openApiRouter<IdentityEnv>()
+  // First, so it times every request; `/metrics` needs no identity and holds no user data.
+  const metrics = new FunctionsMetrics(database)
+  app.use(metrics.middleware())
+  app.get('/metrics', metrics.handler())
   app.use(requestId({ limitLength: MAX_REQUEST_ID_LENGTH }))
   const limitBody = bodyLimit({
     maxSize: BODY_LIMIT_BYTES,

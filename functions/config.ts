@@ -1,6 +1,5 @@
 import { z } from 'zod'
-import { DEFAULT_BROKER_URL } from '../shared/broker-client.js'
-import { SSL_MODES, type SslMode } from '../shared/credential.js'
+import type { SslMode } from '../shared/credential.js'
 import {
   type WorkspaceAuthSettings,
   workspaceAuthSettingsFromEnv,
@@ -10,6 +9,21 @@ import {
   IDLE_IN_TRANSACTION_TIMEOUT_MS,
   STATEMENT_TIMEOUT_MS,
 } from '../shared/postgres/create-sql.js'
+import {
+  brokerClientSettings,
+  hostSchema,
+  logSettings,
+  portSchema,
+  tlsSettings,
+  workspaceSettings,
+} from '../shared/process/common-settings.js'
+import {
+  booleanText,
+  numberSetting,
+  parseSettings,
+  type Settings,
+  setting,
+} from '../shared/process/settings.js'
 
 export const DEFAULT_PREFERENCE_KEYS = ['dashboard_layout', 'favorite_tables', 'theme'] as const
 export const DEFAULT_DEV_USER = 'dev-user@example.com'
@@ -29,12 +43,9 @@ export interface FunctionsConfig {
   /** `PGSSLMODE` when set; the broker's credential says otherwise. */
   sslMode: SslMode | undefined
   poolMax: number
-  /** `LAKEBASE_STATEMENT_TIMEOUT_MS`: Postgres cancels a statement after this long (30 s). */
+  /** `LAKEBASE_STATEMENT_TIMEOUT_MS` (0: none). */
   statementTimeoutMs: number
-  /**
-   * `LAKEBASE_IDLE_IN_TRANSACTION_TIMEOUT_MS`: Postgres ends a session left idle inside a
-   * transaction after this long (30 s), so a stuck handler cannot hold locks.
-   */
+  /** `LAKEBASE_IDLE_IN_TRANSACTION_TIMEOUT_MS` (0: none). */
   idleInTransactionTimeoutMs: number
   logLevel: string
   /**
@@ -44,40 +55,81 @@ export interface FunctionsConfig {
   workspace: WorkspaceAuthSettings | undefined
 }
 
-/** Milliseconds as Postgres takes them (0 turns the timeout off; at most a day). */
-const timeoutMs = z.coerce.number().int().min(0).max(86_400_000)
+/** Postgres connections per process; `LAKEBASE_POOL_MAX`. */
+export const DEFAULT_POOL_MAX = 10
 
-const schema = z.object({
-  PORT: z.coerce.number().int().min(0).max(65535).optional(),
-  DATABRICKS_APP_PORT: z.coerce.number().int().min(0).max(65535).optional(),
-  FUNCTIONS_HOST: z.string().min(1).optional(),
-  DATABRICKS_APP_NAME: z.string().optional(),
-  LAKEBASE_BROKER_URL: z
-    .string()
-    .regex(/^(https?:\/\/|unix:\/)/, 'http(s):// or unix:/ URL')
-    .default(DEFAULT_BROKER_URL),
-  LAKEBASE_BROKER_TARGET: z.string().min(1).default('default'),
-  TRUST_FORWARDED_HEADERS: z.enum(['true', 'false']).optional(),
-  LAKEBASE_DEV_USER: z.string().min(1).max(255).default(DEFAULT_DEV_USER),
-  PREFERENCE_KEYS: z.string().optional(),
-  PGSSLMODE: z.enum(SSL_MODES).optional(),
-  LAKEBASE_POOL_MAX: z.coerce.number().int().min(1).max(100).default(10),
-  LAKEBASE_STATEMENT_TIMEOUT_MS: timeoutMs.default(STATEMENT_TIMEOUT_MS),
-  LAKEBASE_IDLE_IN_TRANSACTION_TIMEOUT_MS: timeoutMs.default(IDLE_IN_TRANSACTION_TIMEOUT_MS),
-  LOG_LEVEL: z.string().default('info'),
-})
+const milliseconds = () => numberSetting().int('must be whole milliseconds').min(0)
 
-/** Resolves the functions' configuration; throws with the offending variable named. */
+/** The functions' own settings (the Node host). */
+export const functionsSettings = {
+  PORT: setting(
+    portSchema.optional(),
+    'where the functions listen',
+    '`DATABRICKS_APP_PORT`, else `8000`',
+  ),
+  DATABRICKS_APP_PORT: setting(
+    portSchema.optional(),
+    'the port Databricks Apps give the app (`PORT` wins)',
+  ),
+  FUNCTIONS_HOST: setting(
+    hostSchema.optional(),
+    'listen address',
+    '`127.0.0.1` (`0.0.0.0` in Databricks Apps)',
+  ),
+  DATABRICKS_APP_NAME: setting(
+    z.string().optional(),
+    'set by Databricks Apps: listen on all interfaces and trust forwarded headers',
+  ),
+  TRUST_FORWARDED_HEADERS: setting(
+    booleanText.optional(),
+    'take the user from `X-Forwarded-Email` / `X-Forwarded-User`',
+    '`true` when `DATABRICKS_APP_NAME` is set',
+  ),
+  LAKEBASE_DEV_USER: setting(
+    z.string().max(255, 'must be at most 255 characters').default(DEFAULT_DEV_USER),
+    'the user when forwarded headers are not trusted (and the embedded role)',
+  ),
+  PREFERENCE_KEYS: setting(
+    z
+      .string()
+      .regex(
+        /^[\w.:-]+(\s*,\s*[\w.:-]+)*\s*,?$/,
+        'must be keys (letters, digits, _ . : -) separated by commas',
+      )
+      .optional(),
+    'allowed preference keys',
+    `\`${DEFAULT_PREFERENCE_KEYS.join(',')}\``,
+  ),
+  LAKEBASE_POOL_MAX: setting(
+    numberSetting().int('must be a whole number').min(1).max(100).default(DEFAULT_POOL_MAX),
+    'Postgres connections per process',
+  ),
+  LAKEBASE_STATEMENT_TIMEOUT_MS: setting(
+    milliseconds().default(STATEMENT_TIMEOUT_MS),
+    'Postgres aborts a statement that runs longer (0: never)',
+  ),
+  LAKEBASE_IDLE_IN_TRANSACTION_TIMEOUT_MS: setting(
+    milliseconds().default(IDLE_IN_TRANSACTION_TIMEOUT_MS),
+    'Postgres ends a session left idle inside a transaction this long (0: never)',
+  ),
+} satisfies Settings
+
+/** Every setting `lakebase-broker functions` reads. */
+export const functionsCommandSettings = {
+  ...functionsSettings,
+  ...brokerClientSettings,
+  ...tlsSettings,
+  ...workspaceSettings,
+  ...logSettings,
+} satisfies Settings
+
+/**
+ * Resolves the functions' configuration, once, at start-up.
+ *
+ * @throws ConfigError naming each offending variable.
+ */
 export function resolveFunctionsConfig(env: Env): FunctionsConfig {
-  const clean = Object.fromEntries(
-    Object.entries(env).filter(([, v]) => v !== undefined && v.trim() !== ''),
-  )
-  const parsed = schema.safeParse(clean)
-  if (!parsed.success) {
-    const issues = parsed.error.issues.map((i) => `${i.path.join('.')}: ${i.message}`).join('; ')
-    throw new Error(`invalid functions settings: ${issues}`)
-  }
-  const e = parsed.data
+  const e = parseSettings(functionsCommandSettings, env)
   const inApps = e.DATABRICKS_APP_NAME !== undefined
   const keys = envValue(env, 'PREFERENCE_KEYS')
   return {
@@ -99,7 +151,7 @@ export function resolveFunctionsConfig(env: Env): FunctionsConfig {
     poolMax: e.LAKEBASE_POOL_MAX,
     statementTimeoutMs: e.LAKEBASE_STATEMENT_TIMEOUT_MS,
     idleInTransactionTimeoutMs: e.LAKEBASE_IDLE_IN_TRANSACTION_TIMEOUT_MS,
-    logLevel: e.LOG_LEVEL,
+    logLevel: e.LOG_LEVEL ?? 'info',
     workspace: workspaceAuthSettingsFromEnv(env),
   }
 }

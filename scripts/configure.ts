@@ -1,19 +1,28 @@
-import { writeSync } from 'node:fs'
 import { input, select } from '@inquirer/prompts'
-import { exitWith } from '../shared/exit.js'
-import { configure } from './setup/configure.js'
+import { type Command, runIfEntry } from '../shared/process/run-main.js'
+import { CONFIGURE_HELP, CONFIGURE_OPTIONS, configure } from './setup/configure.js'
 
-// The prompts, output and environment are the real ones here; scripts/setup/configure.ts takes
-// them as arguments, so that the tests drive it in-process.
-configure(process.argv.slice(2), {
-  env: process.env,
-  cwd: process.cwd(),
-  // Synchronous: the process exits right after, and a pipe would drop buffered output.
-  out: (text) => writeSync(1, `${text}\n`),
-  interactive: process.stdin.isTTY === true && process.stdout.isTTY === true,
-  select: (config) => select(config),
-  input: (config) => input(config),
-}).then(
-  (code) => process.exit(code),
-  (err: unknown) => exitWith(1, [`configure: ${err instanceof Error ? err.message : String(err)}`]),
-)
+/**
+ * `lakebase-broker configure`. The prompts, output and environment are the real ones here;
+ * scripts/setup/configure.ts takes them as arguments, so that the tests drive it in-process.
+ * It reads no settings of its own: it checks the other commands' settings and reports each
+ * wrong one, instead of stopping at the first.
+ */
+export const command: Command<Record<never, never>> = {
+  name: 'configure',
+  help: CONFIGURE_HELP.replace('npm run configure [-- options]', '$0 [options]'),
+  settings: {},
+  options: CONFIGURE_OPTIONS,
+  async start({ args, out }) {
+    return configure(args.argv, {
+      env: process.env,
+      cwd: process.cwd(),
+      out,
+      interactive: process.stdin.isTTY === true && process.stdout.isTTY === true,
+      select: (config) => select(config),
+      input: (config) => input(config),
+    })
+  },
+}
+
+runIfEntry(import.meta.url, command)

@@ -1,13 +1,18 @@
-import { writeSync } from 'node:fs'
-import { exitWith } from '../shared/exit.js'
-import { doctor } from './setup/doctor.js'
+import { type Command, runIfEntry } from '../shared/process/run-main.js'
+import { DOCTOR_HELP, DOCTOR_OPTIONS, doctor } from './setup/doctor.js'
 
-doctor(process.argv.slice(2), {
-  env: process.env,
-  cwd: process.cwd(),
-  // Synchronous: the process exits right after, and a pipe would drop buffered output.
-  out: (text) => writeSync(1, `${text}\n`),
-}).then(
-  (code) => process.exit(code),
-  (err: unknown) => exitWith(1, [`doctor: ${err instanceof Error ? err.message : String(err)}`]),
-)
+/**
+ * `lakebase-broker doctor`. It reads no settings of its own: it checks the other commands'
+ * settings and reports each wrong one in its table, instead of stopping at the first.
+ */
+export const command: Command<Record<never, never>> = {
+  name: 'doctor',
+  help: DOCTOR_HELP.replace('npm run doctor [-- --dir DIR]', '$0 [--dir DIR]'),
+  settings: {},
+  options: DOCTOR_OPTIONS,
+  async start({ args, out }) {
+    return doctor(args.argv, { env: process.env, cwd: process.cwd(), out })
+  },
+}
+
+runIfEntry(import.meta.url, command)

@@ -3,7 +3,9 @@ import { existsSync } from 'node:fs'
 import { chmod, mkdir, readFile, writeFile } from 'node:fs/promises'
 import { join, resolve } from 'node:path'
 import postgres from 'postgres'
+import { z } from 'zod'
 import type { Logger } from '../shared/logger.js'
+import { stopWhenGone } from '../shared/process/watchdog.js'
 import EmbeddedPostgres, {
   letPostgresUserReach,
   postgresBinariesDir,
@@ -82,6 +84,9 @@ export async function startEmbeddedPostgres(
   // Last resort if this process ends without stopping it: stop() signals Postgres synchronously.
   const stopOnExit = () => void server.stop().catch(() => {})
   process.once('exit', stopOnExit)
+  // And if it is killed (SIGKILL runs no handler), a watchdog stops Postgres after it.
+  const postmaster = await postmasterPid(dataDir)
+  if (postmaster !== undefined) stopWhenGone({ target: postmaster })
   const connect = (database: string) =>
     postgres({
       host: '127.0.0.1',
@@ -112,6 +117,13 @@ export async function startEmbeddedPostgres(
       await server.stop()
     },
   }
+}
+
+/** The running postmaster's pid: the first line of `postmaster.pid` in its data folder. */
+async function postmasterPid(dataDir: string): Promise<number | undefined> {
+  const text = await readFile(join(dataDir, 'postmaster.pid'), 'utf8').catch(() => '')
+  const pid = z.coerce.number().int().positive().safeParse(text.split('\n')[0])
+  return pid.success ? pid.data : undefined
 }
 
 async function superuserPassword(path: string): Promise<string> {

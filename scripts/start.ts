@@ -1,102 +1,99 @@
 import { resolve } from 'node:path'
-import { parseArgs } from 'node:util'
+import { z } from 'zod'
 import { startBroker } from '../broker/broker.js'
-import { ConfigError, chooseProvider, resolveBrokerConfig } from '../broker/config.js'
+import { brokerCommandSettings, chooseProvider, resolveBrokerConfig } from '../broker/config.js'
 import { DEFAULT_EMBEDDED_TOKEN_TTL_S, EmbeddedProvider } from '../broker/providers/embedded.js'
-import { DEFAULT_DEV_USER, resolveFunctionsConfig } from '../functions/config.js'
+import {
+  functionsCommandSettings,
+  functionsSettings,
+  resolveFunctionsConfig,
+} from '../functions/config.js'
 import { serveFunctions } from '../functions/serve.js'
 import { brokerCredentials } from '../shared/broker-client.js'
 import { migrateViaBroker } from '../shared/db/migrate-via-broker.js'
-import { envValue, loadEnv } from '../shared/env.js'
-import { AppError } from '../shared/errors.js'
-import { exitWith } from '../shared/exit.js'
-import { createLogger } from '../shared/logger.js'
-import {
-  DEFAULT_EMBEDDED_PORT,
-  type RunningEmbeddedPostgres,
-  startEmbeddedPostgres,
-} from './embedded-postgres.js'
+import { portSchema } from '../shared/process/common-settings.js'
+import { type Command, runIfEntry } from '../shared/process/run-main.js'
+import { numberSetting, parseSettings, type Settings, setting } from '../shared/process/settings.js'
+import { DEFAULT_EMBEDDED_PORT, startEmbeddedPostgres } from './embedded-postgres.js'
 
-const HELP = `Usage: npm start [-- --help]
+/** What the embedded provider reads from a target's environment. */
+const embeddedTargetSettings = {
+  LAKEBASE_EMBEDDED_TOKEN_TTL_S: setting(
+    numberSetting().positive('must be more than 0 seconds').default(DEFAULT_EMBEDDED_TOKEN_TTL_S),
+    'lifetime of each embedded JWT password',
+  ),
+  LAKEBASE_DEV_USER: functionsSettings.LAKEBASE_DEV_USER,
+} satisfies Settings
+
+/** The settings only `npm start` (`lakebase-broker dev`) reads. */
+export const devSettings = {
+  LAKEBASE_EMBEDDED_PORT: setting(
+    portSchema.min(1).default(DEFAULT_EMBEDDED_PORT),
+    'the embedded Postgres (loopback only)',
+  ),
+  LAKEBASE_EMBEDDED_TOKEN_TTL_S: embeddedTargetSettings.LAKEBASE_EMBEDDED_TOKEN_TTL_S,
+  LAKEBASE_STATE_DIR: setting(
+    z.string().default('.lakebase'),
+    'where the embedded data lives (git-ignored)',
+  ),
+} satisfies Settings
+
+const settings = {
+  ...brokerCommandSettings,
+  ...functionsCommandSettings,
+  ...devSettings,
+} satisfies Settings
+
+/** `lakebase-broker dev` (`npm start`): everything, on an embedded Postgres when none is named. */
+export const command: Command<typeof settings> = {
+  name: 'dev',
+  help: `Usage: $0 [--help]
 
 Runs everything: with nothing configured, an embedded Postgres (data in .lakebase/), the broker
 with the embedded provider (Lakebase-like JWT passwords that rotate), the migrations, and the
 functions. With DATABRICKS_HOST (or .env.local naming a Lakebase instance) it uses the real
-workspace and starts no embedded database. Ctrl-C stops everything.
+workspace and starts no embedded database. Ctrl-C stops everything; so does the end of the
+process that started it (a terminal closed, npm killed).`,
+  settings,
+  logLevel: 'warn',
+  exitWithParent: true,
+  async start({ env, settings: s, logger, defer, out }) {
+    const functionsConfig = resolveFunctionsConfig(env)
+    const brokerConfig = resolveBrokerConfig(env, { fallbackProvider: 'embedded' })
 
-  LAKEBASE_EMBEDDED_PORT         embedded Postgres port (54320, loopback only)
-  LAKEBASE_EMBEDDED_TOKEN_TTL_S  lifetime of each embedded token (3600)
-  LAKEBASE_STATE_DIR             where the embedded data lives (.lakebase)
-  PORT                           the functions' port (8000); BROKER_PORT the broker's (8990)
-See README.md for every setting.`
-
-async function main(): Promise<void> {
-  const { values } = parseArgs({ options: { help: { type: 'boolean', short: 'h' } } })
-  if (values.help) {
-    console.log(HELP)
-    return
-  }
-  const env = loadEnv()
-  const logger = createLogger({ name: 'start', level: envValue(env, 'LOG_LEVEL') ?? 'warn' })
-  const functionsConfig = resolveFunctionsConfig(env)
-  const brokerConfig = resolveBrokerConfig(env, { fallbackProvider: 'embedded' })
-  const stack: { name: string; stop: () => Promise<unknown> }[] = []
-  const stopAll = async () => {
-    for (const part of stack.reverse()) {
-      await part
-        .stop()
-        .catch((err: unknown) => console.error(`start: stopping ${part.name} failed:`, String(err)))
-    }
-  }
-  let stopping = false
-  const onSignal = async () => {
-    if (stopping) process.exit(1)
-    stopping = true
-    console.log('\nstopping…')
-    await stopAll()
-    process.exit(0)
-  }
-  process.on('SIGINT', onSignal)
-  process.on('SIGTERM', onSignal)
-
-  try {
-    let embedded: RunningEmbeddedPostgres | undefined
-    if (chooseProvider(env, 'embedded') === 'embedded') {
-      const port = Number(envValue(env, 'LAKEBASE_EMBEDDED_PORT') ?? DEFAULT_EMBEDDED_PORT)
-      embedded = await startEmbeddedPostgres({
-        dir: resolve(envValue(env, 'LAKEBASE_STATE_DIR') ?? '.lakebase'),
-        port,
-        logger,
-      })
-      const pg = embedded
-      stack.push({ name: 'embedded Postgres', stop: () => pg.stop() })
-    }
-    const pg = embedded
+    const pg =
+      chooseProvider(env, 'embedded') === 'embedded'
+        ? await startEmbeddedPostgres({
+            dir: resolve(s.LAKEBASE_STATE_DIR),
+            port: s.LAKEBASE_EMBEDDED_PORT,
+            logger,
+          })
+        : undefined
+    if (pg) defer('embedded Postgres', () => pg.stop())
     const broker = await startBroker({
       config: brokerConfig,
       logger: logger.child({ name: 'broker' }),
       providers: pg
         ? {
-            embedded: (targetEnv, { clock }) =>
-              new EmbeddedProvider({
+            embedded: (targetEnv, { clock }) => {
+              const t = parseSettings(embeddedTargetSettings, targetEnv)
+              return new EmbeddedProvider({
                 admin: pg.admin,
                 host: pg.host,
                 port: pg.port,
                 database: pg.database,
-                user: envValue(targetEnv, 'LAKEBASE_DEV_USER') ?? DEFAULT_DEV_USER,
-                tokenTtlS: Number(
-                  envValue(targetEnv, 'LAKEBASE_EMBEDDED_TOKEN_TTL_S') ??
-                    DEFAULT_EMBEDDED_TOKEN_TTL_S,
-                ),
+                user: t.LAKEBASE_DEV_USER,
+                tokenTtlS: t.LAKEBASE_EMBEDDED_TOKEN_TTL_S,
                 clock,
-              }),
+              })
+            },
           }
         : undefined,
     })
-    stack.push({ name: 'broker', stop: () => broker.close() })
+    defer('broker', () => broker.close())
 
     const token =
-      envValue(env, 'LAKEBASE_BROKER_TOKEN') ??
+      s.LAKEBASE_BROKER_TOKEN ??
       broker.clients.find(
         (c) => c.targets === '*' || c.targets.includes(functionsConfig.brokerTarget),
       )?.token
@@ -112,12 +109,12 @@ async function main(): Promise<void> {
       config: functionsConfig,
       logger: logger.child({ name: 'functions' }),
     })
-    stack.push({ name: 'functions', stop: () => functions.close() })
+    defer('functions', () => functions.close())
 
     const source = pg
       ? `embedded Postgres ${pg.host}:${pg.port}/${pg.database} (data in .lakebase/)`
       : 'Databricks workspace'
-    console.log(
+    out(
       [
         'Lakebase stack is running',
         `  functions  ${functions.url}/api/health`,
@@ -126,16 +123,8 @@ async function main(): Promise<void> {
         'Ctrl-C stops everything.',
       ].join('\n'),
     )
-  } catch (err) {
-    await stopAll()
-    throw err
-  }
+    return undefined
+  },
 }
 
-main().catch((err: unknown) => {
-  if (err instanceof ConfigError) {
-    exitWith(1, [`start: ${err.message}`, ...(err.suggestion ? [`  fix: ${err.suggestion}`] : [])])
-  }
-  if (err instanceof AppError) exitWith(1, [`start: ${err.code}: ${err.message}`])
-  exitWith(1, [`start: ${err instanceof Error ? err.message : String(err)}`])
-})
+runIfEntry(import.meta.url, command)

@@ -2,6 +2,7 @@ import pMemoize from 'p-memoize'
 import { type Clock, systemClock } from './clock.js'
 import { type ServedCredential, servedCredentialSchema } from './credential.js'
 import { AppError } from './errors.js'
+import { traceRefresh, watchCredential } from './telemetry.js'
 
 export const DEFAULT_BROKER_URL = 'http://127.0.0.1:8990'
 /**
@@ -194,9 +195,12 @@ function connect(options: BrokerClientOptions, userToken: string | undefined): B
     throw brokerError(response, options.url)
   }
 
-  const refresh = pMemoize(fetchOnce, { cacheKey: () => CREDENTIAL, cache: memo })
+  const refresh = pMemoize(() => traceRefresh('client', target, fetchOnce), {
+    cacheKey: () => CREDENTIAL,
+    cache: memo,
+  })
 
-  return {
+  const client: BrokerCredentials = {
     target,
     async get() {
       // A hit is answered here, before p-memoize: its hit path awaits the cache's `has` and `get`
@@ -235,6 +239,11 @@ function connect(options: BrokerClientOptions, userToken: string | undefined): B
       held = undefined
     },
   }
+  watchCredential(client, { holder: 'client', target }, (c) => {
+    const credential = c.current()
+    return credential && Date.parse(credential.expiresAt)
+  })
+  return client
 }
 
 function parseCredential(body: string, url: string): ServedCredential {

@@ -46,6 +46,9 @@ export function createLogger(options: LoggerOptions): Logger {
       level: options.level ?? 'info',
       redact: { paths: REDACTED_PATHS, censor: '[redacted]' },
       base: { pid: process.pid },
+      // pino's browser build (what wrangler bundles for workerd) applies `redact` only to log
+      // objects it builds itself; without this it hands the raw arguments to the console.
+      browser: { asObject: true },
     },
     options.destination ?? pino.destination({ sync: false }),
   )

@@ -1,9 +1,9 @@
-import { type Logger, pino } from 'pino'
 import { buildFunctionsApp } from '../functions/app.js'
 import { type FunctionsConfig, resolveFunctionsConfig } from '../functions/config.js'
 import { Database } from '../shared/db/database.js'
 import type { Env } from '../shared/env.js'
 import { AppError } from '../shared/errors.js'
+import { createLogger, type Logger } from '../shared/logger.js'
 import { isLoopbackHost } from '../shared/loopback.js'
 import { type CredentialSlot, requestCredentials } from './isolate-credentials.js'
 import { RequestScope } from './request-scope.js'
@@ -16,6 +16,12 @@ import { RequestScope } from './request-scope.js'
  * connection serves a handler's queries one after another.
  */
 const CONNECTIONS_PER_REQUEST = 1
+
+/**
+ * The Worker's log lines go to the console: what workerd records (Workers Logs, `wrangler tail`).
+ * There is no stdout to write to.
+ */
+const CONSOLE = { write: (line: string) => console.log(line.trimEnd()) }
 
 /** The bindings the Worker reads: wrangler.toml `[vars]` and `wrangler secret put`. */
 export interface WorkerEnv {
@@ -105,7 +111,8 @@ function isolateFor(env: WorkerEnv): Isolate {
     )
   }
   const config = resolveFunctionsConfig(vars)
-  const logger = pino({ name: 'functions', level: config.logLevel })
+  // The same redacting logger as the Node host, so a secret in a log object is censored here too.
+  const logger = createLogger({ name: 'functions', level: config.logLevel, destination: CONSOLE })
   const scope = new RequestScope()
   const app = buildFunctionsApp({
     ...config,

@@ -19,31 +19,69 @@ function forbidden(message: string): AppError {
   return new AppError(403, 'BROKER_FORBIDDEN', message)
 }
 
+/** The headers the guard reads; nothing else of a request matters to it. */
+export interface GuardedHeaders {
+  host: string | undefined
+  forwardedFor: string | undefined
+  forwarded: string | undefined
+  secFetchSite: string | undefined
+  origin: string | undefined
+}
+
+/** How many distinct `Host` values the guard remembers its verdict on (a bound, not a cache size goal). */
+const HOST_VERDICTS_MAX = 64
+
+/**
+ * The guard's decision as a pure function of the five headers it reads: the reason to refuse,
+ * or undefined to let the request through. Shared by the Hono middleware and the broker's
+ * node:http fast path, so both refuse exactly the same requests.
+ */
+export function guard(options: RequestGuardOptions = {}) {
+  const allowed = new Set((options.allowedHosts ?? []).map((h) => h.toLowerCase()))
+  const hostAllowed = (name: string) => isLoopbackHost(name) || allowed.has(name)
+  // Clients send one or two Host values; remembering the verdict saves parsing each request's.
+  const hostVerdicts = new Map<string, boolean>()
+  const hostHeaderAllowed = (host: string) => {
+    let verdict = hostVerdicts.get(host)
+    if (verdict === undefined) {
+      verdict = hostAllowed(hostName(host))
+      if (hostVerdicts.size < HOST_VERDICTS_MAX) hostVerdicts.set(host, verdict)
+    }
+    return verdict
+  }
+  return function refusal(h: GuardedHeaders): string | undefined {
+    if (!h.host || !hostHeaderAllowed(h.host)) {
+      return 'the Host header must name loopback or the configured broker host'
+    }
+    if (h.forwardedFor !== undefined || h.forwarded !== undefined) {
+      return 'requests through a proxy (X-Forwarded-For) are refused'
+    }
+    const site = h.secFetchSite
+    if (site === 'cross-site' || site === 'same-site')
+      return 'cross-site browser requests are refused'
+    if (h.origin !== undefined && !originAllowed(h.origin, hostAllowed)) {
+      return 'cross-origin requests are refused'
+    }
+    return undefined
+  }
+}
+
 /**
  * Refuses what a local credential endpoint must never answer: a `Host` that is not loopback or
  * configured (DNS rebinding), a request that passed through a proxy (`X-Forwarded-For`,
  * `Forwarded`: SSRF), and a browser's cross-site request (`Origin`, `Sec-Fetch-Site`).
  */
 export function requestGuard(options: RequestGuardOptions = {}): MiddlewareHandler {
-  const allowed = new Set((options.allowedHosts ?? []).map((h) => h.toLowerCase()))
-  const hostAllowed = (name: string) => isLoopbackHost(name) || allowed.has(name)
-
+  const refusal = guard(options)
   return async function guardRequest(c, next) {
-    const host = c.req.header('host')
-    if (!host || !hostAllowed(hostName(host))) {
-      throw forbidden('the Host header must name loopback or the configured broker host')
-    }
-    if (c.req.header('x-forwarded-for') !== undefined || c.req.header('forwarded') !== undefined) {
-      throw forbidden('requests through a proxy (X-Forwarded-For) are refused')
-    }
-    const site = c.req.header('sec-fetch-site')
-    if (site === 'cross-site' || site === 'same-site') {
-      throw forbidden('cross-site browser requests are refused')
-    }
-    const origin = c.req.header('origin')
-    if (origin !== undefined && !originAllowed(origin, hostAllowed)) {
-      throw forbidden('cross-origin requests are refused')
-    }
+    const reason = refusal({
+      host: c.req.header('host'),
+      forwardedFor: c.req.header('x-forwarded-for'),
+      forwarded: c.req.header('forwarded'),
+      secFetchSite: c.req.header('sec-fetch-site'),
+      origin: c.req.header('origin'),
+    })
+    if (reason !== undefined) throw forbidden(reason)
     await next()
   }
 }

@@ -4,12 +4,12 @@ import { type Clock, systemClock } from '../../shared/clock.js'
 import { type Credential, SSL_MODES } from '../../shared/credential.js'
 import { type Env, envValue } from '../../shared/env.js'
 import { pgPortFrom, sslModeFrom } from '../../shared/pg-settings.js'
+import { parseSettings } from '../../shared/process/settings.js'
 import { UpstreamError } from '../../shared/upstream-error.js'
-import { ConfigError } from '../config.js'
+import { ConfigError, providerSettings } from '../config.js'
 import type { CredentialProvider } from './provider.js'
 
-/** A credential helper that takes longer than this is stuck; `LAKEBASE_CREDENTIAL_COMMAND_TIMEOUT_S`. */
-export const DEFAULT_COMMAND_TIMEOUT_MS = 10_000
+export { DEFAULT_COMMAND_TIMEOUT_MS } from '../config.js'
 /** Without a stated expiry the credential is assumed to live as long as a Lakebase token. */
 export const DEFAULT_COMMAND_LIFETIME_MS = 60 * 60 * 1000
 /** A credential is a few hundred bytes; more output than this is a misbehaving command. */
@@ -49,11 +49,13 @@ export class CommandProvider implements CredentialProvider {
       )
     }
     this.command = command
-    const timeoutS = Number(
-      envValue(env, 'LAKEBASE_CREDENTIAL_COMMAND_TIMEOUT_S') ?? DEFAULT_COMMAND_TIMEOUT_MS / 1000,
+    const { LAKEBASE_CREDENTIAL_COMMAND_TIMEOUT_S: timeoutS } = parseSettings(
+      {
+        LAKEBASE_CREDENTIAL_COMMAND_TIMEOUT_S:
+          providerSettings.LAKEBASE_CREDENTIAL_COMMAND_TIMEOUT_S,
+      },
+      env,
     )
-    if (!(timeoutS > 0))
-      throw new ConfigError('LAKEBASE_CREDENTIAL_COMMAND_TIMEOUT_S must be a positive number')
     this.timeoutMs = timeoutS * 1000
   }
 

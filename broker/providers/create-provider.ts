@@ -1,14 +1,9 @@
 import type { Clock } from '../../shared/clock.js'
-import { sharedWorkspaceAuth } from '../../shared/databricks/auth/shared-auth.js'
-import { databricksSettingsFromEnv } from '../../shared/databricks/lakebase-settings.js'
 import type { Env } from '../../shared/env.js'
 import type { Logger } from '../../shared/logger.js'
 import type { ProviderKind, TargetConfig } from '../config.js'
 import { ConfigError } from '../config.js'
-import { CommandProvider } from './command.js'
-import { DatabricksProvider } from './databricks.js'
 import type { CredentialProvider } from './provider.js'
-import { StaticProvider } from './static.js'
 
 export interface ProviderDeps {
   clock: Clock
@@ -22,15 +17,31 @@ export type ProviderFactory = (
 ) => CredentialProvider | Promise<CredentialProvider>
 export type ProviderFactories = Partial<Record<ProviderKind, ProviderFactory>>
 
+/**
+ * Each provider's code is loaded only when a target uses it: a broker for a local Postgres never
+ * holds the workspace client in memory, nor a Databricks broker the command runner.
+ */
 const builtIn: ProviderFactories = {
   async databricks(env, { clock }, target) {
+    const [{ databricksSettingsFromEnv }, { sharedWorkspaceAuth }, { DatabricksProvider }] =
+      await Promise.all([
+        import('../../shared/databricks/lakebase-settings.js'),
+        import('../../shared/databricks/auth/shared-auth.js'),
+        import('./databricks.js'),
+      ])
     const settings = databricksSettingsFromEnv(env, { claims: target.claims })
     // Shared: targets on one workspace, and model serving in the same process, sign in once.
     const auth = await sharedWorkspaceAuth(settings.workspace, { clock })
     return new DatabricksProvider({ settings, auth, clock })
   },
-  static: (env, { clock }) => new StaticProvider(env, clock),
-  command: (env, { clock }) => new CommandProvider(env, clock),
+  async static(env, { clock }) {
+    const { StaticProvider } = await import('./static.js')
+    return new StaticProvider(env, clock)
+  },
+  async command(env, { clock }) {
+    const { CommandProvider } = await import('./command.js')
+    return new CommandProvider(env, clock)
+  },
 }
 
 /** The provider a target names, built from its environment; config errors throw at start-up. */

@@ -140,18 +140,20 @@ export async function configure(argv: readonly string[], io: ConfigureIo): Promi
   }
 }
 
+/** The options of `configure` (besides `--help`), as `CONFIGURE_HELP` lists them. */
+export const CONFIGURE_OPTIONS = {
+  'check-only': { type: 'boolean' },
+  instance: { type: 'string' },
+  endpoint: { type: 'string' },
+  host: { type: 'string' },
+  dir: { type: 'string' },
+  'save-token': { type: 'boolean' },
+} as const
+
 function parseOptions(argv: readonly string[]) {
   return parseArgs({
     args: [...argv],
-    options: {
-      help: { type: 'boolean', short: 'h' },
-      'check-only': { type: 'boolean' },
-      instance: { type: 'string' },
-      endpoint: { type: 'string' },
-      host: { type: 'string' },
-      dir: { type: 'string' },
-      'save-token': { type: 'boolean' },
-    },
+    options: { help: { type: 'boolean', short: 'h' }, ...CONFIGURE_OPTIONS },
     strict: true,
     allowPositionals: false,
   }).values

@@ -1,6 +1,7 @@
 import { randomUUID } from 'node:crypto'
 import { resolve } from 'node:path'
 import { parseArgs } from 'node:util'
+import { getTableName } from 'drizzle-orm'
 import postgres from 'postgres'
 import { type ConfigError, chooseProvider, type ProviderKind } from '../../broker/config.js'
 import { brokerCredentials, DEFAULT_BROKER_URL } from '../../shared/broker-client.js'
@@ -19,6 +20,7 @@ import { provisionedDatabaseToken } from '../../shared/databricks/provisioned.js
 import type { BoundWorkspaceCall } from '../../shared/databricks/workspace-http.js'
 import { CONNECT_TIMEOUT_S } from '../../shared/db/database.js'
 import { migrationStatus } from '../../shared/db/migration-status.js'
+import { modelInferenceLogs, userPreferences } from '../../shared/db/schema.js'
 import { codeOf } from '../../shared/db/sqlstate.js'
 import { type Env, envValue, loadEnv } from '../../shared/env.js'
 import { AppError } from '../../shared/errors.js'
@@ -42,6 +44,7 @@ Checks every link between this project and its database, in order, and prints on
   TLS             the server offers TLS (and its certificate verifies, with verify-full)
   Postgres login  logging in with that role and token
   migrations      every migration in migrations/ is applied
+  grants          the role may use and create in its schema and read and write the tables
   broker          the broker (LAKEBASE_BROKER_URL) answers with a credential
 
 A check that needs a failed one is shown as skipped. Each failure says how to fix it. Exits 1 when
@@ -87,11 +90,14 @@ interface Check {
   run(facts: Facts): Promise<Omit<CheckResult, 'check'>>
 }
 
+/** The options of `doctor` (besides `--help`). */
+export const DOCTOR_OPTIONS = { dir: { type: 'string' } } as const
+
 /** `npm run doctor`: prints the table, returns the exit code. */
 export async function doctor(argv: readonly string[], io: DoctorIo): Promise<number> {
   const { values } = parseArgs({
     args: [...argv],
-    options: { help: { type: 'boolean', short: 'h' }, dir: { type: 'string' } },
+    options: { help: { type: 'boolean', short: 'h' }, ...DOCTOR_OPTIONS },
   })
   if (values.help) {
     io.out(DOCTOR_HELP)
@@ -157,6 +163,7 @@ const CHECKS: readonly Check[] = [
   { name: TLS, needs: ['settings'], run: checkTls },
   { name: LOGIN, needs: [USERNAME, TLS], run: checkLogin },
   { name: 'migrations', needs: [LOGIN], run: checkMigrations },
+  { name: 'grants', needs: [LOGIN], run: checkGrants },
   { name: 'broker', needs: [], run: checkBroker },
 ]
 
@@ -400,6 +407,99 @@ async function checkMigrations(facts: Facts): Promise<Omit<CheckResult, 'check'>
   } finally {
     await sql.end({ timeout: 1 }).catch(() => {})
   }
+}
+
+/** The project's tables, as the migrations create them. */
+const PROJECT_TABLES = [getTableName(userPreferences), getTableName(modelInferenceLogs)]
+const TABLE_PRIVILEGES = ['SELECT', 'INSERT', 'UPDATE', 'DELETE'] as const
+
+/**
+ * What the login role may do where the project lives: USAGE and CREATE on its schema (CREATE only
+ * matters while tables are missing: the migrations create them), the four DML privileges on
+ * each project table that exists, and USAGE on its id sequence. Each gap becomes a GRANT for the
+ * owner to run: the classic Lakebase trap of tables created by a person and used by an app's
+ * service principal (or the other way round).
+ */
+async function checkGrants(facts: Facts): Promise<Omit<CheckResult, 'check'>> {
+  if (!usesPostgresSettings(facts)) return notDatabricks(facts)
+  const sql = connect(facts)
+  try {
+    const [where] = await sql<
+      { role: string; schema: string | null; usage: boolean; create: boolean; dbcreate: boolean }[]
+    >`select current_user as role, current_schema() as schema,
+        coalesce(has_schema_privilege(current_schema(), 'USAGE'), false) as usage,
+        coalesce(has_schema_privilege(current_schema(), 'CREATE'), false) as create,
+        has_database_privilege(current_database(), 'CREATE') as dbcreate`
+    if (!where?.schema) {
+      return {
+        status: 'FAIL',
+        detail: 'no schema on the search_path exists or is usable',
+        fix: 'reset search_path, or as the owner run: GRANT USAGE ON SCHEMA public TO the role',
+      }
+    }
+    const role = quoteIdent(where.role)
+    const schema = quoteIdent(where.schema)
+    const grants: string[] = []
+    const lacking: string[] = []
+    const tables = await sql<
+      {
+        name: string
+        exists: boolean
+        privileges: string[] | null
+        sequence: string | null
+        seq_usage: boolean | null
+      }[]
+    >`select t.name, c.oid is not null as exists,
+        case when c.oid is null then null else array(
+          select p from unnest(${sql.array([...TABLE_PRIVILEGES])}::text[]) p
+          where has_table_privilege(c.oid, p)) end as privileges,
+        pg_get_serial_sequence(c.oid::regclass::text, 'id') as sequence,
+        case when c.oid is null then null else coalesce(has_sequence_privilege(
+          pg_get_serial_sequence(c.oid::regclass::text, 'id'), 'USAGE'), true) end as seq_usage
+      from unnest(${sql.array(PROJECT_TABLES)}::text[]) as t(name)
+      left join pg_class c on c.relname = t.name
+        and c.relnamespace = ${where.schema}::regnamespace`
+    const missingTables = tables.some((t) => !t.exists)
+    if (!where.usage) {
+      lacking.push(`USAGE on schema ${where.schema}`)
+      grants.push(`GRANT USAGE ON SCHEMA ${schema} TO ${role};`)
+    }
+    if (!where.create && missingTables && !where.dbcreate) {
+      lacking.push(`CREATE on schema ${where.schema} (the migrations create the tables)`)
+      grants.push(`GRANT CREATE ON SCHEMA ${schema} TO ${role};`)
+    }
+    for (const table of tables.filter((t) => t.exists)) {
+      const missing = TABLE_PRIVILEGES.filter((p) => !table.privileges?.includes(p))
+      if (missing.length > 0) {
+        lacking.push(`${missing.join(', ')} on ${table.name}`)
+        grants.push(
+          `GRANT ${missing.join(', ')} ON TABLE ${schema}.${quoteIdent(table.name)} TO ${role};`,
+        )
+      }
+      if (table.sequence && table.seq_usage === false) {
+        lacking.push(`USAGE on sequence ${table.sequence}`)
+        grants.push(`GRANT USAGE, SELECT ON SEQUENCE ${table.sequence} TO ${role};`)
+      }
+    }
+    if (grants.length > 0) {
+      return {
+        status: 'FAIL',
+        detail: `${where.role} lacks ${lacking.join('; ')}`,
+        fix: `as the owner of schema ${where.schema} and its tables (e.g. the person who ran the migrations), run: ${grants.join(' ')}`,
+      }
+    }
+    const present = tables.filter((t) => t.exists).length
+    return {
+      status: 'pass',
+      detail: `${where.role} may use ${where.schema}${where.create ? ' and create in it' : ''}; reads and writes ${present} of ${tables.length} tables${missingTables ? ' (the rest come with the migrations)' : ''}`,
+    }
+  } finally {
+    await sql.end({ timeout: 1 }).catch(() => {})
+  }
+}
+
+function quoteIdent(name: string): string {
+  return `"${name.replaceAll('"', '""')}"`
 }
 
 async function checkBroker(facts: Facts): Promise<Omit<CheckResult, 'check'>> {

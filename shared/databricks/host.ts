@@ -29,6 +29,7 @@ export function normaliseWorkspaceHost(raw: string, variable = 'DATABRICKS_HOST'
     throw new Error(`${variable} must not contain a user name or password; use DATABRICKS_TOKEN`)
   }
   if (url.protocol === 'https:') return url.origin
+  // Plain http only on loopback: tests and local emulators.
   if (url.protocol === 'http:' && isLoopbackHost(url.hostname)) return url.origin
   if (url.protocol === 'http:') {
     // Workspace tokens travel in a header; over plain HTTP anyone on the path could read them.

@@ -7,6 +7,8 @@ import { codeOf } from '../db/sqlstate.js'
 import { type Env, envValue } from '../env.js'
 import { LakebaseOptionError } from '../errors.js'
 import type { Logger } from '../logger.js'
+import { statementTemplate } from '../postgres/statement.js'
+import { traceQuery, watchPool } from '../telemetry.js'
 import { checkRootCert, pgSslOption } from '../tls.js'
 import { NO_TLS_MESSAGE, neverSent, pgFailure } from './failure.js'
 import { isReadOnlyStatement } from './read-only.js'
@@ -247,6 +249,11 @@ class BrokerPool extends pg.Pool implements LakebasePool {
       // crash the process. Its next query fails with pg's "not queryable" instead.
       client.on('error', (err) => this.dropped(err, 'client'))
     })
+    watchPool(this, { driver: 'pg', target: settings.credentials.target }, (pool) => ({
+      total: pool.totalCount,
+      idle: pool.idleCount,
+      waiting: pool.waitingCount,
+    }))
   }
 
   stats(): PgPoolStats {
@@ -286,7 +293,12 @@ class BrokerPool extends pg.Pool implements LakebasePool {
         ? (args.pop() as (err: Error | undefined, result?: pg.QueryResult) => void)
         : undefined
     const [config, values] = args
-    const result = this.run(config as string | pg.QueryConfig, values as unknown[] | undefined)
+    const text = typeof config === 'string' ? config : (config as pg.QueryConfig).text
+    const result = traceQuery(
+      'pg',
+      () => statementTemplate([text]),
+      () => this.run(config as string | pg.QueryConfig, values as unknown[] | undefined),
+    )
     if (!callback) return result
     result.then(
       (r) => callback(undefined, r),

@@ -6,6 +6,7 @@ import { ruleFor } from '../db/sqlstate.js'
 import { type Env, envValue } from '../env.js'
 import { LakebaseOptionError } from '../errors.js'
 import type { Logger } from '../logger.js'
+import { traceQuery, watchPool } from '../telemetry.js'
 import { sslOption } from '../tls.js'
 import { isReadOnly, statementTemplate } from './statement.js'
 
@@ -127,6 +128,8 @@ interface Generation {
   user: string
   /** Whether any statement has completed on it: a server that answered is awake. */
   answered: boolean
+  /** Statements given to it and not yet settled; those still queued move on when it retires. */
+  pending: Set<AnyQuery>
 }
 
 type AnyQuery = postgres.PendingQuery<postgres.Row[]> & QueryInternals
@@ -186,6 +189,8 @@ export function createSql(options: CreateSqlOptions = {}): postgres.Sql {
   const max = driverOptions.max ?? DEFAULT_POOL_SIZE
   const counters = { logins: 0, closes: 0 }
   let current: Generation | undefined
+  /** Attempts taken back from a retiring pool (rejected by the cancel): run again, uncounted. */
+  const moved = new WeakSet<AnyQuery>()
 
   // Builds the Query objects (so fragments nest as in any postgres.js client) and holds the
   // shared parser tables drizzle writes to; it never connects: every query runs on a
@@ -224,7 +229,7 @@ export function createSql(options: CreateSqlOptions = {}): postgres.Sql {
     // One set of parsers for every generation: drizzle replaces some on the client it is given.
     sql.options.parsers = base.options.parsers
     sql.options.serializers = base.options.serializers
-    return { key, sql, user: credential.user, answered: false }
+    return { key, sql, user: credential.user, answered: false, pending: new Set() }
   }
 
   async function generation(): Promise<Generation> {
@@ -250,6 +255,14 @@ export function createSql(options: CreateSqlOptions = {}): postgres.Sql {
   function retire(gen: Generation): void {
     if (current !== gen) return
     current = undefined
+    // A retiring pool serves no queued statement again: postgres.js would hold them until the
+    // drain timeout. Those that never reached a server are taken back and run on the next pool.
+    for (const attempt of gen.pending) {
+      if (attempt.state === null || attempt.state === undefined) {
+        moved.add(attempt)
+        void attempt.cancel()
+      }
+    }
     drain(gen)
   }
 
@@ -281,11 +294,13 @@ export function createSql(options: CreateSqlOptions = {}): postgres.Sql {
     for (;;) {
       const gen = await generation()
       const attempt = replay(gen.sql, query)
+      gen.pending.add(attempt)
       try {
         const result = await attempt
         gen.answered = true
         return result
       } catch (err) {
+        if (moved.has(attempt)) continue
         const rule = ruleFor(err)
         // `state` is set when the statement is written to a backend: before that, nothing ran.
         const ran = attempt.state !== null && attempt.state !== undefined
@@ -332,6 +347,8 @@ export function createSql(options: CreateSqlOptions = {}): postgres.Sql {
           )
         }
         if (!retry) throw err
+      } finally {
+        gen.pending.delete(attempt)
       }
     }
   }
@@ -341,7 +358,11 @@ export function createSql(options: CreateSqlOptions = {}): postgres.Sql {
     const query = made as unknown as AnyQuery
     let answer: Promise<unknown> | undefined
     const run = () => {
-      answer ??= settle(query)
+      answer ??= traceQuery(
+        'postgres',
+        () => statementTemplate(query.strings),
+        () => settle(query),
+      )
       return answer
     }
     Object.assign(query, {
@@ -397,6 +418,32 @@ export function createSql(options: CreateSqlOptions = {}): postgres.Sql {
     }
   }
 
+  /** A connection of its own; a login that fails is retried as for a statement that never ran. */
+  async function reserve(): Promise<postgres.ReservedSql> {
+    let authRetries = 0
+    let unranRetries = 0
+    for (;;) {
+      const gen = await generation()
+      try {
+        const reserved = await gen.sql.reserve()
+        // drizzle reads the parser tables from `options`, which postgres.js leaves off here.
+        return Object.assign(reserved, { options: gen.sql.options })
+      } catch (err) {
+        const rule = ruleFor(err)
+        if (rule.retire) retire(gen)
+        if (rule.retry === 'login' && authRetries < MAX_AUTH_RETRIES) {
+          credentials.forget()
+          await pause(AUTH_RETRY_PAUSE_MS * authRetries)
+          authRetries += 1
+        } else if (rule.retry === 'unless-ran' && unranRetries < MAX_UNRAN_RETRIES) {
+          unranRetries += 1
+        } else {
+          throw err
+        }
+      }
+    }
+  }
+
   async function end(endOptions?: { timeout?: number | undefined }): Promise<void> {
     const gen = current
     current = undefined
@@ -419,7 +466,7 @@ export function createSql(options: CreateSqlOptions = {}): postgres.Sql {
         case 'close':
           return end
         case 'reserve':
-          return async () => (await generation()).sql.reserve()
+          return reserve
         case 'listen':
         case 'notify':
         case 'subscribe':
@@ -444,6 +491,11 @@ export function createSql(options: CreateSqlOptions = {}): postgres.Sql {
     closes: counters.closes,
     login_user: current?.user ?? null,
   }))
+  // postgres.js counts no idle or waiting connections where a caller can read them: total only.
+  watchPool(facade, { driver: 'postgres', target: credentials.target }, (sql) => {
+    const open = sqlStats(sql)?.open
+    return open === undefined ? undefined : { total: open }
+  })
   return facade
 }
 

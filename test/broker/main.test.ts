@@ -10,12 +10,12 @@ afterEach(async () => {
 })
 
 function broker(env: Record<string, string>, args: string[] = []) {
-  const child = spawnTs('broker/main.ts', args, env)
+  const child = spawnTs('cli/main.ts', ['broker', ...args], env)
   children.push(child)
   return child
 }
 
-describe('npm run broker (the process)', () => {
+describe('lakebase-broker broker (the process)', () => {
   it('prints its help and exits 0', async () => {
     const child = broker({}, ['--help'])
     expect(await child.exited).toBe(0)
@@ -55,5 +55,23 @@ describe('npm run broker (the process)', () => {
     expect(await child.exited).toBe(0)
     expect(child.output()).not.toContain(PASSWORD)
     expect(child.output()).not.toContain(TOKEN)
+  })
+
+  it('exits at once, with 1, on a second signal while it drains', async () => {
+    const port = await freePort()
+    const child = broker({
+      BROKER_PORT: String(port),
+      BROKER_TOKEN: TOKEN,
+      BROKER_DRAIN_S: '600',
+      PGUSER: 'u',
+      PGPASSWORD: PASSWORD,
+      PGSSLMODE: 'disable',
+    })
+    await child.waitFor('credential refreshed')
+    child.child.kill('SIGTERM')
+    await child.waitFor('shutting down')
+    child.child.kill('SIGTERM')
+    expect(await child.exited).toBe(1)
+    expect(child.output()).toContain('broker: SIGTERM again: exiting at once')
   })
 })

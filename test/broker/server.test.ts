@@ -300,6 +300,24 @@ describe('a client reporting a refused credential', () => {
     expect(await (await pending).json()).toMatchObject({ password: third.password })
   })
 
+  it('does not override an upstream Retry-After: it answers what it holds', async () => {
+    const { app, providers, first, clock } = await warmed()
+    await clock.advance(HOUR / 2)
+    providers.default.fail(
+      new UpstreamError('rate_limited', 'the workspace answered 429', {
+        upstreamStatus: 429,
+        retryAfterMs: 60_000,
+      }),
+    )
+    await flush()
+    const calls = providers.default.calls
+    const response = await post(app, '/v1/credentials/default/refresh', refused(first.version))
+    await flush()
+    expect(providers.default.calls).toBe(calls)
+    expect(response.status).toBe(200)
+    expect(await response.json()).toMatchObject({ password: first.password, stale: true })
+  })
+
   it('counts forced refreshes in the metrics and on the status page', async () => {
     const { app, providers, first, request } = await warmed()
     const pending = post(app, '/v1/credentials/default/refresh', refused(first.version))

@@ -130,16 +130,17 @@ describe('app.yaml', () => {
   it('runs an npm script that starts the compiled production entry', () => {
     expect(appYaml.command).toEqual(['npm', 'run', 'serve'])
     const script = packageJson.scripts.serve
-    expect(script).toBe('node dist/scripts/serve.js')
-    // Databricks Apps runs `npm run build` when package.json has one; it emits dist/scripts/serve.js.
+    // `exec`: npm's shell becomes node, so the platform's signals reach the server itself.
+    expect(script).toBe('exec node dist/cli/main.js serve')
+    // Databricks Apps runs `npm run build` when package.json has one; it emits dist/cli/main.js.
     expect(packageJson.scripts.build).toMatch(/tsc -p tsconfig\.build\.json/)
     const build = JSON.parse(readFileSync(join(ROOT, 'tsconfig.build.json'), 'utf8')) as {
       include: string[]
       compilerOptions: { outDir: string; rootDir: string }
     }
-    expect(build.include).toContain('scripts')
+    expect(build.include).toEqual(expect.arrayContaining(['cli', 'scripts']))
     expect(build.compilerOptions).toMatchObject({ outDir: 'dist', rootDir: '.' })
-    expect(existsSync(join(ROOT, 'scripts', 'serve.ts'))).toBe(true)
+    expect(existsSync(join(ROOT, 'cli', 'main.ts'))).toBe(true)
     // Started by hand without a build, `npm run serve` builds first.
     expect(packageJson.scripts.preserve).toContain('npm run build')
   })

@@ -6,6 +6,7 @@ import { ServingClient } from '../../functions/model-serving/serving-client.js'
 import { PatAuth } from '../../shared/databricks/auth/pat.js'
 import { badRequests, ROUTES } from '../support/bad-requests.js'
 import { TEST_CLIENT_TOKEN } from '../support/broker.js'
+import { errorCodeOf } from '../support/error-body.js'
 import { type FunctionsStack, startFunctionsStack } from '../support/functions.js'
 import { loopbackPassesThrough } from './harness.js'
 import { countFromEnv, recordFigures } from './recorder.js'
@@ -68,16 +69,6 @@ async function checksum(): Promise<string> {
   return row?.sum ?? ''
 }
 
-/** The error body's `error_code`, if the text is the contract's error body. */
-function errorCode(text: string): string | undefined {
-  try {
-    const code = (JSON.parse(text) as { detail?: { error_code?: unknown } }).detail?.error_code
-    return typeof code === 'string' ? code : undefined
-  } catch {
-    return undefined
-  }
-}
-
 describe('bad requests to the functions', () => {
   it(`answers ${REQUESTS} generated bad requests with no 5xx, an error_code on every 4xx, and no change`, async () => {
     const untrusted = stack.variant({ trustForwardedHeaders: false })
@@ -114,7 +105,7 @@ describe('bad requests to the functions', () => {
           refused += 1
           secrets.output(`${response.status} body`, text)
           if (request.method !== 'HEAD') {
-            const code = errorCode(text)
+            const code = errorCodeOf(text)
             if (code === undefined) withoutErrorCode += 1
             expect(code, what).toMatch(/^[A-Z][A-Z_]+$/)
           }

@@ -7,6 +7,7 @@ import { Database } from '../../shared/db/database.js'
 import { migrateViaBroker } from '../../shared/db/migrate-via-broker.js'
 import { startTestBroker, TEST_CLIENT_TOKEN } from '../support/broker.js'
 import { captureLogs } from '../support/capture-logs.js'
+import { errorCodeOf } from '../support/error-body.js'
 import { freePort } from '../support/free-port.js'
 import { type LakebaseLike, lakebaseLike } from '../support/lakebase-like.js'
 import { adminSql } from '../support/postgres.js'
@@ -131,7 +132,7 @@ describe('a broker restart under load', () => {
       const response = await cold.send('GET', '/api/preferences', { user: 'cold@example.com' })
       const text = await response.text()
       if (response.status >= 300) secrets.output('cold answer', text)
-      const code = response.status >= 300 ? errorCode(text) : undefined
+      const code = response.status >= 300 ? errorCodeOf(text) : undefined
       return { status: response.status, ms: performance.now() - started, code }
     }
     while (Date.now() < mintedAt + BACK_AFTER_MS - 1_000) {
@@ -200,11 +201,3 @@ describe('a broker restart under load', () => {
     expect(coldServedAfterMs).toBeLessThan(2_000)
   }, 60_000)
 })
-
-function errorCode(text: string): string | undefined {
-  try {
-    return (JSON.parse(text) as { detail?: { error_code?: string } }).detail?.error_code
-  } catch {
-    return undefined
-  }
-}

@@ -137,4 +137,17 @@ describe('a credential invalidated by a second minter under load', () => {
       (await brokerCredentials({ url: broker.url, token: TEST_CLIENT_TOKEN }).get()).password,
     )
   }, 90_000)
+
+  it('heals npm run migrate too: its refused login is reported and retried once', async () => {
+    const cache = broker.caches.get('default')
+    if (!cache) throw new Error('no default target')
+    const credentials = brokerCredentials({ url: broker.url, token: TEST_CLIENT_TOKEN })
+    const held = await credentials.get()
+    const forcedBefore = cache.status().forcedRefreshes
+    await lakebase.workspace.mint()
+    const summary = await migrateViaBroker(credentials)
+    expect(summary.user).toBe(lakebase.role)
+    expect(cache.status().forcedRefreshes).toBe(forcedBefore + 1)
+    expect((await credentials.get()).version).not.toBe(held.version)
+  }, 30_000)
 })

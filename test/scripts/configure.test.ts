@@ -45,7 +45,7 @@ function io(overrides: Partial<ConfigureIo> & { cwd: string }) {
 describe('npm run configure -- --check-only', () => {
   it('exits 1 with nothing set, naming each missing setting and its fix', async () => {
     const dir = await tempDir('lakebase-configure-')
-    const child = spawnTs('scripts/configure.ts', ['--check-only', '--dir', dir], { HOME: dir })
+    const child = spawnTs('cli/main.ts', ['configure', '--check-only', '--dir', dir], { HOME: dir })
     expect(await child.exited).toBe(1)
     const output = child.output()
     expect(output).toMatch(/DATABRICKS_HOST\s+MISSING/)
@@ -103,8 +103,8 @@ describe('npm run configure against a workspace on loopback', () => {
     ].join('\n')
     await writeFile(envFile, before)
     const child = spawnTs(
-      'scripts/configure.ts',
-      ['--instance', 'orders-db', '--host', lakebase.workspace.host, '--dir', dir],
+      'cli/main.ts',
+      ['configure', '--instance', 'orders-db', '--host', lakebase.workspace.host, '--dir', dir],
       { HOME: dir, DATABRICKS_TOKEN: lakebase.workspace.pat },
     )
     expect(await child.exited, child.output()).toBe(0)

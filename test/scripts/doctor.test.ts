@@ -2,6 +2,7 @@ import { afterAll, beforeAll, describe, expect, it } from 'vitest'
 import type { RunningBroker } from '../../broker/broker.js'
 import { type CheckResult, doctor, runChecks } from '../../scripts/setup/doctor.js'
 import { brokerCredentials } from '../../shared/broker-client.js'
+import { runMigrations } from '../../shared/db/migrate.js'
 import { migrateViaBroker } from '../../shared/db/migrate-via-broker.js'
 import { startTestBroker, TEST_CLIENT_TOKEN, tempDir } from '../support/broker.js'
 import { type LakebaseLike, lakebaseLike } from '../support/lakebase-like.js'
@@ -16,6 +17,7 @@ const CHECKS = [
   'TLS',
   'Postgres login',
   'migrations',
+  'grants',
   'broker',
 ]
 
@@ -46,7 +48,7 @@ describe('npm run doctor', () => {
   })
 
   it('prints one table, every link passing, and exits 0', async () => {
-    const child = spawnTs('scripts/doctor.ts', ['--dir', home], env)
+    const child = spawnTs('cli/main.ts', ['doctor', '--dir', home], env)
     expect(await child.exited, child.output()).toBe(0)
     const output = child.output()
     expect(output).toMatch(/^check\s+result\s+detail$/m)
@@ -122,6 +124,34 @@ describe('npm run doctor', () => {
       })
     } finally {
       await fresh.close()
+    }
+  })
+
+  it('checks the grants of the role and prints the SQL the owner should run', async () => {
+    // Tables made by someone else (the superuser), used by an app's role with only what a
+    // Databricks App's database resource grants: CONNECT and CREATE on the database.
+    const apps = await lakebaseLike({ lifetimeS: 3600, grants: 'apps' })
+    try {
+      await runMigrations(apps.db.sql)
+      const before = (await runChecks({ ...apps.brokerEnv, HOME: home })).find(
+        (r) => r.check === 'grants',
+      )
+      expect(before).toMatchObject({
+        status: 'FAIL',
+        detail: expect.stringContaining(`${apps.role} lacks SELECT, INSERT, UPDATE, DELETE on`),
+        fix: expect.stringContaining(
+          `GRANT SELECT, INSERT, UPDATE, DELETE ON TABLE "public"."user_preferences" TO "${apps.role}";`,
+        ),
+      })
+      // The printed SQL, run as the owner, is all it takes.
+      const sqlToRun = before?.fix?.split('run: ')[1] ?? ''
+      await apps.db.sql.unsafe(sqlToRun)
+      const after = (await runChecks({ ...apps.brokerEnv, HOME: home })).find(
+        (r) => r.check === 'grants',
+      )
+      expect(after).toMatchObject({ status: 'pass', detail: expect.stringContaining('2 of 2') })
+    } finally {
+      await apps.close()
     }
   })
 })

@@ -12,7 +12,7 @@ function postgresProcessesFor(dataDir: string): string {
   }
 }
 
-describe('npm start with nothing configured', () => {
+describe('npm start (lakebase-broker dev) with nothing configured', () => {
   let env: Record<string, string>
   let base: string
   let stateDir: string
@@ -38,7 +38,7 @@ describe('npm start with nothing configured', () => {
   })
 
   const start = async () => {
-    const child = spawnTs('scripts/start.ts', [], env)
+    const child = spawnTs('cli/main.ts', ['dev'], env)
     children.push(child)
     await child.waitFor('Lakebase stack is running', 60_000)
     return child

@@ -1,7 +1,6 @@
 import { afterAll, afterEach, beforeAll, describe, expect, it, vi } from 'vitest'
 import { type BrokerCredentials, brokerCredentials } from '../../shared/broker-client.js'
 import type { SslMode } from '../../shared/credential.js'
-import { Database } from '../../shared/db/database.js'
 import { codeOf } from '../../shared/db/sqlstate.js'
 import type { Env } from '../../shared/env.js'
 import { LakebaseOptionError } from '../../shared/errors.js'

@@ -142,10 +142,16 @@ describe('the leftover check', () => {
     })
     const both = [byName, byPidFile].map((c) => readProcess(c.pid as number) as ProcessInfo)
     strays.push(...both)
-    await writeFile(join(dataDir, 'postmaster.pid'), `${byPidFile.pid}\n${dataDir}\n`)
+    // As Postgres writes it: pid, data folder, start time (epoch seconds), port…
+    const pidFile = (startedS: number) =>
+      writeFile(join(dataDir, 'postmaster.pid'), `${byPidFile.pid}\n${dataDir}\n${startedS}\n`)
+    const reasons = () => new Map(findLeftovers(dir).map((l) => [l.process.pid, l.reason]))
 
-    const reasons = new Map(findLeftovers(dir).map((l) => [l.process.pid, l.reason]))
-    expect(reasons).toEqual(new Map(both.map((p) => [p.pid, `Postgres cluster ${dataDir}`])))
+    await pidFile(Math.round(Date.now() / 1000))
+    expect(reasons()).toEqual(new Map(both.map((p) => [p.pid, `Postgres cluster ${dataDir}`])))
+    // A stale file from a postmaster an hour gone: its pid is someone else's now.
+    await pidFile(Math.round(Date.now() / 1000) - 3600)
+    expect([...reasons().keys()]).toEqual([byName.pid])
   })
 
   it('fails the run from the global teardown, and kills what it found', async () => {

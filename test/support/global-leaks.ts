@@ -37,6 +37,7 @@ export default async function setup(project: TestProject) {
       return
     }
     const first = findLeftovers(dir)
+    // Those still there after the grace are found again just below and reported.
     await waitUntilGone(
       first.map((l) => l.process),
       EXIT_GRACE_MS,
@@ -45,12 +46,13 @@ export default async function setup(project: TestProject) {
     if (leftovers.length > 0) {
       const report = leftoverReport(leftovers)
       killAll(leftovers.map((l) => l.process))
+      // Not ours to kill (another user's), or stuck in the kernel: the report names them anyway.
       await waitUntilGone(
         leftovers.map((l) => l.process),
         KILL_WAIT_MS,
       ).catch(() => {})
       process.exitCode = 1
-      throw new Error(`${report}\n(they have been killed now)`)
+      throw new Error(`${report}\n(killed now; the run fails)`)
     }
     await rm(dir, { recursive: true, force: true })
   }

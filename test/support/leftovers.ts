@@ -10,6 +10,8 @@ import {
   processTree,
   readProcess,
   startEnvironment,
+  USER_HZ,
+  uptimeTicks,
 } from './process-tree.js'
 
 /** A process of the test run's that still runs, and how it was recognised as the run's. */
@@ -51,9 +53,11 @@ export function findLeftovers(dir: string, all: ProcessInfo[] = listProcesses())
     }
   }
   for (const cluster of clusters) {
-    const postmaster = postmasterPid(cluster.dataDir)
+    const postmaster = postmasterOf(cluster.dataDir)
     for (const p of live) {
-      if (p.pid === postmaster || p.command.includes(cluster.dataDir)) {
+      const isPostmaster =
+        p.pid === postmaster?.pid && Math.abs(startedAtS(p) - postmaster.startedAtS) <= 2
+      if (isPostmaster || p.command.includes(cluster.dataDir)) {
         add(p, `Postgres cluster ${cluster.dataDir}`, cluster.file)
       }
     }
@@ -88,14 +92,24 @@ export function leftoverReport(leftovers: readonly Leftover[]): string {
   return [`The test run left ${count} running:`, ...lines].join('\n')
 }
 
-/** The pid in a cluster's postmaster.pid, if the file is there. */
-function postmasterPid(dataDir: string): number | undefined {
+/**
+ * The postmaster a cluster's postmaster.pid names: its pid and start time (epoch seconds, the
+ * file's third line). The file outlives a killed postmaster, and its pid may belong to someone
+ * else by now; the start time tells them apart.
+ */
+function postmasterOf(dataDir: string): { pid: number; startedAtS: number } | undefined {
   try {
-    const first = readFileSync(join(dataDir, 'postmaster.pid'), 'utf8').split('\n')[0]
-    return first ? Number(first) : undefined
+    const [pid, , started] = readFileSync(join(dataDir, 'postmaster.pid'), 'utf8').split('\n')
+    return pid && started ? { pid: Number(pid), startedAtS: Number(started) } : undefined
   } catch {
     return undefined
   }
+}
+
+/** When `p` started, in epoch seconds. */
+function startedAtS(p: ProcessInfo): number {
+  const bootS = Date.now() / 1000 - uptimeTicks() / USER_HZ
+  return bootS + p.startTicks / USER_HZ
 }
 
 /** `pid` and every process above it, up to init. */

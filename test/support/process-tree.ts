@@ -82,7 +82,7 @@ export interface TreeRoot {
  * /proc counts time in USER_HZ ticks, which Linux fixes at 100 a second for user space whatever
  * the kernel's own tick rate.
  */
-const USER_HZ = 100
+export const USER_HZ = 100
 
 /** Now, in the ticks after boot that `startTicks` counts. */
 export function uptimeTicks(): number {

@@ -138,16 +138,9 @@ export function spawnProcess(
   })
   if (child.pid === undefined) throw new Error(`could not start ${command}`)
   const pid = child.pid
-  const root: ProcessInfo & TreeRoot = {
-    ...(readProcess(pid) ?? {
-      pid,
-      ppid: process.pid,
-      pgid: pid,
-      sid: pid,
-      state: 'R',
-      startTicks: 0,
-    }),
-    // /proc may still show this process's own command line, before the exec.
+  const root: TreeRoot & { command: string } = {
+    pid,
+    startTicks: readProcess(pid)?.startTicks ?? 0,
     command: [command, ...args].join(' '),
   }
   roots.set(pid, root)

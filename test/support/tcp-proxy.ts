@@ -10,9 +10,10 @@ export interface TcpProxy {
    * The next statement sent through the proxy runs (and commits) on the server, but its answer
    * never arrives: both sockets are destroyed when the server's ReadyForQuery after it (which
    * follows the commit) comes back. The connection must be open already (no login messages).
-   * Resolves once that happened.
+   * With `containing`, only a statement whose text holds it counts (e.g. `commit`, sent as a
+   * simple query). Resolves once that happened.
    */
-  dropNextAnswer(): Promise<void>
+  dropNextAnswer(containing?: string): Promise<void>
   close(): Promise<void>
 }
 
@@ -21,6 +22,7 @@ export async function tcpProxy(target: { host: string; port: number }): Promise<
   const port = await freePort()
   const sockets = new Set<Socket>()
   let armed: (() => void) | undefined
+  let needle: string | undefined
   let server: Server | undefined
   const onConnection = (client: Socket) => {
     const upstream = connect(target.port, target.host)
@@ -29,7 +31,10 @@ export async function tcpProxy(target: { host: string; port: number }): Promise<
     let answer = Buffer.alloc(0)
     client.on('data', (chunk) => {
       // Execute (E) or a simple Query (Q): from here the statement runs, and commits at Sync.
-      if (armed && messageTypes(chunk).some((t) => t === 'E' || t === 'Q')) executed = true
+      const runs = messageTypes(chunk).some((t) => t === 'E' || t === 'Q')
+      if (armed && runs && (needle === undefined || chunk.toString('latin1').includes(needle))) {
+        executed = true
+      }
       upstream.write(chunk)
     })
     upstream.on('data', (chunk) => {
@@ -64,8 +69,9 @@ export async function tcpProxy(target: { host: string; port: number }): Promise<
         server.once('error', reject)
         server.listen(port, '127.0.0.1', () => resolve())
       }),
-    dropNextAnswer: () =>
+    dropNextAnswer: (containing) =>
       new Promise((resolve) => {
+        needle = containing
         armed = resolve
       }),
     async close() {

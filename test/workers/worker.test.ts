@@ -1,8 +1,10 @@
-import { afterAll, beforeAll, describe, expect, it } from 'vitest'
+import { afterAll, beforeAll, describe, expect, it, vi } from 'vitest'
 import type { RunningBroker } from '../../broker/broker.js'
 import { runMigrations } from '../../shared/db/migrate.js'
+import { ManualClock } from '../../testing/manual-clock.js'
 import worker, { type WorkerEnv } from '../../workers/worker.js'
 import { startTestBroker, TEST_CLIENT_TOKEN } from '../support/broker.js'
+import { type LakebaseLike, lakebaseLike } from '../support/lakebase-like.js'
 import { createTestDatabase, type TestDatabase } from '../support/postgres.js'
 
 /**
@@ -121,3 +123,57 @@ function requestsServed(metrics: string): number {
     .filter((line) => /^lakebase_broker_requests_total\{/.test(line))
     .reduce((sum, line) => sum + Number(line.split(' ').pop()), 0)
 }
+
+describe('the Worker’s logs', () => {
+  let lakebase: LakebaseLike
+  let broker: RunningBroker
+  const brokerClock = new ManualClock(Date.now())
+  /** What the Worker wrote to the console, where workerd records a Worker's logs. */
+  const lines: string[] = []
+  const ctx = { waitUntil: (p: Promise<unknown>) => void p.catch(() => {}) }
+
+  beforeAll(async () => {
+    lakebase = await lakebaseLike({ lifetimeS: 3600 })
+    ;({ broker } = await startTestBroker(lakebase.brokerEnv, { clock: brokerClock }))
+    vi.spyOn(console, 'log').mockImplementation((...args: unknown[]) => {
+      lines.push(args.map(String).join(' '))
+    })
+  })
+  afterAll(async () => {
+    vi.restoreAllMocks()
+    await broker?.close()
+    await lakebase?.close()
+  })
+
+  it('go through the redacting logger, and hold none of the tokens minted for it', async () => {
+    const env: WorkerEnv = {
+      LAKEBASE_BROKER_URL: broker.url,
+      LAKEBASE_BROKER_TOKEN: TEST_CLIENT_TOKEN,
+      PGSSLMODE: 'disable',
+      LOG_LEVEL: 'trace',
+    }
+    const health = () =>
+      worker.fetch(
+        new Request('https://functions.example.workers.dev/api/health/database'),
+        env,
+        ctx,
+      )
+    expect((await health()).status).toBe(200)
+
+    // The broker rotates; the Worker still holds the old token, which Postgres now refuses at
+    // login: the Worker logs the refusal, fetches the new token, and answers.
+    const cache = broker.caches.get('default')
+    await brokerClock.advance((cache?.status().refreshAt ?? Number.NaN) - brokerClock.now())
+    await vi.waitFor(() => expect(lakebase.workspace.credentials).toHaveLength(2), {
+      timeout: 10_000,
+    })
+    expect((await health()).status).toBe(200)
+
+    const logged = lines.join('\n')
+    expect(logged).toContain('"failure":"auth"')
+    for (const line of lines) expect(JSON.parse(line)).toMatchObject({ name: 'functions' })
+    const secrets = [...lakebase.workspace.minted, TEST_CLIENT_TOKEN]
+    expect(secrets.length).toBeGreaterThanOrEqual(3)
+    for (const secret of secrets) expect(logged).not.toContain(secret)
+  })
+})

@@ -154,8 +154,9 @@ describe('createSql', () => {
     const cache = broker.caches.get('default')
     for (let rotation = 1; rotation <= 3; rotation++) {
       const refreshAt = cache?.status().refreshAt ?? Number.NaN
+      const minted = lakebase.workspace.credentials.length
       await brokerClock.advance(refreshAt - brokerClock.now())
-      await until(() => lakebase.workspace.credentials.length === rotation + 1)
+      await until(() => lakebase.workspace.credentials.length > minted)
       // Every open connection dies; the next logins need the new token.
       const killedAt = performance.now()
       await admin`select pg_terminate_backend(pid) from pg_stat_activity where usename = ${lakebase.role}`
@@ -166,8 +167,12 @@ describe('createSql', () => {
     await Promise.all(readers)
 
     expect(outcomes.failed).toEqual([])
-    expect(lakebase.workspace.credentials).toHaveLength(4)
-    expect(credentials.current()?.password).toBe(lakebase.workspace.credentials[3]?.token)
+    // Three rotations, and at most one forced refresh in each window: a connection refused with
+    // the old token after the client took the new one reports the new one, and the broker's
+    // BROKER_FORCED_REFRESH_MIN_S caps that at one mint.
+    expect(lakebase.workspace.credentials.length).toBeGreaterThanOrEqual(4)
+    expect(lakebase.workspace.credentials.length).toBeLessThanOrEqual(8)
+    expect(credentials.current()?.password).toBe(lakebase.workspace.credentials.at(-1)?.token)
     expect(logs.text()).toContain('"failure":"auth"')
     expect(logs.text()).toContain('"failure":"connection"')
     for (const minted of lakebase.workspace.minted) expect(logs.text()).not.toContain(minted)

@@ -1,0 +1,129 @@
+import type { Context, MiddlewareHandler } from 'hono'
+import { routePath } from 'hono/route'
+import { Counter, Gauge, Histogram, Registry } from 'prom-client'
+import type { Database } from '../shared/db/database.js'
+import { classify, codeOf } from '../shared/db/sqlstate.js'
+import { AppError } from '../shared/errors.js'
+
+/** Request latency buckets (seconds): a cached read takes a millisecond, a cold login 100s. */
+const REQUEST_DURATION_BUCKETS_S = [0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5]
+
+/** A SQLSTATE (classes start with a digit, or are HV, P0, XX, F0), not a driver code like EPIPE. */
+const SQLSTATE = /^([0-9][0-9A-Z]|HV|P0|XX|F0)[0-9A-Z]{3}$/
+
+/** How deep a cause chain is searched for the database error under an answer (as codeOf does). */
+const MAX_CAUSE_DEPTH = 5
+
+/**
+ * The functions' Prometheus metrics, on a registry of this app's own (never prom-client's
+ * global one, so several apps in one process and tests never collide). Labels carry methods,
+ * route templates, statuses and failure classes: never a path with its parameters, a user or
+ * a value. The pool figures are the driver's own counts (createSql's `sqlStats`).
+ */
+export class FunctionsMetrics {
+  readonly registry = new Registry()
+  readonly requestDuration: Histogram<'method' | 'route' | 'status'>
+  readonly databaseErrors: Counter<'class'>
+
+  constructor(database: Database) {
+    const registers = [this.registry]
+    this.requestDuration = new Histogram({
+      name: 'lakebase_functions_http_request_duration_seconds',
+      help: 'HTTP requests by method, route template and status',
+      labelNames: ['method', 'route', 'status'],
+      buckets: REQUEST_DURATION_BUCKETS_S,
+      registers,
+    })
+    this.databaseErrors = new Counter({
+      name: 'lakebase_functions_database_errors_total',
+      help: 'Requests answered with a database failure, by its class in the SQLSTATE table (auth, connection, busy, conflict, timeout, not-migrated, permission, value, …; other for the unlisted)',
+      labelNames: ['class'],
+      registers,
+    })
+    new Gauge({
+      name: 'lakebase_functions_pool_max_connections',
+      help: 'The most connections the pool opens',
+      registers,
+      collect() {
+        this.set(database.stats().max)
+      },
+    })
+    new Gauge({
+      name: 'lakebase_functions_pool_open_connections',
+      help: 'Connections open now, as the driver counts them',
+      registers,
+      collect() {
+        this.set(database.stats().open)
+      },
+    })
+    // Counters read from the driver at scrape time: reset and set, as prom-client allows.
+    new Counter({
+      name: 'lakebase_functions_pool_logins_total',
+      help: 'Logins the pool started (each asked the broker client for the password)',
+      registers,
+      collect() {
+        this.reset()
+        this.inc(database.stats().logins)
+      },
+    })
+    new Counter({
+      name: 'lakebase_functions_pool_closes_total',
+      help: 'Connections the pool closed',
+      registers,
+      collect() {
+        this.reset()
+        this.inc(database.stats().closes)
+      },
+    })
+  }
+
+  /** Times every request by its route template and counts the database failures it answered. */
+  middleware(): MiddlewareHandler {
+    const metrics = this
+    return async function recordMetrics(c, next) {
+      const started = performance.now()
+      await next()
+      metrics.requestDuration.observe(
+        { method: c.req.method, route: routeOf(c), status: String(c.res.status) },
+        (performance.now() - started) / 1000,
+      )
+      const failure = c.error === undefined ? undefined : databaseFailure(c.error)
+      if (failure !== undefined) metrics.databaseErrors.inc({ class: failure })
+    }
+  }
+
+  /** `GET /metrics`: the Prometheus text. */
+  handler(): (c: Context) => Promise<Response> {
+    const registry = this.registry
+    return async function metricsText(c) {
+      c.header('Content-Type', registry.contentType)
+      c.header('Cache-Control', 'no-store')
+      return c.body(await registry.metrics())
+    }
+  }
+}
+
+/**
+ * The template of the route that answered (`/api/preferences/:key`), never the path itself: one
+ * series per route, not per user or key. A request no route took is `unmatched`.
+ */
+function routeOf(c: Context): string {
+  const path = routePath(c)
+  return path === '*' || path === '/*' || path === '' ? 'unmatched' : path
+}
+
+/** The class of the database error under `err` (drizzle's wrapper, an AppError's cause), if any. */
+function databaseFailure(err: Error): string | undefined {
+  let e: unknown = err
+  for (let depth = 0; e && depth < MAX_CAUSE_DEPTH; depth++) {
+    const code = e instanceof AppError ? undefined : codeOf(e)
+    if (code !== undefined) {
+      const failure = classify(e)
+      // An unlisted code counts only when it is a SQLSTATE, not a Node error code on a bug.
+      if (failure !== 'other' || SQLSTATE.test(code)) return failure
+      return undefined
+    }
+    e = (e as { cause?: unknown }).cause
+  }
+  return undefined
+}
