@@ -11,6 +11,7 @@ import { credentialFastPath, installFastPath } from './fast-path.js'
 import { BrokerMetrics } from './metrics.js'
 import { ClientTable } from './middleware/client-auth.js'
 import { guard } from './middleware/request-guard.js'
+import { createPerUserCredentials } from './per-user/create-per-user.js'
 import { PgpassFile } from './pgpass-file.js'
 import { createProvider, type ProviderFactories } from './providers/create-provider.js'
 import type { CredentialProvider } from './providers/provider.js'
@@ -86,12 +87,17 @@ export async function startBroker(options: StartBrokerOptions): Promise<RunningB
     logger.info({ target: target.name, provider: provider.describe() }, 'target configured')
   }
 
+  const perUser = await createPerUserCredentials(config.targets, caches, {
+    clock,
+    policy: config.policy,
+  })
   let draining = false
   const endpoint = new CredentialEndpoint(caches, new ClientTable(clients), metrics, () =>
     clock.now(),
   )
   const app = createBrokerApp({
     endpoint,
+    perUser,
     caches,
     clients,
     allowedHosts: config.allowedHosts,

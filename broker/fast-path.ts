@@ -59,7 +59,7 @@ export function credentialFastPath(
 /**
  * Reads the six headers the guard and auth read from Node's raw list, in one pass, into `out`;
  * false when one of them is repeated (the full route then sees them joined, as a WHATWG Headers
- * does, and decides).
+ * does, and decides) or the request is on behalf of a user (the full route's to answer).
  */
 function scan(raw: string[], out: Scanned): boolean {
   out.host = undefined
@@ -71,8 +71,12 @@ function scan(raw: string[], out: Scanned): boolean {
   for (let i = 0; i < raw.length; i += 2) {
     const name = raw[i] as string
     const value = raw[i + 1] as string
-    // Only names of a length the guard cares about are compared: 4, 6, 9, 13, 14, 15.
+    // Only names of a length the guard cares about are compared: 4, 6, 9, 13, 14, 15, and 21.
     switch (name.length) {
+      case 21:
+        // `x-lakebase-user-token`: a request on behalf of a user is never the app's cache hit.
+        if (name.toLowerCase() === 'x-lakebase-user-token') return false
+        break
       case 4:
         if (name.toLowerCase() !== 'host') break
         if (out.host !== undefined) return false

@@ -15,6 +15,8 @@ import { CredentialEndpoint } from './credential-endpoint.js'
 import type { BrokerMetrics } from './metrics.js'
 import { type ClientAuthEnv, ClientTable, clientAuth, mayRead } from './middleware/client-auth.js'
 import { requestGuard } from './middleware/request-guard.js'
+import { PerUserCredentials } from './per-user/per-user-credentials.js'
+import { USER_TOKEN_HEADER } from './per-user/user-token.js'
 
 /** A refusal report is `{"refused":"<version>"}`: a few dozen bytes; anything larger is not one. */
 export const REFUSAL_BODY_MAX_BYTES = 1_024
@@ -30,6 +32,11 @@ export interface BrokerAppOptions {
   /** Serve the status page at `/` and `/status.json` (`BROKER_STATUS_PAGE`, default true). */
   statusPage?: boolean
   now?: () => number
+  /**
+   * Credentials on behalf of end users, asked when a request carries `X-Lakebase-User-Token`.
+   * @default none: such a request gets 400 `PER_USER_UNSUPPORTED`
+   */
+  perUser?: PerUserCredentials
   /** Shared with the node:http fast path, so both count into the same metrics and window. */
   endpoint?: CredentialEndpoint
 }
@@ -51,6 +58,7 @@ export function createBrokerApp(options: BrokerAppOptions): Hono<ClientAuthEnv> 
     options.endpoint ??
     new CredentialEndpoint(caches, new ClientTable(options.clients), metrics, now)
   const requestsByCaller = endpoint.requestsByCaller
+  const perUser = options.perUser ?? new PerUserCredentials()
   const app = new Hono<ClientAuthEnv>()
 
   app.use(async function noStore(c, next) {
@@ -136,6 +144,11 @@ export function createBrokerApp(options: BrokerAppOptions): Hono<ClientAuthEnv> 
 
   app.get('/v1/credentials/:target?', async (c) => {
     const target = c.req.param('target') ?? 'default'
+    // On behalf of a user only when asked (the fast path leaves such requests to this route).
+    const userToken = c.req.header(USER_TOKEN_HEADER)
+    if (userToken !== undefined) {
+      return answer(target, c.get('caller'), () => perUser.get(target, userToken))
+    }
     return answer(target, c.get('caller'), (cache) => cache.get())
   })
 
@@ -165,6 +178,10 @@ export function createBrokerApp(options: BrokerAppOptions): Hono<ClientAuthEnv> 
         })
       }
       const { refused } = refusal.data
+      const userToken = c.req.header(USER_TOKEN_HEADER)
+      if (userToken !== undefined) {
+        return answer(target, c.get('caller'), () => perUser.get(target, userToken, refused))
+      }
       return answer(target, c.get('caller'), (cache) => cache.refused(refused))
     },
   )

@@ -19,6 +19,16 @@ export const CLIENT_MIN_TTL_MS = 5_000
 export const BROKER_UNREACHABLE_RETRY_AFTER_S = 1
 /** Past the refresh point (broker stale or down), ask the broker again at most this often. */
 export const RECHECK_INTERVAL_MS = 1_000
+/**
+ * The header that carries an end user's Databricks access token to the broker, for a credential
+ * on that user's behalf (`forUser`). The broker's name for it, `USER_TOKEN_HEADER`, is the same.
+ */
+export const USER_TOKEN_HEADER = 'x-lakebase-user-token'
+/**
+ * `forUser` keeps the clients of this many most recent user tokens, so a user's requests share
+ * one held credential; an older one is rebuilt on demand (one broker request).
+ */
+export const FOR_USER_MAX_CLIENTS = 256
 
 export interface BrokerClientOptions {
   /** `http://host:port` or `unix:/path/to/socket`; `LAKEBASE_BROKER_URL`. */
@@ -57,6 +67,13 @@ export interface BrokerCredentials {
    * request's client, whose credential lives in the isolate); by default, the held one.
    */
   forget(version?: string): void
+  /**
+   * The same client, on behalf of an end user: credentials minted with `userToken` (the user's
+   * Databricks access token, `X-Forwarded-Access-Token` behind the Apps proxy), for the user's own
+   * Postgres role. The token travels to the broker in the `X-Lakebase-User-Token` header only.
+   * Repeated calls with one token return one client. Absent on clients that cannot ask for users.
+   */
+  forUser?(userToken: string): BrokerCredentials
 }
 
 interface Held {
@@ -76,10 +93,32 @@ const CREDENTIAL = 'credential'
  * failed request is not kept, so the next call asks again.
  */
 export function brokerCredentials(options: BrokerClientOptions): BrokerCredentials {
+  const users = new Map<string, BrokerCredentials>()
+  const client = connect(options, undefined)
+  client.forUser = (userToken) => {
+    const known = users.get(userToken)
+    users.delete(userToken)
+    const forUser = known ?? connect(options, userToken)
+    users.set(userToken, forUser)
+    for (const oldest of users.keys()) {
+      if (users.size <= FOR_USER_MAX_CLIENTS) break
+      users.delete(oldest)
+    }
+    return forUser
+  }
+  return client
+}
+
+/** One target's client; with `userToken`, on behalf of that user. */
+function connect(options: BrokerClientOptions, userToken: string | undefined): BrokerCredentials {
   const target = options.target ?? 'default'
   const clock = options.clock ?? systemClock
   const timeoutMs = options.timeoutMs ?? BROKER_TIMEOUT_MS
-  const request = transport(options.url, options.fetch ?? globalThis.fetch)
+  const request = transport(
+    options.url,
+    options.fetch ?? globalThis.fetch,
+    userToken === undefined ? {} : { [USER_TOKEN_HEADER]: userToken },
+  )
   const path = `/v1/credentials/${encodeURIComponent(target)}`
   const refreshPath = `${path}/refresh`
   let held: Held | undefined
@@ -237,6 +276,13 @@ function notConfigured(
   })
 }
 
+/** The broker's answers about a user's token or target on behalf of a user (not this client's). */
+const USER_ERROR_CODES: ReadonlySet<string> = new Set([
+  'USER_TOKEN_REJECTED',
+  'USER_FORBIDDEN',
+  'PER_USER_UNSUPPORTED',
+])
+
 function brokerError(response: { status: number; body: string }, url: string): AppError {
   let detail: {
     error_code?: string
@@ -248,6 +294,15 @@ function brokerError(response: { status: number; body: string }, url: string): A
     detail = (JSON.parse(response.body) as { detail?: typeof detail }).detail ?? {}
   } catch {
     // Not the broker's error body; described by status below.
+  }
+  // About the end user, not this client: passed on as the broker said it (forUser only).
+  if (detail.error_code !== undefined && USER_ERROR_CODES.has(detail.error_code)) {
+    return new AppError(
+      response.status as 400 | 401 | 403,
+      detail.error_code,
+      detail.message ?? `the credential broker answered ${response.status}`,
+      { technicalDetails: detail.technical_details ?? {} },
+    )
   }
   if (response.status === 401 || response.status === 403) {
     return notConfigured(
@@ -288,11 +343,16 @@ type Transport = (
   body?: string,
 ) => Promise<{ status: number; body: string }>
 
-function transport(url: string, fetchImpl: typeof globalThis.fetch): Transport {
-  if (url.startsWith('unix:')) return unixTransport(url.slice('unix:'.length))
+function transport(
+  url: string,
+  fetchImpl: typeof globalThis.fetch,
+  extraHeaders: Record<string, string>,
+): Transport {
+  if (url.startsWith('unix:')) return unixTransport(url.slice('unix:'.length), extraHeaders)
   const base = url.replace(/\/+$/, '')
   return async (path, token, timeoutMs, body) => {
     const headers: Record<string, string> = {
+      ...extraHeaders,
       authorization: `Bearer ${token}`,
       accept: 'application/json',
     }
@@ -307,7 +367,7 @@ function transport(url: string, fetchImpl: typeof globalThis.fetch): Transport {
   }
 }
 
-function unixTransport(socketPath: string): Transport {
+function unixTransport(socketPath: string, extraHeaders: Record<string, string>): Transport {
   return async (path, token, timeoutMs, body) => {
     // Loaded lazily so that runtimes without node:http (Workers) never import it.
     const { request } = await import('node:http')
@@ -318,6 +378,7 @@ function unixTransport(socketPath: string): Transport {
           path,
           method: body === undefined ? 'GET' : 'POST',
           headers: {
+            ...extraHeaders,
             host: 'localhost',
             authorization: `Bearer ${token}`,
             accept: 'application/json',

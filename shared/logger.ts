@@ -23,6 +23,11 @@ export const REDACTED_PATHS = [
   '*.authorization',
   'req.headers.authorization',
   'req.headers["x-forwarded-access-token"]',
+  'req.headers["x-lakebase-user-token"]',
+  'headers["x-forwarded-access-token"]',
+  'headers["x-lakebase-user-token"]',
+  'userToken',
+  '*.userToken',
   'headers.authorization',
 ]
 
