@@ -153,7 +153,13 @@ describe('a broker restart under load', () => {
     clearInterval(killer)
     const report = await load.stop()
 
-    const failed = report.answers.filter((a) => a.status >= 300)
+    // A write whose connection was killed after it was sent may have committed: retrying it could
+    // change its answer (issue 12.3), so it answers 503 DATABASE_UNAVAILABLE with retry_after —
+    // at most one per client per kill. Anything else that is not a 2xx is a failure.
+    const unsure = (a: (typeof report.answers)[number]) =>
+      a.method !== 'GET' && a.status === 503 && errorCodeOf(a.body ?? '') === 'DATABASE_UNAVAILABLE'
+    const unsureWrites = report.answers.filter(unsure)
+    const failed = report.answers.filter((a) => a.status >= 300 && !unsure(a))
     for (const answer of failed) secrets.output(`${answer.status} body`, answer.body ?? '')
     const whileDown = report.answers.filter((a) => a.at >= downAt && a.at < backAt)
     const { acknowledged, lost } = await lostWrites(lakebase.db.sql, report)
@@ -161,6 +167,7 @@ describe('a broker restart under load', () => {
     recordFigures('broker-restart', {
       requests: report.answers.length,
       failed: failed.length,
+      unsureWrites: unsureWrites.length,
       answeredWhileDown: whileDown.filter((a) => a.status < 300).length,
       loginsWhileDown,
       kills,
@@ -182,6 +189,7 @@ describe('a broker restart under load', () => {
 
     // The warm functions: not one request failed, though they logged in again while it was gone.
     expect(failed.map((a) => `${a.method} ${a.path} → ${a.status} ${a.body}`)).toEqual([])
+    expect(unsureWrites.length).toBeLessThanOrEqual(Math.max(1, kills) * CLIENTS)
     expect(whileDown.length).toBeGreaterThan(50)
     expect(loginsWhileDown).toBeGreaterThan(0)
     expect(lost).toEqual([])
