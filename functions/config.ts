@@ -58,7 +58,12 @@ export interface FunctionsConfig {
 /** Postgres connections per process; `LAKEBASE_POOL_MAX`. */
 export const DEFAULT_POOL_MAX = 10
 
-const milliseconds = () => numberSetting().int('must be whole milliseconds').min(0)
+/** Milliseconds as Postgres takes them: 0 turns the timeout off; at most a day. */
+const milliseconds = () =>
+  numberSetting()
+    .int('must be whole milliseconds')
+    .min(0, 'must be 0 or more milliseconds')
+    .max(86_400_000, 'must be at most a day (86400000 ms)')
 
 /** The functions' own settings (the Node host). */
 export const functionsSettings = {

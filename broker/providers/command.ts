@@ -1,4 +1,4 @@
-import { execFile } from 'node:child_process'
+import { spawn } from 'node:child_process'
 import { z } from 'zod'
 import { type Clock, systemClock } from '../../shared/clock.js'
 import { type Credential, SSL_MODES } from '../../shared/credential.js'
@@ -107,35 +107,69 @@ export class CommandProvider implements CredentialProvider {
 
   private run(signal: AbortSignal): Promise<string> {
     return new Promise((resolve, reject) => {
-      execFile(
-        '/bin/sh',
-        ['-c', this.command],
-        {
-          timeout: this.timeoutMs,
-          maxBuffer: MAX_OUTPUT_BYTES,
-          signal,
-          env: { ...process.env, ...this.env },
-        },
-        (error, stdout) => {
-          if (!error) {
-            resolve(stdout)
-            return
-          }
-          const e = error as NodeJS.ErrnoException & { killed?: boolean; code?: unknown }
-          if (e.killed || e.name === 'AbortError') {
-            reject(
-              new UpstreamError(
-                'timeout',
-                `the credential command did not finish within ${this.timeoutMs} ms`,
-              ),
-            )
-          } else {
-            const how =
-              typeof e.code === 'number' ? `exited with status ${e.code}` : 'could not be run'
-            reject(new UpstreamError('command_failed', `the credential command ${how}`))
-          }
-        },
+      // Its own process group, so that a stuck command is stopped with everything it started
+      // (`sh -c 'helper | jq'`), not just the shell; execFile cannot do this (it drops `detached`).
+      const child = spawn('/bin/sh', ['-c', this.command], {
+        env: { ...process.env, ...this.env },
+        stdio: ['ignore', 'pipe', 'ignore'],
+        detached: true,
+      })
+      let stdout = ''
+      let failure: UpstreamError | undefined
+      const stop = (error: UpstreamError) => {
+        failure ??= error
+        killGroup(child.pid)
+      }
+      const timer = setTimeout(
+        () =>
+          stop(
+            new UpstreamError(
+              'timeout',
+              `the credential command did not finish within ${this.timeoutMs} ms`,
+            ),
+          ),
+        this.timeoutMs,
       )
+      const onAbort = () => stop(new UpstreamError('timeout', 'the credential command was stopped'))
+      signal.addEventListener('abort', onAbort, { once: true })
+      child.stdout.setEncoding('utf8')
+      child.stdout.on('data', (chunk: string) => {
+        stdout += chunk
+        if (stdout.length > MAX_OUTPUT_BYTES) {
+          stop(new UpstreamError('malformed_response', 'the credential command printed too much'))
+        }
+      })
+      const done = (error: UpstreamError | undefined) => {
+        clearTimeout(timer)
+        signal.removeEventListener('abort', onAbort)
+        if (error) reject(error)
+        else resolve(stdout)
+      }
+      child.on('error', () =>
+        done(
+          failure ?? new UpstreamError('command_failed', 'the credential command could not be run'),
+        ),
+      )
+      // Once it exited and its output ended; a background child that keeps stdout open runs into
+      // the timeout, which stops the whole group.
+      child.on('close', (code) => {
+        if (failure || code === 0) {
+          done(failure)
+          return
+        }
+        const how = code === null ? 'was killed' : `exited with status ${code}`
+        done(new UpstreamError('command_failed', `the credential command ${how}`))
+      })
     })
+  }
+}
+
+/** SIGKILL to a process group that may already be gone. */
+function killGroup(pid: number | undefined): void {
+  if (pid === undefined) return
+  try {
+    process.kill(-pid, 'SIGKILL')
+  } catch {
+    // Every process of the group has exited already.
   }
 }

@@ -11,7 +11,7 @@ import { errorCodeOf } from '../support/error-body.js'
 import { freePort } from '../support/free-port.js'
 import { type LakebaseLike, lakebaseLike } from '../support/lakebase-like.js'
 import { adminSql } from '../support/postgres.js'
-import { lostWrites, type Send, startLoad } from './load.js'
+import { isUnsureWrite, lostWrites, type Send, startLoad } from './load.js'
 import { recordFigures } from './recorder.js'
 import { trackSecrets } from './secrets.js'
 
@@ -153,13 +153,10 @@ describe('a broker restart under load', () => {
     clearInterval(killer)
     const report = await load.stop()
 
-    // A write whose connection was killed after it was sent may have committed: retrying it could
-    // change its answer (issue 12.3), so it answers 503 DATABASE_UNAVAILABLE with retry_after —
-    // at most one per client per kill. Anything else that is not a 2xx is a failure.
-    const unsure = (a: (typeof report.answers)[number]) =>
-      a.method !== 'GET' && a.status === 503 && errorCodeOf(a.body ?? '') === 'DATABASE_UNAVAILABLE'
-    const unsureWrites = report.answers.filter(unsure)
-    const failed = report.answers.filter((a) => a.status >= 300 && !unsure(a))
+    // Writes whose connection was killed after they were sent answer 503 (isUnsureWrite), at most
+    // one per client per kill; anything else that is not a 2xx is a failure.
+    const unsureWrites = report.answers.filter(isUnsureWrite)
+    const failed = report.answers.filter((a) => a.status >= 300 && !isUnsureWrite(a))
     for (const answer of failed) secrets.output(`${answer.status} body`, answer.body ?? '')
     const whileDown = report.answers.filter((a) => a.at >= downAt && a.at < backAt)
     const { acknowledged, lost } = await lostWrites(lakebase.db.sql, report)

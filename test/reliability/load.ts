@@ -20,6 +20,24 @@ export interface Answer {
   retryAfter?: string | null
 }
 
+/**
+ * A write answered 503 `DATABASE_UNAVAILABLE` because its connection was killed after it was sent:
+ * it may have committed, so the database layer does not retry it, since a retry could change its
+ * answer (issue 12.3). The client is told to retry after `retry_after`; its load counts it apart
+ * from failures, bounded by the backends the test killed.
+ */
+export function isUnsureWrite(answer: Answer): boolean {
+  if (answer.method === 'GET' || answer.status !== 503 || answer.body === undefined) return false
+  try {
+    const { detail } = JSON.parse(answer.body) as {
+      detail?: { error_code?: string; retry_after?: number | null }
+    }
+    return detail?.error_code === 'DATABASE_UNAVAILABLE' && (detail.retry_after ?? 0) > 0
+  } catch {
+    return false
+  }
+}
+
 /** What the load did: every answer, and every write the functions acknowledged. */
 export interface LoadReport {
   answers: Answer[]

@@ -153,6 +153,9 @@ describe('npm start stopped by Ctrl-C or killed with SIGKILL', () => {
     await exited
     expect(await leftovers(tree, ports, dataDir)).toEqual([])
     expect(output()).not.toContain('exiting at once')
-    expect(output()).not.toContain('failed')
+    // The terminal's SIGINT reaches the embedded Postgres too, which may stop before the functions
+    // do: their warnings about a closed database are expected; a part that failed to stop is not.
+    expect(output()).not.toMatch(/stopping \S+ failed/)
+    expect(output()).not.toMatch(/"level":(50|60)/)
   }, 120_000)
 })
