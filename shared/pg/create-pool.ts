@@ -7,11 +7,10 @@ import { codeOf } from '../db/sqlstate.js'
 import { type Env, envValue } from '../env.js'
 import { LakebaseOptionError } from '../errors.js'
 import type { Logger } from '../logger.js'
-import { statementTemplate } from '../postgres/statement.js'
+import { isReadOnly as isReadOnlyStatement, statementTemplate } from '../postgres/statement.js'
 import { traceQuery, watchPool } from '../telemetry.js'
 import { checkRootCert, pgSslOption } from '../tls.js'
 import { NO_TLS_MESSAGE, neverSent, pgFailure } from './failure.js'
-import { isReadOnlyStatement } from './read-only.js'
 
 /**
  * pg waits forever for a login by default (`connectionTimeoutMillis: 0`), and as long for a free
@@ -59,7 +58,7 @@ export interface CreatePoolOptions
   logger?: Logger
   /**
    * Whether a statement may run a second time after its connection dropped mid-statement.
-   * Default: {@link isReadOnlyStatement} (a plain `SELECT` and the like).
+   * Default: the same text rule as `createSql` (a single plain `SELECT` and the like).
    */
   isReadOnly?: (text: string) => boolean
   /** pg's `connectionTimeoutMillis`. Default: {@link CONNECT_TIMEOUT_MS} (pg's own: forever). */

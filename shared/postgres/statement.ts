@@ -2,23 +2,31 @@
 export const MAX_LOGGED_STATEMENT_CHARS = 300
 
 /** Statements that begin like this only read, unless they also contain a {@link WRITES} word. */
-const READS = /^\s*(select|with|show|values|table|explain)\b/i
+const READS = /^(select|with|show|values|table|explain)\b/i
 /**
- * Words that make a statement (or a CTE in it) write, lock or change state: a retry of such a
- * statement after it may have run could change the answer. `into` catches `select … into`,
- * `analyze` catches `explain analyze` (which runs the statement).
+ * Words that make a statement (or a CTE in it) write, lock or change state, or have an effect a
+ * second run would repeat: a retry of such a statement after it may have run could change the
+ * answer. `into` catches `select … into`, `analyze` catches `explain analyze` (which runs the
+ * statement); sequences, notifications, advisory locks, large objects and dblink repeat.
  */
 const WRITES =
-  /\b(insert|update|delete|merge|into|nextval|setval|lock|for\s+(no\s+key\s+)?update|for\s+(key\s+)?share|pg_advisory\w*|set_config|analyze|call|do|copy|notify)\b/i
+  /\b(insert|update|delete|merge|into|nextval|setval|lock|for\s+(no\s+key\s+)?update|for\s+(key\s+)?share|pg_advisory\w*|set_config|analyze|call|do|copy|notify|pg_notify|lo_\w+|dblink\w*)\b/i
+/** Comments and string literals: neither can make a statement write, and both can hide words. */
+const COMMENTS_AND_LITERALS = /--[^\n]*|\/\*[\s\S]*?\*\/|'(?:[^']|'')*'/g
 
 /**
- * Whether a statement only reads, judged from its text: conservative, so a read is sometimes
- * taken for a write (then not retried after it may have run), never the other way round — except
- * for a function that writes behind a plain `select f()`, which no text can show.
+ * Whether one statement can run a second time without changing the answer, judged from its text:
+ * a single `SELECT` (or `WITH`, `VALUES`, `TABLE`, `SHOW`, `EXPLAIN`) naming nothing in
+ * {@link WRITES}. Conservative: a read is sometimes taken for a write (then not retried after it
+ * may have run), never the other way round — except for a function that writes behind a plain
+ * `select f()`, which no text can show. Both driver entries retry by this one rule.
  */
 export function isReadOnly(text: string): boolean {
-  const code = text.replace(/--[^\n]*|\/\*[\s\S]*?\*\/|'(?:[^']|'')*'/g, ' ')
-  return READS.test(code) && !WRITES.test(code)
+  const code = text.replace(COMMENTS_AND_LITERALS, ' ').trim()
+  if (!READS.test(code)) return false
+  // Several statements in one text: the later ones may write.
+  if (/;\s*\S/.test(code)) return false
+  return !WRITES.test(code)
 }
 
 /**

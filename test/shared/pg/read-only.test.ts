@@ -1,8 +1,8 @@
 import { describe, expect, it } from 'vitest'
 import { neverSent, pgFailure } from '../../../shared/pg/failure.js'
-import { isReadOnlyStatement } from '../../../shared/pg/read-only.js'
+import { isReadOnly } from '../../../shared/postgres/statement.js'
 
-describe('isReadOnlyStatement', () => {
+describe('isReadOnly, the retry rule of both driver entries', () => {
   it.each([
     'select 1',
     '  SELECT * FROM t WHERE id = $1',
@@ -12,8 +12,10 @@ describe('isReadOnlyStatement', () => {
     'table users',
     'show search_path',
     'select 1;',
+    "select 'a; delete from t' as s",
+    'explain select 1',
   ])('may run again: %s', (text) => {
-    expect(isReadOnlyStatement(text)).toBe(true)
+    expect(isReadOnly(text)).toBe(true)
   })
 
   it.each([
@@ -29,9 +31,11 @@ describe('isReadOnlyStatement', () => {
     'explain analyze delete from t',
     'create table t (v int)',
     'call do_things()',
+    'select pg_advisory_lock(1)',
+    "select set_config('x', 'y', false)",
     '',
   ])('must not run again: %s', (text) => {
-    expect(isReadOnlyStatement(text)).toBe(false)
+    expect(isReadOnly(text)).toBe(false)
   })
 })
 
