@@ -11,6 +11,12 @@ import { watchParent } from './parent-watch.js'
 import { parseSettings, type Settings, type SettingsValues, settingsHelp } from './settings.js'
 
 /**
+ * Under `npm start` one Ctrl-C reaches this process twice, milliseconds apart: from the terminal
+ * (SIGINT to the whole process group) and forwarded by npm. A SIGINT this soon after the first is
+ * that same Ctrl-C; a person pressing it again to force the exit takes longer than this.
+ */
+export const SAME_CTRL_C_MS = 500
+/**
  * The exit-code policy of every command (`lakebase-broker exec` alone passes on its command's
  * code): 0 done (or stopped by a signal), 1 a failure at run time (the workspace, the database,
  * the broker), 2 wrong settings or arguments: nothing was started, and retrying will not help.
@@ -112,13 +118,17 @@ export function runMain<S extends Settings>(
     logger?.flush()
     process.exit(code)
   }
+  let stoppedAt = 0
   const stop = async (reason: NodeJS.Signals | 'parent gone') => {
     if (stopping) {
       // Ctrl-C also ends npm, our parent: that is the same stop, not a second request.
       if (reason === 'parent gone') return
+      // And npm forwards the terminal's SIGINT to us, so one Ctrl-C arrives twice.
+      if (reason === 'SIGINT' && performance.now() - stoppedAt < SAME_CTRL_C_MS) return
       exitWith(EXIT_FAILURE, [`${name}: ${reason} again: exiting at once`])
     }
     stopping = true
+    stoppedAt = performance.now()
     controller.abort(new Error(`stopped by ${reason}`))
     logger?.info({ signal: reason }, 'shutting down')
     if (drain) {
