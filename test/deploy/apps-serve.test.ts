@@ -13,7 +13,7 @@ import { ROOT, type Spawned, spawnNode } from '../support/process.js'
 
 /**
  * The production entry as Databricks Apps runs it: `npm run build`, then the compiled
- * dist/scripts/serve.js with exactly what the Apps runtime injects (OAuth M2M service principal,
+ * dist/cli/commands/serve.js with exactly what the Apps runtime injects (OAuth M2M service principal,
  * PG* without a password, DATABRICKS_APP_PORT/NAME) plus app.yaml's env, against a workspace on
  * loopback whose every minted token becomes the service principal's Postgres password. The role
  * has only what an app's database resource grants: CONNECT and CREATE on the database.
@@ -29,7 +29,7 @@ const INSTANCE = appYamlEnv.LAKEBASE_INSTANCE_NAME as string
 
 type Preference = { user_id: string; preference_key: string; preference_value: unknown }
 
-describe('npm run serve (dist/scripts/serve.js) in a Databricks-Apps-like environment', () => {
+describe('npm run serve (dist/cli/commands/serve.js) in a Databricks-Apps-like environment', () => {
   let lakebase: LakebaseLike
   let servicePrincipal: string
   let xdg: string
@@ -82,7 +82,7 @@ describe('npm run serve (dist/scripts/serve.js) in a Databricks-Apps-like enviro
   }
 
   async function serve(env: Record<string, string | undefined>) {
-    const child = spawnNode('dist/scripts/serve.js', [], env)
+    const child = spawnNode('dist/cli/commands/serve.js', [], env)
     children.push(child)
     await child.waitFor('lakebase app listening', 30_000)
     return child

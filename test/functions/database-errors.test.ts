@@ -1,7 +1,7 @@
 import { afterEach, describe, expect, inject, it } from 'vitest'
+import { warnIfMigrationsPending } from '../../cli/serve-functions.js'
 import { buildFunctionsApp } from '../../functions/app.js'
 import { DEFAULT_PREFERENCE_KEYS } from '../../functions/config.js'
-import { warnIfMigrationsPending } from '../../functions/serve.js'
 import { brokerCredentials } from '../../shared/broker-client.js'
 import { Database } from '../../shared/db/database.js'
 import { runMigrations } from '../../shared/db/migrate.js'

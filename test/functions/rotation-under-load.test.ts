@@ -41,11 +41,11 @@ describe('rotation and killed backends under load', () => {
       BROKER_MIN_TTL_S: '2',
     })
     await broker.waitFor('broker listening')
-    const migrate = spawnTs('scripts/migrate.ts', [], shared)
+    const migrate = spawnTs('cli/commands/migrate.ts', [], shared)
     expect(await migrate.exited).toBe(0)
     migrateOutput = migrate.output()
     expect(migrateOutput).toContain(`as ${lakebase.role}`)
-    functions = spawnTs('functions/main.ts', [], {
+    functions = spawnTs('cli/commands/functions.ts', [], {
       ...shared,
       PORT: String(functionsPort),
       LOG_LEVEL: 'debug',

@@ -6,12 +6,12 @@ import { join } from 'node:path'
 import postgres from 'postgres'
 import { afterAll, beforeAll, describe, expect, it } from 'vitest'
 import type { RunningBroker } from '../../broker/broker.js'
-import { buildFunctionsApp } from '../../functions/app.js'
-import { DEFAULT_PREFERENCE_KEYS } from '../../functions/config.js'
 import EmbeddedPostgres, {
   letPostgresUserReach,
   postgresBinariesDir,
-} from '../../scripts/embedded-postgres-module.js'
+} from '../../cli/embedded-postgres-module.js'
+import { buildFunctionsApp } from '../../functions/app.js'
+import { DEFAULT_PREFERENCE_KEYS } from '../../functions/config.js'
 import { brokerCredentials } from '../../shared/broker-client.js'
 import { Database } from '../../shared/db/database.js'
 import { runMigrations } from '../../shared/db/migrate.js'

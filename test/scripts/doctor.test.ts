@@ -1,6 +1,6 @@
 import { afterAll, beforeAll, describe, expect, it } from 'vitest'
 import type { RunningBroker } from '../../broker/broker.js'
-import { type CheckResult, doctor, runChecks } from '../../scripts/setup/doctor.js'
+import { type CheckResult, doctor, runChecks } from '../../cli/setup/doctor.js'
 import { brokerCredentials } from '../../shared/broker-client.js'
 import { runMigrations } from '../../shared/db/migrate.js'
 import { migrateViaBroker } from '../../shared/db/migrate-via-broker.js'

@@ -5,7 +5,7 @@ import type { TestProject } from 'vitest/node'
 import EmbeddedPostgres, {
   letPostgresUserReach,
   postgresBinariesDir,
-} from '../../scripts/embedded-postgres-module.js'
+} from '../../cli/embedded-postgres-module.js'
 import { freePort } from './free-port.js'
 import { recordCluster } from './process-registry.js'
 

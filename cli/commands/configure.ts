@@ -1,10 +1,10 @@
 import { input, select } from '@inquirer/prompts'
-import { type Command, runIfEntry } from '../shared/process/run-main.js'
-import { CONFIGURE_HELP, CONFIGURE_OPTIONS, configure } from './setup/configure.js'
+import { type Command, runIfEntry } from '../../shared/process/run-main.js'
+import { CONFIGURE_HELP, CONFIGURE_OPTIONS, configure } from '../setup/configure.js'
 
 /**
  * `lakebase-broker configure`. The prompts, output and environment are the real ones here;
- * scripts/setup/configure.ts takes them as arguments, so that the tests drive it in-process.
+ * cli/setup/configure.ts takes them as arguments, so that the tests drive it in-process.
  * It reads no settings of its own: it checks the other commands' settings and reports each
  * wrong one, instead of stopping at the first.
  */

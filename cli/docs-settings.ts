@@ -1,5 +1,5 @@
 import { readFileSync, writeFileSync } from 'node:fs'
-import { withSettingsTables } from '../cli/settings-docs.js'
+import { withSettingsTables } from './settings-docs.js'
 
 // `npm run docs:settings`: rewrites the README's configuration tables from the settings'
 // definitions; test/cli/settings-docs.test.ts fails while the README differs from them.

@@ -1,20 +1,25 @@
 import { resolve } from 'node:path'
 import { z } from 'zod'
-import { startBroker } from '../broker/broker.js'
-import { brokerCommandSettings, chooseProvider, resolveBrokerConfig } from '../broker/config.js'
-import { DEFAULT_EMBEDDED_TOKEN_TTL_S, EmbeddedProvider } from '../broker/providers/embedded.js'
+import { startBroker } from '../../broker/broker.js'
+import { brokerCommandSettings, chooseProvider, resolveBrokerConfig } from '../../broker/config.js'
+import { DEFAULT_EMBEDDED_TOKEN_TTL_S, EmbeddedProvider } from '../../broker/providers/embedded.js'
 import {
   functionsCommandSettings,
   functionsSettings,
   resolveFunctionsConfig,
-} from '../functions/config.js'
-import { serveFunctions } from '../functions/serve.js'
-import { brokerCredentials } from '../shared/broker-client.js'
-import { migrateViaBroker } from '../shared/db/migrate-via-broker.js'
-import { portSchema } from '../shared/process/common-settings.js'
-import { type Command, runIfEntry } from '../shared/process/run-main.js'
-import { numberSetting, parseSettings, type Settings, setting } from '../shared/process/settings.js'
-import { DEFAULT_EMBEDDED_PORT, startEmbeddedPostgres } from './embedded-postgres.js'
+} from '../../functions/config.js'
+import { brokerCredentials } from '../../shared/broker-client.js'
+import { migrateViaBroker } from '../../shared/db/migrate-via-broker.js'
+import { portSchema } from '../../shared/process/common-settings.js'
+import { type Command, runIfEntry } from '../../shared/process/run-main.js'
+import {
+  numberSetting,
+  parseSettings,
+  type Settings,
+  setting,
+} from '../../shared/process/settings.js'
+import { DEFAULT_EMBEDDED_PORT, startEmbeddedPostgres } from '../embedded-postgres.js'
+import { serveFunctions } from '../serve-functions.js'
 
 /** What the embedded provider reads from a target's environment. */
 const embeddedTargetSettings = {

@@ -3,26 +3,31 @@ import { mkdtemp, rm } from 'node:fs/promises'
 import { tmpdir } from 'node:os'
 import { join } from 'node:path'
 import { setTimeout as sleep } from 'node:timers/promises'
-import { startBroker } from '../broker/broker.js'
+import { startBroker } from '../../broker/broker.js'
 import {
   brokerCommandSettings,
   ConfigError,
   chooseProvider,
   resolveBrokerConfig,
-} from '../broker/config.js'
-import { functionsCommandSettings, resolveFunctionsConfig } from '../functions/config.js'
-import { serveFunctions } from '../functions/serve.js'
-import { brokerCredentials } from '../shared/broker-client.js'
-import { migrateViaBroker } from '../shared/db/migrate-via-broker.js'
-import { codeOf } from '../shared/db/sqlstate.js'
-import { type Env, envValue } from '../shared/env.js'
-import { describe } from '../shared/error-handler.js'
-import { AppError } from '../shared/errors.js'
-import type { Logger } from '../shared/logger.js'
-import { type Command, runIfEntry } from '../shared/process/run-main.js'
-import { booleanText, numberSetting, type Settings, setting } from '../shared/process/settings.js'
-import { instanceForHost } from './setup/instance-for-host.js'
-import { openWorkspace, workspaceSettingsFrom } from './setup/workspace.js'
+} from '../../broker/config.js'
+import { functionsCommandSettings, resolveFunctionsConfig } from '../../functions/config.js'
+import { brokerCredentials } from '../../shared/broker-client.js'
+import { migrateViaBroker } from '../../shared/db/migrate-via-broker.js'
+import { codeOf } from '../../shared/db/sqlstate.js'
+import { type Env, envValue } from '../../shared/env.js'
+import { describe } from '../../shared/error-handler.js'
+import { AppError } from '../../shared/errors.js'
+import type { Logger } from '../../shared/logger.js'
+import { type Command, runIfEntry } from '../../shared/process/run-main.js'
+import {
+  booleanText,
+  numberSetting,
+  type Settings,
+  setting,
+} from '../../shared/process/settings.js'
+import { serveFunctions } from '../serve-functions.js'
+import { instanceForHost } from '../setup/instance-for-host.js'
+import { openWorkspace, workspaceSettingsFrom } from '../setup/workspace.js'
 
 /** 32 random bytes, as the broker's own generated token file holds. */
 const CLIENT_TOKEN_BYTES = 32

@@ -1,13 +1,13 @@
+import { buildFunctionsApp } from '../functions/app.js'
+import type { FunctionsConfig } from '../functions/config.js'
+import { servingClientFromSettings } from '../functions/model-serving/connect.js'
+import type { ServingClient } from '../functions/model-serving/serving-client.js'
 import type { BrokerCredentials } from '../shared/broker-client.js'
 import { Database } from '../shared/db/database.js'
 import { migrationStatus } from '../shared/db/migration-status.js'
 import { codeOf } from '../shared/db/sqlstate.js'
 import { listen } from '../shared/http-server.js'
 import type { Logger } from '../shared/logger.js'
-import { buildFunctionsApp } from './app.js'
-import type { FunctionsConfig } from './config.js'
-import { servingClientFromSettings } from './model-serving/connect.js'
-import type { ServingClient } from './model-serving/serving-client.js'
 
 export interface ServedFunctions {
   url: string

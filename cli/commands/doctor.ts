@@ -1,5 +1,5 @@
-import { type Command, runIfEntry } from '../shared/process/run-main.js'
-import { DOCTOR_HELP, DOCTOR_OPTIONS, doctor } from './setup/doctor.js'
+import { type Command, runIfEntry } from '../../shared/process/run-main.js'
+import { DOCTOR_HELP, DOCTOR_OPTIONS, doctor } from '../setup/doctor.js'
 
 /**
  * `lakebase-broker doctor`. It reads no settings of its own: it checks the other commands'
