@@ -1,4 +1,4 @@
-import { runMigrations } from '../shared/db/migrate.js'
+import { runMigrations } from '../functions/db/migrate.js'
 import type { BenchPostgres } from './postgres.js'
 
 /** The database every figure reads, named as on Lakebase. */

@@ -1,13 +1,13 @@
-import { buildFunctionsApp } from '../functions/app.js'
-import type { FunctionsConfig } from '../functions/config.js'
-import { servingClientFromSettings } from '../functions/model-serving/connect.js'
-import type { ServingClient } from '../functions/model-serving/serving-client.js'
+import { createFunctionsApp } from '../functions/create-app.js'
+import type { Database } from '../functions/db/database.js'
+import { migrationStatus } from '../functions/db/migration-status.js'
 import type { BrokerCredentials } from '../shared/broker-client.js'
-import { Database } from '../shared/db/database.js'
-import { migrationStatus } from '../shared/db/migration-status.js'
+import type { ServingClient } from '../shared/databricks/serving-client.js'
+import { servingClientFromSettings } from '../shared/databricks/serving-connect.js'
 import { codeOf } from '../shared/db/sqlstate.js'
 import { listen } from '../shared/http-server.js'
 import type { Logger } from '../shared/logger.js'
+import type { FunctionsConfig } from './functions-config.js'
 
 export interface ServedFunctions {
   url: string
@@ -27,29 +27,39 @@ export async function serveFunctions(options: {
   logger: Logger
 }): Promise<ServedFunctions> {
   const { credentials, config, logger } = options
-  const database = new Database({
+  const modelServing = await servingClientFromSettings(config.workspace)
+  const functions = createFunctionsApp({
     credentials,
+    logger,
+    modelServing,
     sslMode: config.sslMode,
-    max: config.poolMax,
+    trustForwardedHeaders: config.trustForwardedHeaders,
+    devUser: config.devUser,
+    preferenceKeys: config.preferenceKeys,
+    poolMax: config.poolMax,
     statementTimeoutMs: config.statementTimeoutMs,
     idleInTransactionTimeoutMs: config.idleInTransactionTimeoutMs,
-    logger,
+    // Resolved above, from the command's environment: nothing more to read.
+    env: {},
   })
+  const { database } = functions
   try {
-    const modelServing = await servingClientFromSettings(config.workspace)
-    const app = buildFunctionsApp({ database, credentials, logger, modelServing, ...config })
-    const server = await listen(app.fetch, { kind: 'tcp', host: config.host, port: config.port })
+    const server = await listen(functions.app.fetch, {
+      kind: 'tcp',
+      host: config.host,
+      port: config.port,
+    })
     void warnIfMigrationsPending(database, logger)
     return {
       url: server.url,
       modelServing,
       async close() {
         await server.close()
-        await database.close()
+        await functions.close()
       },
     }
   } catch (err) {
-    await database.close()
+    await functions.close()
     throw err
   }
 }

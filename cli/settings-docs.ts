@@ -1,5 +1,4 @@
 import { brokerSettings, providerSettings } from '../broker/config.js'
-import { functionsSettings } from '../functions/config.js'
 import {
   brokerClientSettings,
   logSettings,
@@ -9,6 +8,7 @@ import {
 import { type Settings, settingsTable } from '../shared/process/settings.js'
 import { devSettings } from './commands/dev.js'
 import { serveSettings } from './commands/serve.js'
+import { functionsSettings } from './functions-config.js'
 
 const { LAKEBASE_BROKER_URL, LAKEBASE_BROKER_TOKEN, LAKEBASE_BROKER_TARGET } = brokerClientSettings
 

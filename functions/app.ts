@@ -1,15 +1,14 @@
 import { bodyLimit } from 'hono/body-limit'
 import { requestId } from 'hono/request-id'
-import type { BrokerCredentials } from '../shared/broker-client.js'
-import type { Database } from '../shared/db/database.js'
-import { errorHandler, notFoundHandler } from '../shared/error-handler.js'
-import { AppError } from '../shared/errors.js'
-import type { Logger } from '../shared/logger.js'
+import type { BrokerCredentials } from 'lakebase-broker'
+import { LakebaseError } from 'lakebase-broker'
+import { type Logger, lakebaseErrorHandler, lakebaseNotFound } from 'lakebase-broker/hono'
+import type { ServingClient } from 'lakebase-broker/workspace'
+import type { Database } from './db/database.js'
 import { DOCS_PATH, docsRoutes, OPENAPI_PATH } from './docs/swagger-ui.js'
 import { FunctionsMetrics } from './metrics.js'
 import { type IdentityEnv, identity } from './middleware/identity.js'
 import { storableInput } from './middleware/storable-input.js'
-import type { ServingClient } from './model-serving/serving-client.js'
 import { errorBodySchema } from './openapi/errors.js'
 import { healthRoutes } from './routes/health.js'
 import { inferenceLogRoutes, modelServingLogRoutes } from './routes/inference-logs.js'
@@ -58,7 +57,7 @@ export function buildFunctionsApp(options: FunctionsAppOptions) {
   const limitBody = bodyLimit({
     maxSize: BODY_LIMIT_BYTES,
     onError: () => {
-      throw new AppError(
+      throw new LakebaseError(
         413,
         'PAYLOAD_TOO_LARGE',
         `The request body is over ${BODY_LIMIT_BYTES} bytes`,
@@ -100,7 +99,7 @@ export function buildFunctionsApp(options: FunctionsAppOptions) {
     info: { title: 'Lakebase functions', version: API_VERSION, description: API_DESCRIPTION },
   })
   app.route(DOCS_PATH, docsRoutes())
-  app.notFound(notFoundHandler())
-  app.onError(errorHandler(logger))
+  app.notFound(lakebaseNotFound())
+  app.onError(lakebaseErrorHandler({ logger }))
   return app
 }

@@ -7,4 +7,10 @@ export {
   createFunctionsApp,
   type FunctionsApp,
 } from './create-app.js'
+export {
+  Database as FunctionsDatabase,
+  type DatabaseOptions as FunctionsDatabaseOptions,
+  type PoolStats,
+} from './db/database.js'
 export { type MigrateOptions, type MigrateResult, migrate } from './migrate.js'
+export { type FunctionsAppConfig, functionsAppConfig, functionsAppSettings } from './settings.js'

@@ -1,9 +1,12 @@
 import type { Context, MiddlewareHandler } from 'hono'
 import { routePath } from 'hono/route'
+import {
+  classifyDatabaseError as classify,
+  sqlstateOf as codeOf,
+  LakebaseError,
+} from 'lakebase-broker'
 import { Counter, Gauge, Histogram, Registry } from 'prom-client'
-import type { Database } from '../shared/db/database.js'
-import { classify, codeOf } from '../shared/db/sqlstate.js'
-import { AppError } from '../shared/errors.js'
+import type { Database } from './db/database.js'
 
 /** Request latency buckets (seconds): a cached read takes a millisecond, a cold login 100s. */
 const REQUEST_DURATION_BUCKETS_S = [0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5]
@@ -112,11 +115,11 @@ function routeOf(c: Context): string {
   return path === '*' || path === '/*' || path === '' ? 'unmatched' : path
 }
 
-/** The class of the database error under `err` (drizzle's wrapper, an AppError's cause), if any. */
+/** The class of the database error under `err` (drizzle's wrapper, an LakebaseError's cause), if any. */
 function databaseFailure(err: Error): string | undefined {
   let e: unknown = err
   for (let depth = 0; e && depth < MAX_CAUSE_DEPTH; depth++) {
-    const code = e instanceof AppError ? undefined : codeOf(e)
+    const code = e instanceof LakebaseError ? undefined : codeOf(e)
     if (code !== undefined) {
       const failure = classify(e)
       // An unlisted code counts only when it is a SQLSTATE, not a Node error code on a bug.

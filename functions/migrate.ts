@@ -1,11 +1,11 @@
-import type { BrokerCredentials } from '../shared/broker-client.js'
-import { brokerCredentials } from '../shared/broker-credentials.js'
-import type { SslMode } from '../shared/credential.js'
-import type { MigrationSummary } from '../shared/db/migrate.js'
-import { migrateViaBroker } from '../shared/db/migrate-via-broker.js'
-import type { Env } from '../shared/env.js'
-import { LakebaseOptionError } from '../shared/errors.js'
-import { sslModeFrom } from '../shared/pg-settings.js'
+import {
+  type BrokerCredentials,
+  brokerCredentials,
+  LakebaseOptionError,
+  type SslMode,
+} from 'lakebase-broker'
+import type { MigrationSummary } from './db/migrate.js'
+import { migrateViaBroker } from './db/migrate-via-broker.js'
 
 /** Options of {@link migrate}. */
 export interface MigrateOptions {
@@ -14,7 +14,7 @@ export interface MigrateOptions {
   /** TLS to Postgres. @default `PGSSLMODE`, else what the broker's credential says */
   sslMode?: SslMode
   /** @default `process.env` */
-  env?: Env
+  env?: Record<string, string | undefined>
 }
 
 /** What {@link migrate} did, and where. */
@@ -35,6 +35,5 @@ export async function migrate(options: MigrateOptions = {}): Promise<MigrateResu
     throw new LakebaseOptionError('credentials', 'must come from brokerCredentials()')
   }
   const env = options.env ?? process.env
-  const sslMode = options.sslMode ?? (env.PGSSLMODE ? sslModeFrom(env) : undefined)
-  return migrateViaBroker(c ?? brokerCredentials({ env }), sslMode)
+  return migrateViaBroker(c ?? brokerCredentials({ env }), options.sslMode, env)
 }

@@ -1,20 +1,20 @@
 import { OpenAPIHono } from '@hono/zod-openapi'
 import type { Env, ValidationTargets } from 'hono'
+import { LakebaseError } from 'lakebase-broker'
 import type { ZodError } from 'zod'
-import { AppError } from '../shared/errors.js'
 
 /**
  * The error for a request part that failed its zod schema: 413 PAYLOAD_TOO_LARGE for a
  * refinement that marks itself `params: { tooLarge: true }`, else 400 INVALID_REQUEST with the
  * field errors in `technical_details.fields`.
  */
-export function validationError(target: keyof ValidationTargets, error: ZodError): AppError {
+export function validationError(target: keyof ValidationTargets, error: ZodError): LakebaseError {
   const tooLarge = error.issues.find(
     (issue) =>
       issue.code === 'custom' && (issue.params as { tooLarge?: boolean } | undefined)?.tooLarge,
   )
   if (tooLarge) {
-    return new AppError(413, 'PAYLOAD_TOO_LARGE', tooLarge.message, {
+    return new LakebaseError(413, 'PAYLOAD_TOO_LARGE', tooLarge.message, {
       technicalDetails: { field: tooLarge.path.map(String).join('.') },
     })
   }
@@ -22,7 +22,7 @@ export function validationError(target: keyof ValidationTargets, error: ZodError
     field: issue.path.map(String).join('.') || '(body)',
     message: issue.message,
   }))
-  return new AppError(400, 'INVALID_REQUEST', `Invalid ${target}`, {
+  return new LakebaseError(400, 'INVALID_REQUEST', `Invalid ${target}`, {
     technicalDetails: { fields },
   })
 }

@@ -45,6 +45,12 @@ export interface BrokerCredentialsOptions {
   clock?: Clock
   /** The fetch used for `http://` brokers (tests). @default `globalThis.fetch` */
   fetch?: typeof globalThis.fetch
+  /**
+   * `false` gives a client of its own instead of the one shared per process for these options:
+   * on Cloudflare Workers, where a promise made by one request cannot be awaited by another.
+   * @default true (false when `clock` or `fetch` is given)
+   */
+  shared?: boolean
 }
 
 const targetName = z.string().regex(/^[A-Za-z0-9][A-Za-z0-9._-]{0,63}$/)
@@ -96,9 +102,14 @@ export function brokerCredentials(options: BrokerCredentialsOptions = {}): Broke
     throw new LakebaseOptionError(named ? `${option} (${fromEnv})` : option, issue?.message ?? '')
   }
   const { url, token, target, timeoutMs } = parsed.data
-  const tokenFile = brokerTokenFile(env)
+  // Only when no token is given: on Workers there is no home folder to look in.
+  const tokenFile = token === undefined ? brokerTokenFile(env) : ''
   const tokenSource = token ?? (() => readTokenFile(tokenFile))
-  const custom = options.clock !== undefined || options.fetch !== undefined
+  if (options.shared !== undefined && typeof options.shared !== 'boolean') {
+    throw new LakebaseOptionError('shared', 'must be true or false')
+  }
+  const custom =
+    options.shared === false || options.clock !== undefined || options.fetch !== undefined
   const key = JSON.stringify([url, target, token ?? `file:${tokenFile}`, timeoutMs])
   const existing = custom ? undefined : shared.get(key)
   if (existing) return existing

@@ -1,11 +1,12 @@
 import {
-  type BrokerClientOptions,
   type BrokerCredentials,
+  type BrokerCredentialsOptions,
   brokerCredentials,
   CLIENT_MIN_TTL_MS,
-} from '../shared/broker-client.js'
-import { type Clock, systemClock } from '../shared/clock.js'
-import type { ServedCredential } from '../shared/credential.js'
+  type Clock,
+  type Credential as ServedCredential,
+  systemClock,
+} from 'lakebase-broker'
 
 /**
  * The last credential an isolate got from the broker: plain data, which, unlike a socket or a
@@ -26,10 +27,10 @@ export interface CredentialSlot {
  */
 export function requestCredentials(
   slot: CredentialSlot,
-  options: BrokerClientOptions,
+  options: BrokerCredentialsOptions,
 ): BrokerCredentials {
   const clock: Clock = options.clock ?? systemClock
-  const client = brokerCredentials(options)
+  const client = brokerCredentials({ ...options, shared: false })
   const valid = (now: number) => {
     const held = slot.held
     return held && now < Date.parse(held.expiresAt) - CLIENT_MIN_TTL_MS ? held : undefined

@@ -1,10 +1,11 @@
-import { buildFunctionsApp } from '../functions/app.js'
-import { type FunctionsConfig, resolveFunctionsConfig } from '../functions/config.js'
-import { Database } from '../shared/db/database.js'
-import type { Env } from '../shared/env.js'
-import { AppError } from '../shared/errors.js'
-import { createLogger, type Logger } from '../shared/logger.js'
-import { isLoopbackHost } from '../shared/loopback.js'
+import { isLoopbackHost, LakebaseError } from 'lakebase-broker'
+import {
+  createFunctionsApp,
+  type FunctionsAppConfig,
+  FunctionsDatabase,
+  functionsAppConfig,
+} from 'lakebase-broker/functions'
+import { createLogger, type Logger } from 'lakebase-broker/hono'
 import { type CredentialSlot, requestCredentials } from './isolate-credentials.js'
 import { RequestScope } from './request-scope.js'
 
@@ -40,12 +41,14 @@ export interface WorkerContext {
 
 interface Isolate {
   key: string
-  config: FunctionsConfig
+  config: FunctionsAppConfig
+  brokerUrl: string
+  brokerTarget: string | undefined
   token: string
   logger: Logger
   slot: CredentialSlot
   scope: RequestScope
-  app: ReturnType<typeof buildFunctionsApp>
+  app: ReturnType<typeof createFunctionsApp>['app']
 }
 
 /** Built on an isolate's first request, from its bindings; a Worker has no start-up hook. */
@@ -65,17 +68,17 @@ export default {
       state = isolateFor(env)
     } catch (err) {
       const error =
-        err instanceof AppError
+        err instanceof LakebaseError
           ? err
-          : new AppError(503, 'LAKEBASE_NOT_CONFIGURED', (err as Error).message)
+          : new LakebaseError(503, 'LAKEBASE_NOT_CONFIGURED', (err as Error).message)
       return Response.json(error.toBody(), { status: error.status })
     }
     const credentials = requestCredentials(state.slot, {
-      url: state.config.brokerUrl,
+      url: state.brokerUrl,
       token: state.token,
-      target: state.config.brokerTarget,
+      target: state.brokerTarget,
     })
-    const database = new Database({
+    const database = new FunctionsDatabase({
       credentials,
       sslMode: state.config.sslMode,
       max: CONNECTIONS_PER_REQUEST,
@@ -91,7 +94,7 @@ export default {
 }
 
 function isolateFor(env: WorkerEnv): Isolate {
-  const vars: Env = Object.fromEntries(
+  const vars: Record<string, string> = Object.fromEntries(
     Object.entries(env).filter((entry): entry is [string, string] => typeof entry[1] === 'string'),
   )
   const key = JSON.stringify(vars)
@@ -110,17 +113,28 @@ function isolateFor(env: WorkerEnv): Isolate {
       'put the broker behind TLS and use its https:// URL',
     )
   }
-  const config = resolveFunctionsConfig(vars)
+  const config = functionsAppConfig(vars)
   // The same redacting logger as the Node host, so a secret in a log object is censored here too.
   const logger = createLogger({ name: 'functions', level: config.logLevel, destination: CONSOLE })
   const scope = new RequestScope()
-  const app = buildFunctionsApp({
-    ...config,
+  const { app } = createFunctionsApp({
+    env: vars,
     database: scope.database,
     credentials: scope.credentials,
     logger,
   })
-  isolate = { key, config, token, logger, slot: { held: undefined }, scope, app }
+  const brokerTarget = vars.LAKEBASE_BROKER_TARGET?.trim() || undefined
+  isolate = {
+    key,
+    config,
+    brokerUrl: url,
+    brokerTarget,
+    token,
+    logger,
+    slot: { held: undefined },
+    scope,
+    app,
+  }
   return isolate
 }
 
@@ -134,8 +148,8 @@ function isHttpsOrLoopback(url: string): boolean {
   }
 }
 
-function notConfigured(message: string, suggestion: string): AppError {
-  return new AppError(503, 'LAKEBASE_NOT_CONFIGURED', message, {
+function notConfigured(message: string, suggestion: string): LakebaseError {
+  return new LakebaseError(503, 'LAKEBASE_NOT_CONFIGURED', message, {
     technicalDetails: { error_type: 'ConfigurationError', suggestion },
   })
 }

@@ -1,7 +1,7 @@
 import { asc, eq } from 'drizzle-orm'
 import type { PgDatabase, PgQueryResultHKT } from 'drizzle-orm/pg-core'
 import { Hono } from 'hono'
-import { userPreferences } from '../../shared/db/schema.js'
+import { userPreferences } from '../../functions/db/schema.js'
 
 /** The user's preferences as `GET /api/preferences` returns them. */
 export type SelectPreferences = (userId: string) => Promise<unknown[]>

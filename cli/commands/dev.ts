@@ -3,13 +3,8 @@ import { z } from 'zod'
 import { startBroker } from '../../broker/broker.js'
 import { brokerCommandSettings, chooseProvider, resolveBrokerConfig } from '../../broker/config.js'
 import { DEFAULT_EMBEDDED_TOKEN_TTL_S, EmbeddedProvider } from '../../broker/providers/embedded.js'
-import {
-  functionsCommandSettings,
-  functionsSettings,
-  resolveFunctionsConfig,
-} from '../../functions/config.js'
+import { migrateViaBroker } from '../../functions/db/migrate-via-broker.js'
 import { brokerCredentials } from '../../shared/broker-client.js'
-import { migrateViaBroker } from '../../shared/db/migrate-via-broker.js'
 import { portSchema } from '../../shared/process/common-settings.js'
 import { type Command, runIfEntry } from '../../shared/process/run-main.js'
 import {
@@ -19,6 +14,11 @@ import {
   setting,
 } from '../../shared/process/settings.js'
 import { DEFAULT_EMBEDDED_PORT, startEmbeddedPostgres } from '../embedded-postgres.js'
+import {
+  functionsCommandSettings,
+  functionsSettings,
+  resolveFunctionsConfig,
+} from '../functions-config.js'
 import { serveFunctions } from '../serve-functions.js'
 
 /** What the embedded provider reads from a target's environment. */

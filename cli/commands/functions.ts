@@ -1,7 +1,7 @@
-import { functionsCommandSettings, resolveFunctionsConfig } from '../../functions/config.js'
 import { brokerCredentials } from '../../shared/broker-client.js'
 import { clientBrokerToken } from '../../shared/broker-token.js'
 import { type Command, runIfEntry } from '../../shared/process/run-main.js'
+import { functionsCommandSettings, resolveFunctionsConfig } from '../functions-config.js'
 import { serveFunctions } from '../serve-functions.js'
 
 /** `lakebase-broker functions`: the functions (Node host) on a running broker's credentials. */

@@ -1,6 +1,6 @@
+import { migrateViaBroker } from '../../functions/db/migrate-via-broker.js'
 import { brokerCredentials } from '../../shared/broker-client.js'
 import { clientBrokerToken } from '../../shared/broker-token.js'
-import { migrateViaBroker } from '../../shared/db/migrate-via-broker.js'
 import { brokerClientSettings, tlsSettings } from '../../shared/process/common-settings.js'
 import { type Command, EXIT_OK, runIfEntry } from '../../shared/process/run-main.js'
 

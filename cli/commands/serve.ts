@@ -10,9 +10,8 @@ import {
   chooseProvider,
   resolveBrokerConfig,
 } from '../../broker/config.js'
-import { functionsCommandSettings, resolveFunctionsConfig } from '../../functions/config.js'
+import { migrateViaBroker } from '../../functions/db/migrate-via-broker.js'
 import { brokerCredentials } from '../../shared/broker-client.js'
-import { migrateViaBroker } from '../../shared/db/migrate-via-broker.js'
 import { codeOf } from '../../shared/db/sqlstate.js'
 import { type Env, envValue } from '../../shared/env.js'
 import { describe } from '../../shared/error-handler.js'
@@ -25,6 +24,7 @@ import {
   type Settings,
   setting,
 } from '../../shared/process/settings.js'
+import { functionsCommandSettings, resolveFunctionsConfig } from '../functions-config.js'
 import { serveFunctions } from '../serve-functions.js'
 import { instanceForHost } from '../setup/instance-for-host.js'
 import { openWorkspace, workspaceSettingsFrom } from '../setup/workspace.js'

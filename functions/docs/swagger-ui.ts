@@ -1,5 +1,5 @@
 import { Hono } from 'hono'
-import { AppError } from '../../shared/errors.js'
+import { LakebaseError } from 'lakebase-broker'
 
 /** Where the page finds the document it renders. */
 export const OPENAPI_PATH = '/api/openapi.json'
@@ -91,12 +91,17 @@ function assetReader() {
       loaded.set(name, bytes)
       return bytes
     } catch (err) {
-      throw new AppError(503, 'DOCS_UNAVAILABLE', 'The interactive docs are not installed here', {
-        technicalDetails: {
-          suggestion: `install the npm package swagger-ui-dist; the document is at ${OPENAPI_PATH}`,
+      throw new LakebaseError(
+        503,
+        'DOCS_UNAVAILABLE',
+        'The interactive docs are not installed here',
+        {
+          technicalDetails: {
+            suggestion: `install the npm package swagger-ui-dist; the document is at ${OPENAPI_PATH}`,
+          },
+          cause: err,
         },
-        cause: err,
-      })
+      )
     }
   }
 }
@@ -120,7 +125,7 @@ export function docsRoutes() {
       const name = c.req.param('asset')
       const type = Object.hasOwn(ASSETS, name) ? ASSETS[name] : undefined
       if (type === undefined) {
-        throw new AppError(404, 'NOT_FOUND', `No docs asset ${name}`)
+        throw new LakebaseError(404, 'NOT_FOUND', `No docs asset ${name}`)
       }
       const bytes = await read(name)
       c.header('Content-Type', type)

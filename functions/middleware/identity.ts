@@ -1,5 +1,5 @@
 import type { MiddlewareHandler } from 'hono'
-import { AppError } from '../../shared/errors.js'
+import { LakebaseError } from 'lakebase-broker'
 
 export type IdentityEnv = { Variables: { userId: string } }
 
@@ -27,7 +27,7 @@ export function identity(options: IdentityOptions): MiddlewareHandler<IdentityEn
       ? (c.req.header('x-forwarded-email') ?? c.req.header('x-forwarded-user'))?.trim()
       : options.devUser
     if (!user || user.length > MAX_IDENTITY_LENGTH || hasControlCharacter(user)) {
-      throw new AppError(401, 'AUTH_REQUIRED', 'A signed-in user is required', {
+      throw new LakebaseError(401, 'AUTH_REQUIRED', 'A signed-in user is required', {
         technicalDetails: { expected_header: 'X-Forwarded-Email' },
       })
     }

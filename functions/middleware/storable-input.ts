@@ -1,5 +1,5 @@
 import type { MiddlewareHandler } from 'hono'
-import { AppError } from '../../shared/errors.js'
+import { LakebaseError } from 'lakebase-broker'
 
 /**
  * A JSON body nested deeper than this is refused. No preference or log needs a tenth of it, and
@@ -52,9 +52,9 @@ export function unstorableJson(text: string): string | undefined {
   return undefined
 }
 
-function refuse(field: string, problem: string): AppError {
+function refuse(field: string, problem: string): LakebaseError {
   const message = `${field === '(body)' ? 'The JSON body' : `The query parameter ${field}`} holds ${problem}, which cannot be stored`
-  return new AppError(400, 'INVALID_REQUEST', message, {
+  return new LakebaseError(400, 'INVALID_REQUEST', message, {
     technicalDetails: { fields: [{ field, message: `holds ${problem}` }] },
   })
 }

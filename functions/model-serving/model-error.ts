@@ -1,5 +1,5 @@
-import { AppError } from '../../shared/errors.js'
-import type { UpstreamError } from '../../shared/upstream-error.js'
+import { LakebaseError } from 'lakebase-broker'
+import type { UpstreamError } from 'lakebase-broker/workspace'
 
 /**
  * `retry_after` for a failed or slow endpoint when it sent no `Retry-After` of its own: an
@@ -19,12 +19,12 @@ export function timeoutMessage(endpointName: string, timeoutS: number): string {
 export function modelFailure(
   error: UpstreamError,
   options: { details?: Record<string, unknown>; message?: string } = {},
-): AppError {
+): LakebaseError {
   const timedOut = error.errorClass === 'timeout'
   const details: Record<string, unknown> = { ...options.details, error_class: error.errorClass }
   if (error.upstreamStatus !== undefined) details.upstream_status = error.upstreamStatus
   if (error.upstreamErrorCode !== undefined) details.upstream_error_code = error.upstreamErrorCode
-  return new AppError(
+  return new LakebaseError(
     503,
     timedOut ? 'MODEL_TIMEOUT' : 'MODEL_UNAVAILABLE',
     options.message ?? error.message,
@@ -42,8 +42,8 @@ export function modelFailure(
 export const NOT_CONFIGURED_MESSAGE = 'model serving is not configured: no Databricks workspace'
 
 /** 503 MODEL_UNAVAILABLE when the functions know no workspace, naming what to set. */
-export function modelServingNotConfigured(details: Record<string, unknown> = {}): AppError {
-  return new AppError(503, 'MODEL_UNAVAILABLE', NOT_CONFIGURED_MESSAGE, {
+export function modelServingNotConfigured(details: Record<string, unknown> = {}): LakebaseError {
+  return new LakebaseError(503, 'MODEL_UNAVAILABLE', NOT_CONFIGURED_MESSAGE, {
     technicalDetails: {
       ...details,
       error_type: 'ConfigurationError',

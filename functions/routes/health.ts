@@ -1,8 +1,8 @@
 import { createRoute, z } from '@hono/zod-openapi'
-import type { BrokerCredentials } from '../../shared/broker-client.js'
-import type { Database } from '../../shared/db/database.js'
-import { migrationStatus } from '../../shared/db/migration-status.js'
-import { AppError } from '../../shared/errors.js'
+import type { BrokerCredentials } from 'lakebase-broker'
+import { LakebaseError } from 'lakebase-broker'
+import type { Database } from '../db/database.js'
+import { migrationStatus } from '../db/migration-status.js'
 import { openApiRouter } from '../validation.js'
 
 /** The database check's answer, healthy (200) or not (503). */
@@ -96,7 +96,7 @@ export function healthRoutes(
           migrations = await migrationsOf(database)
         } catch (err) {
           error =
-            err instanceof AppError
+            err instanceof LakebaseError
               ? { error_code: err.code, message: err.message, retry_after: err.retryAfter }
               : { error_code: 'DATABASE_UNAVAILABLE', message: 'The database check failed' }
         }

@@ -1,13 +1,9 @@
 import { randomUUID } from 'node:crypto'
 import { createRoute, z } from '@hono/zod-openapi'
 import { and, count, desc, eq, type SQL, sql } from 'drizzle-orm'
-import type { Database, Db } from '../../shared/db/database.js'
-import {
-  INFERENCE_STATUSES,
-  modelInferenceLogs,
-  type NewInferenceLog,
-} from '../../shared/db/schema.js'
-import { AppError } from '../../shared/errors.js'
+import { LakebaseError } from 'lakebase-broker'
+import type { Database, Db } from '../db/database.js'
+import { INFERENCE_STATUSES, modelInferenceLogs, type NewInferenceLog } from '../db/schema.js'
 import type { IdentityEnv } from '../middleware/identity.js'
 import { BODY_ERRORS, DATABASE_ERRORS, errorResponses, IDENTITY_ERRORS } from '../openapi/errors.js'
 import { openApiRouter } from '../validation.js'
@@ -63,7 +59,7 @@ function decodeCursor(raw: string): Cursor {
     if (Number.isNaN(Date.parse(cursor.t))) throw new Error('bad time')
     return cursor
   } catch {
-    throw new AppError(400, 'INVALID_REQUEST', 'Invalid cursor', {
+    throw new LakebaseError(400, 'INVALID_REQUEST', 'Invalid cursor', {
       technicalDetails: {
         fields: [{ field: 'cursor', message: 'not a cursor this API returned' }],
       },

@@ -1,10 +1,9 @@
 import { randomUUID } from 'node:crypto'
 import { createRoute, z } from '@hono/zod-openapi'
 import type { Context } from 'hono'
-import type { Database } from '../../shared/db/database.js'
-import { describe } from '../../shared/error-handler.js'
-import type { Logger } from '../../shared/logger.js'
-import { toUpstreamError } from '../../shared/upstream-error.js'
+import { describeError as describe, type Logger } from 'lakebase-broker/hono'
+import { type Invocation, type ServingClient, toUpstreamError } from 'lakebase-broker/workspace'
+import type { Database } from '../db/database.js'
 import type { IdentityEnv } from '../middleware/identity.js'
 import {
   modelFailure,
@@ -12,7 +11,6 @@ import {
   NOT_CONFIGURED_MESSAGE,
   timeoutMessage,
 } from '../model-serving/model-error.js'
-import type { Invocation, ServingClient } from '../model-serving/serving-client.js'
 import { BODY_ERRORS, errorResponses, IDENTITY_ERRORS } from '../openapi/errors.js'
 import { openApiRouter } from '../validation.js'
 import { writeLog } from './inference-logs.js'

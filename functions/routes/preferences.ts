@@ -1,8 +1,8 @@
 import { createRoute, z } from '@hono/zod-openapi'
 import { and, asc, eq, sql } from 'drizzle-orm'
-import type { Database } from '../../shared/db/database.js'
-import { userPreferences } from '../../shared/db/schema.js'
-import { AppError } from '../../shared/errors.js'
+import { LakebaseError } from 'lakebase-broker'
+import type { Database } from '../db/database.js'
+import { userPreferences } from '../db/schema.js'
 import type { IdentityEnv } from '../middleware/identity.js'
 import { BODY_ERRORS, DATABASE_ERRORS, errorResponses, IDENTITY_ERRORS } from '../openapi/errors.js'
 import { openApiRouter } from '../validation.js'
@@ -41,7 +41,7 @@ const preferenceSchema = z
   })
 
 const notFound = (key: string) =>
-  new AppError(404, 'PREFERENCE_NOT_FOUND', `No preference "${key}" for this user`, {
+  new LakebaseError(404, 'PREFERENCE_NOT_FOUND', `No preference "${key}" for this user`, {
     technicalDetails: { preference_key: key },
   })
 

@@ -1,5 +1,5 @@
-import type { ErrorHandler } from 'hono'
-import { errorHandler } from '../error-handler.js'
+import type { ErrorHandler, NotFoundHandler } from 'hono'
+import { errorHandler, notFoundHandler } from '../error-handler.js'
 import { LakebaseOptionError } from '../errors.js'
 import { createLogger, type Logger } from '../logger.js'
 
@@ -21,4 +21,12 @@ export function lakebaseErrorHandler(options: LakebaseErrorHandlerOptions = {}):
     throw new LakebaseOptionError('logger', 'must be a pino logger')
   }
   return errorHandler(logger ?? createLogger({ name: 'lakebase' }))
+}
+
+/**
+ * `app.notFound(lakebaseNotFound())`: a route that does not exist answers 404 `NOT_FOUND` in the
+ * contract's error body, like every other error.
+ */
+export function lakebaseNotFound(): NotFoundHandler {
+  return notFoundHandler()
 }

@@ -1,8 +1,15 @@
 /**
  * `lakebase-broker/hono`: the `lakebase()` middleware — `c.var.sql` on broker credentials and
- * `c.var.user` from the Apps proxy — and the error handler that renders the contract's body.
+ * `c.var.user` from the Apps proxy — the error and not-found handlers that render the contract's
+ * body, and the redacting logger they log through.
  */
-export { type LakebaseErrorHandlerOptions, lakebaseErrorHandler } from './error-handler.js'
+export { describe as describeError } from '../error-handler.js'
+export { createLogger, type Logger, type LoggerOptions } from '../logger.js'
+export {
+  type LakebaseErrorHandlerOptions,
+  lakebaseErrorHandler,
+  lakebaseNotFound,
+} from './error-handler.js'
 export type { IdentityOptions } from './identity.js'
 export {
   type LakebaseEnv,

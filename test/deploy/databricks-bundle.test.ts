@@ -138,7 +138,7 @@ describe('app.yaml', () => {
       include: string[]
       compilerOptions: { outDir: string; rootDir: string }
     }
-    expect(build.include).toEqual(expect.arrayContaining(['cli', 'scripts']))
+    expect(build.include).toEqual(expect.arrayContaining(['cli', 'functions', 'shared']))
     expect(build.compilerOptions).toMatchObject({ outDir: 'dist', rootDir: '.' })
     expect(existsSync(join(ROOT, 'cli', 'main.ts'))).toBe(true)
     // Started by hand without a build, `npm run serve` builds first.

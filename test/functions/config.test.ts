@@ -1,5 +1,5 @@
 import { describe, expect, it } from 'vitest'
-import { resolveFunctionsConfig } from '../../functions/config.js'
+import { resolveFunctionsConfig } from '../../cli/functions-config.js'
 
 describe('the functions settings for Postgres timeouts', () => {
   it('default statement_timeout and idle_in_transaction_session_timeout to 30 s', () => {

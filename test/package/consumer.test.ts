@@ -26,6 +26,7 @@ const CONSUMER_PACKAGES = [
   'kysely',
   '@prisma/adapter-pg',
   'msw',
+  'vitest',
 ]
 /** The README sections whose TypeScript blocks a user would paste; each is compiled and run. */
 const README_SECTIONS = ['## Use it in your own service', '## Raw credentials, for any driver']
@@ -36,6 +37,7 @@ const ENTRIES = [
   'shared/hono',
   'broker',
   'functions',
+  'shared/workspace',
   'testing',
 ]
 const CONSUMER_DIR = new URL('./consumer/', import.meta.url)
@@ -54,6 +56,8 @@ beforeAll(async () => {
   for (const file of ['service.ts', 'tsconfig.json', 'loaded-packages.mjs']) {
     await copyFile(new URL(file, CONSUMER_DIR), join(project.dir, file))
   }
+  // The fault kit's test, as a user's own vitest file: it imports the installed package.
+  await copyFile(new URL('fault-kit.spec.ts', CONSUMER_DIR), join(project.dir, 'fault-kit.test.ts'))
   examples = readmeExamples(await readFile(new URL('../../README.md', import.meta.url), 'utf8'))
   for (const [i, code] of examples.entries()) {
     await writeFile(join(project.dir, `readme-${i + 1}.ts`), code)
@@ -99,7 +103,7 @@ describe('the packed package', () => {
     const out = await project.exec('node', [
       '--input-type=module',
       '-e',
-      `for (const e of ['lakebase-broker','lakebase-broker/postgres','lakebase-broker/pg','lakebase-broker/hono','lakebase-broker/broker','lakebase-broker/functions']) { const m = await import(e); console.log(e, Object.keys(m).sort().join(',')) }`,
+      `for (const e of ['lakebase-broker','lakebase-broker/postgres','lakebase-broker/pg','lakebase-broker/hono','lakebase-broker/broker','lakebase-broker/functions','lakebase-broker/workspace']) { const m = await import(e); console.log(e, Object.keys(m).sort().join(',')) }`,
     ])
     expect(out).toMatch(/^lakebase-broker .*brokerCredentials/m)
     expect(out).toMatch(/^lakebase-broker\/postgres .*createSql/m)
@@ -107,11 +111,21 @@ describe('the packed package', () => {
     expect(out).toMatch(/^lakebase-broker\/hono .*lakebase/m)
     expect(out).toMatch(/^lakebase-broker\/broker .*startBroker/m)
     expect(out).toMatch(/^lakebase-broker\/functions .*createFunctionsApp.*migrate/m)
+    expect(out).toMatch(/^lakebase-broker\/workspace .*servingClient/m)
   })
 
   it('loads only what an entry needs: no driver or framework it does not use', async () => {
     const loads: Record<string, string[]> = {}
-    for (const entry of ['', '/postgres', '/pg', '/hono', '/broker', '/functions', '/testing']) {
+    for (const entry of [
+      '',
+      '/postgres',
+      '/pg',
+      '/hono',
+      '/broker',
+      '/functions',
+      '/workspace',
+      '/testing',
+    ]) {
       const out = await project.exec('node', ['loaded-packages.mjs', `lakebase-broker${entry}`])
       loads[`lakebase-broker${entry}`] = out.trim().split(/\s+/).filter(Boolean)
     }
@@ -128,6 +142,23 @@ describe('the packed package', () => {
     expect(loads['lakebase-broker/pg']).not.toContain('postgres')
     expect(loads['lakebase-broker/hono']).not.toContain('pg')
     expect(loads['lakebase-broker/broker']).not.toContain('drizzle-orm')
+    expect(loads['lakebase-broker/workspace']?.filter((n) => drivers.includes(n))).toEqual([])
+  })
+
+  it('runs the fault kit test with vitest, importing lakebase-broker/testing from the tarball', async () => {
+    const out = await project.exec('vitest', ['run', 'fault-kit.test.ts', '--reporter=verbose'], {
+      NO_COLOR: '1',
+    })
+    expect(out).toMatch(/fault-kit\.test\.ts/)
+    expect(out).toMatch(/Tests\s+1\d passed \(1\d\)/)
+    expect(out).not.toMatch(/failed|skipped/)
+    // Resolved through the installed package's exports, not this repository's source.
+    const resolved = await project.exec('node', [
+      '--input-type=module',
+      '-e',
+      "console.log(import.meta.resolve('lakebase-broker/testing'))",
+    ])
+    expect(resolved).toMatch(/node_modules\/lakebase-broker\/dist\/testing\/index\.js/)
   })
 
   it('type-checks a strict TypeScript consumer against the shipped .d.ts', async () => {

@@ -9,10 +9,10 @@ import EmbeddedPostgres, {
   postgresBinariesDir,
 } from '../../cli/embedded-postgres-module.js'
 import { buildFunctionsApp } from '../../functions/app.js'
-import { DEFAULT_PREFERENCE_KEYS } from '../../functions/config.js'
+import { DEFAULT_PREFERENCE_KEYS } from '../../cli/functions-config.js'
 import { brokerCredentials } from '../../shared/broker-client.js'
-import { Database } from '../../shared/db/database.js'
-import { runMigrations } from '../../shared/db/migrate.js'
+import { Database } from '../../functions/db/database.js'
+import { runMigrations } from '../../functions/db/migrate.js'
 import { DATABASE_RETRY_AFTER_S } from '../../shared/db/sqlstate.js'
 import { startTestBroker, TEST_CLIENT_TOKEN } from '../support/broker.js'
 import { captureLogs } from '../support/capture-logs.js'

@@ -1,5 +1,5 @@
 import fc from 'fast-check'
-import { DEFAULT_PREFERENCE_KEYS } from '../../functions/config.js'
+import { DEFAULT_PREFERENCE_KEYS } from '../../cli/functions-config.js'
 
 /**
  * The fuzz generators (fast-check arbitraries) of bad input to the functions: strings that break

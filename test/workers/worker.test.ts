@@ -1,6 +1,6 @@
 import { afterAll, beforeAll, describe, expect, it, vi } from 'vitest'
 import type { RunningBroker } from '../../broker/broker.js'
-import { runMigrations } from '../../shared/db/migrate.js'
+import { runMigrations } from '../../functions/db/migrate.js'
 import { ManualClock } from '../../testing/manual-clock.js'
 import worker, { type WorkerEnv } from '../../workers/worker.js'
 import { startTestBroker, TEST_CLIENT_TOKEN } from '../support/broker.js'

@@ -1,7 +1,7 @@
 import { setupServer } from 'msw/node'
 import { afterAll, afterEach, beforeAll, beforeEach, describe, expect, it } from 'vitest'
 import { createProvider } from '../../../../broker/providers/create-provider.js'
-import { servingClientFromSettings } from '../../../../functions/model-serving/connect.js'
+import { servingClientFromSettings } from '../../../../shared/databricks/serving-connect.js'
 import { WorkspaceAuthRegistry } from '../../../../shared/databricks/auth/shared-auth.js'
 import { workspaceAuthSettingsFromEnv } from '../../../../shared/databricks/workspace-settings.js'
 import { createLogger } from '../../../../shared/logger.js'

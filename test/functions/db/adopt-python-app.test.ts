@@ -1,7 +1,7 @@
 import { readFile } from 'node:fs/promises'
 import { fileURLToPath } from 'node:url'
 import { afterEach, beforeAll, describe, expect, it } from 'vitest'
-import { runMigrations } from '../../../shared/db/migrate.js'
+import { runMigrations } from '../../../functions/db/migrate.js'
 import { describeSchema, type SchemaShape } from '../../support/catalog.js'
 import { connect } from '../../support/connect.js'
 import { createTestDatabase, type TestDatabase } from '../../support/postgres.js'

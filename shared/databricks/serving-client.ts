@@ -1,8 +1,8 @@
 import { z } from 'zod'
-import { type Clock, systemClock } from '../../shared/clock.js'
-import type { WorkspaceAuth } from '../../shared/databricks/workspace-auth.js'
-import { callWorkspace } from '../../shared/databricks/workspace-http.js'
-import { toUpstreamError, type UpstreamError } from '../../shared/upstream-error.js'
+import { type Clock, systemClock } from '../clock.js'
+import { toUpstreamError, type UpstreamError } from '../upstream-error.js'
+import type { WorkspaceAuth } from './workspace-auth.js'
+import { callWorkspace } from './workspace-http.js'
 
 /** What one invocation came to; failures are values, so that every outcome can be logged. */
 export type Invocation =

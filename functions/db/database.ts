@@ -1,29 +1,15 @@
 import { drizzle, type PostgresJsDatabase } from 'drizzle-orm/postgres-js'
+import type { BrokerCredentials, SslMode } from 'lakebase-broker'
+import { databaseErrorAnswer, safeDatabaseMessage, sqlstateOf } from 'lakebase-broker'
+import { createSql, sqlStats } from 'lakebase-broker/postgres'
+import type { Logger } from 'pino'
 import type postgres from 'postgres'
-import type { BrokerCredentials } from '../broker-client.js'
-import type { SslMode } from '../credential.js'
-import type { Logger } from '../logger.js'
 import {
-  createSql,
-  DEFAULT_POOL_SIZE,
-  IDLE_IN_TRANSACTION_TIMEOUT_MS,
-  STATEMENT_TIMEOUT_MS,
-  sqlStats,
-} from '../postgres/create-sql.js'
+  DEFAULT_IDLE_IN_TRANSACTION_TIMEOUT_MS,
+  DEFAULT_POOL_MAX,
+  DEFAULT_STATEMENT_TIMEOUT_MS,
+} from '../settings.js'
 import * as schema from './schema.js'
-import { answerFor, codeOf, safeMessage } from './sqlstate.js'
-
-export {
-  AUTH_RETRY_PAUSE_MS,
-  CONNECT_TIMEOUT_S,
-  DEFAULT_POOL_SIZE,
-  IDLE_TIMEOUT_S,
-  MAX_AUTH_RETRIES,
-  maxLifetimeS,
-  POOL_DRAIN_S,
-  RECONNECT_BACKOFF_MAX_S,
-  reconnectBackoffS,
-} from '../postgres/create-sql.js'
 
 export type Db = PostgresJsDatabase<typeof schema>
 
@@ -64,7 +50,7 @@ export class Database {
   private readonly max: number
 
   constructor(private readonly options: DatabaseOptions) {
-    this.max = options.max ?? DEFAULT_POOL_SIZE
+    this.max = options.max ?? DEFAULT_POOL_MAX
     this.sqlClient = createSql({
       credentials: options.credentials,
       sslMode: options.sslMode,
@@ -73,9 +59,9 @@ export class Database {
       wakeTimeoutMs: options.wakeTimeoutMs,
       connection: {
         application_name: options.applicationName ?? 'lakebase-functions',
-        statement_timeout: options.statementTimeoutMs ?? STATEMENT_TIMEOUT_MS,
+        statement_timeout: options.statementTimeoutMs ?? DEFAULT_STATEMENT_TIMEOUT_MS,
         idle_in_transaction_session_timeout:
-          options.idleInTransactionTimeoutMs ?? IDLE_IN_TRANSACTION_TIMEOUT_MS,
+          options.idleInTransactionTimeoutMs ?? DEFAULT_IDLE_IN_TRANSACTION_TIMEOUT_MS,
       },
     })
     this.db = drizzle(preparing(this.sqlClient), { schema })
@@ -91,10 +77,17 @@ export class Database {
     try {
       return await operation(this.db)
     } catch (err) {
-      const answer = answerFor(err, { user: sqlStats(this.sqlClient)?.login_user ?? undefined })
+      const answer = databaseErrorAnswer(err, {
+        user: sqlStats(this.sqlClient)?.login_user ?? undefined,
+      })
       if (!answer) throw err
       this.options.logger?.warn(
-        { operation: name, code: codeOf(err), error_code: answer.code, postgres: safeMessage(err) },
+        {
+          operation: name,
+          code: sqlstateOf(err),
+          error_code: answer.code,
+          postgres: safeDatabaseMessage(err),
+        },
         'database operation failed',
       )
       throw answer

@@ -1,6 +1,6 @@
 import { afterEach, beforeEach, describe, expect, it } from 'vitest'
-import { runMigrations } from '../../../shared/db/migrate.js'
-import { ensureWritableSchema } from '../../../shared/db/writable-schema.js'
+import { runMigrations } from '../../../functions/db/migrate.js'
+import { ensureWritableSchema } from '../../../functions/db/writable-schema.js'
 import { connect } from '../../support/connect.js'
 import { adminSql, createTestDatabase, type TestDatabase } from '../../support/postgres.js'
 

@@ -1,7 +1,7 @@
-import type { Clock } from '../../shared/clock.js'
-import { sharedWorkspaceAuth } from '../../shared/databricks/auth/shared-auth.js'
-import type { WorkspaceAuthSettings } from '../../shared/databricks/workspace-settings.js'
+import type { Clock } from '../clock.js'
+import { sharedWorkspaceAuth } from './auth/shared-auth.js'
 import { ServingClient } from './serving-client.js'
+import type { WorkspaceAuthSettings } from './workspace-settings.js'
 
 /**
  * The model serving client for the configured workspace, its auth method chosen once, at

@@ -8,7 +8,7 @@ import {
   findMigrationsFolder,
   MIGRATION_LOCK_KEY,
   runMigrations,
-} from '../../../shared/db/migrate.js'
+} from '../../../functions/db/migrate.js'
 import { describeSchema } from '../../support/catalog.js'
 import { connect } from '../../support/connect.js'
 import { createTestDatabase, type TestDatabase } from '../../support/postgres.js'
