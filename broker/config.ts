@@ -25,8 +25,8 @@ import {
   type Settings,
   setting,
 } from '../shared/process/settings.js'
+import { READ_ONLY_SUFFIX, readOnlyTargetName } from '../shared/read-only-target.js'
 import { DEFAULT_FORCED_REFRESH_MIN_MS } from './credential-cache.js'
-import { READ_ONLY_SUFFIX, readOnlyCompanionName } from './read-only-companion.js'
 import {
   DEFAULT_JITTER_FRACTION,
   DEFAULT_MIN_TTL_MS,
@@ -414,7 +414,7 @@ function readOnlyCompanions(targets: readonly TargetConfig[]): CompanionConfig[]
     if (target.name.endsWith(READ_ONLY_SUFFIX)) continue
     if (envValue(target.env, 'LAKEBASE_ENDPOINT') !== undefined) continue
     if (envValue(target.env, 'LAKEBASE_READ_ONLY') === 'true') continue
-    const name = readOnlyCompanionName(target.name)
+    const name = readOnlyTargetName(target.name)
     if (names.has(name) || !targetNameSchema.safeParse(name).success) continue
     const hostGiven = envValue(target.env, 'PGHOST', 'LAKEBASE_HOST') !== undefined
     companions.push({

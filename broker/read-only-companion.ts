@@ -6,14 +6,6 @@ import {
 } from './credential-cache.js'
 import type { ServedTarget } from './served-target.js'
 
-/** A Provisioned target `X` is also served read-only as `X` + this: `default` → `default-ro`. */
-export const READ_ONLY_SUFFIX = '-ro'
-
-/** The name of `primary`'s read-only companion. */
-export function readOnlyCompanionName(primary: string): string {
-  return `${primary}${READ_ONLY_SUFFIX}`
-}
-
 /**
  * Thrown when a companion has nothing to serve: its primary's credential names no read-only host
  * (the instance has no readable secondaries, or its host is given and nothing was looked up).
