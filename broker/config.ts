@@ -157,7 +157,7 @@ export const providerSettings = {
   ),
   LAKEBASE_READ_ONLY: setting(
     booleanText.optional(),
-    "Provisioned only: connect to the instance's `read_only_dns` (its readable secondaries)",
+    "Provisioned only: this target connects to the instance's `read_only_dns` (its readable secondaries); without it, every Provisioned target `X` is offered read-only as `X-ro` anyway (below)",
     '`false`',
   ),
   LAKEBASE_CREDENTIAL_TTL_S: setting(
