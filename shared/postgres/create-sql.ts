@@ -123,7 +123,14 @@ export interface CreateSqlOptions
 /** Counters of one `createSql` client, for health pages. */
 export interface SqlStats {
   max: number
-  /** Connections currently open (logged in and not yet closed). */
+  /**
+   * Connections open, estimated as `logins - closes` (at least 0), not counted: postgres.js 3.4
+   * tells no caller which connection logged in (its open/busy queues are private, `onparameter`
+   * carries no connection and fires only on a change, and a `debug` function, the one hook given
+   * a connection id per query, makes every error's parameters enumerable, i.e. logged). A failed
+   * login counts until its close; an attempt refused before the password (ECONNREFUSED) counts a
+   * close only, so after an outage this reads low.
+   */
   open: number
   logins: number
   closes: number
