@@ -15,7 +15,9 @@ import { createPerUserCredentials } from './per-user/create-per-user.js'
 import { PgpassFile } from './pgpass-file.js'
 import { createProvider, type ProviderFactories } from './providers/create-provider.js'
 import type { CredentialProvider } from './providers/provider.js'
+import { ReadOnlyCompanion } from './read-only-companion.js'
 import type { RefreshPolicy } from './refresh-schedule.js'
+import type { ServedTarget } from './served-target.js'
 import { createBrokerApp } from './server.js'
 
 export interface StartBrokerOptions {
@@ -29,7 +31,10 @@ export interface StartBrokerOptions {
 
 export interface RunningBroker {
   url: string
+  /** The targets with a credential of their own. */
   caches: ReadonlyMap<string, CredentialCache>
+  /** The read-only companions (`<target>-ro`), each serving its primary's credential. */
+  companions: ReadonlyMap<string, ReadOnlyCompanion>
   metrics: BrokerMetrics
   /** The client token the broker generated or read from its token file, when it uses one. */
   clients: readonly ClientConfig[]
@@ -54,6 +59,8 @@ export async function startBroker(options: StartBrokerOptions): Promise<RunningB
   const outageBudget = outageBudgetWarning(config.policy, logger)
   const pgpass = config.pgpassFile ? new PgpassFile(config.pgpassFile, logger) : undefined
   const providers: CredentialProvider[] = []
+  /** Each primary's companion, whose `.pgpass` line follows the primary's refreshes. */
+  const companionOf = new Map<string, ReadOnlyCompanion>()
   for (const target of config.targets) {
     const provider = await createProvider(target, { clock, logger, factories: options.providers })
     providers.push(provider)
@@ -79,6 +86,8 @@ export async function startBroker(options: StartBrokerOptions): Promise<RunningB
             const status = caches.get(name)?.status()
             if (status) outageBudget.check(status)
             void pgpass?.updateFrom(name, caches.get(name))
+            const companion = companionOf.get(name)
+            if (companion) void pgpass?.updateFrom(companion.target, companion)
           }
         },
       },
@@ -86,19 +95,29 @@ export async function startBroker(options: StartBrokerOptions): Promise<RunningB
     caches.set(target.name, cache)
     logger.info({ target: target.name, provider: provider.describe() }, 'target configured')
   }
+  const companions = new Map<string, ReadOnlyCompanion>()
+  for (const { name, primary, absentReason } of config.companions) {
+    const cache = caches.get(primary)
+    if (cache === undefined) continue
+    const companion = new ReadOnlyCompanion({ target: name, primary, cache, absentReason })
+    companions.set(name, companion)
+    companionOf.set(primary, companion)
+  }
+  const served = new Map<string, ServedTarget>([...caches, ...companions])
 
   const perUser = await createPerUserCredentials(config.targets, caches, {
     clock,
     policy: config.policy,
   })
   let draining = false
-  const endpoint = new CredentialEndpoint(caches, new ClientTable(clients), metrics, () =>
+  const endpoint = new CredentialEndpoint(served, new ClientTable(clients), metrics, () =>
     clock.now(),
   )
   const app = createBrokerApp({
     endpoint,
     perUser,
     caches,
+    companions,
     clients,
     allowedHosts: config.allowedHosts,
     metrics,
@@ -120,13 +139,19 @@ export async function startBroker(options: StartBrokerOptions): Promise<RunningB
   )
   for (const cache of caches.values()) cache.start()
   logger.info(
-    { url: server.url, targets: [...caches.keys()], clients: clients.map((c) => c.name) },
+    {
+      url: server.url,
+      targets: [...caches.keys()],
+      readOnlyCompanions: [...companions.keys()],
+      clients: clients.map((c) => c.name),
+    },
     'broker listening',
   )
 
   return {
     url: server.url,
     caches,
+    companions,
     metrics,
     clients,
     drain() {

@@ -25,6 +25,7 @@ import {
   type Settings,
   setting,
 } from '../shared/process/settings.js'
+import { READ_ONLY_SUFFIX, readOnlyTargetName } from '../shared/read-only-target.js'
 import { DEFAULT_FORCED_REFRESH_MIN_MS } from './credential-cache.js'
 import {
   DEFAULT_JITTER_FRACTION,
@@ -50,6 +51,17 @@ export interface TargetConfig {
   claims?: readonly DatabaseClaim[]
 }
 
+/**
+ * A read-only companion the broker offers beside a Lakebase Provisioned target: `<primary>-ro`,
+ * the primary's credential with its instance's `read_only_dns` as host (broker/read-only-companion.ts).
+ */
+export interface CompanionConfig {
+  name: string
+  primary: string
+  /** The 404's message when the primary's credential names no read-only host. */
+  absentReason: string
+}
+
 /** A caller of the broker, its token, and which targets it may read (`*` for all). */
 export interface ClientConfig {
   name: string
@@ -66,6 +78,8 @@ export interface BrokerConfig {
   /** Where the single generated client token lives when no client is configured. */
   tokenFile: string
   targets: TargetConfig[]
+  /** Read-only companions of Provisioned targets, none named like a configured target. */
+  companions: CompanionConfig[]
   policy: RefreshPolicy
   fetchTimeoutMs: number
   /** At most one forced refresh per target this often (`BROKER_FORCED_REFRESH_MIN_S`). */
@@ -143,7 +157,7 @@ export const providerSettings = {
   ),
   LAKEBASE_READ_ONLY: setting(
     booleanText.optional(),
-    "Provisioned only: connect to the instance's `read_only_dns` (its readable secondaries)",
+    "Provisioned only: this target connects to the instance's `read_only_dns` (its readable secondaries); without it, every Provisioned target `X` is offered read-only as `X-ro` anyway (below)",
     '`false`',
   ),
   LAKEBASE_CREDENTIAL_TTL_S: setting(
@@ -317,6 +331,7 @@ export function resolveBrokerConfig(env: Env, options: ResolveOptions = {}): Bro
     clients,
     tokenFile: brokerTokenFile(env),
     targets,
+    companions: readOnlyCompanions(targets),
     policy: {
       refreshFraction: e.BROKER_REFRESH_FRACTION,
       minTtlMs: e.BROKER_MIN_TTL_S * 1000,
@@ -381,6 +396,36 @@ function readConfigFile(env: Env, read = (p: string) => readFileSync(p, 'utf8'))
     throw new ConfigError(`BROKER_CONFIG ${path} is not valid at: ${where}`)
   }
   return parsed.data
+}
+
+/**
+ * `X-ro` for every Provisioned target `X` (a `databricks` target naming `LAKEBASE_INSTANCE_NAME`)
+ * that is not read-only itself: the broker serves it from X's credential whenever X's instance
+ * has readable secondaries. A target the config file names `X-ro` is that target instead; a
+ * target whose name ends in `-ro` gets no companion (no `X-ro-ro`), nor one whose companion's
+ * name would pass the 64-character limit.
+ */
+function readOnlyCompanions(targets: readonly TargetConfig[]): CompanionConfig[] {
+  const names = new Set(targets.map((t) => t.name))
+  const companions: CompanionConfig[] = []
+  for (const target of targets) {
+    const instance = envValue(target.env, 'LAKEBASE_INSTANCE_NAME')
+    if (target.provider !== 'databricks' || instance === undefined) continue
+    if (target.name.endsWith(READ_ONLY_SUFFIX)) continue
+    if (envValue(target.env, 'LAKEBASE_ENDPOINT') !== undefined) continue
+    if (envValue(target.env, 'LAKEBASE_READ_ONLY') === 'true') continue
+    const name = readOnlyTargetName(target.name)
+    if (names.has(name) || !targetNameSchema.safeParse(name).success) continue
+    const hostGiven = envValue(target.env, 'PGHOST', 'LAKEBASE_HOST') !== undefined
+    companions.push({
+      name,
+      primary: target.name,
+      absentReason: hostGiven
+        ? `target "${target.name}" has its host given (PGHOST or LAKEBASE_HOST), so the read_only_dns of database instance ${instance} is not looked up; name "${name}" in BROKER_CONFIG with its own PGHOST`
+        : `database instance ${instance} has no readable secondaries (its read_only_dns is empty); enable them on the instance`,
+    })
+  }
+  return companions
 }
 
 /**

@@ -80,6 +80,8 @@ export interface TargetStatus {
   stale: boolean
   user?: string
   host?: string
+  /** The held credential's read-only host (Provisioned `read_only_dns`), when it names one. */
+  readOnlyHost?: string
   expiresAt?: number
   refreshAt?: number
   serveUntil?: number
@@ -299,6 +301,8 @@ export class CredentialCache {
     if (held) {
       status.user = held.credential.user
       status.host = held.credential.host
+      if (held.credential.readOnlyHost !== undefined)
+        status.readOnlyHost = held.credential.readOnlyHost
       status.expiresAt = held.credential.expiresAt.getTime()
       status.refreshAt = held.refreshAt
       status.serveUntil = held.serveUntil

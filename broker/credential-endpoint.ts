@@ -1,8 +1,9 @@
 import type { ServedCredential } from '../shared/credential.js'
 import type { ClientConfig } from './config.js'
-import type { CachedCredential, CredentialCache } from './credential-cache.js'
+import type { CachedCredential } from './credential-cache.js'
 import type { BrokerMetrics } from './metrics.js'
 import { type ClientTable, mayRead } from './middleware/client-auth.js'
+import type { ServedTarget } from './served-target.js'
 import { RequestWindow } from './status/request-window.js'
 
 type Increment = { inc(): void }
@@ -17,7 +18,7 @@ export interface Answer {
 
 /**
  * What answering a credential request needs, shared by the Hono routes and the node:http fast
- * path: the caches, the client table, and the counting. The bytes of each credential's answer
+ * path: the served targets (caches and read-only companions), the client table, and the counting. The bytes of each credential's answer
  * are built once per credential (the cache hands out the same object until it holds a new one
  * or it turns stale), and each (caller, target, status) counter is bound once, so a cache hit
  * costs a few lookups and increments.
@@ -28,7 +29,7 @@ export class CredentialEndpoint {
   private readonly counters = new Map<ClientConfig, Map<string, Increment>>()
 
   constructor(
-    readonly caches: ReadonlyMap<string, CredentialCache>,
+    readonly targets: ReadonlyMap<string, ServedTarget>,
     readonly clients: ClientTable,
     private readonly metrics: BrokerMetrics,
     now: () => number,
@@ -41,8 +42,9 @@ export class CredentialEndpoint {
    * out now; counted as a 200. Undefined otherwise: the full route then decides and explains.
    */
   hit(caller: ClientConfig, target: string): Answer | undefined {
-    if (!mayRead(caller, target)) return undefined
-    const cached = this.caches.get(target)?.peek()
+    const served = this.targets.get(target)
+    if (served === undefined || !mayRead(caller, target, served.primary)) return undefined
+    const cached = served.peek()
     if (cached === undefined) return undefined
     this.count(caller, target, '200')
     return this.answer(target, cached)

@@ -29,8 +29,8 @@ export function credentialFastPath(
   // The exact paths of the configured targets; any other path (a query, an encoding, an unknown
   // name) is the full route's to answer.
   const targets = new Map<string, string>()
-  for (const name of endpoint.caches.keys()) targets.set(`${PREFIX}/${name}`, name)
-  if (endpoint.caches.has('default')) targets.set(PREFIX, 'default')
+  for (const name of endpoint.targets.keys()) targets.set(`${PREFIX}/${name}`, name)
+  if (endpoint.targets.has('default')) targets.set(PREFIX, 'default')
   // Requests are handled one at a time on this thread: one scratch record serves them all.
   const headers: Scanned = {
     host: undefined,

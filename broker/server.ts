@@ -17,12 +17,21 @@ import { type ClientAuthEnv, ClientTable, clientAuth, mayRead } from './middlewa
 import { requestGuard } from './middleware/request-guard.js'
 import { PerUserCredentials } from './per-user/per-user-credentials.js'
 import { USER_TOKEN_HEADER } from './per-user/user-token.js'
+import { NoReadOnlyHostError, type ReadOnlyCompanion } from './read-only-companion.js'
+import type { ServedTarget } from './served-target.js'
 
 /** A refusal report is `{"refused":"<version>"}`: a few dozen bytes; anything larger is not one. */
 export const REFUSAL_BODY_MAX_BYTES = 1_024
 
 export interface BrokerAppOptions {
+  /** The targets with a credential of their own; `/readyz` waits for these. */
   caches: ReadonlyMap<string, CredentialCache>
+  /**
+   * Read-only companions (`<target>-ro`), served from their primaries' caches; `/readyz` does
+   * not wait for them beyond their primaries.
+   * @default none
+   */
+  companions?: ReadonlyMap<string, ReadOnlyCompanion>
   clients: readonly ClientConfig[]
   allowedHosts: readonly string[]
   metrics: BrokerMetrics
@@ -53,10 +62,16 @@ const loadStatus = async () => {
 /** The broker's HTTP surface: the credential endpoint and its health and metrics routes. */
 export function createBrokerApp(options: BrokerAppOptions): Hono<ClientAuthEnv> {
   const { caches, metrics, logger } = options
+  const companions = options.companions ?? new Map<string, ReadOnlyCompanion>()
   const now = options.now ?? Date.now
   const endpoint =
     options.endpoint ??
-    new CredentialEndpoint(caches, new ClientTable(options.clients), metrics, now)
+    new CredentialEndpoint(
+      new Map<string, ServedTarget>([...caches, ...companions]),
+      new ClientTable(options.clients),
+      metrics,
+      now,
+    )
   const requestsByCaller = endpoint.requestsByCaller
   const perUser = options.perUser ?? new PerUserCredentials()
   const app = new Hono<ClientAuthEnv>()
@@ -89,7 +104,10 @@ export function createBrokerApp(options: BrokerAppOptions): Hono<ClientAuthEnv> 
       status ??= loadStatus().then(({ statusRoutes, statusView }) =>
         statusRoutes(() =>
           statusView({
-            statuses: [...caches.values()].map((cache) => cache.status()),
+            statuses: [
+              ...[...caches.values()].map((cache) => cache.status()),
+              ...[...companions.values()].flatMap((companion) => companion.status() ?? []),
+            ],
             callers: requestsByCaller.snapshot(),
             draining: options.draining(),
             now: now(),
@@ -110,19 +128,19 @@ export function createBrokerApp(options: BrokerAppOptions): Hono<ClientAuthEnv> 
   app.use('/v1/*', clientAuth(endpoint.clients))
 
   const cacheFor = (target: string, caller: ClientConfig) => {
-    if (!mayRead(caller, target)) {
+    const served = endpoint.targets.get(target)
+    if (!mayRead(caller, target, served?.primary)) {
       throw new AppError(403, 'BROKER_FORBIDDEN', `this client may not read target "${target}"`)
     }
-    const cache = caches.get(target)
-    if (!cache) throw new AppError(404, 'UNKNOWN_TARGET', `no target named "${target}"`)
-    return cache
+    if (!served) throw new AppError(404, 'UNKNOWN_TARGET', `no target named "${target}"`)
+    return served
   }
 
   /** Answers `read(cache)` as the credential body, counting the request by caller and status. */
   const answer = async (
     target: string,
     caller: ClientConfig,
-    read: (cache: CredentialCache) => Promise<CachedCredential>,
+    read: (cache: ServedTarget) => Promise<CachedCredential>,
   ) => {
     try {
       let cached: CachedCredential
@@ -130,6 +148,7 @@ export function createBrokerApp(options: BrokerAppOptions): Hono<ClientAuthEnv> 
         cached = await read(cacheFor(target, caller))
       } catch (err) {
         if (err instanceof CredentialUnavailableError) throw unavailable(err)
+        if (err instanceof NoReadOnlyHostError) throw noReadOnlyHost(err)
         throw err
       }
       endpoint.count(caller, target, '200')
@@ -198,6 +217,18 @@ async function jsonBody(request: Request): Promise<unknown> {
   } catch {
     return undefined
   }
+}
+
+/** A companion with no read-only host is no target, for now: 404 with the reason. */
+function noReadOnlyHost(err: NoReadOnlyHostError): AppError {
+  return new AppError(
+    404,
+    'UNKNOWN_TARGET',
+    `target "${err.target}" is not served: ${err.message}`,
+    {
+      technicalDetails: { target: err.target, primary: err.primary },
+    },
+  )
 }
 
 function unavailable(err: CredentialUnavailableError): AppError {

@@ -9,8 +9,17 @@ import { brokerTokenFile, readTokenFile } from './broker-token.js'
 import type { Clock } from './clock.js'
 import { type Env, envValue } from './env.js'
 import { LakebaseOptionError } from './errors.js'
+import { readOnlyTargetName } from './read-only-target.js'
 
 export const DEFAULT_BROKER_TARGET = 'default'
+
+/**
+ * The read-only companion (`<target>-ro`) of the target a client reads by default:
+ * `LAKEBASE_BROKER_TARGET`, else `default`. What `readOnly: true` asks the broker for.
+ */
+export function readOnlyBrokerTarget(env: Env): string {
+  return readOnlyTargetName(envValue(env, 'LAKEBASE_BROKER_TARGET') ?? DEFAULT_BROKER_TARGET)
+}
 
 /** Options of {@link brokerCredentials}. Every one has a default; most come from the environment. */
 export interface BrokerCredentialsOptions {

@@ -21,6 +21,12 @@ export interface Credential {
   /** When the credential was obtained; the refresh schedule measures lifetime from here. */
   issuedAt: Date
   source: CredentialSource
+  /**
+   * Lakebase Provisioned: the instance's `read_only_dns` (its readable secondaries), when it has
+   * one and the host was looked up. The same password logs in there; the broker serves it as the
+   * target's read-only companion `<target>-ro`.
+   */
+  readOnlyHost?: string
 }
 
 /**

@@ -55,7 +55,11 @@ export function clientAuth(
   }
 }
 
-/** Whether a client may read a target. */
-export function mayRead(client: ClientConfig, target: string): boolean {
-  return client.targets === '*' || client.targets.includes(target)
+/**
+ * Whether a client may read a target. A read-only companion (`<primary>-ro`) is readable by every
+ * client allowed its primary: it serves the same credential, to a host that cannot write.
+ */
+export function mayRead(client: ClientConfig, target: string, primary?: string): boolean {
+  if (client.targets === '*' || client.targets.includes(target)) return true
+  return primary !== undefined && client.targets.includes(primary)
 }

@@ -9,6 +9,7 @@ import { databaseTokenExpiry, readTokenClaims } from '../../shared/databricks/da
 import type { DatabricksSettings } from '../../shared/databricks/lakebase-settings.js'
 import { resolvePostgresUser } from '../../shared/databricks/postgres-user.js'
 import {
+  type InstanceHosts,
   type IssuedDatabaseToken,
   provisionedDatabaseToken,
   provisionedInstanceHost,
@@ -38,7 +39,9 @@ export interface DatabricksProviderOptions {
 /**
  * Lakebase credentials from a Databricks workspace: a workspace token (from `auth`), then a
  * database token for the Provisioned instance or Autoscaling endpoint, its host (given or looked
- * up, checking that the database accepts connections), and the Postgres user.
+ * up, checking that the database accepts connections), and the Postgres user. A looked-up
+ * Provisioned instance's `read_only_dns` comes along as `readOnlyHost`, for the target's
+ * read-only companion.
  *
  * The credential's `expiresAt` is the earliest of the database token's expiry and the workspace
  * token's (when known). Like every provider it never caches: each `fetch` asks the workspace
@@ -76,7 +79,10 @@ export class DatabricksProvider implements CredentialProvider {
 
     // The host lookup comes first: it checks that the database accepts connections before a
     // token is minted for it.
-    const host = postgres.host ?? (await this.#lookUpHost(call))
+    const { host, readOnlyHost } =
+      postgres.host === undefined
+        ? await this.#lookUpHost(call)
+        : { host: postgres.host, readOnlyHost: undefined }
     const issued = await this.#mintDatabaseToken(call)
 
     const now = this.#clock.now()
@@ -106,14 +112,16 @@ export class DatabricksProvider implements CredentialProvider {
       expiresAt,
       issuedAt: new Date(issuedAt),
       source: this.source,
+      ...(readOnlyHost === undefined ? {} : { readOnlyHost }),
     }
   }
 
-  #lookUpHost(call: BoundWorkspaceCall): Promise<string> {
+  /** The host to connect to and, for a Provisioned instance with readable secondaries, theirs. */
+  async #lookUpHost(call: BoundWorkspaceCall): Promise<InstanceHosts> {
     const target = this.#settings.target
     return target.kind === 'provisioned'
       ? provisionedInstanceHost(call, target.instanceName, { readOnly: target.readOnly })
-      : autoscalingEndpointHost(call, target.endpoint)
+      : { host: await autoscalingEndpointHost(call, target.endpoint), readOnlyHost: undefined }
   }
 
   #mintDatabaseToken(call: BoundWorkspaceCall): Promise<IssuedDatabaseToken> {

@@ -127,7 +127,7 @@ const envSchema = workspaceEnvSchema.extend({
  * | database name | `PGDATABASE`, `LAKEBASE_DATABASE` | `databricks_postgres` |
  * | user | `PGUSER` | the token's `sub`, else SCIM Me |
  * | TLS | `PGSSLMODE` | `require` |
- * | read replicas (Provisioned) | `LAKEBASE_READ_ONLY=true`: the host is the instance's `read_only_dns` | `false` |
+ * | read replicas (Provisioned) | `LAKEBASE_READ_ONLY=true`: the host is the instance's `read_only_dns` (without it the broker still offers it as `<target>-ro`) | `false` |
  * | credential lifetime (Autoscaling) | `LAKEBASE_CREDENTIAL_TTL_S`, 300–3600 | the workspace's (1 h) |
  * | claims | the target's `claims` in the broker config file | none |
  *

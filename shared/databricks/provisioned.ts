@@ -24,9 +24,18 @@ export interface IssuedDatabaseToken {
   statedExpiry: string | undefined
 }
 
+/** A Provisioned instance's hosts, as its lookup found them. */
+export interface InstanceHosts {
+  /** Where to connect: `read_write_dns`, or `read_only_dns` when the read-only host was asked. */
+  host: string
+  /** `read_only_dns` when the instance has readable secondaries; undefined when it has none. */
+  readOnlyHost: string | undefined
+}
+
 /**
- * Looks up a Lakebase Provisioned instance's host with `GET /api/2.0/database/instances/{name}`:
- * `read_write_dns` (the primary), or `read_only_dns` (its readable secondaries) when `readOnly`.
+ * Looks up a Lakebase Provisioned instance's hosts with `GET /api/2.0/database/instances/{name}`:
+ * `read_write_dns` (the primary), or `read_only_dns` (its readable secondaries) when `readOnly`;
+ * and, either way, `read_only_dns` when it is not empty.
  *
  * @throws UpstreamError `not_available` (transient) naming the state when the instance is not
  *   `AVAILABLE`, as the Databricks CLI refuses to connect then too; `config` (permanent) when a
@@ -36,7 +45,7 @@ export async function provisionedInstanceHost(
   call: BoundWorkspaceCall,
   instanceName: string,
   options: { readOnly?: boolean | undefined } = {},
-): Promise<string> {
+): Promise<InstanceHosts> {
   const instance = await call(
     {
       method: 'GET',
@@ -51,14 +60,15 @@ export async function provisionedInstanceHost(
       `the database instance ${instanceName} is ${instance.state}; retry when the instance becomes available`,
     )
   }
+  const readOnlyHost = instance.read_only_dns === '' ? undefined : instance.read_only_dns
   if (options.readOnly) {
-    if (instance.read_only_dns === undefined || instance.read_only_dns === '') {
+    if (readOnlyHost === undefined) {
       throw new UpstreamError(
         'config',
         `the database instance ${instanceName} has no read_only_dns; enable readable secondaries on it, or unset LAKEBASE_READ_ONLY`,
       )
     }
-    return instance.read_only_dns
+    return { host: readOnlyHost, readOnlyHost }
   }
   if (instance.read_write_dns === undefined || instance.read_write_dns === '') {
     throw new UpstreamError(
@@ -66,7 +76,7 @@ export async function provisionedInstanceHost(
       `the database instance ${instanceName} has no read_write_dns; set PGHOST to its host`,
     )
   }
-  return instance.read_write_dns
+  return { host: instance.read_write_dns, readOnlyHost }
 }
 
 /**

@@ -1,13 +1,17 @@
 import pg from 'pg'
 import { z } from 'zod'
 import type { BrokerCredentials } from '../broker-client.js'
-import { brokerCredentials } from '../broker-credentials.js'
+import { brokerCredentials, readOnlyBrokerTarget } from '../broker-credentials.js'
 import { type ServedCredential, SSL_MODES, type SslMode } from '../credential.js'
 import { codeOf } from '../db/sqlstate.js'
 import { type Env, envValue } from '../env.js'
 import { LakebaseOptionError } from '../errors.js'
 import type { Logger } from '../logger.js'
-import { isReadOnly as isReadOnlyStatement, statementTemplate } from '../postgres/statement.js'
+import {
+  isReadOnly as isReadOnlyStatement,
+  isRepeatableWhenReadOnly,
+  statementTemplate,
+} from '../postgres/statement.js'
 import { traceQuery, watchPool } from '../telemetry.js'
 import { checkRootCert, pgSslOption } from '../tls.js'
 import { NO_TLS_MESSAGE, neverSent, pgFailure } from './failure.js'
@@ -25,6 +29,9 @@ export const CONNECT_TIMEOUT_MS = 5_000
  */
 export const MAX_AUTH_RETRIES = 3
 export const AUTH_RETRY_PAUSE_MS = 100
+
+/** What `readOnly: true` adds to each login's startup `options`. */
+const READ_ONLY_STARTUP_OPTION = '-c default_transaction_read_only=on'
 
 /** pg's options that the broker's credential decides; passing one is a mistake. */
 const FROM_CREDENTIAL = [
@@ -63,6 +70,15 @@ export interface CreatePoolOptions
   isReadOnly?: (text: string) => boolean
   /** pg's `connectionTimeoutMillis`. Default: {@link CONNECT_TIMEOUT_MS} (pg's own: forever). */
   connectionTimeoutMillis?: number
+  /**
+   * Read from the target's read-only companion: the broker's `<target>-ro` (a Lakebase
+   * Provisioned instance's readable secondaries), every client logged in with
+   * `default_transaction_read_only=on` (added to `options`). Nothing it runs can write, so a
+   * `pool.query` is tried once more after a dropped connection whatever its text (except a
+   * notification, dblink, or one that turns read-write), unless `isReadOnly` is given. With
+   * `credentials` given, those are used as they are. Default: false.
+   */
+  readOnly?: boolean
 }
 
 /** The pool's figures, from the driver's own counts plus the logins it made. */
@@ -100,6 +116,8 @@ const optionsSchema = z
     env: z.custom<Env>((v) => typeof v === 'object' && v !== null, 'must be an object').optional(),
     logger: z.custom<Logger>((v) => typeof (v as Logger)?.warn === 'function').optional(),
     isReadOnly: z.custom<(text: string) => boolean>((v) => typeof v === 'function').optional(),
+    readOnly: z.boolean('must be true or false').optional(),
+    options: z.string('must be a string of startup options').optional(),
     max: positiveInt.optional(),
     min: z.number().int().nonnegative().optional(),
     connectionTimeoutMillis: nonNegative.optional(),
@@ -132,14 +150,26 @@ const optionsSchema = z
  */
 export function createPool(options: CreatePoolOptions = {}): LakebasePool {
   const checked = checkOptions(options)
-  const { credentials, sslMode, env, logger, isReadOnly, ...poolConfig } = checked
+  const { credentials, sslMode, env, logger, isReadOnly, readOnly, ...poolConfig } = checked
   const resolvedEnv = env ?? process.env
-  return new BrokerPool(poolConfig, {
-    credentials: credentials ?? brokerCredentials({ env: resolvedEnv }),
+  const config = readOnly
+    ? {
+        ...poolConfig,
+        options: [poolConfig.options, READ_ONLY_STARTUP_OPTION].filter(Boolean).join(' '),
+      }
+    : poolConfig
+  return new BrokerPool(config, {
+    credentials:
+      credentials ??
+      brokerCredentials(
+        readOnly
+          ? { env: resolvedEnv, target: readOnlyBrokerTarget(resolvedEnv) }
+          : { env: resolvedEnv },
+      ),
     sslMode: sslMode ?? envSslMode(resolvedEnv),
     env: resolvedEnv,
     logger,
-    isReadOnly: isReadOnly ?? isReadOnlyStatement,
+    isReadOnly: isReadOnly ?? (readOnly ? isRepeatableWhenReadOnly : isReadOnlyStatement),
   })
 }
 

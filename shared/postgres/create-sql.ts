@@ -1,6 +1,6 @@
 import postgres from 'postgres'
 import type { BrokerCredentials } from '../broker-client.js'
-import { brokerCredentials } from '../broker-credentials.js'
+import { brokerCredentials, readOnlyBrokerTarget } from '../broker-credentials.js'
 import { type ServedCredential, SSL_MODES, type SslMode } from '../credential.js'
 import { ruleFor } from '../db/sqlstate.js'
 import { type Env, envValue } from '../env.js'
@@ -8,7 +8,7 @@ import { LakebaseOptionError } from '../errors.js'
 import type { Logger } from '../logger.js'
 import { traceQuery, watchPool } from '../telemetry.js'
 import { sslOption } from '../tls.js'
-import { isReadOnly, statementTemplate } from './statement.js'
+import { isReadOnly, isRepeatableWhenReadOnly, statementTemplate } from './statement.js'
 
 /**
  * A login that takes longer than this is not coming: Postgres down or a network black hole.
@@ -109,12 +109,28 @@ export interface CreateSqlOptions
   wakeTimeoutMs?: number | undefined
   /** Where retries and failures are logged (SQLSTATE and statement template, never values). */
   logger?: Logger | undefined
+  /**
+   * Read from the target's read-only companion: the broker's `<target>-ro` (a Lakebase
+   * Provisioned instance's readable secondaries, `read_only_dns`), every connection with
+   * `default_transaction_read_only=on`. Nothing it runs can write, so every statement is retried
+   * after a dropped connection (except a notification, dblink, or one that turns read-write).
+   * With `credentials` given, those are used as they are (name the `-ro` target there).
+   * Default: false.
+   */
+  readOnly?: boolean | undefined
 }
 
 /** Counters of one `createSql` client, for health pages. */
 export interface SqlStats {
   max: number
-  /** Connections currently open (logged in and not yet closed). */
+  /**
+   * Connections open, estimated as `logins - closes` (at least 0), not counted: postgres.js 3.4
+   * tells no caller which connection logged in (its open/busy queues are private, `onparameter`
+   * carries no connection and fires only on a change, and a `debug` function, the one hook given
+   * a connection id per query, makes every error's parameters enumerable, i.e. logged). A failed
+   * login counts until its close; an attempt refused before the password (ECONNREFUSED) counts a
+   * close only, so after an outage this reads low.
+   */
   open: number
   logins: number
   closes: number
@@ -167,7 +183,9 @@ const pause = (ms: number) =>
  *   (a retry could change its answer: a DELETE would find nothing, an upsert would update);
  * - a serialization failure or deadlock (40001, 40P01) outside a transaction is retried up to
  *   {@link MAX_CONFLICT_RETRIES} times with jitter;
- * - a statement that never ran waits up to `wakeTimeoutMs` for a waking server.
+ * - a statement that never ran waits up to `wakeTimeoutMs` for a waking server;
+ * - `readOnly: true` reads the target's read-only companion (`<target>-ro`) in read-only
+ *   sessions, and then retries any statement after a dropped connection, as none can write.
  *
  * Defaults (each can be passed): `max` 10, `connect_timeout` 5 s, `idle_timeout` 300 s,
  * `max_lifetime` 30–60 min, `connection.statement_timeout` and
@@ -182,9 +200,18 @@ export function createSql(options: CreateSqlOptions = {}): postgres.Sql {
     env = process.env,
     wakeTimeoutMs = WAKE_TIMEOUT_MS,
     logger,
+    readOnly = false,
     ...driverOptions
   } = options
-  const credentials = given ?? brokerCredentials({ env })
+  const credentials =
+    given ?? brokerCredentials(readOnly ? { env, target: readOnlyBrokerTarget(env) } : { env })
+  const repeatable = readOnly ? isRepeatableWhenReadOnly : isReadOnly
+  /**
+   * Whether a failure means the pool's connections cannot be trusted. In a read-only session a
+   * write's 25006 is the session's own answer, not a failover: the pool stays.
+   */
+  const retires = (rule: ReturnType<typeof ruleFor>) =>
+    rule.retire && !(readOnly && rule.failure === 'read-only')
   const envSsl = envSslMode(env)
   const max = driverOptions.max ?? DEFAULT_POOL_SIZE
   const counters = { logins: 0, closes: 0 }
@@ -224,6 +251,7 @@ export function createSql(options: CreateSqlOptions = {}): postgres.Sql {
         statement_timeout: STATEMENT_TIMEOUT_MS,
         idle_in_transaction_session_timeout: IDLE_IN_TRANSACTION_TIMEOUT_MS,
         ...driverOptions.connection,
+        ...(readOnly ? { default_transaction_read_only: true } : {}),
       },
     })
     // One set of parsers for every generation: drizzle replaces some on the client it is given.
@@ -284,7 +312,7 @@ export function createSql(options: CreateSqlOptions = {}): postgres.Sql {
 
   /** Runs `query` to its answer under the retry policy (see the JSDoc of createSql). */
   async function settle(query: AnyQuery): Promise<unknown> {
-    const readOnly = isReadOnly(query.strings.join(' '))
+    const rerunnable = repeatable(query.strings.join(' '))
     const started = performance.now()
     let authRetries = 0
     let conflictRetries = 0
@@ -304,7 +332,7 @@ export function createSql(options: CreateSqlOptions = {}): postgres.Sql {
         const rule = ruleFor(err)
         // `state` is set when the statement is written to a backend: before that, nothing ran.
         const ran = attempt.state !== null && attempt.state !== undefined
-        if (rule.retire) retire(gen)
+        if (retires(rule)) retire(gen)
         let retry = false
         if (rule.retry === 'login' && authRetries < MAX_AUTH_RETRIES) {
           credentials.forget()
@@ -326,7 +354,7 @@ export function createSql(options: CreateSqlOptions = {}): postgres.Sql {
           // backend to the next query on its connection): always safe, and not the one retry.
           unranRetries += 1
           retry = true
-        } else if (rule.retry === 'unless-ran' && readOnly && readRetries < MAX_READ_RETRIES) {
+        } else if (rule.retry === 'unless-ran' && rerunnable && readRetries < MAX_READ_RETRIES) {
           readRetries += 1
           retry = true
         } else if (rule.retry === 'conflict' && conflictRetries < MAX_CONFLICT_RETRIES) {
@@ -403,7 +431,7 @@ export function createSql(options: CreateSqlOptions = {}): postgres.Sql {
         return result
       } catch (err) {
         const rule = ruleFor(err)
-        if (rule.retire) retire(gen)
+        if (retires(rule)) retire(gen)
         if (started) throw err
         if (rule.retry === 'login' && authRetries < MAX_AUTH_RETRIES) {
           credentials.forget()
@@ -430,7 +458,7 @@ export function createSql(options: CreateSqlOptions = {}): postgres.Sql {
         return Object.assign(reserved, { options: gen.sql.options })
       } catch (err) {
         const rule = ruleFor(err)
-        if (rule.retire) retire(gen)
+        if (retires(rule)) retire(gen)
         if (rule.retry === 'login' && authRetries < MAX_AUTH_RETRIES) {
           credentials.forget()
           await pause(AUTH_RETRY_PAUSE_MS * authRetries)
@@ -522,6 +550,9 @@ function checkOptions(options: CreateSqlOptions): void {
       typeof c.forget !== 'function')
   ) {
     throw new LakebaseOptionError('credentials', 'must be a brokerCredentials() client')
+  }
+  if (options.readOnly !== undefined && typeof options.readOnly !== 'boolean') {
+    throw new LakebaseOptionError('readOnly', 'must be true or false')
   }
   if (options.sslMode !== undefined && !SSL_MODES.includes(options.sslMode)) {
     throw new LakebaseOptionError('sslMode', `must be one of ${SSL_MODES.join(', ')}`)

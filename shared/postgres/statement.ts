@@ -30,6 +30,24 @@ export function isReadOnly(text: string): boolean {
 }
 
 /**
+ * What a session with `default_transaction_read_only=on` still lets a statement do that a second
+ * run would repeat, or what lifts that guard: notifications, dblink (its writes land elsewhere),
+ * and turning read-write (`SET TRANSACTION READ WRITE`, `set_config`, the setting by name).
+ * Every other write is refused by Postgres (25006), so running it twice cannot change the answer.
+ */
+const ESCAPES_READ_ONLY =
+  /\b(notify|pg_notify|dblink\w*|set_config|read\s+write|(default_)?transaction_read_only)\b/i
+
+/**
+ * Whether one statement can run a second time without changing the answer in a read-only
+ * session (`readOnly: true`): every statement can, except what {@link ESCAPES_READ_ONLY} names.
+ * Judged from the text with comments and literals set aside, as {@link isReadOnly} is.
+ */
+export function isRepeatableWhenReadOnly(text: string): boolean {
+  return !ESCAPES_READ_ONLY.test(text.replace(COMMENTS_AND_LITERALS, ' '))
+}
+
+/**
  * A statement as a log field: its template with `$n` where values go, so no parameter ever
  * reaches a log; shortened to {@link MAX_LOGGED_STATEMENT_CHARS}.
  */

@@ -125,6 +125,31 @@ describe('resolveBrokerConfig', () => {
     ])
   })
 
+  it('offers X-ro beside each Provisioned target X, giving way to a configured X-ro', () => {
+    const file = JSON.stringify({
+      targets: {
+        reporting: { env: { LAKEBASE_INSTANCE_NAME: 'reporting-db', PGHOST: 'r.example' } },
+        'reporting-ro': { env: { LAKEBASE_INSTANCE_NAME: 'reporting-db', PGHOST: 'rr.example' } },
+        replica: { env: { LAKEBASE_READ_ONLY: 'true' } },
+        local: { provider: 'static', env: { PGPASSWORD: 'pw' } },
+        ['x'.repeat(62)]: { env: {} },
+      },
+    })
+    const config = resolveBrokerConfig(
+      { ...databricks, BROKER_CONFIG: '/etc/broker.json' },
+      { readFile: () => file },
+    )
+    expect(config.companions).toEqual([
+      {
+        name: 'default-ro',
+        primary: 'default',
+        absentReason: expect.stringMatching(/instance db has no readable secondaries/),
+      },
+    ])
+    const hostGiven = resolveBrokerConfig({ ...databricks, PGHOST: 'db.example' }).companions
+    expect(hostGiven[0]?.absentReason).toMatch(/host given \(PGHOST or LAKEBASE_HOST\)/)
+  })
+
   it('names where a config file is wrong without quoting its secrets', () => {
     const file = JSON.stringify({
       clients: [{ name: 'x', token: 'short-secret', targets: ['default'] }],

@@ -67,7 +67,7 @@ function fetchOnce(p: DatabricksProvider) {
 }
 
 describe('DatabricksProvider with Lakebase Provisioned', () => {
-  it('returns a credential for the instance: token, looked-up host, token identity, stated expiry', async () => {
+  it('returns a credential for the instance: token, looked-up hosts, token identity, stated expiry', async () => {
     const p = await provider()
     const credential = await fetchOnce(p)
     const instance = ws.instances.get(ws.instanceName)
@@ -81,6 +81,7 @@ describe('DatabricksProvider with Lakebase Provisioned', () => {
       expiresAt: new Date(clock.now() + HOUR_MS),
       issuedAt: new Date(clock.now()),
       source: 'databricks',
+      readOnlyHost: instance?.read_only_dns,
     })
     expect(ws.calls).toMatchObject({ getInstance: 1, databaseCredentials: 1, scimMe: 0 })
   })
@@ -285,6 +286,19 @@ describe('DatabricksProvider read replicas', () => {
       default: instance?.read_write_dns,
       'default-ro': instance?.read_only_dns,
     })
+  })
+
+  it('names no read-only host for an instance without readable secondaries, nor for a given host', async () => {
+    workspace({ instances: [{ name: 'orders', read_only_dns: '' }] })
+    const credential = await fetchOnce(await provider())
+    expect(credential.host).toBe(ws.instances.get('orders')?.read_write_dns)
+    expect(credential).not.toHaveProperty('readOnlyHost')
+    workspace()
+    const given = await fetchOnce(
+      await provider(settingsFor({}, { PGHOST: 'db.internal.example' })),
+    )
+    expect(given).not.toHaveProperty('readOnlyHost')
+    expect(ws.calls.getInstance).toBe(0)
   })
 
   it('reports an instance without readable secondaries as a permanent config error, minting nothing', async () => {

@@ -305,6 +305,48 @@ describe('createPool', () => {
   })
 })
 
+describe('createPool({ readOnly: true })', () => {
+  it("logs in with the broker's default-ro credential, reads, and Postgres refuses its writes (25006)", async () => {
+    // The primary's host does not resolve: only the read-only companion reaches Postgres.
+    const lakebase = await lakebaseLike({
+      lifetimeS: 3600,
+      workspace: {
+        instances: [
+          { name: 'test-instance', read_write_dns: 'primary.invalid', read_only_dns: '127.0.0.1' },
+        ],
+      },
+    })
+    cleanup.push(() => lakebase.close())
+    const { PGHOST: _, ...brokerEnv } = lakebase.brokerEnv
+    const { broker } = await startTestBroker(brokerEnv)
+    cleanup.push(() => broker.close())
+    await lakebase.db.sql.unsafe(
+      `create table notes (n int); insert into notes values (1);
+       grant select, insert on notes to "${lakebase.role}"`,
+    )
+    const pool = createPool({
+      env: {
+        LAKEBASE_BROKER_URL: broker.url,
+        LAKEBASE_BROKER_TOKEN: TEST_CLIENT_TOKEN,
+        PGSSLMODE: 'disable',
+      },
+      readOnly: true,
+      options: '-c statement_timeout=5s',
+      max: 2,
+    })
+    cleanup.push(() => pool.end())
+
+    const { rows } = await pool.query(
+      `select current_user as who, current_setting('default_transaction_read_only') as ro,
+        current_setting('statement_timeout') as timeout, count(*)::int as n from notes`,
+    )
+    expect(rows).toEqual([{ who: lakebase.role, ro: 'on', timeout: '5s', n: 1 }])
+    const err = await rejectionOf(pool.query('insert into notes values (2)'), Error)
+    expect((err as { code?: string }).code).toBe('25006')
+    expect(lakebase.workspace.calls.databaseCredentials).toBe(1)
+  })
+})
+
 describe('createPool options', () => {
   const credentials = brokerCredentials({ url: 'http://127.0.0.1:1', token: 't' })
 
@@ -317,6 +359,7 @@ describe('createPool options', () => {
     [{ credentials, host: 'db.example.com' }, 'host'],
     [{ credentials, ssl: true }, 'ssl'],
     [{ credentials, env: { PGSSLMODE: 'strict' } }, 'PGSSLMODE'],
+    [{ credentials, readOnly: 'yes' }, 'readOnly'],
   ])('refuses %o, naming %s', (options, option) => {
     const build = () => createPool(options as CreatePoolOptions)
     expect(build).toThrow(LakebaseOptionError)

@@ -1,6 +1,30 @@
 import { describe, expect, it } from 'vitest'
 import { neverSent, pgFailure } from '../../../shared/pg/failure.js'
-import { isReadOnly } from '../../../shared/postgres/statement.js'
+import { isReadOnly, isRepeatableWhenReadOnly } from '../../../shared/postgres/statement.js'
+
+describe('isRepeatableWhenReadOnly, the retry rule of readOnly: true', () => {
+  it.each([
+    'select 1',
+    'insert into t values (1)',
+    'select * from t for update',
+    "select nextval('s')",
+    "select 'notify' as word -- notify",
+    'select pg_advisory_lock(1)',
+  ])('may run again, as the session refuses every write: %s', (text) => {
+    expect(isRepeatableWhenReadOnly(text)).toBe(true)
+  })
+
+  it.each([
+    'notify jobs',
+    "select pg_notify('c', 'x')",
+    "select dblink_exec('remote', 'delete from t')",
+    'set transaction read write; insert into t values (1)',
+    'set default_transaction_read_only = off',
+    "select set_config('default_transaction_read_only', 'off', false)",
+  ])('runs once, as its effect escapes a read-only session: %s', (text) => {
+    expect(isRepeatableWhenReadOnly(text)).toBe(false)
+  })
+})
 
 describe('isReadOnly, the retry rule of both driver entries', () => {
   it.each([

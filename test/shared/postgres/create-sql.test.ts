@@ -59,6 +59,7 @@ describe('createSql options', () => {
     [{ idle_timeout: -1 }, 'idle_timeout'],
     [{ wakeTimeoutMs: Number.NaN }, 'wakeTimeoutMs'],
     [{ env: { PGSSLMODE: 'verify-maybe' } }, 'env.PGSSLMODE'],
+    [{ readOnly: 'yes' }, 'readOnly'],
   ])('refuses %j when built, naming %s', (options, name) => {
     let thrown: unknown
     try {
@@ -248,5 +249,90 @@ describe('createSql', () => {
     const read = sql`select count(*)::int as n from t`.then((rows) => rows)
     await droppedRead
     expect(await read).toEqual([{ n: 1 }])
+  })
+})
+
+describe('createSql({ readOnly: true })', () => {
+  /**
+   * A Lakebase-like instance whose primary host does not resolve and whose `read_only_dns` is the
+   * suite's Postgres: only a client sent to the read-only companion can reach it.
+   */
+  async function replicaStack() {
+    const lakebase = await lakebaseLike({
+      lifetimeS: 3600,
+      workspace: {
+        instances: [
+          {
+            name: 'test-instance',
+            read_write_dns: 'primary.invalid',
+            read_only_dns: inject('postgres').host,
+          },
+        ],
+      },
+    })
+    cleanup.push(() => lakebase.close())
+    // No PGHOST: the broker looks the instance up, which is what names its read_only_dns.
+    const { PGHOST: _, ...brokerEnv } = lakebase.brokerEnv
+    const { broker } = await startTestBroker(brokerEnv)
+    cleanup.push(() => broker.close())
+    await lakebase.db.sql.unsafe(
+      `create table notes (n int); insert into notes values (1);
+       grant select, insert on notes to "${lakebase.role}"`,
+    )
+    const logs = captureLogs('sql')
+    const sql = createSql({
+      env: {
+        LAKEBASE_BROKER_URL: broker.url,
+        LAKEBASE_BROKER_TOKEN: TEST_CLIENT_TOKEN,
+        PGSSLMODE: 'disable',
+      },
+      readOnly: true,
+      logger: logs.logger,
+      max: 2,
+    })
+    cleanup.push(() => sql.end({ timeout: 1 }))
+    return { lakebase, broker, sql, logs }
+  }
+
+  it("logs in with the broker's default-ro credential over HTTP, reads, and Postgres refuses its writes (25006)", async () => {
+    const { lakebase, sql } = await replicaStack()
+
+    const [row] = await sql`
+      select current_user as who, current_setting('default_transaction_read_only') as ro,
+        count(*)::int as n from notes`
+    expect(row).toEqual({ who: lakebase.role, ro: 'on', n: 1 })
+    const err = await rejectionOf(sql`insert into notes values (2)`, Error)
+    expect((err as { code?: string }).code).toBe('25006')
+    // Inside a transaction too, and nothing was written.
+    const inTx = await rejectionOf(
+      sql.begin((tx) => tx`insert into notes values (3)`),
+      Error,
+    )
+    expect((inTx as { code?: string }).code).toBe('25006')
+    expect(await lakebase.db.sql`select count(*)::int as n from notes`).toEqual([{ n: 1 }])
+    // One mint: the companion serves the primary's credential.
+    expect(lakebase.workspace.calls.databaseCredentials).toBe(1)
+    expect(sqlStats(sql)?.login_user).toBe(lakebase.role)
+  })
+
+  it('retries a statement the text rule takes for a write after its connection dropped mid-statement', async () => {
+    const { lakebase, sql, logs } = await replicaStack()
+    const admin = adminSql()
+    cleanup.push(() => admin.end())
+    await sql`select 1`
+
+    // `"update"` makes the text look like a write; in a read-only session nothing can write.
+    const answer = sql`select pg_sleep(0.5), count(*)::int as "update" from notes`.then(
+      (rows) => rows,
+    )
+    await until(async () => {
+      const [busy] = await admin`
+        select count(*)::int as n from pg_stat_activity
+        where usename = ${lakebase.role} and query like '%pg_sleep(0.5)%' and state = 'active'`
+      return (busy?.n ?? 0) > 0
+    })
+    await admin`select pg_terminate_backend(pid) from pg_stat_activity where usename = ${lakebase.role}`
+    expect((await answer)[0]).toMatchObject({ update: 1 })
+    expect(logs.text()).toMatch(/"ran":true,"retry":true/)
   })
 })
