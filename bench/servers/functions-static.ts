@@ -1,8 +1,8 @@
-import { buildFunctionsApp } from '../../functions/app.js'
 import { resolveFunctionsConfig } from '../../cli/functions-config.js'
+import { buildFunctionsApp } from '../../functions/app.js'
+import { Database } from '../../functions/db/database.js'
 import type { BrokerCredentials } from '../../shared/broker-client.js'
 import type { ServedCredential } from '../../shared/credential.js'
-import { Database } from '../../functions/db/database.js'
 import { createLogger } from '../../shared/logger.js'
 import { required, serveBench } from './serve.js'
 

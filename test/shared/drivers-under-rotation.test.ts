@@ -1,6 +1,6 @@
 import { afterEach, describe, expect, it } from 'vitest'
-import { type BrokerCredentials, brokerCredentials } from '../../shared/broker-client.js'
 import { Database } from '../../functions/db/database.js'
+import { type BrokerCredentials, brokerCredentials } from '../../shared/broker-client.js'
 import { codeOf } from '../../shared/db/sqlstate.js'
 import { createPool } from '../../shared/pg/create-pool.js'
 import { createSql, sqlStats } from '../../shared/postgres/create-sql.js'

@@ -1,6 +1,6 @@
 import { afterEach, describe, expect, it } from 'vitest'
-import { brokerCredentials } from '../../../shared/broker-client.js'
 import { Database } from '../../../functions/db/database.js'
+import { brokerCredentials } from '../../../shared/broker-client.js'
 import { AppError } from '../../../shared/errors.js'
 import { ManualClock } from '../../../testing/manual-clock.js'
 import {
