@@ -1,5 +1,5 @@
 import { execFile } from 'node:child_process'
-import { mkdir, rm, writeFile } from 'node:fs/promises'
+import { mkdir, readFile, rm, writeFile } from 'node:fs/promises'
 import { createRequire } from 'node:module'
 import { join } from 'node:path'
 import { promisify } from 'node:util'
@@ -41,7 +41,9 @@ export async function buildEntries(root: string): Promise<BuiltEntries> {
       sourceMap: false,
       noEmit: false,
     },
-    include: ['broker', 'functions', 'shared', 'bench/servers'].map((dir) => join(root, dir)),
+    include: ['broker', 'cli', 'functions', 'shared', 'bench/servers'].map((dir) =>
+      join(root, dir),
+    ),
     exclude: [],
   }
   const configPath = join(cache, 'tsconfig.json')
@@ -53,11 +55,26 @@ export async function buildEntries(root: string): Promise<BuiltEntries> {
     const { stdout = '', stderr = '' } = err as { stdout?: string; stderr?: string }
     throw new Error(`compiling the servers failed:\n${stdout}${stderr}`)
   }
-  // Under node_modules Node assumes CommonJS unless told otherwise.
-  await writeFile(join(outDir, 'package.json'), '{"type":"module"}\n')
+  // Under node_modules Node assumes CommonJS unless told otherwise; and the package's own name
+  // must resolve to the compiled entries, as it does to dist/ in the repository (the functions
+  // import lakebase-broker/*).
+  const manifest = JSON.parse(await readFile(join(root, 'package.json'), 'utf8')) as {
+    name: string
+    exports: Record<string, string | Record<string, string>>
+  }
+  const exports = Object.fromEntries(
+    Object.entries(manifest.exports).map(([entry, target]) => {
+      const js = typeof target === 'string' ? target : (target.default ?? '')
+      return [entry, js.replace(/^\.\/dist\//, './')]
+    }),
+  )
+  await writeFile(
+    join(outDir, 'package.json'),
+    `${JSON.stringify({ name: manifest.name, type: 'module', exports })}\n`,
+  )
   return {
     broker: join(outDir, 'broker', 'main.js'),
-    functions: join(outDir, 'functions', 'main.js'),
+    functions: join(outDir, 'cli', 'commands', 'functions.js'),
     functionsStatic: join(outDir, 'bench', 'servers', 'functions-static.js'),
     bareHono: join(outDir, 'bench', 'servers', 'bare-hono.js'),
     perConnection: join(outDir, 'bench', 'servers', 'per-connection.js'),

@@ -83,13 +83,22 @@ export class FunctionsMetrics {
   /** Times every request by its route template and counts the database failures it answered. */
   middleware(): MiddlewareHandler {
     const metrics = this
+    // One labelled series per method, route template and status, looked up once: prom-client
+    // hashes a label object on every observe otherwise.
+    const series = new Map<string, { observe(value: number): void }>()
     return async function recordMetrics(c, next) {
       const started = performance.now()
       await next()
-      metrics.requestDuration.observe(
-        { method: c.req.method, route: routeOf(c), status: String(c.res.status) },
-        (performance.now() - started) / 1000,
-      )
+      const method = c.req.method
+      const route = routeOf(c)
+      const status = c.res.status
+      const key = `${method} ${status} ${route}`
+      let timer = series.get(key)
+      if (timer === undefined) {
+        timer = metrics.requestDuration.labels({ method, route, status: String(status) })
+        series.set(key, timer)
+      }
+      timer.observe((performance.now() - started) / 1000)
       const failure = c.error === undefined ? undefined : databaseFailure(c.error)
       if (failure !== undefined) metrics.databaseErrors.inc({ class: failure })
     }

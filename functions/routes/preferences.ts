@@ -1,7 +1,7 @@
 import { createRoute, z } from '@hono/zod-openapi'
 import { and, asc, eq, sql } from 'drizzle-orm'
 import { LakebaseError } from 'lakebase-broker'
-import type { Database } from '../db/database.js'
+import { type Database, prepared } from '../db/database.js'
 import { userPreferences } from '../db/schema.js'
 import type { IdentityEnv } from '../middleware/identity.js'
 import { BODY_ERRORS, DATABASE_ERRORS, errorResponses, IDENTITY_ERRORS } from '../openapi/errors.js'
@@ -57,30 +57,56 @@ export function preferencesRoutes(database: Database, allowedKeys: readonly stri
       params: { tooLarge: true },
     })
 
-  const upsert = (
-    userId: string,
-    preferenceKey: string,
-    preferenceValue: Record<string, unknown>,
-  ) =>
-    database.run(async (db) => {
-      const [row] = await db
-        .insert(userPreferences)
-        .values({
-          user_id: userId,
-          preference_key: preferenceKey,
-          preference_value: preferenceValue,
-        })
-        .onConflictDoUpdate({
-          target: [userPreferences.user_id, userPreferences.preference_key],
-          set: { preference_value: preferenceValue, updated_at: sql`now()` },
-        })
-        // xmax is 0 only on a row this statement inserted: created vs updated in one round trip,
-        // exact under any concurrency.
-        .returning({ ...columns, inserted: sql<boolean>`(xmax = 0)` })
-      if (!row) throw new Error('upsert returned no row')
-      const { inserted, ...preference } = row
-      return { preference, status: inserted ? (201 as const) : (200 as const) }
-    })
+  const userId = sql.placeholder('userId')
+  const preferenceKey = sql.placeholder('preferenceKey')
+  const byUser = eq(userPreferences.user_id, userId)
+  const byUserAndKey = and(byUser, eq(userPreferences.preference_key, preferenceKey))
+  const listAll = prepared((db) =>
+    db
+      .select(columns)
+      .from(userPreferences)
+      .where(byUser)
+      .orderBy(asc(userPreferences.preference_key))
+      .prepare('preferences_list'),
+  )
+  const getOne = prepared((db) =>
+    db.select(columns).from(userPreferences).where(byUserAndKey).prepare('preferences_get'),
+  )
+  const deleteOne = prepared((db) =>
+    db
+      .delete(userPreferences)
+      .where(byUserAndKey)
+      .returning({ id: userPreferences.id })
+      .prepare('preferences_delete'),
+  )
+  const upsertOne = prepared((db) =>
+    db
+      .insert(userPreferences)
+      .values({
+        user_id: userId,
+        preference_key: preferenceKey,
+        preference_value: sql.placeholder('value'),
+      })
+      .onConflictDoUpdate({
+        target: [userPreferences.user_id, userPreferences.preference_key],
+        set: { preference_value: sql`excluded.preference_value`, updated_at: sql`now()` },
+      })
+      // xmax is 0 only on a row this statement inserted: created vs updated in one round trip,
+      // exact under any concurrency.
+      .returning({ ...columns, inserted: sql<boolean>`(xmax = 0)` })
+      .prepare('preferences_upsert'),
+  )
+
+  const upsert = (user: string, key: string, value: Record<string, unknown>) =>
+    database.run(
+      async (db) => {
+        const [row] = await upsertOne(db).execute({ userId: user, preferenceKey: key, value })
+        if (!row) throw new Error('upsert returned no row')
+        const { inserted, ...preference } = row
+        return { preference, status: inserted ? (201 as const) : (200 as const) }
+      },
+      { name: 'preferences_upsert' },
+    )
 
   const keyPath = {
     params: z.object({ key: key.openapi({ param: { name: 'key', in: 'path' } }) }),
@@ -111,21 +137,14 @@ export function preferencesRoutes(database: Database, allowedKeys: readonly stri
         },
       }),
       async (c) => {
-        const userId = c.get('userId')
+        const user = c.get('userId')
         const { preference_key } = c.req.valid('query')
-        const rows = await database.run((db) =>
-          db
-            .select(columns)
-            .from(userPreferences)
-            .where(
-              preference_key === undefined
-                ? eq(userPreferences.user_id, userId)
-                : and(
-                    eq(userPreferences.user_id, userId),
-                    eq(userPreferences.preference_key, preference_key),
-                  ),
-            )
-            .orderBy(asc(userPreferences.preference_key)),
+        const rows = await database.run(
+          (db) =>
+            preference_key === undefined
+              ? listAll(db).execute({ userId: user })
+              : getOne(db).execute({ userId: user, preferenceKey: preference_key }),
+          { name: 'preferences_list' },
         )
         return c.json(rows, 200)
       },
@@ -147,20 +166,12 @@ export function preferencesRoutes(database: Database, allowedKeys: readonly stri
         },
       }),
       async (c) => {
-        const userId = c.get('userId')
-        const { key: preferenceKey } = c.req.valid('param')
-        const [row] = await database.run((db) =>
-          db
-            .select(columns)
-            .from(userPreferences)
-            .where(
-              and(
-                eq(userPreferences.user_id, userId),
-                eq(userPreferences.preference_key, preferenceKey),
-              ),
-            ),
+        const { key } = c.req.valid('param')
+        const [row] = await database.run(
+          (db) => getOne(db).execute({ userId: c.get('userId'), preferenceKey: key }),
+          { name: 'preferences_get' },
         )
-        if (!row) throw notFound(preferenceKey)
+        if (!row) throw notFound(key)
         return c.json(row, 200)
       },
     )
@@ -228,20 +239,12 @@ export function preferencesRoutes(database: Database, allowedKeys: readonly stri
         },
       }),
       async (c) => {
-        const userId = c.get('userId')
-        const { key: preferenceKey } = c.req.valid('param')
-        const deleted = await database.run((db) =>
-          db
-            .delete(userPreferences)
-            .where(
-              and(
-                eq(userPreferences.user_id, userId),
-                eq(userPreferences.preference_key, preferenceKey),
-              ),
-            )
-            .returning({ id: userPreferences.id }),
+        const { key } = c.req.valid('param')
+        const deleted = await database.run(
+          (db) => deleteOne(db).execute({ userId: c.get('userId'), preferenceKey: key }),
+          { name: 'preferences_delete' },
         )
-        if (deleted.length === 0) throw notFound(preferenceKey)
+        if (deleted.length === 0) throw notFound(key)
         return c.body(null, 204)
       },
     )

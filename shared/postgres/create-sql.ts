@@ -260,20 +260,45 @@ export function createSql(options: CreateSqlOptions = {}): postgres.Sql {
     return { key, sql, user: credential.user, answered: false, pending: new Set() }
   }
 
-  async function generation(): Promise<Generation> {
-    const credential = await credentials.get()
-    const key = JSON.stringify([
+  /** The credential the current generation's key was made from, to skip remaking it. */
+  let keyedCredential: ServedCredential | undefined
+  let keyOfCredential = ''
+
+  /**
+   * The pool for the credential in hand: from memory while the client holds a valid one (no
+   * await, no new key), else after `get()` (which fails at once when the broker has none). Only
+   * the login's identity matters here; each new connection's password callback asks `get()`,
+   * which refreshes ahead of expiry.
+   */
+  function generation(): Generation | Promise<Generation> {
+    const held = credentials.current()
+    if (held !== undefined && held === keyedCredential && current?.key === keyOfCredential) {
+      return current
+    }
+    return held === undefined ? credentials.get().then(generationFor) : generationFor(held)
+  }
+
+  function generationFor(credential: ServedCredential): Generation {
+    if (credential !== keyedCredential) {
+      keyedCredential = credential
+      keyOfCredential = keyFor(credential)
+    }
+    const key = keyOfCredential
+    if (current?.key === key) return current
+    // A new user or host (rare: a reconfigured broker) gets a new pool; the old one drains.
+    if (current) drain(current)
+    current = open(credential, key)
+    return current
+  }
+
+  function keyFor(credential: ServedCredential): string {
+    return JSON.stringify([
       credential.host,
       credential.port,
       credential.database,
       credential.user,
       explicitSsl ?? envSsl ?? credential.ssl,
     ])
-    if (current?.key === key) return current
-    // A new user or host (rare: a reconfigured broker) gets a new pool; the old one drains.
-    if (current) drain(current)
-    current = open(credential, key)
-    return current
   }
 
   function drain(gen: Generation): void {
@@ -312,7 +337,8 @@ export function createSql(options: CreateSqlOptions = {}): postgres.Sql {
 
   /** Runs `query` to its answer under the retry policy (see the JSDoc of createSql). */
   async function settle(query: AnyQuery): Promise<unknown> {
-    const rerunnable = repeatable(query.strings.join(' '))
+    // Judged only when a statement failed: the text rule costs regular expressions.
+    const rerunnable = () => repeatable(query.strings.join(' '))
     const started = performance.now()
     let authRetries = 0
     let conflictRetries = 0
@@ -320,7 +346,8 @@ export function createSql(options: CreateSqlOptions = {}): postgres.Sql {
     let unranRetries = 0
     let wakePause = WAKE_PAUSE_MS
     for (;;) {
-      const gen = await generation()
+      const next = generation()
+      const gen = next instanceof Promise ? await next : next
       const attempt = replay(gen.sql, query)
       gen.pending.add(attempt)
       try {
@@ -354,7 +381,11 @@ export function createSql(options: CreateSqlOptions = {}): postgres.Sql {
           // backend to the next query on its connection): always safe, and not the one retry.
           unranRetries += 1
           retry = true
-        } else if (rule.retry === 'unless-ran' && rerunnable && readRetries < MAX_READ_RETRIES) {
+        } else if (
+          rule.retry === 'unless-ran' &&
+          readRetries < MAX_READ_RETRIES &&
+          rerunnable()
+        ) {
           readRetries += 1
           retry = true
         } else if (rule.retry === 'conflict' && conflictRetries < MAX_CONFLICT_RETRIES) {
@@ -401,7 +432,7 @@ export function createSql(options: CreateSqlOptions = {}): postgres.Sql {
       finally: (onFinally?: () => void) => run().finally(onFinally),
       // Cursors, forEach and execute() run the query object itself, once, without retries.
       handler: (self: AnyQuery) => {
-        generation().then(
+        Promise.resolve(generation()).then(
           (gen) => (gen.sql.unsafe('') as unknown as AnyQuery).handler(self),
           (err: unknown) => (self as unknown as { reject(e: unknown): void }).reject(err),
         )
