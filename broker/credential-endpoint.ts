@@ -87,12 +87,13 @@ export class CredentialEndpoint {
       byKey = new Map()
       this.counters.set(caller, byKey)
     }
-    // Targets are the configured ones (a 404 for another name is counted unbound, below).
-    const key = status === '200' ? target : ''
+    // A name no target has is one label, so a caller cannot grow the series without bound.
+    const label = this.targets.has(target) ? target : '(unknown)'
+    const key = status === '200' ? label : `${status} ${label}`
     let counter = byKey.get(key)
-    if (counter === undefined || key === '') {
-      counter = this.metrics.requests.labels({ caller: caller.name, target, status })
-      if (key !== '') byKey.set(key, counter)
+    if (counter === undefined) {
+      counter = this.metrics.requestCounter({ caller: caller.name, target: label, status })
+      byKey.set(key, counter)
     }
     counter.inc()
   }

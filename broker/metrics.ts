@@ -4,6 +4,12 @@ import type { CacheObserver, TargetStatus } from './credential-cache.js'
 /** Refresh latency buckets (seconds): workspace calls take tens to hundreds of ms. */
 const REFRESH_DURATION_BUCKETS_S = [0.01, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10, 15]
 
+interface RequestSeries {
+  labels: { caller: string; target: string; status: string }
+  n: number
+  inc(): void
+}
+
 /**
  * The broker's Prometheus metrics, on a registry of its own. Labels carry target names, caller
  * names, outcomes and error classes — never a credential.
@@ -14,6 +20,7 @@ export class BrokerMetrics {
   readonly refreshDuration: Histogram<'target'>
   readonly staleServes: Counter<'target'>
   readonly requests: Counter<'caller' | 'target' | 'status'>
+  readonly #requestSeries = new Map<string, RequestSeries>()
   readonly refusals: Counter<'target' | 'outcome'>
   readonly forcedRefreshes: Counter<'target'>
 
@@ -39,11 +46,17 @@ export class BrokerMetrics {
       labelNames: ['target'],
       registers,
     })
+    const series = this.#requestSeries
     this.requests = new Counter({
       name: 'lakebase_broker_requests_total',
       help: 'Credential requests by caller, target and HTTP status',
       labelNames: ['caller', 'target', 'status'],
       registers,
+      // Counted in plain numbers on the hot path (see requestCounter), read at scrape time.
+      collect() {
+        this.reset()
+        for (const s of series.values()) if (s.n > 0) this.inc(s.labels, s.n)
+      },
     })
     this.refusals = new Counter({
       name: 'lakebase_broker_refusals_reported_total',
@@ -101,6 +114,28 @@ export class BrokerMetrics {
         }
       },
     })
+  }
+
+  /**
+   * The counter of one caller, target and status for `lakebase_broker_requests_total`: an
+   * increment of a plain number per request (a cache hit costs no label hashing), read into the
+   * Prometheus counter when `/metrics` is scraped. One object per label set.
+   */
+  requestCounter(labels: { caller: string; target: string; status: string }): { inc(): void } {
+    const key = `${labels.caller}\u0000${labels.target}\u0000${labels.status}`
+    let s = this.#requestSeries.get(key)
+    if (s === undefined) {
+      const created: RequestSeries = {
+        labels: { ...labels },
+        n: 0,
+        inc() {
+          created.n += 1
+        },
+      }
+      s = created
+      this.#requestSeries.set(key, s)
+    }
+    return s
   }
 
   /** The cache observer that feeds these metrics. */

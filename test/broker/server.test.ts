@@ -173,6 +173,19 @@ describe('the broker endpoint', () => {
     expect(await draining.json()).toMatchObject({ draining: true, ready: false })
   })
 
+  it('counts requests for names no target has under one label, however many names', async () => {
+    const { request, warm } = setup()
+    await warm()
+    for (let i = 0; i < 20; i++) {
+      expect((await request(`/v1/credentials/nope-${i}`, bearer(ADMIN))).status).toBe(404)
+    }
+    const text = await (await request('/metrics')).text()
+    expect(text).toContain(
+      'lakebase_broker_requests_total{caller="admin",target="(unknown)",status="404"} 20',
+    )
+    expect(text).not.toMatch(/target="nope-/)
+  })
+
   it('serves health and metrics without a token, and neither reveals a secret', async () => {
     const { request, warm, logs } = setup()
     const minted = await warm()
