@@ -55,5 +55,7 @@ export function spawnChild(
 export function spawnNode(entry: string, env: Record<string, string>, cwd?: string) {
   const profileDir = process.env.BENCH_CPU_PROF_DIR
   const profile = profileDir ? ['--cpu-prof', '--cpu-prof-dir', profileDir] : []
-  return spawnChild(process.execPath, [...profile, entry], env, { cwd })
+  // BENCH_NODE_FLAGS: extra Node/V8 flags for every server, for experiments (e.g. heap sizes).
+  const flags = (process.env.BENCH_NODE_FLAGS ?? '').split(/\s+/).filter(Boolean)
+  return spawnChild(process.execPath, [...flags, ...profile, entry], env, { cwd })
 }

@@ -272,6 +272,7 @@ async function main(): Promise<void> {
           token: CLIENT_TOKEN,
           brokerPid: broker.pid,
           bareUrl,
+          barePid: bare.pid,
           rounds: plan.brokerRounds,
           durationS: plan.brokerRunS,
         })
@@ -668,7 +669,7 @@ async function main(): Promise<void> {
         'broker_rss_mb',
         json.broker_rss_mb,
         brokerFigure &&
-          `idle ${round(brokerFigure.brokerIdleRssMb, 1)} MB; private ${round(brokerFigure.brokerPeakAnonMb ?? Number.NaN, 1)} MB${coldFigure ? `; ${round(coldFigure.brokerPeakRssMb, 1)} MB through the cold burst` : ''}`,
+          `idle ${round(brokerFigure.brokerIdleRssMb, 1)} MB; private ${round(brokerFigure.brokerPeakAnonMb ?? Number.NaN, 1)} MB${coldFigure ? `; ${round(coldFigure.brokerPeakRssMb, 1)} MB through the cold burst` : ''}; bare Hono ${round(brokerFigure.barePeakRssMb, 1)} MB peak, ${round(brokerFigure.bareIdleRssMb, 1)} MB idle`,
       ),
     ]
     console.log(formatTable(rows))

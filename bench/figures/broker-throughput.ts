@@ -15,6 +15,8 @@ export interface BrokerThroughputOptions {
   brokerPid: number
   /** The bare Hono server's constant-JSON route. */
   bareUrl: string
+  /** The bare Hono server's process, whose memory under the same load is the stack's floor. */
+  barePid: number
   rounds: number
   durationS: number
 }
@@ -35,6 +37,9 @@ export interface BrokerThroughput {
   brokerPeakAnonMb: number | undefined
   /** Its resident set before the load, once started and holding a credential. */
   brokerIdleRssMb: number
+  /** The bare Hono server (node, @hono/node-server, one route) under the same load. */
+  barePeakRssMb: number
+  bareIdleRssMb: number
   perRound: { broker: number; bare: number; brokerP99Ms: number; bareP99Ms: number }[]
   /** Each round's throughput ratio and p99 ratio, for the spread. */
   ratios: number[]
@@ -61,14 +66,21 @@ export async function measureBrokerThroughput(
     load({ url: `${options.bareUrl}/v1/credentials`, connections: BROKER_CONNECTIONS, durationS })
 
   const idle = await residentMemoryMb(options.brokerPid)
-  const { result, peakMb, peakAnonMb } = await peakResidentMb(options.brokerPid, async () => {
-    await broker(WARMUP_S)
-    await bare(WARMUP_S)
-    return runInterleaved(
-      { broker: () => broker(options.durationS), bare: () => bare(options.durationS) },
-      options.rounds,
-    )
-  })
+  const bareIdle = await residentMemoryMb(options.barePid)
+  const {
+    result: { result, peakMb: barePeakMb },
+    peakMb,
+    peakAnonMb,
+  } = await peakResidentMb(options.brokerPid, () =>
+    peakResidentMb(options.barePid, async () => {
+      await broker(WARMUP_S)
+      await bare(WARMUP_S)
+      return runInterleaved(
+        { broker: () => broker(options.durationS), bare: () => bare(options.durationS) },
+        options.rounds,
+      )
+    }),
+  )
   const pairs = result.broker.map((b, i) => {
     const bareRun = result.bare[i] as LoadResult
     return {
@@ -95,6 +107,8 @@ export async function measureBrokerThroughput(
     brokerPeakRssMb: peakMb,
     brokerPeakAnonMb: peakAnonMb,
     brokerIdleRssMb: idle.rss,
+    barePeakRssMb: barePeakMb,
+    bareIdleRssMb: bareIdle.rss,
     perRound: pairs,
   }
 }
