@@ -381,11 +381,7 @@ export function createSql(options: CreateSqlOptions = {}): postgres.Sql {
           // backend to the next query on its connection): always safe, and not the one retry.
           unranRetries += 1
           retry = true
-        } else if (
-          rule.retry === 'unless-ran' &&
-          readRetries < MAX_READ_RETRIES &&
-          rerunnable()
-        ) {
+        } else if (rule.retry === 'unless-ran' && readRetries < MAX_READ_RETRIES && rerunnable()) {
           readRetries += 1
           retry = true
         } else if (rule.retry === 'conflict' && conflictRetries < MAX_CONFLICT_RETRIES) {
