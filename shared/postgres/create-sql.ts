@@ -8,6 +8,7 @@ import { LakebaseOptionError } from '../errors.js'
 import type { Logger } from '../logger.js'
 import { traceQuery, watchPool } from '../telemetry.js'
 import { sslOption } from '../tls.js'
+import { countedSocket } from './counted-socket.js'
 import { isReadOnly, isRepeatableWhenReadOnly, statementTemplate } from './statement.js'
 
 /**
@@ -124,12 +125,10 @@ export interface CreateSqlOptions
 export interface SqlStats {
   max: number
   /**
-   * Connections open, estimated as `logins - closes` (at least 0), not counted: postgres.js 3.4
-   * tells no caller which connection logged in (its open/busy queues are private, `onparameter`
-   * carries no connection and fires only on a change, and a `debug` function, the one hook given
-   * a connection id per query, makes every error's parameters enumerable, i.e. logged). A failed
-   * login counts until its close; an attempt refused before the password (ECONNREFUSED) counts a
-   * close only, so after an outage this reads low.
+   * Connections open now, counted on the driver's own sockets from the moment each is made until
+   * it is destroyed (one logging in included, a refused or failed one only while its socket
+   * lives). On Cloudflare Workers, whose postgres.js build makes its own sockets, it is estimated
+   * as `logins - closes`, at least 0.
    */
   open: number
   logins: number
@@ -215,6 +214,9 @@ export function createSql(options: CreateSqlOptions = {}): postgres.Sql {
   const envSsl = envSslMode(env)
   const max = driverOptions.max ?? DEFAULT_POOL_SIZE
   const counters = { logins: 0, closes: 0 }
+  // The pool's connections, counted on the sockets it makes (undefined on Workers).
+  const sockets = { open: 0 }
+  const socket = countedSocket(sockets)
   let current: Generation | undefined
   /** Attempts taken back from a retiring pool (rejected by the cancel): run again, uncounted. */
   const moved = new WeakSet<AnyQuery>()
@@ -233,6 +235,7 @@ export function createSql(options: CreateSqlOptions = {}): postgres.Sql {
       onnotice: () => {},
       ...driverOptions,
       max,
+      ...(socket ? { socket } : {}),
       host: credential.host,
       port: credential.port,
       database: credential.database,
@@ -541,7 +544,7 @@ export function createSql(options: CreateSqlOptions = {}): postgres.Sql {
   }) as postgres.Sql
   stats.set(facade, () => ({
     max,
-    open: Math.max(0, counters.logins - counters.closes),
+    open: socket ? sockets.open : Math.max(0, counters.logins - counters.closes),
     logins: counters.logins,
     closes: counters.closes,
     login_user: current?.user ?? null,
