@@ -11,7 +11,7 @@ import {
 } from '../support/consumer-project.js'
 import { freePort } from '../support/free-port.js'
 import { createTestDatabase, type TestDatabase } from '../support/postgres.js'
-import { type Spawned, spawnNode } from '../support/process.js'
+import { type Spawned, spawnNode, spawnProcess } from '../support/process.js'
 
 /** Registry packages a service has next to ours, at this repository's locked versions. */
 const CONSUMER_PACKAGES = [
@@ -48,6 +48,7 @@ let project: ConsumerProject
 let db: TestDatabase
 let typecheck: string
 let examples: string[]
+let shellExamples: string[]
 
 beforeAll(async () => {
   packDir = await mkdtemp(join(tmpdir(), 'lakebase-pack-'))
@@ -58,7 +59,9 @@ beforeAll(async () => {
   }
   // The fault kit's test, as a user's own vitest file: it imports the installed package.
   await copyFile(new URL('fault-kit.spec.ts', CONSUMER_DIR), join(project.dir, 'fault-kit.test.ts'))
-  examples = readmeExamples(await readFile(new URL('../../README.md', import.meta.url), 'utf8'))
+  const readme = await readFile(new URL('../../README.md', import.meta.url), 'utf8')
+  examples = readmeExamples(readme)
+  shellExamples = readmeExamples(readme, 'sh')
   for (const [i, code] of examples.entries()) {
     await writeFile(join(project.dir, `readme-${i + 1}.ts`), code)
   }
@@ -233,6 +236,52 @@ describe("the README's examples, pasted into that service", () => {
     }
   })
 
+  it('runs the shell examples: one broker on a unix socket, wait, two services and exec', async () => {
+    // `npm install …` is the one block not run as written: this project installed the packed
+    // tarball instead of the registry's, with the same peers.
+    const scripts = shellExamples.filter((code) => !code.trimStart().startsWith('npm install'))
+    expect(scripts.length).toBeGreaterThanOrEqual(1)
+    for (const [name, as] of [
+      ['service-a.js', 'a'],
+      ['service-b.js', 'b'],
+    ]) {
+      await writeFile(
+        join(project.dir, name as string),
+        `import { brokerCredentials } from 'lakebase-broker'\nconsole.log('service ${as} logs in as', (await brokerCredentials().get()).user)\n`,
+      )
+    }
+    const home = await mkdtemp(join(tmpdir(), 'lakebase-home-'))
+    try {
+      for (const [i, code] of scripts.entries()) {
+        const file = join(project.dir, `readme-${i + 1}.sh`)
+        // Run as written; afterwards wait for the services, then stop what is left (the broker).
+        await writeFile(
+          file,
+          `set -e\ntrap 'kill $(jobs -p) 2>/dev/null; wait' EXIT\n${code}\nfor p in $(jobs -p | tail -n +2); do wait "$p"; done\n`,
+        )
+        const { LAKEBASE_BROKER_URL: _url, LAKEBASE_BROKER_TOKEN: _token, ...pg } = env
+        const run = spawnProcess(
+          'bash',
+          [file],
+          {
+            ...pg,
+            LAKEBASE_PROVIDER: 'static',
+            HOME: home,
+            PATH: `${join(project.dir, 'node_modules', '.bin')}:${process.env.PATH}`,
+          },
+          { cwd: project.dir },
+        )
+        const code_ = await run.exited
+        expect(code_, `readme-${i + 1}.sh:\n${code}\n${run.output()}`).toBe(0)
+        expect(run.output()).toMatch(/service a logs in as postgres/)
+        expect(run.output()).toMatch(/service b logs in as postgres/)
+        expect(run.output()).toMatch(/current_user\s*\n-+\n\s*postgres/)
+      }
+    } finally {
+      await rm(home, { recursive: true, force: true })
+    }
+  })
+
   it('serves the Hono example: c.var.sql and c.var.user', async () => {
     const index = examples.findIndex((e) => e.includes('serve('))
     const port = String(await freePort())
@@ -250,15 +299,16 @@ describe("the README's examples, pasted into that service", () => {
   })
 })
 
-/** The ```ts blocks of the README sections a user copies from. */
-function readmeExamples(readme: string): string[] {
+/** The ```ts (or ```sh) blocks of the README sections a user copies from. */
+function readmeExamples(readme: string, language = 'ts'): string[] {
   const blocks: string[] = []
   for (const heading of README_SECTIONS) {
     const start = readme.indexOf(`${heading}\n`)
     if (start === -1) throw new Error(`README has no section ${heading}`)
     const end = readme.indexOf('\n## ', start + heading.length)
     const section = readme.slice(start, end === -1 ? undefined : end)
-    for (const match of section.matchAll(/```ts\n([\s\S]*?)```/g)) blocks.push(match[1] as string)
+    const fence = new RegExp(`\`\`\`${language}\\n([\\s\\S]*?)\`\`\``, 'g')
+    for (const match of section.matchAll(fence)) blocks.push(match[1] as string)
   }
   return blocks
 }
