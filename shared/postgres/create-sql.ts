@@ -576,6 +576,7 @@ function checkOptions(options: CreateSqlOptions): void {
   if (
     c !== undefined &&
     (typeof c?.get !== 'function' ||
+      typeof c.current !== 'function' ||
       typeof c.password !== 'function' ||
       typeof c.forget !== 'function')
   ) {
