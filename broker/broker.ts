@@ -59,11 +59,13 @@ export async function startBroker(options: StartBrokerOptions): Promise<RunningB
   const outageBudget = outageBudgetWarning(config.policy, logger)
   const pgpass = config.pgpassFile ? new PgpassFile(config.pgpassFile, logger) : undefined
   const providers: CredentialProvider[] = []
+  const providerOf = new Map<string, CredentialProvider>()
   /** Each primary's companion, whose `.pgpass` line follows the primary's refreshes. */
   const companionOf = new Map<string, ReadOnlyCompanion>()
   for (const target of config.targets) {
     const provider = await createProvider(target, { clock, logger, factories: options.providers })
     providers.push(provider)
+    providerOf.set(target.name, provider)
     const cache = new CredentialCache({
       target: target.name,
       provider,
@@ -96,10 +98,23 @@ export async function startBroker(options: StartBrokerOptions): Promise<RunningB
     logger.info({ target: target.name, provider: provider.describe() }, 'target configured')
   }
   const companions = new Map<string, ReadOnlyCompanion>()
-  for (const { name, primary, absentReason } of config.companions) {
+  for (const { name, primary, absentReason, lookUp } of config.companions) {
     const cache = caches.get(primary)
     if (cache === undefined) continue
-    const companion = new ReadOnlyCompanion({ target: name, primary, cache, absentReason })
+    const provider = providerOf.get(primary)
+    const lookUpHost =
+      lookUp && provider?.lookUpReadOnlyHost
+        ? (signal: AbortSignal) =>
+            provider.lookUpReadOnlyHost?.(signal) ?? Promise.resolve(undefined)
+        : undefined
+    const companion = new ReadOnlyCompanion({
+      target: name,
+      primary,
+      cache,
+      absentReason,
+      lookUpHost,
+      lookUpTimeoutMs: config.fetchTimeoutMs,
+    })
     companions.set(name, companion)
     companionOf.set(primary, companion)
   }

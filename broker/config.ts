@@ -60,6 +60,11 @@ export interface CompanionConfig {
   primary: string
   /** The 404's message when the primary's credential names no read-only host. */
   absentReason: string
+  /**
+   * The primary's host is given (`PGHOST`/`LAKEBASE_HOST`), so its credentials name no read-only
+   * host: the broker looks the instance's `read_only_dns` up once, when a client first asks.
+   */
+  lookUp: boolean
 }
 
 /** A caller of the broker, its token, and which targets it may read (`*` for all). */
@@ -420,9 +425,8 @@ function readOnlyCompanions(targets: readonly TargetConfig[]): CompanionConfig[]
     companions.push({
       name,
       primary: target.name,
-      absentReason: hostGiven
-        ? `target "${target.name}" has its host given (PGHOST or LAKEBASE_HOST), so the read_only_dns of database instance ${instance} is not looked up; name "${name}" in BROKER_CONFIG with its own PGHOST`
-        : `database instance ${instance} has no readable secondaries (its read_only_dns is empty); enable them on the instance`,
+      lookUp: hostGiven,
+      absentReason: `database instance ${instance} has no readable secondaries (its read_only_dns is empty); enable them on the instance`,
     })
   }
   return companions

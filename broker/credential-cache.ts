@@ -441,7 +441,7 @@ export class CredentialCache {
   }
 }
 
-function summarize(error: UpstreamError, at: number): FailureSummary {
+export function summarize(error: UpstreamError, at: number): FailureSummary {
   const summary: FailureSummary = {
     at,
     errorClass: error.errorClass,

@@ -1,7 +1,9 @@
+import { toUpstreamError } from '../shared/upstream-error.js'
 import {
   type CachedCredential,
   type CredentialCache,
   CredentialUnavailableError,
+  summarize,
   type TargetStatus,
 } from './credential-cache.js'
 import type { ServedTarget } from './served-target.js'
@@ -30,6 +32,13 @@ export interface ReadOnlyCompanionOptions {
   cache: CredentialCache
   /** Why there is no read-only host when there is none: the 404's message. */
   absentReason: string
+  /**
+   * Where the read-only host comes from when the primary's credentials name none because its
+   * host was given: asked once, on the first `get`, and kept (undefined: the instance has none).
+   */
+  lookUpHost?: ((signal: AbortSignal) => Promise<string | undefined>) | undefined
+  /** How long that lookup may take. */
+  lookUpTimeoutMs?: number
 }
 
 /**
@@ -48,6 +57,11 @@ export class ReadOnlyCompanion implements ServedTarget {
   readonly primary: string
   readonly #cache: CredentialCache
   readonly #absentReason: string
+  readonly #lookUpHost: ReadOnlyCompanionOptions['lookUpHost']
+  readonly #lookUpTimeoutMs: number
+  /** The looked-up host (or null: the instance has none), once the lookup answered. */
+  #lookedUp: string | null | undefined
+  #lookingUp: Promise<void> | undefined
   /** One view per primary answer, so a read allocates nothing and its bytes are built once. */
   readonly #views = new WeakMap<CachedCredential, CachedCredential>()
 
@@ -56,6 +70,8 @@ export class ReadOnlyCompanion implements ServedTarget {
     this.primary = options.primary
     this.#cache = options.cache
     this.#absentReason = options.absentReason
+    this.#lookUpHost = options.lookUpHost
+    this.#lookUpTimeoutMs = options.lookUpTimeoutMs ?? 10_000
   }
 
   peek(): CachedCredential | undefined {
@@ -64,11 +80,40 @@ export class ReadOnlyCompanion implements ServedTarget {
   }
 
   async get(): Promise<CachedCredential> {
-    return this.#required(await this.#asOwn(() => this.#cache.get()))
+    const held = await this.#asOwn(() => this.#cache.get())
+    await this.#lookUpOnce(held)
+    return this.#required(held)
   }
 
   async refused(version: string): Promise<CachedCredential> {
-    return this.#required(await this.#asOwn(() => this.#cache.refused(version)))
+    const held = await this.#asOwn(() => this.#cache.refused(version))
+    await this.#lookUpOnce(held)
+    return this.#required(held)
+  }
+
+  /**
+   * Asks for the read-only host when the primary's credential names none and there is a way to
+   * look it up; one lookup for all callers, kept once it answered. A failed lookup is not kept:
+   * the request gets 503 `CREDENTIAL_UNAVAILABLE` and the next one asks again.
+   */
+  async #lookUpOnce(held: CachedCredential): Promise<void> {
+    const lookUp = this.#lookUpHost
+    if (lookUp === undefined || held.credential.readOnlyHost !== undefined) return
+    if (this.#lookedUp !== undefined) return
+    this.#lookingUp ??= lookUp(AbortSignal.timeout(this.#lookUpTimeoutMs)).then(
+      (host) => {
+        this.#lookedUp = host ?? null
+      },
+      (err: unknown) => {
+        this.#lookingUp = undefined
+        throw new CredentialUnavailableError(
+          this.target,
+          summarize(toUpstreamError(err), Date.now()),
+          1,
+        )
+      },
+    )
+    await this.#lookingUp
   }
 
   /**
@@ -78,13 +123,14 @@ export class ReadOnlyCompanion implements ServedTarget {
    */
   status(): TargetStatus | undefined {
     const status = this.#cache.status()
-    if (status.readOnlyHost === undefined) return undefined
     const { readOnlyHost, ...rest } = status
-    return { ...rest, target: this.target, host: readOnlyHost }
+    const host = readOnlyHost ?? this.#lookedUp ?? undefined
+    if (host === undefined) return undefined
+    return { ...rest, target: this.target, host }
   }
 
   #view(held: CachedCredential): CachedCredential | undefined {
-    const host = held.credential.readOnlyHost
+    const host = held.credential.readOnlyHost ?? this.#lookedUp ?? undefined
     if (host === undefined) return undefined
     let view = this.#views.get(held)
     if (view === undefined) {

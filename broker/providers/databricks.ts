@@ -116,6 +116,23 @@ export class DatabricksProvider implements CredentialProvider {
     }
   }
 
+  /**
+   * The instance's `read_only_dns` for a Provisioned target whose host is given (`PGHOST`, as in
+   * Databricks Apps), where no fetch looks the instance up: one `GET` of the instance, asked by
+   * the broker when a client first wants the target's read-only companion.
+   */
+  async lookUpReadOnlyHost(signal: AbortSignal): Promise<string | undefined> {
+    const target = this.#settings.target
+    if (target.kind !== 'provisioned') return undefined
+    try {
+      const workspace = await this.#auth.token(signal)
+      const call = bindWorkspaceCall(this.#auth.host, workspace.accessToken, signal, this.#http)
+      return (await provisionedInstanceHost(call, target.instanceName)).readOnlyHost
+    } catch (err) {
+      throw toUpstreamError(err)
+    }
+  }
+
   /** The host to connect to and, for a Provisioned instance with readable secondaries, theirs. */
   async #lookUpHost(call: BoundWorkspaceCall): Promise<InstanceHosts> {
     const target = this.#settings.target

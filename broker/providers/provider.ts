@@ -13,4 +13,10 @@ export interface CredentialProvider {
   describe(): Record<string, unknown>
   /** Release anything the provider holds (child processes, timers). */
   close?(): Promise<void>
+  /**
+   * The read-only host of its database when its credentials do not name one because the host
+   * was given (a Provisioned instance's `read_only_dns`, looked up on demand); undefined when
+   * there is none. Only providers that can look it up have it.
+   */
+  lookUpReadOnlyHost?(signal: AbortSignal): Promise<string | undefined>
 }

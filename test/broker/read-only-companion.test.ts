@@ -125,14 +125,42 @@ describe("a Provisioned target's read-only companion <target>-ro", () => {
     expect(ws.calls.databaseCredentials).toBe(1)
   })
 
-  it('answers 404 naming PGHOST when the primary host is given, so nothing was looked up', async () => {
+  it('looks the read_only_dns up once, when first asked, when the primary host is given (as in Databricks Apps)', async () => {
     const ws = await workspace()
     const b = await broker(ws, { PGHOST: 'db.internal.example' })
-    const response = await b.get('default-ro')
-    expect(response.status).toBe(404)
-    expect(((await response.json()) as ErrorBody).detail.message).toMatch(
-      /host given \(PGHOST or LAKEBASE_HOST\).*name "default-ro" in BROKER_CONFIG/,
-    )
+    const primary = (await (await b.get('default')).json()) as Served
+    expect(primary.host).toBe('db.internal.example')
+    // The primary's refreshes never look the instance up: its host is given.
+    expect(ws.calls.getInstance).toBe(0)
+    const [first, second] = await Promise.all([b.get('default-ro'), b.get('default-ro')])
+    const served = (await first?.json()) as Served
+    expect(second?.status).toBe(200)
+    expect(served.host).toBe(ws.instances.get(ws.instanceName)?.read_only_dns)
+    expect(served).toMatchObject({ password: primary.password, version: primary.version })
+    expect((await (await b.get('default-ro')).json()) as Served).toMatchObject({
+      host: served.host,
+    })
+    expect(ws.calls).toMatchObject({ getInstance: 1, databaseCredentials: 1 })
+  })
+
+  it('answers 404 when the looked-up instance has no readable secondaries, and 503 (asked again) when the lookup fails', async () => {
+    const ws = await workspace({ instances: [{ name: 'orders', read_only_dns: '' }] })
+    const none = await broker(ws, {
+      LAKEBASE_INSTANCE_NAME: 'orders',
+      PGHOST: 'db.internal.example',
+    })
+    const missing = await none.get('default-ro')
+    expect(missing.status).toBe(404)
+    expect(((await missing.json()) as ErrorBody).detail.message).toMatch(/no readable secondaries/)
+
+    const up = await workspace()
+    const flaky = await broker(up, { PGHOST: 'db.internal.example' })
+    expect((await flaky.get('default')).status).toBe(200)
+    up.script('getInstance', { status: 503 })
+    const failed = await flaky.get('default-ro')
+    expect(failed.status).toBe(503)
+    expect(((await failed.json()) as ErrorBody).detail.error_code).toBe('CREDENTIAL_UNAVAILABLE')
+    expect((await flaky.get('default-ro')).status).toBe(200)
   })
 
   it('gives way to a target the config file names <target>-ro', async () => {
