@@ -89,7 +89,8 @@ export async function startBroker(options: StartBrokerOptions): Promise<RunningB
             if (status) outageBudget.check(status)
             void pgpass?.updateFrom(name, caches.get(name))
             const companion = companionOf.get(name)
-            if (companion) void pgpass?.updateFrom(companion.target, companion)
+            // Its line only once its host is known: a refresh never makes the broker look it up.
+            if (companion) void pgpass?.updateFrom(companion.target, companion.known())
           }
         },
       },

@@ -85,6 +85,14 @@ export class ReadOnlyCompanion implements ServedTarget {
     return this.#required(held)
   }
 
+  /**
+   * The credential as {@link get} gives it, but only with a host already known: it never starts
+   * the lookup (the `.pgpass` file follows the primary's refreshes without asking the workspace).
+   */
+  known(): { get(): Promise<CachedCredential> } {
+    return { get: async () => this.#required(await this.#asOwn(() => this.#cache.get())) }
+  }
+
   async refused(version: string): Promise<CachedCredential> {
     const held = await this.#asOwn(() => this.#cache.refused(version))
     await this.#lookUpOnce(held)
