@@ -8,7 +8,12 @@ import { afterAll, expect } from 'vitest'
 // when it is the sole listener), so the file's last hook fails the file by name and reason;
 // after that hook vitest's own listener takes over again. The reliability run also gets the count.
 const seen: unknown[] = []
-const record = (reason: unknown) => seen.push(reason)
+/** Each rejection with the test that was running when it surfaced, to find where it came from. */
+const where: string[] = []
+const record = (reason: unknown) => {
+  seen.push(reason)
+  where.push(expect.getState().currentTestName ?? '(between tests)')
+}
 process.on('unhandledRejection', record)
 
 afterAll(() => {
@@ -22,5 +27,12 @@ afterAll(() => {
       JSON.stringify({ file, count: seen.length, reasons: seen.map(String) }),
     )
   }
-  if (seen.length > 0) throw new Error(`unhandled rejections: ${seen.map(String).join('; ')}`)
+  if (seen.length > 0) {
+    // The stack names where a driver's query was made (postgres.js appends its origin).
+    const described = seen.map(
+      (reason, i) =>
+        `${String(reason)} (during "${where[i]}")${reason instanceof Error ? `\n${reason.stack?.split('\n').slice(1, 12).join('\n')}` : ''}`,
+    )
+    throw new Error(`unhandled rejections: ${described.join('; ')}`)
+  }
 })
