@@ -9,7 +9,7 @@ import { parse } from 'smol-toml'
 import { afterAll, beforeAll, describe, expect, it } from 'vitest'
 import type { RunningBroker } from '../../broker/broker.js'
 import { runMigrations } from '../../functions/db/migrate.js'
-import { startTestBroker, TEST_CLIENT_TOKEN, tempDir } from '../support/broker.js'
+import { startTestBroker, staticBrokerEnv, TEST_CLIENT_TOKEN, tempDir } from '../support/broker.js'
 import { createTestDatabase, type TestDatabase } from '../support/postgres.js'
 import { ROOT } from '../support/process.js'
 
@@ -69,14 +69,7 @@ describe('the Worker bundle (wrangler deploy --dry-run) on real workerd', () => 
     })
     db = await createTestDatabase('workerd')
     await runMigrations(db.sql)
-    ;({ broker } = await startTestBroker({
-      PGUSER: 'postgres',
-      PGPASSWORD: 'test-superuser-password',
-      PGHOST: db.host,
-      PGPORT: String(db.port),
-      PGDATABASE: db.database,
-      PGSSLMODE: 'disable',
-    }))
+    ;({ broker } = await startTestBroker(staticBrokerEnv(db)))
     const config = toml()
     mf = new Miniflare({
       modules: true,

@@ -5,7 +5,7 @@ import { buildFunctionsApp } from '../../functions/app.js'
 import { Database } from '../../functions/db/database.js'
 import { runMigrations } from '../../functions/db/migrate.js'
 import { brokerCredentials } from '../../shared/broker-client.js'
-import { startTestBroker, TEST_CLIENT_TOKEN } from '../support/broker.js'
+import { startTestBroker, staticBrokerEnv, TEST_CLIENT_TOKEN } from '../support/broker.js'
 import { captureLogs } from '../support/capture-logs.js'
 import { createTestDatabase } from '../support/postgres.js'
 import { tcpProxy } from '../support/tcp-proxy.js'
@@ -20,14 +20,7 @@ async function functionsOn(options: { migrated: boolean; port?: number; max?: nu
   const db = await createTestDatabase('fnerr')
   cleanup.push(() => db.drop())
   if (options.migrated) await runMigrations(db.sql)
-  const { broker } = await startTestBroker({
-    PGUSER: 'postgres',
-    PGPASSWORD: 'test-superuser-password',
-    PGHOST: db.host,
-    PGPORT: String(options.port ?? db.port),
-    PGDATABASE: db.database,
-    PGSSLMODE: 'disable',
-  })
+  const { broker } = await startTestBroker(staticBrokerEnv(db, options.port ?? db.port))
   cleanup.push(() => broker.close())
   const credentials = brokerCredentials({ url: broker.url, token: TEST_CLIENT_TOKEN })
   const logs = captureLogs('functions')

@@ -8,6 +8,24 @@ import { captureLogs } from './capture-logs.js'
 
 export const TEST_CLIENT_TOKEN = 'test-client-token-6c1f2b9e0d4a'
 
+/**
+ * A broker's environment for the static provider on one of the suite's databases, logged in as
+ * the suite's superuser, without TLS; `port` replaces the database's (a proxy, a closed port).
+ */
+export function staticBrokerEnv(
+  db: { host: string; port: number; database: string },
+  port: number = db.port,
+): Env {
+  return {
+    PGUSER: 'postgres',
+    PGPASSWORD: 'test-superuser-password',
+    PGHOST: db.host,
+    PGPORT: String(port),
+    PGDATABASE: db.database,
+    PGSSLMODE: 'disable',
+  }
+}
+
 /** A temporary folder for token files and sockets. */
 export async function tempDir(prefix = 'lakebase-broker-'): Promise<string> {
   return mkdtemp(join(tmpdir(), prefix))

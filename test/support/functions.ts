@@ -4,7 +4,7 @@ import { buildFunctionsApp, type FunctionsAppOptions } from '../../functions/app
 import { Database } from '../../functions/db/database.js'
 import { runMigrations } from '../../functions/db/migrate.js'
 import { brokerCredentials } from '../../shared/broker-client.js'
-import { startTestBroker, TEST_CLIENT_TOKEN } from './broker.js'
+import { startTestBroker, staticBrokerEnv, TEST_CLIENT_TOKEN } from './broker.js'
 import { captureLogs } from './capture-logs.js'
 import { createTestDatabase, type TestDatabase } from './postgres.js'
 
@@ -41,14 +41,7 @@ export async function startFunctionsStack(
 ): Promise<FunctionsStack> {
   const db = await createTestDatabase('fn')
   await runMigrations(db.sql)
-  const { broker } = await startTestBroker({
-    PGUSER: 'postgres',
-    PGPASSWORD: 'test-superuser-password',
-    PGHOST: db.host,
-    PGPORT: String(db.port),
-    PGDATABASE: db.database,
-    PGSSLMODE: 'disable',
-  })
+  const { broker } = await startTestBroker(staticBrokerEnv(db))
   const credentials = brokerCredentials({ url: broker.url, token: TEST_CLIENT_TOKEN })
   const logs = captureLogs('functions')
   const database = new Database({ credentials, logger: logs.logger, max: 5 })

@@ -3,7 +3,7 @@ import type { RunningBroker } from '../../broker/broker.js'
 import { runMigrations } from '../../functions/db/migrate.js'
 import { ManualClock } from '../../testing/manual-clock.js'
 import worker, { type WorkerEnv } from '../../workers/worker.js'
-import { startTestBroker, TEST_CLIENT_TOKEN } from '../support/broker.js'
+import { startTestBroker, staticBrokerEnv, TEST_CLIENT_TOKEN } from '../support/broker.js'
 import { type LakebaseLike, lakebaseLike } from '../support/lakebase-like.js'
 import { createTestDatabase, type TestDatabase } from '../support/postgres.js'
 
@@ -23,14 +23,7 @@ describe('the Worker entry (workers/worker.ts), Workers-like in Node', () => {
   beforeAll(async () => {
     db = await createTestDatabase('worker')
     await runMigrations(db.sql)
-    ;({ broker } = await startTestBroker({
-      PGUSER: 'postgres',
-      PGPASSWORD: 'test-superuser-password',
-      PGHOST: db.host,
-      PGPORT: String(db.port),
-      PGDATABASE: db.database,
-      PGSSLMODE: 'disable',
-    }))
+    ;({ broker } = await startTestBroker(staticBrokerEnv(db)))
     env = {
       LAKEBASE_BROKER_URL: broker.url,
       LAKEBASE_BROKER_TOKEN: TEST_CLIENT_TOKEN,

@@ -9,7 +9,7 @@ import {
   sqlStats,
 } from '../../../shared/postgres/create-sql.js'
 import { ManualClock } from '../../../testing/manual-clock.js'
-import { startTestBroker, TEST_CLIENT_TOKEN } from '../../support/broker.js'
+import { startTestBroker, staticBrokerEnv, TEST_CLIENT_TOKEN } from '../../support/broker.js'
 import { captureLogs } from '../../support/capture-logs.js'
 import { lakebaseLike } from '../../support/lakebase-like.js'
 import { adminSql, createTestDatabase } from '../../support/postgres.js'
@@ -33,14 +33,7 @@ async function until(check: () => boolean | Promise<boolean>, timeoutMs = 10_000
 async function staticStack(options: Partial<CreateSqlOptions> = {}, port?: number) {
   const db = await createTestDatabase('sql')
   cleanup.push(() => db.drop())
-  const { broker } = await startTestBroker({
-    PGUSER: 'postgres',
-    PGPASSWORD: 'test-superuser-password',
-    PGHOST: db.host,
-    PGPORT: String(port ?? db.port),
-    PGDATABASE: db.database,
-    PGSSLMODE: 'disable',
-  })
+  const { broker } = await startTestBroker(staticBrokerEnv(db, port ?? db.port))
   cleanup.push(() => broker.close())
   const logs = captureLogs('sql')
   const credentials = brokerCredentials({ url: broker.url, token: TEST_CLIENT_TOKEN })

@@ -1,7 +1,7 @@
 import { afterEach, describe, expect, it } from 'vitest'
 import { brokerCredentials } from '../../../shared/broker-client.js'
 import { createSql, sqlStats } from '../../../shared/postgres/create-sql.js'
-import { startTestBroker, TEST_CLIENT_TOKEN } from '../../support/broker.js'
+import { startTestBroker, staticBrokerEnv, TEST_CLIENT_TOKEN } from '../../support/broker.js'
 import { createTestDatabase, type TestDatabase } from '../../support/postgres.js'
 import { rejectionOf } from '../../support/rejection.js'
 import { tcpProxy } from '../../support/tcp-proxy.js'
@@ -17,15 +17,7 @@ afterEach(async () => {
 })
 
 async function stack(env: Record<string, string>, db: TestDatabase) {
-  const { broker } = await startTestBroker({
-    PGUSER: 'postgres',
-    PGPASSWORD: 'test-superuser-password',
-    PGHOST: db.host,
-    PGPORT: String(db.port),
-    PGDATABASE: db.database,
-    PGSSLMODE: 'disable',
-    ...env,
-  })
+  const { broker } = await startTestBroker({ ...staticBrokerEnv(db), ...env })
   cleanup.push(() => broker.close())
   const credentials = brokerCredentials({ url: broker.url, token: TEST_CLIENT_TOKEN })
   const sql = createSql({
