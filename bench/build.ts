@@ -12,6 +12,7 @@ export interface BuiltEntries {
   functions: string
   functionsStatic: string
   bareHono: string
+  bareNode: string
   perConnection: string
   lakebaseSdk: string
   bareStack: string
@@ -77,6 +78,7 @@ export async function buildEntries(root: string): Promise<BuiltEntries> {
     functions: join(outDir, 'cli', 'commands', 'functions.js'),
     functionsStatic: join(outDir, 'bench', 'servers', 'functions-static.js'),
     bareHono: join(outDir, 'bench', 'servers', 'bare-hono.js'),
+    bareNode: join(outDir, 'bench', 'servers', 'bare-node.js'),
     perConnection: join(outDir, 'bench', 'servers', 'per-connection.js'),
     lakebaseSdk: join(outDir, 'bench', 'servers', 'lakebase-sdk.js'),
     bareStack: join(outDir, 'bench', 'servers', 'bare-stack.js'),

@@ -37,6 +37,7 @@ import {
   measureTargetsScaling,
   type TargetsScaling,
 } from './figures/targets-scaling.js'
+import { pinning } from './pinning.js'
 import {
   BUDGET_S,
   FIGURES,
@@ -264,6 +265,11 @@ async function main(): Promise<void> {
           spawnNode(entries.bareHono, { PORT: String(await freePort()), BENCH_BODY: served.text }),
         )
         const bareUrl = await listeningUrl(bare)
+        const nodeServer = started(
+          'bare-node',
+          spawnNode(entries.bareNode, { PORT: String(await freePort()), BENCH_BODY: served.text }),
+        )
+        const nodeUrl = await listeningUrl(nodeServer)
         progress(
           `broker cache hits vs bare Hono: ${plan.brokerRounds} interleaved rounds of ${plan.brokerRunS} s, ${BROKER_CONNECTIONS} connections`,
         )
@@ -273,10 +279,12 @@ async function main(): Promise<void> {
           brokerPid: broker.pid,
           bareUrl,
           barePid: bare.pid,
+          nodeUrl,
+          nodePid: nodeServer.pid,
           rounds: plan.brokerRounds,
           durationS: plan.brokerRunS,
         })
-        await bare.stop()
+        await Promise.all([bare.stop(), nodeServer.stop()])
         progress(
           `  ${round(brokerFigure.brokerOkPerS, 0)} vs ${round(brokerFigure.bareOkPerS, 0)} req/s, p99 ${brokerFigure.brokerP99Ms} vs ${brokerFigure.bareP99Ms} ms`,
         )
@@ -340,9 +348,21 @@ async function main(): Promise<void> {
         progress(
           `functions (broker, static password), the route by hand (bare stack, createSql, createPool), raw postgres.js: ${plan.functionsRounds} interleaved rounds of ${plan.functionsRunS} s`,
         )
+        // The servers under test on a CPU of their own; autocannon, Postgres and the rest on the
+        // others (bench/pinning.ts), for as long as this figure runs.
+        const pin = pinning()
+        const everyCpu = `0-${availableParallelism() - 1}`
+        const cpus = pin.serverCpus
+        const pinOthers = async (list: string | undefined) => {
+          if (list === undefined) return
+          pin.move(process.pid, list)
+          for (const pid of await pg.pids()) pin.move(pid, list)
+        }
+        await pinOthers(pin.otherCpus)
+        cleanup.push(() => pinOthers(pin.otherCpus && everyCpu))
         const functionsBroker = started(
           'functions',
-          spawnNode(entries.functions, await functionsEnv(steady.url)),
+          spawnNode(entries.functions, await functionsEnv(steady.url), undefined, { cpus }),
         )
         const staticEnv = async () => ({
           ...(await functionsEnv(steady.url)),
@@ -350,22 +370,29 @@ async function main(): Promise<void> {
         })
         const functionsStatic = started(
           'functions-static',
-          spawnNode(entries.functionsStatic, await staticEnv()),
+          spawnNode(entries.functionsStatic, await staticEnv(), undefined, { cpus }),
         )
-        const bareStack = started('bare-stack', spawnNode(entries.bareStack, await staticEnv()))
+        const bareStack = started(
+          'bare-stack',
+          spawnNode(entries.bareStack, await staticEnv(), undefined, { cpus }),
+        )
         const entryPostgres = started(
           'entry-postgres',
-          spawnNode(entries.entryRoute, {
-            ...(await functionsEnv(steady.url)),
-            BENCH_DRIVER: 'postgres',
-          }),
+          spawnNode(
+            entries.entryRoute,
+            { ...(await functionsEnv(steady.url)), BENCH_DRIVER: 'postgres' },
+            undefined,
+            { cpus },
+          ),
         )
         const entryPg = started(
           'entry-pg',
-          spawnNode(entries.entryRoute, {
-            ...(await functionsEnv(steady.url)),
-            BENCH_DRIVER: 'pg',
-          }),
+          spawnNode(
+            entries.entryRoute,
+            { ...(await functionsEnv(steady.url)), BENCH_DRIVER: 'pg' },
+            undefined,
+            { cpus },
+          ),
         )
         const raw = postgres({
           host: pg.host,
@@ -386,14 +413,35 @@ async function main(): Promise<void> {
           raw,
           rounds: plan.functionsRounds,
           durationS: plan.functionsRunS,
+          asServer: async (run) => {
+            if (cpus !== undefined) pin.move(process.pid, cpus)
+            try {
+              return await run()
+            } finally {
+              if (pin.otherCpus !== undefined) pin.move(process.pid, pin.otherCpus)
+            }
+          },
+          pids: {
+            broker: functionsBroker.pid,
+            static: functionsStatic.pid,
+            bareStack: bareStack.pid,
+            entryPostgres: entryPostgres.pid,
+            entryPg: entryPg.pid,
+          },
         })
         await Promise.all(
           [functionsBroker, functionsStatic, bareStack, entryPostgres, entryPg]
             .map((child) => child.stop())
             .concat(raw.end()),
         )
+        await pinOthers(pin.otherCpus && everyCpu)
         progress(
           `  ${round(functionsFigure.brokerOkPerS, 0)} req/s (static ${round(functionsFigure.staticOkPerS, 0)}, bare stack ${round(functionsFigure.bareStackOkPerS, 0)}, raw ${round(functionsFigure.rawQueriesPerS, 0)} q/s; createPool ${round(functionsFigure.entryPgOkPerS, 0)} vs createSql ${round(functionsFigure.entryPostgresOkPerS, 0)})`,
+        )
+        progress(
+          `  CPU µs per request: ${Object.entries(functionsFigure.cpuUsPerRequest)
+            .map(([variant, us]) => `${variant} ${round(us, 0)}`)
+            .join(', ')}`,
         )
       }
 
@@ -669,7 +717,7 @@ async function main(): Promise<void> {
         'broker_rss_mb',
         json.broker_rss_mb,
         brokerFigure &&
-          `idle ${round(brokerFigure.brokerIdleRssMb, 1)} MB; private ${round(brokerFigure.brokerPeakAnonMb ?? Number.NaN, 1)} MB${coldFigure ? `; ${round(coldFigure.brokerPeakRssMb, 1)} MB through the cold burst` : ''}; bare Hono ${round(brokerFigure.barePeakRssMb, 1)} MB peak, ${round(brokerFigure.bareIdleRssMb, 1)} MB idle`,
+          `idle ${round(brokerFigure.brokerIdleRssMb, 1)} MB; private ${round(brokerFigure.brokerPeakAnonMb ?? Number.NaN, 1)} MB${coldFigure ? `; ${round(coldFigure.brokerPeakRssMb, 1)} MB through the cold burst` : ''}; bare Hono ${round(brokerFigure.barePeakRssMb, 1)} MB peak, ${round(brokerFigure.bareIdleRssMb, 1)} MB idle; node:http alone ${round(brokerFigure.nodePeakRssMb, 1)} MB peak, ${round(brokerFigure.nodeIdleRssMb, 1)} idle`,
       ),
     ]
     console.log(formatTable(rows))

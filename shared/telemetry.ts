@@ -8,6 +8,8 @@ import {
   type ObservableGauge,
   SpanKind,
   SpanStatusCode,
+  type Tracer,
+  type TracerProvider,
   trace,
 } from '@opentelemetry/api'
 import { codeOf } from './db/sqlstate.js'
@@ -264,6 +266,29 @@ export function traceRefresh<T>(
     })
 }
 
+const QUERY_SPAN_OPTIONS = { kind: SpanKind.CLIENT }
+/** A succeeded statement's attributes, made once per driver: every statement records them. */
+const SUCCEEDED: Record<Driver, Attributes> = {
+  postgres: { 'db.system.name': POSTGRESQL, 'lakebase.driver': 'postgres' },
+  pg: { 'db.system.name': POSTGRESQL, 'lakebase.driver': 'pg' },
+}
+let tracerProvider: TracerProvider | undefined
+let tracer: Tracer | undefined
+
+/**
+ * The tracer for statements, got once per global tracer provider (without an SDK the API makes
+ * a new proxy tracer on every `getTracer`). The provider object changes when one is registered
+ * after `trace.disable()`; a provider registered later otherwise is found by the proxy itself.
+ */
+function queryTracer(): Tracer {
+  const provider = trace.getTracerProvider()
+  if (provider !== tracerProvider || tracer === undefined) {
+    tracerProvider = provider
+    tracer = provider.getTracer(INSTRUMENTATION_SCOPE)
+  }
+  return tracer
+}
+
 /**
  * Runs one statement in a `lakebase.query` span and records its duration. `text` (the statement
  * template, `$n` where values go) is asked for only when the span is recorded: without an SDK a
@@ -274,9 +299,7 @@ export function traceQuery<T>(
   text: () => string,
   run: () => Promise<T>,
 ): Promise<T> {
-  const span = trace.getTracer(INSTRUMENTATION_SCOPE).startSpan(SPANS.query, {
-    kind: SpanKind.CLIENT,
-  })
+  const span = queryTracer().startSpan(SPANS.query, QUERY_SPAN_OPTIONS)
   if (span.isRecording()) {
     span.setAttributes({
       'db.system.name': POSTGRESQL,
@@ -287,10 +310,7 @@ export function traceQuery<T>(
   const started = performance.now()
   return run().then(
     (value) => {
-      instruments().queryDuration.record(performance.now() - started, {
-        'db.system.name': POSTGRESQL,
-        'lakebase.driver': driver,
-      })
+      instruments().queryDuration.record(performance.now() - started, SUCCEEDED[driver])
       span.end()
       return value
     },

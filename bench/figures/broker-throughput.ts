@@ -17,6 +17,9 @@ export interface BrokerThroughputOptions {
   bareUrl: string
   /** The bare Hono server's process, whose memory under the same load is the stack's floor. */
   barePid: number
+  /** Node's own HTTP server answering the same bytes: the runtime's floor under that load. */
+  nodeUrl: string
+  nodePid: number
   rounds: number
   durationS: number
 }
@@ -40,6 +43,10 @@ export interface BrokerThroughput {
   /** The bare Hono server (node, @hono/node-server, one route) under the same load. */
   barePeakRssMb: number
   bareIdleRssMb: number
+  /** `node:http` alone, one run of the same load after the rounds. */
+  nodePeakRssMb: number
+  nodeIdleRssMb: number
+  nodeOkPerS: number
   perRound: { broker: number; bare: number; brokerP99Ms: number; bareP99Ms: number }[]
   /** Each round's throughput ratio and p99 ratio, for the spread. */
   ratios: number[]
@@ -81,6 +88,20 @@ export async function measureBrokerThroughput(
       )
     }),
   )
+  const nodeIdle = await residentMemoryMb(options.nodePid)
+  const { result: nodeRun, peakMb: nodePeakMb } = await peakResidentMb(
+    options.nodePid,
+    async () => {
+      const node = (durationS: number) =>
+        load({
+          url: `${options.nodeUrl}/v1/credentials`,
+          connections: BROKER_CONNECTIONS,
+          durationS,
+        })
+      await node(WARMUP_S)
+      return node(options.durationS)
+    },
+  )
   const pairs = result.broker.map((b, i) => {
     const bareRun = result.bare[i] as LoadResult
     return {
@@ -109,6 +130,9 @@ export async function measureBrokerThroughput(
     brokerIdleRssMb: idle.rss,
     barePeakRssMb: barePeakMb,
     bareIdleRssMb: bareIdle.rss,
+    nodePeakRssMb: nodePeakMb,
+    nodeIdleRssMb: nodeIdle.rss,
+    nodeOkPerS: nodeRun.okPerS,
     perRound: pairs,
   }
 }

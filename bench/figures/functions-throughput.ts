@@ -1,13 +1,20 @@
 import type postgres from 'postgres'
+import { withCpu } from '../cpu.js'
 import { BENCH_USER, POINT_SELECT_SQL } from '../database.js'
 import { runInterleaved } from '../interleave.js'
-import { load } from '../load.js'
+import { type LoadResult, load } from '../load.js'
+import { FUNCTIONS_WARMUP_S as WARMUP_S } from '../plan.js'
 import { median } from '../stats.js'
 
 /** The same 64 clients as against the broker. */
 export const FUNCTIONS_CONNECTIONS = 64
-/** A short unrecorded run first, so that every variant is measured warm (JIT, pool connected). */
-const WARMUP_S = 1
+/**
+ * Each round's run of a variant is cut into this many slices, the variants taking turns slice by
+ * slice (A B C … A B C …): this machine's speed drifts over seconds (every variant's CPU per
+ * request moved by 20–30 % from one 3 s run to the next), and a round's ratio then compares
+ * slices a second apart instead of runs several seconds apart.
+ */
+export const SLICES_PER_ROUND = 3
 
 export interface FunctionsThroughputOptions {
   /** The functions with broker credentials (cli/commands/functions.js). */
@@ -23,7 +30,16 @@ export interface FunctionsThroughputOptions {
   raw: postgres.Sql
   rounds: number
   durationS: number
+  /**
+   * Runs the raw loop where the servers run (their CPUs, when pinned): the bench process plays the
+   * server's part there, so that the ceiling gets the same share of the machine.
+   */
+  asServer?: <T>(run: () => Promise<T>) => Promise<T>
+  /** Each HTTP variant's server process, for its CPU per request (from procfs). */
+  pids?: Partial<Record<HttpVariant, number>>
 }
+
+type HttpVariant = 'broker' | 'static' | 'bareStack' | 'entryPostgres' | 'entryPg'
 
 export interface FunctionsThroughput {
   /** Median over rounds of functions-with-broker req/s ÷ functions-with-static-password req/s. */
@@ -42,8 +58,22 @@ export interface FunctionsThroughput {
   rawQueriesPerS: number
   brokerP99Ms: number
   failed: number
-  /** Each round's ratios, for the spread. */
-  perRound: { vsStatic: number[]; vsRaw: number[]; vsBareStack: number[]; pgVsPostgres: number[] }
+  /**
+   * Median CPU µs each server spent per answered request (user + system, from procfs): the cost
+   * of a request where req/s also carries the load generator's and Postgres's share of two cores.
+   */
+  cpuUsPerRequest: Partial<Record<HttpVariant, number>>
+  /** Every run's req/s and CPU µs per request, per variant, in round order. */
+  runs: Record<HttpVariant, { okPerS: number; cpuUs: number | undefined }[]>
+  /** Each round's ratios, for the spread; `cpu…` are the CPU costs, the baseline's ÷ the functions'. */
+  perRound: {
+    vsStatic: number[]
+    vsRaw: number[]
+    vsBareStack: number[]
+    pgVsPostgres: number[]
+    cpuVsStatic: number[]
+    cpuVsBareStack: number[]
+  }
 }
 
 /**
@@ -62,7 +92,7 @@ async function rawPointSelects(sql: postgres.Sql, durationS: number, loops: numb
       }
     }),
   )
-  return done / ((performance.now() - started) / 1000)
+  return { done, seconds: (performance.now() - started) / 1000 }
 }
 
 /**
@@ -74,13 +104,17 @@ async function rawPointSelects(sql: postgres.Sql, durationS: number, loops: numb
 export async function measureFunctionsThroughput(
   options: FunctionsThroughputOptions,
 ): Promise<FunctionsThroughput> {
-  const functions = (url: string, durationS: number) =>
-    load({
-      url: `${url}/api/preferences`,
-      connections: FUNCTIONS_CONNECTIONS,
-      durationS,
-      headers: { 'x-forwarded-email': BENCH_USER },
-    })
+  const functions = (url: string, durationS: number, pid?: number) =>
+    withCpu(pid, () =>
+      load({
+        url: `${url}/api/preferences`,
+        connections: FUNCTIONS_CONNECTIONS,
+        durationS,
+        headers: { 'x-forwarded-email': BENCH_USER },
+      }),
+    )
+  const pids = options.pids ?? {}
+  const asServer = options.asServer ?? ((run) => run())
   const urls = [
     options.brokerUrl,
     options.staticUrl,
@@ -89,28 +123,59 @@ export async function measureFunctionsThroughput(
     options.entryPgUrl,
   ]
   for (const url of urls) await functions(url, WARMUP_S)
-  await rawPointSelects(options.raw, WARMUP_S, FUNCTIONS_CONNECTIONS)
-  const results = await runInterleaved(
+  await asServer(() => rawPointSelects(options.raw, WARMUP_S, FUNCTIONS_CONNECTIONS))
+  const sliceS = options.durationS / SLICES_PER_ROUND
+  const sliced = await runInterleaved(
     {
-      broker: () => functions(options.brokerUrl, options.durationS),
-      static: () => functions(options.staticUrl, options.durationS),
-      bareStack: () => functions(options.bareStackUrl, options.durationS),
-      raw: () => rawPointSelects(options.raw, options.durationS, FUNCTIONS_CONNECTIONS),
-      entryPostgres: () => functions(options.entryPostgresUrl, options.durationS),
-      entryPg: () => functions(options.entryPgUrl, options.durationS),
+      broker: () => functions(options.brokerUrl, sliceS, pids.broker),
+      static: () => functions(options.staticUrl, sliceS, pids.static),
+      bareStack: () => functions(options.bareStackUrl, sliceS, pids.bareStack),
+      raw: () => asServer(() => rawPointSelects(options.raw, sliceS, FUNCTIONS_CONNECTIONS)),
+      entryPostgres: () => functions(options.entryPostgresUrl, sliceS, pids.entryPostgres),
+      entryPg: () => functions(options.entryPgUrl, sliceS, pids.entryPg),
     },
-    options.rounds,
+    options.rounds * SLICES_PER_ROUND,
   )
+  const results = {
+    broker: rounds(sliced.broker),
+    static: rounds(sliced.static),
+    bareStack: rounds(sliced.bareStack),
+    raw: groups(sliced.raw).map(
+      (slices) => sum(slices.map((r) => r.done)) / sum(slices.map((r) => r.seconds)),
+    ),
+    entryPostgres: rounds(sliced.entryPostgres),
+    entryPg: rounds(sliced.entryPg),
+  }
   const rates = (runs: { okPerS: number }[]) => runs.map((r) => r.okPerS)
   const brokerRates = rates(results.broker)
   const divided = (numerator: number[], baseline: number[]) =>
     numerator.map((rate, i) => rate / (baseline[i] as number))
+  const cpuPerRequest = (runs: { ok: number; cpuS: number | undefined }[]) =>
+    runs.flatMap((r) => (r.cpuS === undefined || r.ok === 0 ? [] : [(r.cpuS / r.ok) * 1e6]))
+  const cpu = {
+    broker: cpuPerRequest(results.broker),
+    static: cpuPerRequest(results.static),
+    bareStack: cpuPerRequest(results.bareStack),
+    entryPostgres: cpuPerRequest(results.entryPostgres),
+    entryPg: cpuPerRequest(results.entryPg),
+  }
   const perRound = {
     vsStatic: divided(brokerRates, rates(results.static)),
     vsRaw: divided(brokerRates, results.raw),
     vsBareStack: divided(brokerRates, rates(results.bareStack)),
     pgVsPostgres: divided(rates(results.entryPg), rates(results.entryPostgres)),
+    // A cost ratio the other way up, so that 1 is level and higher is better, as for req/s.
+    cpuVsStatic: cpu.broker.length === cpu.static.length ? divided(cpu.static, cpu.broker) : [],
+    cpuVsBareStack:
+      cpu.broker.length === cpu.bareStack.length ? divided(cpu.bareStack, cpu.broker) : [],
   }
+  const medianOf = (values: number[]) => (values.length === 0 ? undefined : median(values))
+  const cpuUsPerRequest = Object.fromEntries(
+    Object.entries(cpu).flatMap(([variant, values]) => {
+      const value = medianOf(values)
+      return value === undefined ? [] : [[variant, value]]
+    }),
+  ) as Partial<Record<HttpVariant, number>>
   const http = [
     ...results.broker,
     ...results.static,
@@ -131,6 +196,57 @@ export async function measureFunctionsThroughput(
     rawQueriesPerS: median(results.raw),
     brokerP99Ms: median(results.broker.map((r) => r.p99Ms)),
     failed: http.reduce((n, r) => n + r.non2xx + r.errors, 0),
+    cpuUsPerRequest,
+    runs: {
+      broker: runsOf(results.broker),
+      static: runsOf(results.static),
+      bareStack: runsOf(results.bareStack),
+      entryPostgres: runsOf(results.entryPostgres),
+      entryPg: runsOf(results.entryPg),
+    },
     perRound,
   }
+}
+
+function runsOf(runs: { okPerS: number; ok: number; cpuS: number | undefined }[]) {
+  return runs.map((r) => ({
+    okPerS: Math.round(r.okPerS),
+    cpuUs: r.cpuS === undefined || r.ok === 0 ? undefined : Math.round((r.cpuS / r.ok) * 1e6),
+  }))
+}
+
+type Slice = LoadResult & { cpuS: number | undefined }
+
+/** Consecutive slices, {@link SLICES_PER_ROUND} at a time: one group per round. */
+function groups<T>(slices: T[]): T[][] {
+  const grouped: T[][] = []
+  for (let i = 0; i < slices.length; i += SLICES_PER_ROUND) {
+    grouped.push(slices.slice(i, i + SLICES_PER_ROUND))
+  }
+  return grouped
+}
+
+function sum(values: number[]): number {
+  return values.reduce((total, value) => total + value, 0)
+}
+
+/** Each round's slices as one run: requests and seconds and CPU added up. */
+function rounds(slices: Slice[]): Slice[] {
+  return groups(slices).map((group) => {
+    const ok = sum(group.map((r) => r.ok))
+    const durationS = sum(group.map((r) => r.durationS))
+    const cpu = group.map((r) => r.cpuS)
+    return {
+      ...(group[0] as Slice),
+      ok,
+      durationS,
+      okPerS: ok / durationS,
+      p50Ms: Math.max(...group.map((r) => r.p50Ms)),
+      p99Ms: Math.max(...group.map((r) => r.p99Ms)),
+      non2xx: sum(group.map((r) => r.non2xx)),
+      errors: sum(group.map((r) => r.errors)),
+      cpuS: cpu.some((c) => c === undefined) ? undefined : sum(cpu as number[]),
+      responses: [],
+    }
+  })
 }

@@ -87,14 +87,19 @@ export class Database {
   }
 
   /**
-   * Runs `operation`, named `name` in logs. Its statements are retried by createSql's rules
-   * (a read after a dropped connection, never a write that may have committed); a failure
-   * that remains becomes its answer (503 `DATABASE_NOT_MIGRATED`, `DATABASE_UNAVAILABLE`, …).
-   * Errors the operation throws itself, and bugs, pass through.
+   * Runs `operation`, named `name` in logs, on drizzle or, for the hottest reads, on the
+   * postgres.js client underneath (a tagged template is prepared once per connection and its
+   * rows come back as they are, without drizzle's mapping: see BENCHMARKS.md). Its statements
+   * are retried by createSql's rules (a read after a dropped connection, never a write that may
+   * have committed); a failure that remains becomes its answer (503 `DATABASE_NOT_MIGRATED`,
+   * `DATABASE_UNAVAILABLE`, …). Errors the operation throws itself, and bugs, pass through.
    */
-  async run<T>(operation: (db: Db) => Promise<T>, { name = operation.name || 'query' } = {}) {
+  async run<T>(
+    operation: (db: Db, sql: postgres.Sql) => Promise<T>,
+    { name = operation.name || 'query' } = {},
+  ) {
     try {
-      return await operation(this.db)
+      return await operation(this.db, this.sqlClient)
     } catch (err) {
       const answer = databaseErrorAnswer(err, {
         user: sqlStats(this.sqlClient)?.login_user ?? undefined,

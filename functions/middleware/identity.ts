@@ -1,5 +1,6 @@
 import type { MiddlewareHandler } from 'hono'
 import { LakebaseError } from 'lakebase-broker'
+import { requestHeader } from 'lakebase-broker/hono'
 
 export type IdentityEnv = { Variables: { userId: string } }
 
@@ -24,7 +25,7 @@ export function identity(options: IdentityOptions): MiddlewareHandler<IdentityEn
   }
   return async function resolveIdentity(c, next) {
     const user = options.trustForwardedHeaders
-      ? (c.req.header('x-forwarded-email') ?? c.req.header('x-forwarded-user'))?.trim()
+      ? (requestHeader(c, 'x-forwarded-email') ?? requestHeader(c, 'x-forwarded-user'))?.trim()
       : options.devUser
     if (!user || user.length > MAX_IDENTITY_LENGTH || hasControlCharacter(user)) {
       throw new LakebaseError(401, 'AUTH_REQUIRED', 'A signed-in user is required', {

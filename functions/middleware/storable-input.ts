@@ -1,5 +1,6 @@
 import type { MiddlewareHandler } from 'hono'
 import { LakebaseError } from 'lakebase-broker'
+import { requestHeader } from 'lakebase-broker/hono'
 
 /**
  * A JSON body nested deeper than this is refused. No preference or log needs a tenth of it, and
@@ -67,11 +68,15 @@ function refuse(field: string, problem: string): LakebaseError {
  */
 export function storableInput(): MiddlewareHandler {
   return async function refuseUnstorableInput(c, next) {
-    for (const [name, values] of Object.entries(c.req.queries())) {
-      if (values.some((value) => value.includes('\0'))) throw refuse(name, 'a NUL character')
+    // Most requests have no query string: nothing to parse then.
+    if (c.req.url.includes('?')) {
+      for (const [name, values] of Object.entries(c.req.queries())) {
+        if (values.some((value) => value.includes('\0'))) throw refuse(name, 'a NUL character')
+      }
     }
-    const type = c.req.header('content-type')?.toLowerCase() ?? ''
-    if (type.includes('json') && c.req.method !== 'GET' && c.req.method !== 'HEAD') {
+    const method = c.req.method
+    const type = method === 'GET' || method === 'HEAD' ? '' : requestHeader(c, 'content-type')
+    if (type?.toLowerCase().includes('json')) {
       const problem = unstorableJson(await c.req.text())
       if (problem !== undefined) throw refuse('(body)', problem)
     }

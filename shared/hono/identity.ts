@@ -2,6 +2,7 @@ import type { Context } from 'hono'
 import { DEFAULT_DEV_USER } from '../dev-user.js'
 import { type Env, envValue } from '../env.js'
 import { AppError } from '../errors.js'
+import { requestHeader } from './request-header.js'
 
 /** Who the signed-in user is, and whether the Apps proxy's headers say so. */
 export interface IdentityOptions {
@@ -36,7 +37,7 @@ export function identityRule(options: IdentityOptions, env: Env) {
     /** The request's user; throws 401 AUTH_REQUIRED when there is none. */
     userOf(c: Context): string {
       const user = trust
-        ? (c.req.header('x-forwarded-email') ?? c.req.header('x-forwarded-user'))?.trim()
+        ? (requestHeader(c, 'x-forwarded-email') ?? requestHeader(c, 'x-forwarded-user'))?.trim()
         : devUser
       if (!user || user.length > MAX_IDENTITY_LENGTH || hasControlCharacter(user)) {
         throw new AppError(401, 'AUTH_REQUIRED', 'A signed-in user is required', {

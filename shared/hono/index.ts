@@ -17,3 +17,4 @@ export {
   type LakebaseVariables,
   lakebase,
 } from './lakebase.js'
+export { nodeHeaders, requestHeader } from './request-header.js'

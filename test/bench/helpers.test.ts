@@ -1,4 +1,5 @@
 import { describe, expect, it } from 'vitest'
+import { cpuSecondsOfStat } from '../../bench/cpu.js'
 import { staticTargetsConfig, targetNames } from '../../bench/figures/targets-scaling.js'
 import { type HeapSnapshot, moduleOf, summarizeHeap } from '../../bench/heap-snapshot.js'
 import { interleavedOrder, runInterleaved } from '../../bench/interleave.js'
@@ -7,6 +8,7 @@ import {
   FIGURES,
   FIXED_OVERHEAD_S,
   FULL,
+  FUNCTIONS_WARMUP_S,
   parseOnly,
   plannedSeconds,
   QUICK,
@@ -312,6 +314,14 @@ describe('the spread over rounds', () => {
   })
 })
 
+describe('CPU seconds from /proc/<pid>/stat', () => {
+  it('adds utime and stime (fields 14 and 15), after a command name with spaces and parentheses', () => {
+    const fields = ['S', '1', '2', '3', '0', '-1', '4194304', '9', '0', '0', '0', '250', '50']
+    const stat = `4242 (node (a b) c) ${fields.join(' ')} 0 0 20 0 1 0`
+    expect(cpuSecondsOfStat(stat)).toBeCloseTo(3, 10)
+  })
+})
+
 describe('the plan', () => {
   it('keeps the full bench within the issue’s six minutes, and quick shorter still', () => {
     expect(BUDGET_S).toBe(360)
@@ -323,7 +333,12 @@ describe('the plan', () => {
     const plan = { ...FULL, brokerRounds: 10, brokerRunS: 5 }
     const only = new Set(['broker'] as const)
     expect(plannedSeconds(plan, only)).toBe(
-      FIXED_OVERHEAD_S + VARIANTS.broker * WARMUP_S + VARIANTS.broker * 10 * 5,
+      // …and node:http alone after the broker's rounds: a warm-up and one run.
+      FIXED_OVERHEAD_S + VARIANTS.broker * WARMUP_S + VARIANTS.broker * 10 * 5 + WARMUP_S + 5,
+    )
+    const functions = { ...FULL, functionsRounds: 4, functionsRunS: 2 }
+    expect(plannedSeconds(functions, new Set(['functions'] as const))).toBe(
+      FIXED_OVERHEAD_S + VARIANTS.functions * (FUNCTIONS_WARMUP_S + 4 * 2),
     )
   })
 

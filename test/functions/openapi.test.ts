@@ -139,6 +139,18 @@ describe(`GET ${OPENAPI_PATH}`, () => {
   )
 })
 
+describe('routing', () => {
+  it("routes on Hono's RegExpRouter, not the TrieRouter fallback (one route shape can force it)", () => {
+    const router = stack.app.router as {
+      name: string
+      match(method: string, path: string): unknown
+    }
+    router.match('GET', '/api/preferences')
+    // SmartRouter names the router it settled on once it has matched.
+    expect(router.name).toBe('SmartRouter + RegExpRouter')
+  })
+})
+
 describe(`GET ${DOCS_PATH}`, () => {
   it('serves the Swagger UI page with its files from this origin only', async () => {
     const response = await stack.call('GET', DOCS_PATH, { user: null })

@@ -1,4 +1,7 @@
+import { and, asc, eq } from 'drizzle-orm'
 import { afterAll, beforeAll, describe, expect, it } from 'vitest'
+import { userPreferences } from '../../functions/db/schema.js'
+import { getPreference, listPreferences } from '../../functions/routes/preferences.js'
 import { type FunctionsStack, startFunctionsStack } from '../support/functions.js'
 
 let stack: FunctionsStack
@@ -48,6 +51,43 @@ describe('/api/preferences', () => {
     expect(await one.json()).toMatchObject({ id: row.id, preference_value: { mode: 'light' } })
     const list = await stack.call('GET', '/api/preferences?preference_key=theme', { user })
     expect(await list.json()).toEqual([expect.objectContaining({ id: row.id })])
+  })
+
+  it("reads on postgres.js the very rows drizzle's select gives, Dates and all", async () => {
+    const user = 'raw-reads@example.com'
+    for (const [key, value] of [
+      ['theme', theme],
+      ['favorite_tables', { tables: ['a', 'b'], nested: { n: 1, t: true, none: null } }],
+    ] as const) {
+      const made = await stack.call('POST', '/api/preferences', {
+        user,
+        body: { preference_key: key, preference_value: value },
+      })
+      expect(made.status).toBe(201)
+    }
+    const [drizzleList, rawList, drizzleOne, rawOne] = await stack.database.run((db, pg) =>
+      Promise.all([
+        db
+          .select()
+          .from(userPreferences)
+          .where(eq(userPreferences.user_id, user))
+          .orderBy(asc(userPreferences.preference_key)),
+        listPreferences(pg, user),
+        db
+          .select()
+          .from(userPreferences)
+          .where(
+            and(eq(userPreferences.user_id, user), eq(userPreferences.preference_key, 'theme')),
+          ),
+        getPreference(pg, user, 'theme'),
+      ]),
+    )
+    expect(drizzleList).toHaveLength(2)
+    expect(rawList[0]?.created_at).toBeInstanceOf(Date)
+    expect([...rawList]).toEqual(drizzleList)
+    expect([...rawOne]).toEqual(drizzleOne)
+    const listed = await stack.call('GET', '/api/preferences', { user })
+    expect(await listed.json()).toEqual(JSON.parse(JSON.stringify(drizzleList)))
   })
 
   it('creates with PUT when the key is new', async () => {
