@@ -52,20 +52,10 @@ export function spawnChild(
  * Runs a compiled JavaScript entry with this Node binary, as `node dist/…/main.js` would. With
  * `BENCH_CPU_PROF_DIR` set, every server writes a V8 CPU profile there when it stops.
  */
-export function spawnNode(
-  entry: string,
-  env: Record<string, string>,
-  cwd?: string,
-  options: { cpus?: string | undefined } = {},
-) {
+export function spawnNode(entry: string, env: Record<string, string>, cwd?: string) {
   const profileDir = process.env.BENCH_CPU_PROF_DIR
   const profile = profileDir ? ['--cpu-prof', '--cpu-prof-dir', profileDir] : []
   // BENCH_NODE_FLAGS: extra Node/V8 flags for every server, for experiments (e.g. heap sizes).
   const flags = (process.env.BENCH_NODE_FLAGS ?? '').split(/\s+/).filter(Boolean)
-  const args = [...flags, ...profile, entry]
-  // `taskset -c LIST node …` execs node in the same process, so the pid stays the server's and
-  // every thread it starts inherits the CPUs.
-  return options.cpus === undefined
-    ? spawnChild(process.execPath, args, env, { cwd })
-    : spawnChild('taskset', ['-c', options.cpus, process.execPath, ...args], env, { cwd })
+  return spawnChild(process.execPath, [...flags, ...profile, entry], env, { cwd })
 }

@@ -28,8 +28,11 @@ export const VARIANTS = {
   broker: 2,
   /** one target, a hundred targets. */
   targets: 2,
-  /** functions (broker), static password, bare stack, raw postgres.js, createSql, createPool. */
-  functions: 6,
+  /**
+   * functions (broker), static password, the static server again (the A/A control), bare stack,
+   * raw postgres.js, createSql, createPool.
+   */
+  functions: 7,
   /** broker, broker with dropped connections, per-connection token, @databricks/lakebase. */
   rotation: 4,
 } as const
@@ -51,13 +54,13 @@ export const FUNCTIONS_WARMUP_S = 2
 export const FIXED_OVERHEAD_S = 55
 
 /**
- * The full bench: 339 s by {@link plannedSeconds}, within the issue's 6 minutes.
+ * The full bench: 356 s by {@link plannedSeconds}, within the issue's 6 minutes.
  *
  * | comparison | variants | rounds × run | measured |
  * |---|---|---|---|
  * | broker ÷ bare Hono, p99 ratio | 2 | 6 × 3 s | 36 s (+ node:http alone, 1 + 3 s, for memory) |
  * | 100 targets ÷ 1 target | 2 | 5 × 3 s | 30 s |
- * | functions ÷ static ÷ bare stack ÷ raw, pg ÷ postgres | 6 | 5 × 3 s, in 1 s slices | 90 s (+ 2 s warm-ups) |
+ * | functions ÷ static ÷ A/A ÷ bare stack ÷ raw, pg ÷ postgres | 7 | 5 × 3 s, in 1 s slices | 105 s (+ 2 s warm-ups) |
  * | rotation | 4 | 3 × 8 s | 96 s (+ a 1 s warm-up per run) |
  *
  * Why these: a hit on the broker or the bare route takes 30–70 µs, so even 3 s is ~50 000

@@ -1,5 +1,5 @@
 import { randomBytes } from 'node:crypto'
-import { chmod, mkdtemp, readdir, readFile, rm } from 'node:fs/promises'
+import { chmod, mkdtemp, rm } from 'node:fs/promises'
 import { tmpdir } from 'node:os'
 import { join } from 'node:path'
 import postgres from 'postgres'
@@ -17,8 +17,6 @@ export interface BenchPostgres {
   port: number
   /** A superuser connection to `database` (default `postgres`). */
   admin(database?: string): postgres.Sql
-  /** The server's processes now: the postmaster and every backend and worker it started. */
-  pids(): Promise<number[]>
   stop(): Promise<void>
 }
 
@@ -70,29 +68,10 @@ export async function startBenchPostgres(): Promise<BenchPostgres> {
         max: 2,
         onnotice: () => {},
       }),
-    async pids() {
-      const postmaster = Number(
-        (await readFile(join(dir, 'data', 'postmaster.pid'), 'utf8')).split('\n')[0],
-      )
-      return [postmaster, ...(await childrenOf(postmaster))]
-    },
     async stop() {
       process.off('exit', stopOnExit)
       await server.stop()
       await rm(dir, { recursive: true, force: true })
     },
   }
-}
-
-/** The processes whose parent is `pid` (Linux procfs; none elsewhere). */
-async function childrenOf(pid: number): Promise<number[]> {
-  const entries = await readdir('/proc').catch(() => [] as string[])
-  const children: number[] = []
-  for (const entry of entries) {
-    if (!/^\d+$/.test(entry)) continue
-    const stat = await readFile(`/proc/${entry}/stat`, 'utf8').catch(() => '')
-    const parent = Number(stat.slice(stat.lastIndexOf(')') + 2).split(' ')[1])
-    if (parent === pid) children.push(Number(entry))
-  }
-  return children
 }

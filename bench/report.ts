@@ -22,6 +22,7 @@ export const NUMERIC_KEYS = [
   'functions_vs_bare_stack',
   'functions_vs_raw_pg',
   'functions_pg_vs_postgres',
+  'functions_static_aa',
   'rotation_failed_requests',
   'rotation_p99_ratio',
   'start_to_first_200_s',
@@ -39,6 +40,7 @@ export const RATIO_KEYS = [
   'functions_vs_bare_stack',
   'functions_vs_raw_pg',
   'functions_pg_vs_postgres',
+  'functions_static_aa',
   'rotation_p99_ratio',
 ] as const satisfies readonly NumericKey[]
 export type RatioKey = (typeof RATIO_KEYS)[number]
@@ -136,6 +138,11 @@ export const GOALS: readonly Goal[] = [
   {
     key: 'functions_pg_vs_postgres',
     figure: 'the route on createPool ÷ on createSql',
+    op: 'reported',
+  },
+  {
+    key: 'functions_static_aa',
+    figure: 'control: static password ÷ the same server twice (A/A)',
     op: 'reported',
   },
   {

@@ -37,7 +37,6 @@ import {
   measureTargetsScaling,
   type TargetsScaling,
 } from './figures/targets-scaling.js'
-import { pinning } from './pinning.js'
 import {
   BUDGET_S,
   FIGURES,
@@ -348,51 +347,37 @@ async function main(): Promise<void> {
         progress(
           `functions (broker, static password), the route by hand (bare stack, createSql, createPool), raw postgres.js: ${plan.functionsRounds} interleaved rounds of ${plan.functionsRunS} s`,
         )
-        // The servers under test on a CPU of their own; autocannon, Postgres and the rest on the
-        // others (bench/pinning.ts), for as long as this figure runs.
-        const pin = pinning()
-        const everyCpu = `0-${availableParallelism() - 1}`
-        const cpus = pin.serverCpus
-        const pinOthers = async (list: string | undefined) => {
-          if (list === undefined) return
-          pin.move(process.pid, list)
-          for (const pid of await pg.pids()) pin.move(pid, list)
-        }
-        await pinOthers(pin.otherCpus)
-        cleanup.push(() => pinOthers(pin.otherCpus && everyCpu))
-        const functionsBroker = started(
-          'functions',
-          spawnNode(entries.functions, await functionsEnv(steady.url), undefined, { cpus }),
-        )
         const staticEnv = async () => ({
           ...(await functionsEnv(steady.url)),
           BENCH_STATIC_CREDENTIAL: served.text,
         })
+        const functionsBroker = started(
+          'functions',
+          spawnNode(entries.functions, await functionsEnv(steady.url)),
+        )
         const functionsStatic = started(
           'functions-static',
-          spawnNode(entries.functionsStatic, await staticEnv(), undefined, { cpus }),
+          spawnNode(entries.functionsStatic, await staticEnv()),
         )
-        const bareStack = started(
-          'bare-stack',
-          spawnNode(entries.bareStack, await staticEnv(), undefined, { cpus }),
+        // The A/A control: the static-password server again, as a process of its own.
+        const functionsTwin = started(
+          'functions-static-twin',
+          spawnNode(entries.functionsStatic, await staticEnv()),
         )
+        const bareStack = started('bare-stack', spawnNode(entries.bareStack, await staticEnv()))
         const entryPostgres = started(
           'entry-postgres',
-          spawnNode(
-            entries.entryRoute,
-            { ...(await functionsEnv(steady.url)), BENCH_DRIVER: 'postgres' },
-            undefined,
-            { cpus },
-          ),
+          spawnNode(entries.entryRoute, {
+            ...(await functionsEnv(steady.url)),
+            BENCH_DRIVER: 'postgres',
+          }),
         )
         const entryPg = started(
           'entry-pg',
-          spawnNode(
-            entries.entryRoute,
-            { ...(await functionsEnv(steady.url)), BENCH_DRIVER: 'pg' },
-            undefined,
-            { cpus },
-          ),
+          spawnNode(entries.entryRoute, {
+            ...(await functionsEnv(steady.url)),
+            BENCH_DRIVER: 'pg',
+          }),
         )
         const raw = postgres({
           host: pg.host,
@@ -407,34 +392,27 @@ async function main(): Promise<void> {
         functionsFigure = await measureFunctionsThroughput({
           brokerUrl: await listeningUrl(functionsBroker),
           staticUrl: await listeningUrl(functionsStatic),
+          twinUrl: await listeningUrl(functionsTwin),
           bareStackUrl: await listeningUrl(bareStack),
           entryPostgresUrl: await listeningUrl(entryPostgres),
           entryPgUrl: await listeningUrl(entryPg),
           raw,
           rounds: plan.functionsRounds,
           durationS: plan.functionsRunS,
-          asServer: async (run) => {
-            if (cpus !== undefined) pin.move(process.pid, cpus)
-            try {
-              return await run()
-            } finally {
-              if (pin.otherCpus !== undefined) pin.move(process.pid, pin.otherCpus)
-            }
-          },
           pids: {
             broker: functionsBroker.pid,
             static: functionsStatic.pid,
+            twin: functionsTwin.pid,
             bareStack: bareStack.pid,
             entryPostgres: entryPostgres.pid,
             entryPg: entryPg.pid,
           },
         })
         await Promise.all(
-          [functionsBroker, functionsStatic, bareStack, entryPostgres, entryPg]
+          [functionsBroker, functionsStatic, functionsTwin, bareStack, entryPostgres, entryPg]
             .map((child) => child.stop())
             .concat(raw.end()),
         )
-        await pinOthers(pin.otherCpus && everyCpu)
         progress(
           `  ${round(functionsFigure.brokerOkPerS, 0)} req/s (static ${round(functionsFigure.staticOkPerS, 0)}, bare stack ${round(functionsFigure.bareStackOkPerS, 0)}, raw ${round(functionsFigure.rawQueriesPerS, 0)} q/s; createPool ${round(functionsFigure.entryPgOkPerS, 0)} vs createSql ${round(functionsFigure.entryPostgresOkPerS, 0)})`,
         )
@@ -551,6 +529,7 @@ async function main(): Promise<void> {
       functions_vs_bare_stack: functionsFigure?.vsBareStack,
       functions_vs_raw_pg: functionsFigure?.vsRaw,
       functions_pg_vs_postgres: functionsFigure?.pgVsPostgres,
+      functions_static_aa: functionsFigure?.staticAa,
       rotation_failed_requests: ours?.failedRequests,
       rotation_p99_ratio: ours?.p99Ratio,
       start_to_first_200_s: start?.firstS,
@@ -565,6 +544,7 @@ async function main(): Promise<void> {
       functions_vs_bare_stack: functionsFigure?.perRound.vsBareStack,
       functions_vs_raw_pg: functionsFigure?.perRound.vsRaw,
       functions_pg_vs_postgres: functionsFigure?.perRound.pgVsPostgres,
+      functions_static_aa: functionsFigure?.perRound.staticAa,
       rotation_p99_ratio: ours?.perRoundRatios,
     }
     const json: BenchJson = toJson(figures, {
@@ -675,6 +655,13 @@ async function main(): Promise<void> {
         functionsFigure &&
           `${round(functionsFigure.entryPgOkPerS, 0)} vs ${round(functionsFigure.entryPostgresOkPerS, 0)} req/s`,
         spread.functions_pg_vs_postgres,
+      ),
+      goalRow(
+        'functions_static_aa',
+        json.functions_static_aa,
+        functionsFigure &&
+          `${round(functionsFigure.staticOkPerS, 0)} vs ${round(functionsFigure.twinOkPerS, 0)} req/s: what the machine alone spreads`,
+        spread.functions_static_aa,
       ),
       goalRow(
         'rotation_failed_requests',

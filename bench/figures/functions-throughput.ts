@@ -10,9 +10,9 @@ import { median } from '../stats.js'
 export const FUNCTIONS_CONNECTIONS = 64
 /**
  * Each round's run of a variant is cut into this many slices, the variants taking turns slice by
- * slice (A B C … A B C …): this machine's speed drifts over seconds (every variant's CPU per
- * request moved by 20–30 % from one 3 s run to the next), and a round's ratio then compares
- * slices a second apart instead of runs several seconds apart.
+ * slice, in alternating order (A B C … C B A …): this machine's speed drifts over seconds (every
+ * variant's CPU per request moved by 20–30 % from one 3 s run to the next), and a round's ratio
+ * then compares slices a second apart, drifting both ways, instead of runs several seconds apart.
  */
 export const SLICES_PER_ROUND = 3
 
@@ -21,6 +21,8 @@ export interface FunctionsThroughputOptions {
   brokerUrl: string
   /** The same functions with a fixed password. */
   staticUrl: string
+  /** …and again, as another process: the A/A control of what identical servers spread. */
+  twinUrl: string
   /** The route written by hand on Hono and postgres.js, with a fixed password. */
   bareStackUrl: string
   /** The route by hand on `lakebase-broker/postgres` (createSql) and on `lakebase-broker/pg`. */
@@ -30,16 +32,11 @@ export interface FunctionsThroughputOptions {
   raw: postgres.Sql
   rounds: number
   durationS: number
-  /**
-   * Runs the raw loop where the servers run (their CPUs, when pinned): the bench process plays the
-   * server's part there, so that the ceiling gets the same share of the machine.
-   */
-  asServer?: <T>(run: () => Promise<T>) => Promise<T>
   /** Each HTTP variant's server process, for its CPU per request (from procfs). */
   pids?: Partial<Record<HttpVariant, number>>
 }
 
-type HttpVariant = 'broker' | 'static' | 'bareStack' | 'entryPostgres' | 'entryPg'
+type HttpVariant = 'broker' | 'static' | 'twin' | 'bareStack' | 'entryPostgres' | 'entryPg'
 
 export interface FunctionsThroughput {
   /** Median over rounds of functions-with-broker req/s ÷ functions-with-static-password req/s. */
@@ -50,6 +47,9 @@ export interface FunctionsThroughput {
   vsBareStack: number
   /** Median over rounds of the createPool route's req/s ÷ the createSql route's. */
   pgVsPostgres: number
+  /** Median over rounds of the static-password server ÷ its twin: 1, give or take the machine. */
+  staticAa: number
+  twinOkPerS: number
   brokerOkPerS: number
   staticOkPerS: number
   bareStackOkPerS: number
@@ -71,6 +71,7 @@ export interface FunctionsThroughput {
     vsRaw: number[]
     vsBareStack: number[]
     pgVsPostgres: number[]
+    staticAa: number[]
     cpuVsStatic: number[]
     cpuVsBareStack: number[]
   }
@@ -114,31 +115,34 @@ export async function measureFunctionsThroughput(
       }),
     )
   const pids = options.pids ?? {}
-  const asServer = options.asServer ?? ((run) => run())
   const urls = [
     options.brokerUrl,
     options.staticUrl,
+    options.twinUrl,
     options.bareStackUrl,
     options.entryPostgresUrl,
     options.entryPgUrl,
   ]
   for (const url of urls) await functions(url, WARMUP_S)
-  await asServer(() => rawPointSelects(options.raw, WARMUP_S, FUNCTIONS_CONNECTIONS))
+  await rawPointSelects(options.raw, WARMUP_S, FUNCTIONS_CONNECTIONS)
   const sliceS = options.durationS / SLICES_PER_ROUND
   const sliced = await runInterleaved(
     {
       broker: () => functions(options.brokerUrl, sliceS, pids.broker),
       static: () => functions(options.staticUrl, sliceS, pids.static),
+      twin: () => functions(options.twinUrl, sliceS, pids.twin),
       bareStack: () => functions(options.bareStackUrl, sliceS, pids.bareStack),
-      raw: () => asServer(() => rawPointSelects(options.raw, sliceS, FUNCTIONS_CONNECTIONS)),
+      raw: () => rawPointSelects(options.raw, sliceS, FUNCTIONS_CONNECTIONS),
       entryPostgres: () => functions(options.entryPostgresUrl, sliceS, pids.entryPostgres),
       entryPg: () => functions(options.entryPgUrl, sliceS, pids.entryPg),
     },
     options.rounds * SLICES_PER_ROUND,
+    { alternate: true },
   )
   const results = {
     broker: rounds(sliced.broker),
     static: rounds(sliced.static),
+    twin: rounds(sliced.twin),
     bareStack: rounds(sliced.bareStack),
     raw: groups(sliced.raw).map(
       (slices) => sum(slices.map((r) => r.done)) / sum(slices.map((r) => r.seconds)),
@@ -155,6 +159,7 @@ export async function measureFunctionsThroughput(
   const cpu = {
     broker: cpuPerRequest(results.broker),
     static: cpuPerRequest(results.static),
+    twin: cpuPerRequest(results.twin),
     bareStack: cpuPerRequest(results.bareStack),
     entryPostgres: cpuPerRequest(results.entryPostgres),
     entryPg: cpuPerRequest(results.entryPg),
@@ -164,6 +169,7 @@ export async function measureFunctionsThroughput(
     vsRaw: divided(brokerRates, results.raw),
     vsBareStack: divided(brokerRates, rates(results.bareStack)),
     pgVsPostgres: divided(rates(results.entryPg), rates(results.entryPostgres)),
+    staticAa: divided(rates(results.static), rates(results.twin)),
     // A cost ratio the other way up, so that 1 is level and higher is better, as for req/s.
     cpuVsStatic: cpu.broker.length === cpu.static.length ? divided(cpu.static, cpu.broker) : [],
     cpuVsBareStack:
@@ -179,6 +185,7 @@ export async function measureFunctionsThroughput(
   const http = [
     ...results.broker,
     ...results.static,
+    ...results.twin,
     ...results.bareStack,
     ...results.entryPostgres,
     ...results.entryPg,
@@ -188,6 +195,8 @@ export async function measureFunctionsThroughput(
     vsRaw: median(perRound.vsRaw),
     vsBareStack: median(perRound.vsBareStack),
     pgVsPostgres: median(perRound.pgVsPostgres),
+    staticAa: median(perRound.staticAa),
+    twinOkPerS: median(rates(results.twin)),
     brokerOkPerS: median(brokerRates),
     staticOkPerS: median(rates(results.static)),
     bareStackOkPerS: median(rates(results.bareStack)),
@@ -200,6 +209,7 @@ export async function measureFunctionsThroughput(
     runs: {
       broker: runsOf(results.broker),
       static: runsOf(results.static),
+      twin: runsOf(results.twin),
       bareStack: runsOf(results.bareStack),
       entryPostgres: runsOf(results.entryPostgres),
       entryPg: runsOf(results.entryPg),

@@ -74,6 +74,12 @@ describe('interleaving', () => {
     ])
   })
 
+  it('alternates the order when asked (A B C, C B A, A B C …)', () => {
+    const labels = (slots: { label: string }[]) => slots.map((slot) => slot.label).join('')
+    expect(labels(interleavedOrder(['a', 'b', 'c'], 3, { alternate: true }))).toBe('abccbaabc')
+    expect(labels(interleavedOrder(['a', 'b', 'c'], 3))).toBe('abcabcabc')
+  })
+
   it('refuses zero rounds and repeated labels', () => {
     expect(() => interleavedOrder(['a'], 0)).toThrow(RangeError)
     expect(() => interleavedOrder(['a', 'a'], 1)).toThrow()

@@ -1,4 +1,6 @@
+import { Histogram, Registry } from 'prom-client'
 import { afterEach, describe, expect, it } from 'vitest'
+import { RequestDurations } from '../../functions/metrics.js'
 import { TEST_CLIENT_TOKEN } from '../support/broker.js'
 import { type FunctionsStack, startFunctionsStack } from '../support/functions.js'
 
@@ -102,5 +104,40 @@ describe('GET /metrics on the functions', () => {
     await s.call('GET', '/api/health')
     const text = await (await other.call('GET', '/metrics')).text()
     expect(text).not.toContain('route="/api/health"')
+  })
+})
+
+describe('RequestDurations', () => {
+  it("renders exactly what prom-client's own Histogram renders for the same observations", async () => {
+    const bounds = [0.001, 0.01, 0.1, 1]
+    const observations: [string, string, number, number][] = [
+      ['GET', '/api/preferences', 200, 0.0004],
+      ['GET', '/api/preferences', 200, 0.001],
+      ['GET', '/api/preferences', 200, 0.05],
+      ['GET', '/api/preferences', 503, 2.5],
+      ['PUT', '/api/preferences/:key', 201, 0.02],
+    ]
+    const ours = new Registry()
+    const durations = new RequestDurations('t_seconds', 'help text', bounds)
+    ours.registerMetric(durations as never)
+    const theirs = new Registry()
+    const histogram = new Histogram({
+      name: 't_seconds',
+      help: 'help text',
+      labelNames: ['method', 'route', 'status'],
+      buckets: bounds,
+      registers: [theirs],
+    })
+    for (const [method, route, status, seconds] of observations) {
+      durations.observe(durations.series(method, route, status), seconds)
+      histogram.observe({ method, route, status: String(status) }, seconds)
+    }
+    const text = await ours.metrics()
+    expect(text).toBe(await theirs.metrics())
+    expect(text).toContain(
+      't_seconds_bucket{le="0.001",method="GET",route="/api/preferences",status="200"} 2',
+    )
+    durations.reset()
+    expect(await ours.metrics()).not.toContain('t_seconds_bucket')
   })
 })
