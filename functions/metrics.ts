@@ -166,9 +166,15 @@ export class RequestDurations {
   /** The series of one method, route template and status, made on first use. */
   series(method: string, route: string, status: number): DurationSeries {
     let byRoute = this.byMethod.get(method)
-    if (byRoute === undefined) this.byMethod.set(method, (byRoute = new Map()))
+    if (byRoute === undefined) {
+      byRoute = new Map()
+      this.byMethod.set(method, byRoute)
+    }
     let byStatus = byRoute.get(route)
-    if (byStatus === undefined) byRoute.set(route, (byStatus = new Map()))
+    if (byStatus === undefined) {
+      byStatus = new Map()
+      byRoute.set(route, byStatus)
+    }
     let series = byStatus.get(status)
     if (series === undefined) {
       const counts = new Array<number>(this.bounds.length + 1).fill(0)
@@ -211,7 +217,13 @@ export class RequestDurations {
         }
       }
     }
-    return { name: this.name, help: this.help, type: this.type, values, aggregator: this.aggregator }
+    return {
+      name: this.name,
+      help: this.help,
+      type: this.type,
+      values,
+      aggregator: this.aggregator,
+    }
   }
 
   reset(): void {
