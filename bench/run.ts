@@ -24,6 +24,7 @@ import {
   FUNCTIONS_CONNECTIONS,
   type FunctionsThroughput,
   measureFunctionsThroughput,
+  SLICES_PER_ROUND,
 } from './figures/functions-throughput.js'
 import {
   measureRotation,
@@ -345,7 +346,7 @@ async function main(): Promise<void> {
 
       if (wanted('functions')) {
         progress(
-          `functions (broker, static password), the route by hand (bare stack, createSql, createPool), raw postgres.js: ${plan.functionsRounds} interleaved rounds of ${plan.functionsRunS} s`,
+          `functions (broker, static password twice), the route by hand (bare stack, createSql, createPool), raw postgres.js: ${plan.functionsRounds} interleaved rounds of ${plan.functionsRunS} s, in ${round(plan.functionsRunS / SLICES_PER_ROUND, 2)} s slices`,
         )
         const staticEnv = async () => ({
           ...(await functionsEnv(steady.url)),

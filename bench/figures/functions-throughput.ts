@@ -98,9 +98,11 @@ async function rawPointSelects(sql: postgres.Sql, durationS: number, loops: numb
 
 /**
  * `GET /api/preferences` through the functions with broker credentials, the same functions with a
- * static password, the route by hand on Hono + postgres.js (the stack's own limit), the raw query
- * as the ceiling, and the route by hand on each of the package's driver entries, interleaved
- * (broker, static, bare stack, raw, createSql, createPool, …).
+ * static password (and that server again as another process, the A/A control), the route by hand
+ * on Hono + postgres.js (the stack's own limit), the raw query as the ceiling, and the route by
+ * hand on each of the package's driver entries, in {@link SLICES_PER_ROUND} slices a round taking
+ * turns in alternating order (broker, static, twin, bare stack, raw, createSql, createPool, then
+ * back), each server's CPU time read around each of its slices.
  */
 export async function measureFunctionsThroughput(
   options: FunctionsThroughputOptions,
