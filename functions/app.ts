@@ -83,10 +83,9 @@ export function buildFunctionsApp(options: FunctionsAppOptions) {
     trustForwardedHeaders: options.trustForwardedHeaders,
     devUser: options.devUser,
   })
+  // `/x/*` matches `/x` itself too: one pattern a prefix, or the rule runs twice a request.
   app.use('/api/preferences/*', user)
-  app.use('/api/preferences', user)
   app.use('/api/inference-logs/*', user)
-  app.use('/api/inference-logs', user)
   app.use('/api/model-serving/*', user)
   app.route('/api/preferences', preferencesRoutes(database, options.preferenceKeys))
   app.route('/api/inference-logs', inferenceLogRoutes(database))

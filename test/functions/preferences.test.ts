@@ -219,6 +219,20 @@ describe('/api/preferences', () => {
     expect((await errorOf(response)).error_code).toBe('AUTH_REQUIRED')
   })
 
+  it.each([
+    ['GET', '/api/preferences'],
+    ['GET', '/api/preferences/theme'],
+    ['DELETE', '/api/preferences/theme'],
+    ['GET', '/api/inference-logs'],
+    ['POST', '/api/inference-logs'],
+    ['GET', '/api/model-serving/logs'],
+    ['POST', '/api/model-serving/invoke'],
+  ] as const)('asks for a user on %s %s, the prefix itself included', async (method, path) => {
+    const response = await stack.call(method, path, { user: null })
+    expect(response.status).toBe(401)
+    expect((await errorOf(response)).error_code).toBe('AUTH_REQUIRED')
+  })
+
   it('echoes X-Request-Id', async () => {
     const response = await stack.call('GET', '/api/preferences', {
       headers: { 'x-request-id': 'req-123' },
