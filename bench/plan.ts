@@ -60,7 +60,7 @@ export const FIXED_OVERHEAD_S = 55
  * |---|---|---|---|
  * | broker ÷ bare Hono, p99 ratio | 2 | 6 × 3 s | 36 s (+ node:http alone, 1 + 3 s, for memory) |
  * | 100 targets ÷ 1 target | 2 | 5 × 3 s | 30 s |
- * | functions ÷ static ÷ A/A ÷ bare stack ÷ raw, pg ÷ postgres | 7 | 5 × 3 s, in 1 s slices | 105 s (+ 2 s warm-ups) |
+ * | functions ÷ static ÷ A/A ÷ bare stack ÷ raw, pg ÷ postgres | 7 | 5 × 3 s, in 1.5 s slices | 105 s (+ 2 s warm-ups) |
  * | rotation | 4 | 3 × 8 s | 96 s (+ a 1 s warm-up per run) |
  *
  * Why these: a hit on the broker or the bare route takes 30–70 µs, so even 3 s is ~50 000

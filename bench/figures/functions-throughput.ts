@@ -10,11 +10,13 @@ import { median } from '../stats.js'
 export const FUNCTIONS_CONNECTIONS = 64
 /**
  * Each round's run of a variant is cut into this many slices, the variants taking turns slice by
- * slice, in alternating order (A B C … C B A …): this machine's speed drifts over seconds (every
+ * slice in alternating order (A B C … C B A …): this machine's speed drifts over seconds (every
  * variant's CPU per request moved by 20–30 % from one 3 s run to the next), and a round's ratio
- * then compares slices a second apart, drifting both ways, instead of runs several seconds apart.
+ * then compares slices a second or two apart instead of runs several seconds apart. An even count,
+ * so that every round holds as many forward passes as reverse ones and no variant's place in the
+ * order favours it within a round.
  */
-export const SLICES_PER_ROUND = 3
+export const SLICES_PER_ROUND = 2
 
 export interface FunctionsThroughputOptions {
   /** The functions with broker credentials (cli/commands/functions.js). */
@@ -56,6 +58,7 @@ export interface FunctionsThroughput {
   entryPostgresOkPerS: number
   entryPgOkPerS: number
   rawQueriesPerS: number
+  /** The broker variant's p99, the median over rounds of each round's worst slice's p99. */
   brokerP99Ms: number
   failed: number
   /**
@@ -253,6 +256,7 @@ function rounds(slices: Slice[]): Slice[] {
       ok,
       durationS,
       okPerS: ok / durationS,
+      // autocannon gives percentiles, not its histogram: a round's are its worst slice's.
       p50Ms: Math.max(...group.map((r) => r.p50Ms)),
       p99Ms: Math.max(...group.map((r) => r.p99Ms)),
       non2xx: sum(group.map((r) => r.non2xx)),

@@ -1,3 +1,4 @@
+import { connect } from 'node:net'
 import { Hono } from 'hono'
 import { afterAll, beforeAll, describe, expect, it } from 'vitest'
 import { nodeHeaders, requestHeader } from '../../../shared/hono/request-header.js'
@@ -38,12 +39,55 @@ describe('requestHeader', () => {
       const missing = c.req.header('x-missing') ?? null
       const built = builtRequest(c.req.raw)
       const every = c.req.header()
-      return c.json({ one, missing, built, every: every['x-a'] })
+      const empty = (c.req.header as (name: string) => Record<string, string>)('')
+      return c.json({ one, missing, built, every: every['x-a'], empty: empty['x-a'] })
+    })
+    app.get('/compare', (c) => {
+      const names = ['content-type', 'cookie', 'x-many', 'Content-Type']
+      const ours = names.map((name) => requestHeader(c, name))
+      return c.json({ ours, theirs: names.map((name) => c.req.header(name)) })
     })
     server = await listen(app.fetch, { kind: 'tcp', host: '127.0.0.1', port: 0 })
   })
   afterAll(async () => {
     await server?.close()
+  })
+
+  it('answers what Headers.get answers for headers Node keeps one copy of (content-type, cookie)', async () => {
+    // fetch would fold repeated headers into one line: a raw request sends them as two.
+    const { hostname, port } = new URL(server.url)
+    const head = await new Promise<string>((resolve, reject) => {
+      const socket = connect(Number(port), hostname, () => {
+        socket.write(
+          'GET /compare HTTP/1.1\r\nHost: x\r\nContent-Type: a/b\r\nContent-Type: c/d\r\n' +
+            'Cookie: a=1\r\nCookie: b=2\r\nX-Many: 1\r\nX-Many: 2\r\nConnection: close\r\n\r\n',
+        )
+      })
+      let text = ''
+      socket.on('data', (chunk) => {
+        text += chunk.toString()
+      })
+      socket.on('end', () => resolve(text))
+      socket.on('error', reject)
+    })
+    const body = JSON.parse(head.slice(head.indexOf('\r\n\r\n') + 4)) as Record<string, unknown>
+    expect(body.ours).toEqual(body.theirs)
+    expect(body.ours).toEqual(['a/b, c/d', 'a=1; b=2', '1, 2', 'a/b, c/d'])
+  })
+
+  it('reads a request the app rebuilt, or Headers it changed, as Hono does', async () => {
+    const { inner, outer } = rebuilding()
+    const server2 = await listen(outer.fetch, { kind: 'tcp', host: '127.0.0.1', port: 0 })
+    try {
+      const answer = await get(server2, '/', [
+        ['x-forwarded-email', 'mallory@example.com'],
+        ['x-changed', 'before'],
+      ])
+      expect(await answer.json()).toEqual({ rebuilt: null, changed: 'after' })
+    } finally {
+      await server2.close()
+    }
+    expect(inner).toBeDefined()
   })
 
   it("nodeHeaders() makes c.req.header(name) read Node's headers, any case; header() stays whole", async () => {
@@ -56,6 +100,7 @@ describe('requestHeader', () => {
       missing: null,
       built: false,
       every: 'one, two',
+      empty: 'one, two',
     })
   })
 
@@ -123,4 +168,41 @@ describe('the functions on Node', () => {
       { path: '/api/preferences/theme', built: false },
     ])
   })
+
+  it('answer a write, whose body makes the adapter build its Request, as before', async () => {
+    const written = await fetch(`${server.url}/api/preferences/theme`, {
+      method: 'PUT',
+      headers: {
+        'x-forwarded-email': 'writes@example.com',
+        'content-type': 'application/json',
+        'x-request-id': 'put-1',
+      },
+      body: JSON.stringify({ preference_value: { mode: 'dark' } }),
+    })
+    expect(written.status).toBe(201)
+    expect(written.headers.get('x-request-id')).toBe('put-1')
+    expect(seen.at(-1)).toEqual({ path: '/api/preferences/theme', built: true })
+  })
 })
+
+/**
+ * An app that rebuilds the request without the identity header before its inner app reads it
+ * (passing Node's env on), and one that changes a header in the adapter's built Headers.
+ */
+function rebuilding() {
+  const inner = new Hono()
+  inner.get('/', (c) => {
+    const rebuilt = requestHeader(c, 'x-forwarded-email') ?? null
+    return c.json({ rebuilt, changed: c.req.raw.headers.get('x-changed') })
+  })
+  const outer = new Hono<{ Bindings: Record<string, unknown> }>()
+  outer.get('/', (c) => {
+    c.req.raw.headers.set('x-changed', 'after')
+    const changed = requestHeader(c, 'x-changed')
+    const headers = new Headers(c.req.raw.headers)
+    headers.delete('x-forwarded-email')
+    headers.set('x-changed', changed ?? 'lost')
+    return inner.fetch(new Request(c.req.url, { headers }), c.env)
+  })
+  return { inner, outer }
+}
