@@ -54,13 +54,13 @@ export const FUNCTIONS_WARMUP_S = 2
 export const FIXED_OVERHEAD_S = 55
 
 /**
- * The full bench: 356 s by {@link plannedSeconds}, within the issue's 6 minutes.
+ * The full bench: 349 s by {@link plannedSeconds}, within the issue's 6 minutes.
  *
  * | comparison | variants | rounds × run | measured |
  * |---|---|---|---|
  * | broker ÷ bare Hono, p99 ratio | 2 | 6 × 3 s | 36 s (+ node:http alone, 1 + 3 s, for memory) |
  * | 100 targets ÷ 1 target | 2 | 5 × 3 s | 30 s |
- * | functions ÷ static ÷ A/A ÷ bare stack ÷ raw, pg ÷ postgres | 7 | 5 × 3 s, in 1.5 s slices | 105 s (+ 2 s warm-ups) |
+ * | functions ÷ static ÷ A/A ÷ bare stack ÷ raw, pg ÷ postgres | 7 | 7 × 2 s, in 1 s slices | 98 s (+ 2 s warm-ups) |
  * | rotation | 4 | 3 × 8 s | 96 s (+ a 1 s warm-up per run) |
  *
  * Why these: a hit on the broker or the bare route takes 30–70 µs, so even 3 s is ~50 000
@@ -76,8 +76,8 @@ export const FULL: Plan = {
   brokerRunS: 3,
   targetsRounds: 5,
   targetsRunS: 3,
-  functionsRounds: 5,
-  functionsRunS: 3,
+  functionsRounds: 7,
+  functionsRunS: 2,
   rotationRounds: 3,
   rotationRunS: 8,
 }
@@ -88,8 +88,8 @@ export const QUICK: Plan = {
   brokerRunS: 1,
   targetsRounds: 2,
   targetsRunS: 1,
-  functionsRounds: 2,
-  functionsRunS: 1,
+  functionsRounds: 1,
+  functionsRunS: 2,
   rotationRounds: 1,
   rotationRunS: 8,
 }

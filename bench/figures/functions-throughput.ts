@@ -131,6 +131,10 @@ export async function measureFunctionsThroughput(
   for (const url of urls) await functions(url, WARMUP_S)
   await rawPointSelects(options.raw, WARMUP_S, FUNCTIONS_CONNECTIONS)
   const sliceS = options.durationS / SLICES_PER_ROUND
+  // autocannon stops on its once-a-second tick: a 1.5 s run lasts 2 s.
+  if (!Number.isInteger(sliceS)) {
+    throw new RangeError(`a run of ${options.durationS} s does not split into whole-second slices`)
+  }
   const sliced = await runInterleaved(
     {
       broker: () => functions(options.brokerUrl, sliceS, pids.broker),

@@ -1,5 +1,6 @@
 import { describe, expect, it } from 'vitest'
 import { cpuSecondsOfStat } from '../../bench/cpu.js'
+import { SLICES_PER_ROUND } from '../../bench/figures/functions-throughput.js'
 import { staticTargetsConfig, targetNames } from '../../bench/figures/targets-scaling.js'
 import { type HeapSnapshot, moduleOf, summarizeHeap } from '../../bench/heap-snapshot.js'
 import { interleavedOrder, runInterleaved } from '../../bench/interleave.js'
@@ -333,6 +334,13 @@ describe('the plan', () => {
     expect(BUDGET_S).toBe(360)
     expect(plannedSeconds(FULL)).toBeLessThan(BUDGET_S)
     expect(plannedSeconds(QUICK)).toBeLessThan(plannedSeconds(FULL))
+  })
+
+  it("splits the functions' runs into whole-second slices, as autocannon runs them", () => {
+    for (const plan of [FULL, QUICK]) {
+      expect(Number.isInteger(plan.functionsRunS / SLICES_PER_ROUND)).toBe(true)
+    }
+    expect(SLICES_PER_ROUND % 2).toBe(0)
   })
 
   it('counts warm-ups and runs of each comparison: variants × rounds × run', () => {
