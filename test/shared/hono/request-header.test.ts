@@ -76,7 +76,7 @@ describe('requestHeader', () => {
   })
 
   it('reads a request the app rebuilt, or Headers it changed, as Hono does', async () => {
-    const { inner, outer } = rebuilding()
+    const outer = rebuilding()
     const server2 = await listen(outer.fetch, { kind: 'tcp', host: '127.0.0.1', port: 0 })
     try {
       const answer = await get(server2, '/', [
@@ -87,7 +87,6 @@ describe('requestHeader', () => {
     } finally {
       await server2.close()
     }
-    expect(inner).toBeDefined()
   })
 
   it("nodeHeaders() makes c.req.header(name) read Node's headers, any case; header() stays whole", async () => {
@@ -204,5 +203,5 @@ function rebuilding() {
     headers.set('x-changed', changed ?? 'lost')
     return inner.fetch(new Request(c.req.url, { headers }), c.env)
   })
-  return { inner, outer }
+  return outer
 }
