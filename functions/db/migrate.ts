@@ -80,7 +80,7 @@ export function findMigrationsFolder(
   }
 }
 
-async function countApplied(connection: postgres.Sql): Promise<number> {
+async function countApplied(connection: postgres.Sql | postgres.ReservedSql): Promise<number> {
   const table = `${MIGRATIONS_SCHEMA}.${MIGRATIONS_TABLE}`
   const [found] = await connection`select to_regclass(${table}) is not null as exists`
   if (!found?.exists) return 0

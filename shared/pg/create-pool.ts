@@ -29,6 +29,13 @@ export const CONNECT_TIMEOUT_MS = 5_000
  */
 export const MAX_AUTH_RETRIES = 3
 export const AUTH_RETRY_PAUSE_MS = 100
+/**
+ * A query whose connection dropped is tried again up to this often (when it is read-only or never
+ * reached the server): once for the drop, once more because the event that dropped it (a kill of
+ * every backend of the role, a failover) can reach the next idle client before pg has noticed.
+ * The same policy as the postgres.js wrapper's `MAX_READ_RETRIES`.
+ */
+export const MAX_CONNECTION_RETRIES = 2
 
 /** What `readOnly: true` adds to each login's startup `options`. */
 const READ_ONLY_STARTUP_OPTION = '-c default_transaction_read_only=on'
@@ -74,7 +81,7 @@ export interface CreatePoolOptions
    * Read from the target's read-only companion: the broker's `<target>-ro` (a Lakebase
    * Provisioned instance's readable secondaries), every client logged in with
    * `default_transaction_read_only=on` (added to `options`). Nothing it runs can write, so a
-   * `pool.query` is tried once more after a dropped connection whatever its text (except a
+   * `pool.query` is tried again (up to twice) after a dropped connection whatever its text (except a
    * notification, dblink, or one that turns read-write), unless `isReadOnly` is given. With
    * `credentials` given, those are used as they are. Default: false.
    */
@@ -140,7 +147,7 @@ const optionsSchema = z
  *   fresh one before the caller sees it (nothing ran, so always safe);
  * - a dropped connection costs a reconnect: idle clients that die are dropped (the pool and
  *   every client always have an `'error'` listener, so a killed backend never crashes the
- *   process), and a `pool.query` is tried once more when it is read-only
+ *   process), and a `pool.query` is tried again (up to twice) when it is read-only
  *   ({@link CreatePoolOptions.isReadOnly}) or never reached the server. A write whose connection
  *   dropped mid-statement is not retried (a retry must never change the answer): it rejects
  *   with pg's error.
@@ -224,7 +231,7 @@ interface BrokerPoolSettings {
 /** What one caller's operation has used up of its retries. */
 interface Attempt {
   authRetries: number
-  connectionRetried: boolean
+  connectionRetries: number
 }
 
 type ConnectCallback = (
@@ -301,7 +308,7 @@ class BrokerPool extends pg.Pool implements LakebasePool {
   override connect(): Promise<pg.PoolClient>
   override connect(callback: ConnectCallback): void
   override connect(callback?: ConnectCallback): Promise<pg.PoolClient> | undefined {
-    const client = this.acquire({ authRetries: 0, connectionRetried: false })
+    const client = this.acquire({ authRetries: 0, connectionRetries: 0 })
     if (!callback) return client
     client.then(
       (c) => callback(undefined, c, c.release),
@@ -337,7 +344,7 @@ class BrokerPool extends pg.Pool implements LakebasePool {
   }
 
   private async run(config: string | pg.QueryConfig, values: unknown[] | undefined) {
-    const attempt: Attempt = { authRetries: 0, connectionRetried: false }
+    const attempt: Attempt = { authRetries: 0, connectionRetries: 0 }
     for (;;) {
       const client = await this.acquire(attempt)
       try {
@@ -354,13 +361,14 @@ class BrokerPool extends pg.Pool implements LakebasePool {
         if (failure !== 'connection') throw err
         const text = typeof config === 'string' ? config : config.text
         const retry =
-          !attempt.connectionRetried && (neverSent(err) || this.settings.isReadOnly(text))
+          attempt.connectionRetries < MAX_CONNECTION_RETRIES &&
+          (neverSent(err) || this.settings.isReadOnly(text))
         this.settings.logger?.warn(
           { failure, code: codeOf(err), retry },
           'pg query failed: connection dropped',
         )
         if (!retry) throw err
-        attempt.connectionRetried = true
+        attempt.connectionRetries += 1
         this.connectionRetries += 1
       }
     }
@@ -391,8 +399,8 @@ class BrokerPool extends pg.Pool implements LakebasePool {
           attempt.authRetries += 1
           this.authRetries += 1
           retry = true
-        } else if (failure === 'connection' && !attempt.connectionRetried) {
-          attempt.connectionRetried = true
+        } else if (failure === 'connection' && attempt.connectionRetries < MAX_CONNECTION_RETRIES) {
+          attempt.connectionRetries += 1
           this.connectionRetries += 1
           retry = true
         }

@@ -4,9 +4,15 @@ import type { Socket } from 'node:net'
 export interface SocketCounts {
   /** TCP (or unix) connections made and not yet destroyed: logging in, idle or busy. */
   open: number
+  /** Connections destroyed, whether or not they ever logged in. */
+  closed: number
 }
 
-type SocketOptions = { host?: string | string[]; port?: number | number[] }
+type SocketOptions = {
+  host?: string | string[]
+  port?: number | number[]
+  path?: string | false | null
+}
 
 /**
  * A postgres.js `socket` option that makes the very sockets postgres.js would make (TCP to the
@@ -17,22 +23,26 @@ type SocketOptions = { host?: string | string[]; port?: number | number[] }
  * attaches before the next tick. TLS wraps this socket as it would its own (`socket.host` is set
  * for the server name), and its connect timeout and keep-alive work unchanged.
  *
+ * postgres.js 3 calls it with its options alone (first host and port); 4 passes the host and port
+ * of each attempt as well (`null` host for a unix socket, whose path is `options.path`).
+ *
  * Undefined where there is no `node:net` (Cloudflare Workers, whose postgres.js build brings its
  * own sockets): there the count stays an estimate.
  */
 export function countedSocket(
   counts: SocketCounts,
-): ((options: SocketOptions) => Promise<Socket>) | undefined {
+): ((options: SocketOptions, host?: string | null, port?: number) => Promise<Socket>) | undefined {
   const nav = (globalThis as { navigator?: { userAgent?: string } }).navigator
   if (nav?.userAgent === 'Cloudflare-Workers') return undefined
   let Counted: (new () => Socket) | undefined
-  return async (options) => {
+  return async (options, attemptHost, attemptPort) => {
     Counted ??= countingClass(counts, (await import('node:net')).Socket)
-    const host = first(options.host) ?? 'localhost'
-    const port = first(options.port) ?? 5432
+    const host = attemptHost ?? first(options.host) ?? 'localhost'
+    const port = attemptPort ?? first(options.port) ?? 5432
     const socket = new Counted()
     counts.open += 1
-    if (host.startsWith('/')) socket.connect(`${host}/.s.PGSQL.${port}`)
+    if (typeof options.path === 'string' && options.path !== '') socket.connect(options.path)
+    else if (host.startsWith('/')) socket.connect(`${host}/.s.PGSQL.${port}`)
     else socket.connect(port, host)
     Object.assign(socket, { host, port })
     return socket
@@ -46,6 +56,7 @@ function countingClass(counts: SocketCounts, Base: typeof Socket): new () => Soc
       if (this.#counted) {
         this.#counted = false
         counts.open -= 1
+        counts.closed += 1
       }
       super._destroy(error, callback)
     }

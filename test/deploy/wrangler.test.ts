@@ -4,7 +4,7 @@ import { join } from 'node:path'
 import { promisify } from 'node:util'
 import { Ajv } from 'ajv'
 // Wrangler's own local runtime: the workerd binary it ships, driven as `wrangler dev` drives it.
-import { Miniflare } from 'miniflare'
+import { convertV4MiniflareOptions, Miniflare } from 'miniflare'
 import { parse } from 'smol-toml'
 import { afterAll, beforeAll, describe, expect, it } from 'vitest'
 import type { RunningBroker } from '../../broker/broker.js'
@@ -71,22 +71,25 @@ describe('the Worker bundle (wrangler deploy --dry-run) on real workerd', () => 
     await runMigrations(db.sql)
     ;({ broker } = await startTestBroker(staticBrokerEnv(db)))
     const config = toml()
-    mf = new Miniflare({
-      modules: true,
-      scriptPath: join(outdir, 'worker.js'),
-      modulesRoot: outdir,
-      compatibilityDate: config.compatibility_date,
-      compatibilityFlags: config.compatibility_flags,
-      bindings: {
-        ...config.vars,
-        // The loopback broker and database stand in for the HTTPS broker and Lakebase.
-        LAKEBASE_BROKER_URL: broker.url,
-        LAKEBASE_BROKER_TOKEN: TEST_CLIENT_TOKEN,
-        PGSSLMODE: 'disable',
-        TRUST_FORWARDED_HEADERS: 'true',
-        LOG_LEVEL: 'warn',
-      },
-    })
+    // Miniflare 5 (wrangler 4's) takes a worker config of its own; the familiar v4 options convert.
+    mf = new Miniflare(
+      convertV4MiniflareOptions({
+        modules: true,
+        scriptPath: join(outdir, 'worker.js'),
+        modulesRoot: outdir,
+        compatibilityDate: config.compatibility_date,
+        compatibilityFlags: config.compatibility_flags,
+        bindings: {
+          ...config.vars,
+          // The loopback broker and database stand in for the HTTPS broker and Lakebase.
+          LAKEBASE_BROKER_URL: broker.url,
+          LAKEBASE_BROKER_TOKEN: TEST_CLIENT_TOKEN,
+          PGSSLMODE: 'disable',
+          TRUST_FORWARDED_HEADERS: 'true',
+          LOG_LEVEL: 'warn',
+        },
+      }),
+    )
   }, 60_000)
   afterAll(async () => {
     await mf?.dispose()

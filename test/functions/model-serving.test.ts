@@ -8,6 +8,7 @@ import type { ServingClient } from '../../shared/databricks/serving-client.js'
 import { servingClientFromSettings } from '../../shared/databricks/serving-connect.js'
 import { workspaceAuthSettingsFromEnv } from '../../shared/databricks/workspace-settings.js'
 import { flush, ManualClock } from '../../testing/manual-clock.js'
+import { onUnhandled } from '../../testing/unhandled.js'
 import { captureLogs } from '../support/capture-logs.js'
 import { deferred } from '../support/deferred.js'
 import { freePort } from '../support/free-port.js'
@@ -23,12 +24,10 @@ import {
 const WORKSPACE = 'https://workspace.test'
 const server = setupServer()
 beforeAll(() =>
-  server.listen({
+  server.listen(
     // The broker and Postgres are real and local; only the workspace is mocked.
-    onUnhandledRequest: (request, print) => {
-      if (new URL(request.url).origin === WORKSPACE) print.error()
-    },
-  }),
+    onUnhandled((request) => (new URL(request.url).origin === WORKSPACE ? 'error' : 'bypass')),
+  ),
 )
 afterEach(() => server.resetHandlers())
 afterAll(() => server.close())

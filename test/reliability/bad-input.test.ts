@@ -4,6 +4,7 @@ import { setupServer } from 'msw/node'
 import { afterAll, beforeAll, describe, expect, it } from 'vitest'
 import { PatAuth } from '../../shared/databricks/auth/pat.js'
 import { ServingClient } from '../../shared/databricks/serving-client.js'
+import { onUnhandled } from '../../testing/unhandled.js'
 import { badRequests, ROUTES } from '../support/bad-requests.js'
 import { TEST_CLIENT_TOKEN } from '../support/broker.js'
 import { errorCodeOf } from '../support/error-body.js'
@@ -40,7 +41,7 @@ const secrets = trackSecrets('bad-input')
 let stack: FunctionsStack
 
 beforeAll(async () => {
-  server.listen({ onUnhandledRequest: loopbackPassesThrough })
+  server.listen(onUnhandled(loopbackPassesThrough))
   stack = await startFunctionsStack({
     modelServing: new ServingClient({ auth: new PatAuth(SERVING_HOST, SERVING_PAT) }),
   })

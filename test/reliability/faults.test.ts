@@ -6,6 +6,7 @@ import { DEFAULT_MIN_TTL_MS } from '../../broker/refresh-schedule.js'
 import type { ServedCredential } from '../../shared/credential.js'
 import { WORKSPACE_CALL_TIMEOUT_MS } from '../../shared/databricks/workspace-http.js'
 import type { ErrorClass } from '../../shared/upstream-error.js'
+import { onUnhandled } from '../../testing/unhandled.js'
 import {
   DEFAULT_RETRY_AFTER_S,
   FAULT_KINDS,
@@ -37,7 +38,7 @@ const LIFETIME_MS = 60 * MIN
 const REFRESH_AFTER_MS = LIFETIME_MS / 2
 
 const server = setupServer()
-beforeAll(() => server.listen({ onUnhandledRequest: loopbackPassesThrough }))
+beforeAll(() => server.listen(onUnhandled(loopbackPassesThrough)))
 afterEach(() => server.resetHandlers())
 afterAll(() => server.close())
 

@@ -4,6 +4,7 @@ import type { RunningBroker } from '../../broker/broker.js'
 import type { CredentialCache } from '../../broker/credential-cache.js'
 import type { ServedCredential } from '../../shared/credential.js'
 import type { ErrorBody } from '../../shared/errors.js'
+import type { UnhandledStrategy } from '../../testing/unhandled.js'
 import { startTestBroker, TEST_CLIENT_TOKEN, waitFor } from '../support/kit.js'
 import { createMockWorkspace, ManualClock, type MockWorkspace } from '../workspace-kit/index.js'
 import type { SecretRegistry } from './secrets.js'
@@ -18,10 +19,9 @@ export async function until(
 }
 
 /** MSW handles the workspace; the test's own requests to the broker on loopback pass through. */
-export function loopbackPassesThrough(request: Request, print: { error(): void }): void {
+export function loopbackPassesThrough(request: Request): UnhandledStrategy {
   const { hostname } = new URL(request.url)
-  if (hostname === '127.0.0.1' || hostname === 'localhost') return
-  print.error()
+  return hostname === '127.0.0.1' || hostname === 'localhost' ? 'bypass' : 'error'
 }
 
 /** An answer from the broker's credential endpoint. */

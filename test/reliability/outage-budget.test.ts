@@ -2,6 +2,7 @@ import { setupServer } from 'msw/node'
 import { afterAll, afterEach, beforeAll, describe, expect, it } from 'vitest'
 import { ConfigError, resolveBrokerConfig } from '../../broker/config.js'
 import { DEFAULT_MIN_TTL_MS } from '../../broker/refresh-schedule.js'
+import { onUnhandled } from '../../testing/unhandled.js'
 import { injectFault } from '../workspace-kit/index.js'
 import { type FaultyBroker, loopbackPassesThrough, startFaultyBroker, until } from './harness.js'
 import { recordFigures } from './recorder.js'
@@ -18,7 +19,7 @@ const HOUR = 60 * MIN
 const BUDGET_S = 45 * 60
 
 const server = setupServer()
-beforeAll(() => server.listen({ onUnhandledRequest: loopbackPassesThrough }))
+beforeAll(() => server.listen(onUnhandled(loopbackPassesThrough)))
 afterEach(() => server.resetHandlers())
 afterAll(() => server.close())
 

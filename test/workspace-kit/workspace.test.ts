@@ -2,11 +2,12 @@ import { decodeJwt } from 'jose'
 import { setupServer } from 'msw/node'
 import { afterAll, afterEach, beforeAll, describe, expect, it } from 'vitest'
 import { ManualClock } from '../../testing/manual-clock.js'
+import { onUnhandled } from '../../testing/unhandled.js'
 import { freePort } from '../support/free-port.js'
 import { createMockWorkspace } from './index.js'
 
 const server = setupServer()
-beforeAll(() => server.listen({ onUnhandledRequest: 'error' }))
+beforeAll(() => server.listen(onUnhandled('error')))
 afterEach(() => server.resetHandlers())
 afterAll(() => server.close())
 

@@ -13,6 +13,7 @@ import {
 import { createLogger } from '../../../shared/logger.js'
 import { UpstreamError } from '../../../shared/upstream-error.js'
 import { ManualClock } from '../../../testing/manual-clock.js'
+import { onUnhandled } from '../../../testing/unhandled.js'
 import { errorText } from '../../support/error-text.js'
 import { rejectionOf } from '../../support/rejection.js'
 import {
@@ -22,7 +23,7 @@ import {
 } from '../../workspace-kit/index.js'
 
 const server = setupServer()
-beforeAll(() => server.listen({ onUnhandledRequest: 'error' }))
+beforeAll(() => server.listen(onUnhandled('error')))
 afterEach(() => server.resetHandlers())
 afterAll(() => server.close())
 

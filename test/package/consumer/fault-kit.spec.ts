@@ -1,3 +1,5 @@
+import { createServer } from 'node:http'
+import type { AddressInfo } from 'node:net'
 import {
   createMockWorkspace,
   FAULT_KINDS,
@@ -7,6 +9,7 @@ import {
   injectFault,
   ManualClock,
   type MockWorkspace,
+  onUnhandled,
 } from 'lakebase-broker/testing'
 import { setupServer } from 'msw/node'
 import { afterAll, afterEach, beforeAll, describe, expect, it } from 'vitest'
@@ -41,7 +44,7 @@ async function fetchDatabaseToken(host: string, pat: string, instance: string): 
 }
 
 const server = setupServer()
-beforeAll(() => server.listen({ onUnhandledRequest: 'error' }))
+beforeAll(() => server.listen(onUnhandled('error')))
 afterEach(() => server.resetHandlers())
 afterAll(() => server.close())
 
@@ -52,6 +55,19 @@ function workspace(clock = new ManualClock()): MockWorkspace {
 }
 
 describe('the fault kit, imported as lakebase-broker/testing', () => {
+  it("fails a request no handler takes, as onUnhandled('error') says, on this msw's major", async () => {
+    // A real server that would answer: msw 2 reads onUnhandledRequest, msw 3 onUnhandledFrame,
+    // and under the wrong key the request would pass through and get its 200.
+    const server = createServer((_req, res) => res.end('reached'))
+    await new Promise<void>((resolve) => server.listen(0, '127.0.0.1', resolve))
+    try {
+      const { port } = server.address() as AddressInfo
+      await expect(fetch(`http://127.0.0.1:${port}/`)).rejects.toThrow(TypeError)
+    } finally {
+      server.close()
+    }
+  })
+
   it('names twelve fault kinds, each with how a client must take it', () => {
     expect(FAULT_KINDS).toHaveLength(12)
     for (const kind of FAULT_KINDS) {

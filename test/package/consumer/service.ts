@@ -27,6 +27,7 @@ app.get('/api/pg', async (c) => {
   const result = await pool.query<{ n: number }>('select $1::int + 1 as n', [41])
   return c.json({ n: result.rows[0]?.n })
 })
+app.get('/runtime', (c) => c.json({ node: process.version }))
 app.get('/credential', async (c) => {
   const credential: Credential = await credentials.get()
   return c.json({ user: credential.user, source: credential.source, optionError })

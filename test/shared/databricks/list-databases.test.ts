@@ -7,10 +7,11 @@ import {
   listProvisionedInstances,
 } from '../../../shared/databricks/list-databases.js'
 import { bindWorkspaceCall } from '../../../shared/databricks/workspace-http.js'
+import { onUnhandled } from '../../../testing/unhandled.js'
 import { autoscalingListing, createMockWorkspace } from '../../workspace-kit/index.js'
 
 const server = setupServer()
-beforeAll(() => server.listen({ onUnhandledRequest: 'error' }))
+beforeAll(() => server.listen(onUnhandled('error')))
 afterEach(() => server.resetHandlers())
 afterAll(() => server.close())
 

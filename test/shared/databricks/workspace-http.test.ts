@@ -8,13 +8,14 @@ import {
 } from '../../../shared/databricks/workspace-http.js'
 import { UpstreamError } from '../../../shared/upstream-error.js'
 import { ManualClock } from '../../../testing/manual-clock.js'
+import { onUnhandled } from '../../../testing/unhandled.js'
 import { deferred } from '../../support/deferred.js'
 import { errorText } from '../../support/error-text.js'
 import { rejectionOf } from '../../support/rejection.js'
 import { createMockWorkspace, type MockWorkspace } from '../../workspace-kit/index.js'
 
 const server = setupServer()
-beforeAll(() => server.listen({ onUnhandledRequest: 'error' }))
+beforeAll(() => server.listen(onUnhandled('error')))
 afterEach(() => server.resetHandlers())
 afterAll(() => server.close())
 

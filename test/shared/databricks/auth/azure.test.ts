@@ -10,17 +10,19 @@ import { resolveWorkspaceAuth } from '../../../../shared/databricks/auth/resolve
 import { workspaceAuthSettingsFromEnv } from '../../../../shared/databricks/workspace-settings.js'
 import { UpstreamError } from '../../../../shared/upstream-error.js'
 import { ManualClock } from '../../../../testing/manual-clock.js'
+import { onUnhandled } from '../../../../testing/unhandled.js'
 import { writeCliStub } from '../../../support/cli-stub.js'
 import { rejectionOf } from '../../../support/rejection.js'
 import { createMockWorkspace, type MockWorkspace } from '../../../workspace-kit/index.js'
 
 const server = setupServer()
-beforeAll(() => server.listen({ onUnhandledRequest: 'error' }))
+beforeAll(() => server.listen(onUnhandled('error')))
 afterEach(() => server.resetHandlers())
 afterAll(() => server.close())
 
 /** Entra ID stood in for on loopback, as a test in another process would have to. */
-const LOGIN_HOST = 'http://127.0.0.1:9'
+// A loopback address the mock answers for (fetch refuses "bad ports" such as 9 before MSW sees them).
+const LOGIN_HOST = 'http://127.0.0.1:1024'
 const AZ_TOKEN = 'az-cli-access-token-for-alice'
 const signal = new AbortController().signal
 

@@ -4,12 +4,13 @@ import { afterAll, afterEach, beforeAll, beforeEach, describe, expect, it, vi } 
 import { oauthM2mTokenSource } from '../../../../shared/databricks/auth/oauth-m2m.js'
 import { UpstreamError } from '../../../../shared/upstream-error.js'
 import { ManualClock } from '../../../../testing/manual-clock.js'
+import { onUnhandled } from '../../../../testing/unhandled.js'
 import { deferred } from '../../../support/deferred.js'
 import { errorText } from '../../../support/error-text.js'
 import { createMockWorkspace, type MockWorkspace } from '../../../workspace-kit/index.js'
 
 const server = setupServer()
-beforeAll(() => server.listen({ onUnhandledRequest: 'error' }))
+beforeAll(() => server.listen(onUnhandled('error')))
 afterEach(() => server.resetHandlers())
 afterAll(() => server.close())
 

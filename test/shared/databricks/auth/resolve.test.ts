@@ -6,11 +6,12 @@ import { afterAll, afterEach, beforeAll, beforeEach, describe, expect, it } from
 import { resolveWorkspaceAuth } from '../../../../shared/databricks/auth/resolve.js'
 import type { WorkspaceAuthSettings } from '../../../../shared/databricks/workspace-settings.js'
 import { ManualClock } from '../../../../testing/manual-clock.js'
+import { onUnhandled } from '../../../../testing/unhandled.js'
 import { writeCliStub } from '../../../support/cli-stub.js'
 import { createMockWorkspace, type MockWorkspace } from '../../../workspace-kit/index.js'
 
 const server = setupServer()
-beforeAll(() => server.listen({ onUnhandledRequest: 'error' }))
+beforeAll(() => server.listen(onUnhandled('error')))
 afterEach(() => server.resetHandlers())
 afterAll(() => server.close())
 

@@ -6,6 +6,7 @@ import { servingClientFromSettings } from '../../../../shared/databricks/serving
 import { workspaceAuthSettingsFromEnv } from '../../../../shared/databricks/workspace-settings.js'
 import { createLogger } from '../../../../shared/logger.js'
 import { ManualClock } from '../../../../testing/manual-clock.js'
+import { onUnhandled } from '../../../../testing/unhandled.js'
 import {
   createMockServing,
   createMockWorkspace,
@@ -13,7 +14,7 @@ import {
 } from '../../../workspace-kit/index.js'
 
 const server = setupServer()
-beforeAll(() => server.listen({ onUnhandledRequest: 'error' }))
+beforeAll(() => server.listen(onUnhandled('error')))
 afterEach(() => server.resetHandlers())
 afterAll(() => server.close())
 
