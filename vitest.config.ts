@@ -31,17 +31,32 @@ const ACCEPTANCE = [
 ]
 
 /**
- * The suites that hold createSql to its promises (rotations on the strict Postgres, 28P01 retried,
- * killed backends, the TLS matrix with its connection counts), run a second time on postgres.js 3:
- * the `postgres-3` project resolves `postgres` to the 3.4.9 this repository also installs, so one
- * code path is tested on both majors the peer range allows.
+ * The suites that hold the package to its promises where a peer's major matters, run a second
+ * time on the oldest major each peer range allows (the `oldest-peers` project resolves `postgres`,
+ * `@hono/node-server` and `msw` to the 3.4.9, 1.19.19 and 2.15.0 this repository also installs):
+ * createSql through rotations on the strict Postgres, 28P01, killed backends and the TLS matrix
+ * with its connection counts; the early answers (413 with the body drained), the header fast path
+ * and `listen`; the fault kit and the workspace calls under MSW. The other projects run the newest.
  */
-const POSTGRES_3 = [
+const OLDEST_PEERS = [
+  'test/peer-majors.test.ts',
   'test/shared/postgres/**/*.test.ts',
   'test/shared/drivers-under-rotation.test.ts',
   'test/shared/tls.test.ts',
   'test/functions/database-errors.test.ts',
   'test/functions/preferences.test.ts',
+  'test/shared/http-server.test.ts',
+  'test/shared/hono/request-header.test.ts',
+  'test/broker/server.test.ts',
+  'test/broker/fast-path.test.ts',
+  'test/workspace-kit/workspace.test.ts',
+  'test/broker/providers/databricks.test.ts',
+]
+/** Each peer and the npm alias its oldest major is installed under (package.json). */
+const OLDEST_ALIASES = [
+  { find: /^postgres$/, replacement: 'postgres-3' },
+  { find: /^@hono\/node-server$/, replacement: '@hono/node-server-1' },
+  { find: /^msw(\/.*)?$/, replacement: 'msw-2$1' },
 ]
 
 /** What the projects share. Inline projects do not inherit the root's settings. */
@@ -85,18 +100,8 @@ export default defineConfig({
       },
       {
         ...common,
-        resolve: {
-          alias: [
-            ...common.resolve.alias,
-            {
-              find: /^postgres$/,
-              replacement: fileURLToPath(
-                new URL('./node_modules/postgres-3/src/index.js', import.meta.url),
-              ),
-            },
-          ],
-        },
-        test: { ...common.test, name: 'postgres-3', include: POSTGRES_3 },
+        resolve: { alias: [...common.resolve.alias, ...OLDEST_ALIASES] },
+        test: { ...common.test, name: 'oldest-peers', include: OLDEST_PEERS },
       },
     ],
   },

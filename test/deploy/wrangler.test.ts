@@ -101,8 +101,9 @@ describe('the Worker bundle (wrangler deploy --dry-run) on real workerd', () => 
     const bundle = readFileSync(join(outdir, 'worker.js'), 'utf8')
     const sources = readFileSync(join(outdir, 'worker.js.map'), 'utf8')
     expect(bundle).toContain('cloudflare:sockets')
-    expect(sources).toContain('node_modules/postgres/cf/src/connection.js')
-    expect(sources).not.toContain('node_modules/postgres/src/connection.js')
+    // postgres.js 4's `workerd` export: its one core, each connection's socket from
+    // cloudflare:sockets (node:net stays imported, under nodejs_compat, but is not dialled).
+    expect(sources).toContain('node_modules/postgres/src/cf.js')
     expect(sources).toContain('node_modules/pino/browser.js')
   })
 

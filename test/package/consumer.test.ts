@@ -27,8 +27,12 @@ import { ROOT, type Spawned, spawnProcess } from '../support/process.js'
  * - oldest: Node 22.16, every peer at the oldest version its range allows, TypeScript 5;
  * - bare: only the package (npm adds its required peers), for `--help` and the missing optional peer.
  */
-const NODE_NEWEST = join(ROOT, 'node_modules', 'node', 'bin', 'node')
+/** `CONSUMER_NODE=/path/to/node` runs the newest row on another Node (say 26, to see what it shows). */
+const NODE_NEWEST = process.env.CONSUMER_NODE ?? join(ROOT, 'node_modules', 'node', 'bin', 'node')
 const NODE_OLDEST = join(ROOT, 'node_modules', 'node-22', 'bin', 'node')
+/** `v24.21.0` → `24.21.0`. */
+const nodeVersion = async (node: string) =>
+  (await promisify(execFile)(node, ['--version'])).stdout.trim().replace(/^v/, '')
 /** The peers the table names, each installed at its range's floor in the oldest cell. */
 const MATRIX_PEERS = [
   'hono',
@@ -163,7 +167,7 @@ function floorOf(range: string): string {
 /** The checks every cell passes: the install, the strict type-check, the service, the fault kit. */
 function cellChecks(
   cell: () => Cell,
-  expected: { node: RegExp; versions: () => Record<string, string>; typescript: RegExp },
+  expected: { node: () => string; versions: () => Record<string, string>; typescript: RegExp },
 ) {
   it('installs with npm as written, with no warning about peers, at the versions the row names', async () => {
     const { project, installed } = cell()
@@ -175,7 +179,7 @@ function cellChecks(
     }
     console.log(`${project.node}: ${JSON.stringify(versions)}`)
     expect(versions).toEqual(expected.versions())
-    expect(await project.exec('node', ['--version'])).toMatch(expected.node)
+    expect((await project.exec('node', ['--version'])).trim()).toBe(`v${expected.node()}`)
   })
 
   it('type-checks a strict TypeScript consumer against the shipped .d.ts', async () => {
@@ -204,9 +208,7 @@ function cellChecks(
       )
       await service.waitFor(/listening http:\/\/\S+/)
       const url = /listening (http:\/\/\S+)/.exec(service.output())?.[1]
-      expect(await (await fetch(`${url}/runtime`)).json()).toEqual({
-        node: expect.stringMatching(expected.node),
-      })
+      expect(await (await fetch(`${url}/runtime`)).json()).toEqual({ node: `v${expected.node()}` })
       const sql = await (await fetch(`${url}/api/sql`)).json()
       expect(sql).toEqual({ who: 'postgres', user: 'alice@example.com' })
       const pg = await (await fetch(`${url}/api/pg`)).json()
@@ -238,6 +240,7 @@ function cellChecks(
 
 describe('newest: Node 24, the README install lines as written, every peer at its newest', () => {
   let cell: Cell
+  let node: string
   let examples: string[]
   let shellExamples: string[]
   let installLines: string[][]
@@ -251,6 +254,7 @@ describe('newest: Node 24, the README install lines as written, every peer at it
     const specs = installLines.map((words) =>
       words.map((w) => (w === 'lakebase-broker' ? packed.tarball : w)),
     )
+    node = await nodeVersion(NODE_NEWEST)
     cell = await makeCell(NODE_NEWEST, [...specs, [...TEST_PACKAGES, ...EXAMPLE_PACKAGES]])
     for (const [i, code] of examples.entries()) {
       await writeFile(join(cell.project.dir, `readme-${i + 1}.ts`), code)
@@ -267,7 +271,7 @@ describe('newest: Node 24, the README install lines as written, every peer at it
   })
 
   cellChecks(() => cell, {
-    node: /^v24\./,
+    node: () => node,
     versions: () =>
       Object.fromEntries(
         [...MATRIX_PEERS, 'typescript'].map((n) => [n, registry.versions(n).at(-1) as string]),
@@ -437,10 +441,12 @@ describe('newest: Node 24, the README install lines as written, every peer at it
 
 describe('oldest: Node 22.16, every peer at the oldest version its range allows, TypeScript 5', () => {
   let cell: Cell
+  let node: string
   const oldest = () =>
     Object.fromEntries(MATRIX_PEERS.map((n) => [n, floorOf(manifest.peerDependencies[n] ?? '')]))
   beforeAll(async () => {
     const typescript = registry.versions('typescript')[0] as string
+    node = await nodeVersion(NODE_OLDEST)
     cell = await makeCell(NODE_OLDEST, [
       [
         packed.tarball,
@@ -456,7 +462,7 @@ describe('oldest: Node 22.16, every peer at the oldest version its range allows,
   })
 
   cellChecks(() => cell, {
-    node: /^v22\.16\./,
+    node: () => node,
     versions: () => ({ ...oldest(), typescript: registry.versions('typescript')[0] as string }),
     typescript: /Version 5\./,
   })
@@ -514,6 +520,36 @@ describe('bare: only the package, on Node 24; npm adds the required peers', () =
     } finally {
       await rm(home, { recursive: true, force: true })
     }
+  })
+})
+
+describe("the README's Supported versions table", () => {
+  it('names the Node and the versions each row installed, and the declared ranges', async () => {
+    const start = readme.indexOf('## Supported versions\n')
+    const section = readme.slice(start, readme.indexOf('\n## ', start + 1))
+    const row = (label: string) => section.split('\n').find((l) => l.startsWith(`| ${label}`)) ?? ''
+    const cells = (line: string) => line.split(/(?<!\\)\|/).map((c) => c.trim().replaceAll('\\|', '|'))
+    for (const name of MATRIX_PEERS) {
+      const range = manifest.peerDependencies[name] ?? ''
+      const [, , oldest, newest, declared] = cells(row(`\`${name}\``))
+      expect({ name, oldest, newest, declared }).toEqual({
+        name,
+        oldest: floorOf(range),
+        newest: registry.versions(name).at(-1),
+        declared: `\`${range}\``,
+      })
+    }
+    const typescript = cells(row('TypeScript'))
+    expect(typescript.slice(2, 4)).toEqual([
+      registry.versions('typescript')[0],
+      registry.versions('typescript').at(-1),
+    ])
+    const node = cells(row('Node'))
+    expect(node.slice(2, 5)).toEqual([
+      await nodeVersion(NODE_OLDEST),
+      await nodeVersion(NODE_NEWEST),
+      `\`engines\`: \`${manifest.engines.node}\``,
+    ])
   })
 })
 
