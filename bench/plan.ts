@@ -30,9 +30,9 @@ export const VARIANTS = {
   targets: 2,
   /**
    * functions (broker), static password, the static server again (the A/A control), bare stack,
-   * raw postgres.js, createSql, createPool.
+   * raw postgres.js, createSql, createPool, a bare pg.Pool.
    */
-  functions: 7,
+  functions: 8,
   /** broker, broker with dropped connections, per-connection token, @databricks/lakebase. */
   rotation: 4,
 } as const
@@ -60,7 +60,7 @@ export const FIXED_OVERHEAD_S = 55
  * |---|---|---|---|
  * | broker ÷ bare Hono, p99 ratio | 2 | 6 × 3 s | 36 s (+ node:http alone, 1 + 3 s, for memory) |
  * | 100 targets ÷ 1 target | 2 | 5 × 3 s | 30 s |
- * | functions ÷ static ÷ A/A ÷ bare stack ÷ raw, pg ÷ postgres | 7 | 7 × 2 s, in 1 s slices | 98 s (+ 2 s warm-ups) |
+ * | functions ÷ static ÷ A/A ÷ bare stack ÷ raw, pg ÷ postgres, pg ÷ bare pg.Pool | 8 | 6 × 2 s, in 1 s slices | 96 s (+ 2 s warm-ups) |
  * | rotation | 4 | 3 × 8 s | 96 s (+ a 1 s warm-up per run) |
  *
  * Why these: a hit on the broker or the bare route takes 30–70 µs, so even 3 s is ~50 000
@@ -76,7 +76,7 @@ export const FULL: Plan = {
   brokerRunS: 3,
   targetsRounds: 5,
   targetsRunS: 3,
-  functionsRounds: 7,
+  functionsRounds: 6,
   functionsRunS: 2,
   rotationRounds: 3,
   rotationRunS: 8,

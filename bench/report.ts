@@ -22,11 +22,13 @@ export const NUMERIC_KEYS = [
   'functions_vs_bare_stack',
   'functions_vs_raw_pg',
   'functions_pg_vs_postgres',
+  'pg_entry_vs_raw_pg',
   'functions_static_aa',
   'rotation_failed_requests',
   'rotation_p99_ratio',
   'start_to_first_200_s',
   'broker_rss_mb',
+  'broker_rss_vs_node_http',
 ] as const
 export type NumericKey = (typeof NUMERIC_KEYS)[number]
 
@@ -40,6 +42,7 @@ export const RATIO_KEYS = [
   'functions_vs_bare_stack',
   'functions_vs_raw_pg',
   'functions_pg_vs_postgres',
+  'pg_entry_vs_raw_pg',
   'functions_static_aa',
   'rotation_p99_ratio',
 ] as const satisfies readonly NumericKey[]
@@ -141,6 +144,12 @@ export const GOALS: readonly Goal[] = [
     op: 'reported',
   },
   {
+    key: 'pg_entry_vs_raw_pg',
+    figure: 'the route on createPool ÷ on a bare pg.Pool (fixed password)',
+    op: '>=',
+    target: 0.95,
+  },
+  {
     key: 'functions_static_aa',
     figure: 'control: static password ÷ the same server twice (A/A)',
     op: 'reported',
@@ -167,9 +176,14 @@ export const GOALS: readonly Goal[] = [
   {
     key: 'broker_rss_mb',
     figure: 'broker resident memory under load (peak)',
-    op: '<=',
-    target: 60,
+    op: 'reported',
     unit: 'MB',
+  },
+  {
+    key: 'broker_rss_vs_node_http',
+    figure: 'broker peak RSS ÷ node:http alone, same load',
+    op: '<=',
+    target: 1.3,
   },
 ]
 

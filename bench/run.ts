@@ -380,6 +380,10 @@ async function main(): Promise<void> {
             BENCH_DRIVER: 'pg',
           }),
         )
+        const rawPg = started(
+          'raw-pg',
+          spawnNode(entries.entryRoute, { ...(await staticEnv()), BENCH_DRIVER: 'raw-pg' }),
+        )
         const raw = postgres({
           host: pg.host,
           port: pg.port,
@@ -397,6 +401,7 @@ async function main(): Promise<void> {
           bareStackUrl: await listeningUrl(bareStack),
           entryPostgresUrl: await listeningUrl(entryPostgres),
           entryPgUrl: await listeningUrl(entryPg),
+          rawPgUrl: await listeningUrl(rawPg),
           raw,
           rounds: plan.functionsRounds,
           durationS: plan.functionsRunS,
@@ -407,15 +412,24 @@ async function main(): Promise<void> {
             bareStack: bareStack.pid,
             entryPostgres: entryPostgres.pid,
             entryPg: entryPg.pid,
+            rawPg: rawPg.pid,
           },
         })
         await Promise.all(
-          [functionsBroker, functionsStatic, functionsTwin, bareStack, entryPostgres, entryPg]
+          [
+            functionsBroker,
+            functionsStatic,
+            functionsTwin,
+            bareStack,
+            entryPostgres,
+            entryPg,
+            rawPg,
+          ]
             .map((child) => child.stop())
             .concat(raw.end()),
         )
         progress(
-          `  ${round(functionsFigure.brokerOkPerS, 0)} req/s (static ${round(functionsFigure.staticOkPerS, 0)}, bare stack ${round(functionsFigure.bareStackOkPerS, 0)}, raw ${round(functionsFigure.rawQueriesPerS, 0)} q/s; createPool ${round(functionsFigure.entryPgOkPerS, 0)} vs createSql ${round(functionsFigure.entryPostgresOkPerS, 0)})`,
+          `  ${round(functionsFigure.brokerOkPerS, 0)} req/s (static ${round(functionsFigure.staticOkPerS, 0)}, bare stack ${round(functionsFigure.bareStackOkPerS, 0)}, raw ${round(functionsFigure.rawQueriesPerS, 0)} q/s; createPool ${round(functionsFigure.entryPgOkPerS, 0)} vs createSql ${round(functionsFigure.entryPostgresOkPerS, 0)}, bare pg.Pool ${round(functionsFigure.rawPgOkPerS, 0)})`,
         )
         progress(
           `  CPU µs per request: ${Object.entries(functionsFigure.cpuUsPerRequest)
@@ -530,11 +544,14 @@ async function main(): Promise<void> {
       functions_vs_bare_stack: functionsFigure?.vsBareStack,
       functions_vs_raw_pg: functionsFigure?.vsRaw,
       functions_pg_vs_postgres: functionsFigure?.pgVsPostgres,
+      pg_entry_vs_raw_pg: functionsFigure?.pgEntryVsRawPg,
       functions_static_aa: functionsFigure?.staticAa,
       rotation_failed_requests: ours?.failedRequests,
       rotation_p99_ratio: ours?.p99Ratio,
       start_to_first_200_s: start?.firstS,
       broker_rss_mb: brokerFigure?.brokerPeakRssMb,
+      broker_rss_vs_node_http:
+        brokerFigure && brokerFigure.brokerPeakRssMb / brokerFigure.nodePeakRssMb,
     }
     const rounds: Partial<Record<RatioKey, readonly number[]>> = {
       broker_vs_bare_hono: brokerFigure?.ratios,
@@ -545,6 +562,7 @@ async function main(): Promise<void> {
       functions_vs_bare_stack: functionsFigure?.perRound.vsBareStack,
       functions_vs_raw_pg: functionsFigure?.perRound.vsRaw,
       functions_pg_vs_postgres: functionsFigure?.perRound.pgVsPostgres,
+      pg_entry_vs_raw_pg: functionsFigure?.perRound.pgEntryVsRawPg,
       functions_static_aa: functionsFigure?.perRound.staticAa,
       rotation_p99_ratio: ours?.perRoundRatios,
     }
@@ -658,6 +676,13 @@ async function main(): Promise<void> {
         spread.functions_pg_vs_postgres,
       ),
       goalRow(
+        'pg_entry_vs_raw_pg',
+        json.pg_entry_vs_raw_pg,
+        functionsFigure &&
+          `${round(functionsFigure.entryPgOkPerS, 0)} vs ${round(functionsFigure.rawPgOkPerS, 0)} req/s`,
+        spread.pg_entry_vs_raw_pg,
+      ),
+      goalRow(
         'functions_static_aa',
         json.functions_static_aa,
         functionsFigure &&
@@ -706,6 +731,12 @@ async function main(): Promise<void> {
         json.broker_rss_mb,
         brokerFigure &&
           `idle ${round(brokerFigure.brokerIdleRssMb, 1)} MB; private ${round(brokerFigure.brokerPeakAnonMb ?? Number.NaN, 1)} MB${coldFigure ? `; ${round(coldFigure.brokerPeakRssMb, 1)} MB through the cold burst` : ''}; bare Hono ${round(brokerFigure.barePeakRssMb, 1)} MB peak, ${round(brokerFigure.bareIdleRssMb, 1)} MB idle; node:http alone ${round(brokerFigure.nodePeakRssMb, 1)} MB peak, ${round(brokerFigure.nodeIdleRssMb, 1)} idle`,
+      ),
+      goalRow(
+        'broker_rss_vs_node_http',
+        json.broker_rss_vs_node_http,
+        brokerFigure &&
+          `${round(brokerFigure.brokerPeakRssMb, 1)} ÷ ${round(brokerFigure.nodePeakRssMb, 1)} MB peak, same load`,
       ),
     ]
     console.log(formatTable(rows))

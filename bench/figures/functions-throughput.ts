@@ -30,6 +30,8 @@ export interface FunctionsThroughputOptions {
   /** The route by hand on `lakebase-broker/postgres` (createSql) and on `lakebase-broker/pg`. */
   entryPostgresUrl: string
   entryPgUrl: string
+  /** The same route on a bare `pg.Pool` with a fixed password: createPool's own floor. */
+  rawPgUrl: string
   /** postgres.js on the same database, login and pool size as the functions. */
   raw: postgres.Sql
   rounds: number
@@ -38,7 +40,14 @@ export interface FunctionsThroughputOptions {
   pids?: Partial<Record<HttpVariant, number>>
 }
 
-type HttpVariant = 'broker' | 'static' | 'twin' | 'bareStack' | 'entryPostgres' | 'entryPg'
+type HttpVariant =
+  | 'broker'
+  | 'static'
+  | 'twin'
+  | 'bareStack'
+  | 'entryPostgres'
+  | 'entryPg'
+  | 'rawPg'
 
 export interface FunctionsThroughput {
   /** Median over rounds of functions-with-broker req/s ÷ functions-with-static-password req/s. */
@@ -49,6 +58,8 @@ export interface FunctionsThroughput {
   vsBareStack: number
   /** Median over rounds of the createPool route's req/s ÷ the createSql route's. */
   pgVsPostgres: number
+  /** Median over rounds of the createPool route's req/s ÷ the same route on a bare pg.Pool. */
+  pgEntryVsRawPg: number
   /** Median over rounds of the static-password server ÷ its twin: 1, give or take the machine. */
   staticAa: number
   twinOkPerS: number
@@ -57,6 +68,7 @@ export interface FunctionsThroughput {
   bareStackOkPerS: number
   entryPostgresOkPerS: number
   entryPgOkPerS: number
+  rawPgOkPerS: number
   rawQueriesPerS: number
   /** The broker variant's p99, the median over rounds of each round's worst slice's p99. */
   brokerP99Ms: number
@@ -74,6 +86,7 @@ export interface FunctionsThroughput {
     vsRaw: number[]
     vsBareStack: number[]
     pgVsPostgres: number[]
+    pgEntryVsRawPg: number[]
     staticAa: number[]
     cpuVsStatic: number[]
     cpuVsBareStack: number[]
@@ -103,7 +116,7 @@ async function rawPointSelects(sql: postgres.Sql, durationS: number, loops: numb
  * `GET /api/preferences` through the functions with broker credentials, the same functions with a
  * static password (and that server again as another process, the A/A control), the route by hand
  * on Hono + postgres.js (the stack's own limit), the raw query as the ceiling, and the route by
- * hand on each of the package's driver entries, in {@link SLICES_PER_ROUND} slices a round taking
+ * hand on each of the package's driver entries and on a bare `pg.Pool`, in {@link SLICES_PER_ROUND} slices a round taking
  * turns in alternating order (broker, static, twin, bare stack, raw, createSql, createPool, then
  * back), each server's CPU time read around each of its slices.
  */
@@ -127,6 +140,7 @@ export async function measureFunctionsThroughput(
     options.bareStackUrl,
     options.entryPostgresUrl,
     options.entryPgUrl,
+    options.rawPgUrl,
   ]
   for (const url of urls) await functions(url, WARMUP_S)
   await rawPointSelects(options.raw, WARMUP_S, FUNCTIONS_CONNECTIONS)
@@ -144,6 +158,7 @@ export async function measureFunctionsThroughput(
       raw: () => rawPointSelects(options.raw, sliceS, FUNCTIONS_CONNECTIONS),
       entryPostgres: () => functions(options.entryPostgresUrl, sliceS, pids.entryPostgres),
       entryPg: () => functions(options.entryPgUrl, sliceS, pids.entryPg),
+      rawPg: () => functions(options.rawPgUrl, sliceS, pids.rawPg),
     },
     options.rounds * SLICES_PER_ROUND,
     { alternate: true },
@@ -158,6 +173,7 @@ export async function measureFunctionsThroughput(
     ),
     entryPostgres: rounds(sliced.entryPostgres),
     entryPg: rounds(sliced.entryPg),
+    rawPg: rounds(sliced.rawPg),
   }
   const rates = (runs: { okPerS: number }[]) => runs.map((r) => r.okPerS)
   const brokerRates = rates(results.broker)
@@ -172,12 +188,14 @@ export async function measureFunctionsThroughput(
     bareStack: cpuPerRequest(results.bareStack),
     entryPostgres: cpuPerRequest(results.entryPostgres),
     entryPg: cpuPerRequest(results.entryPg),
+    rawPg: cpuPerRequest(results.rawPg),
   }
   const perRound = {
     vsStatic: divided(brokerRates, rates(results.static)),
     vsRaw: divided(brokerRates, results.raw),
     vsBareStack: divided(brokerRates, rates(results.bareStack)),
     pgVsPostgres: divided(rates(results.entryPg), rates(results.entryPostgres)),
+    pgEntryVsRawPg: divided(rates(results.entryPg), rates(results.rawPg)),
     staticAa: divided(rates(results.static), rates(results.twin)),
     // A cost ratio the other way up, so that 1 is level and higher is better, as for req/s.
     cpuVsStatic: cpu.broker.length === cpu.static.length ? divided(cpu.static, cpu.broker) : [],
@@ -198,12 +216,14 @@ export async function measureFunctionsThroughput(
     ...results.bareStack,
     ...results.entryPostgres,
     ...results.entryPg,
+    ...results.rawPg,
   ]
   return {
     vsStatic: median(perRound.vsStatic),
     vsRaw: median(perRound.vsRaw),
     vsBareStack: median(perRound.vsBareStack),
     pgVsPostgres: median(perRound.pgVsPostgres),
+    pgEntryVsRawPg: median(perRound.pgEntryVsRawPg),
     staticAa: median(perRound.staticAa),
     twinOkPerS: median(rates(results.twin)),
     brokerOkPerS: median(brokerRates),
@@ -211,6 +231,7 @@ export async function measureFunctionsThroughput(
     bareStackOkPerS: median(rates(results.bareStack)),
     entryPostgresOkPerS: median(rates(results.entryPostgres)),
     entryPgOkPerS: median(rates(results.entryPg)),
+    rawPgOkPerS: median(rates(results.rawPg)),
     rawQueriesPerS: median(results.raw),
     brokerP99Ms: median(results.broker.map((r) => r.p99Ms)),
     failed: http.reduce((n, r) => n + r.non2xx + r.errors, 0),
@@ -222,6 +243,7 @@ export async function measureFunctionsThroughput(
       bareStack: runsOf(results.bareStack),
       entryPostgres: runsOf(results.entryPostgres),
       entryPg: runsOf(results.entryPg),
+      rawPg: runsOf(results.rawPg),
     },
     perRound,
   }

@@ -1,5 +1,6 @@
 import { Hono } from 'hono'
-import { brokerCredentials } from '../../shared/index.js'
+import pg from 'pg'
+import { brokerCredentials, type Credential } from '../../shared/index.js'
 import { createPool } from '../../shared/pg/index.js'
 import { createSql } from '../../shared/postgres/index.js'
 import { POINT_SELECT_SQL } from './queries.js'
@@ -10,12 +11,13 @@ import { required, serveBench } from './serve.js'
  * would: `lakebase-broker/postgres` (`createSql`) or `lakebase-broker/pg` (`createPool`), chosen by
  * `BENCH_DRIVER`, both on broker credentials (`LAKEBASE_BROKER_URL`, `LAKEBASE_BROKER_TOKEN`) and
  * both running the query prepared (a tagged template; a named pg statement), so the comparison is
- * the drivers and their wrappers, nothing else.
+ * the drivers and their wrappers, nothing else. `BENCH_DRIVER=raw-pg` is the same route on a bare
+ * `pg.Pool` with a fixed password (`BENCH_STATIC_CREDENTIAL`): what createPool adds over pg.
  */
 type Select = (user: string) => Promise<unknown[]>
 
-const credentials = brokerCredentials({ env: process.env })
 const driver = required('BENCH_DRIVER')
+const credentials = brokerCredentials({ env: process.env })
 let select: Select
 let close: () => Promise<unknown>
 if (driver === 'postgres') {
@@ -27,8 +29,23 @@ if (driver === 'postgres') {
   select = async (user) =>
     (await pool.query({ name: 'preferences', text: POINT_SELECT_SQL, values: [user] })).rows
   close = () => pool.end()
+} else if (driver === 'raw-pg') {
+  // createPool's floor: pg.Pool with the fixed password the bare stack uses, createPool's default
+  // pool size (pg's 10), the same named statement.
+  const credential = JSON.parse(required('BENCH_STATIC_CREDENTIAL')) as Credential
+  const pool = new pg.Pool({
+    host: credential.host,
+    port: credential.port,
+    database: credential.database,
+    user: credential.user,
+    password: credential.password,
+    max: 10,
+  })
+  select = async (user) =>
+    (await pool.query({ name: 'preferences', text: POINT_SELECT_SQL, values: [user] })).rows
+  close = () => pool.end()
 } else {
-  throw new Error(`BENCH_DRIVER must be postgres or pg, not ${driver}`)
+  throw new Error(`BENCH_DRIVER must be postgres, pg or raw-pg, not ${driver}`)
 }
 
 const app = new Hono()
