@@ -1,7 +1,7 @@
 import { execFile } from 'node:child_process'
 import { mkdir, readFile, rm, writeFile } from 'node:fs/promises'
 import { createRequire } from 'node:module'
-import { join } from 'node:path'
+import { dirname, join } from 'node:path'
 import { promisify } from 'node:util'
 
 const run = promisify(execFile)
@@ -49,7 +49,12 @@ export async function buildEntries(root: string): Promise<BuiltEntries> {
   }
   const configPath = join(cache, 'tsconfig.json')
   await writeFile(configPath, JSON.stringify(config, null, 2))
-  const tsc = createRequire(import.meta.url).resolve('typescript/bin/tsc')
+  // TypeScript 7 exports no `bin/tsc` subpath: the command sits beside its package.json.
+  const tsc = join(
+    dirname(createRequire(import.meta.url).resolve('typescript/package.json')),
+    'bin',
+    'tsc',
+  )
   try {
     await run(process.execPath, [tsc, '-p', configPath], { cwd: root })
   } catch (err) {

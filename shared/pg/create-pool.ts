@@ -215,6 +215,7 @@ function isBrokerCredentials(value: unknown): boolean {
     typeof c === 'object' &&
     c !== null &&
     typeof c.get === 'function' &&
+    typeof c.current === 'function' &&
     typeof c.password === 'function' &&
     typeof c.forget === 'function'
   )
@@ -248,6 +249,9 @@ class BrokerPool extends pg.Pool implements LakebasePool {
   private authRetries = 0
   private connectionRetries = 0
   private loginKey: string | undefined
+  /** The credential (and plain-text fallback) `loginKey` was last made from. */
+  private keyedCredential: ServedCredential | undefined
+  private keyedPlainText = false
   private loginUser: string | undefined
   /** The TLS mode of the current login: `sslMode`, else the credential's. */
   private mode: SslMode | undefined
@@ -380,8 +384,11 @@ class BrokerPool extends pg.Pool implements LakebasePool {
    */
   private async acquire(attempt: Attempt): Promise<pg.PoolClient> {
     for (;;) {
-      // Throws the broker client's AppError at once when there is no valid credential.
-      this.useLogin(await this.settings.credentials.get())
+      // The credential in hand while it is valid (no await: a query's hot path); else the broker's,
+      // which throws its AppError at once when there is none. Each new connection's password
+      // still asks get(), which refreshes ahead of expiry.
+      const { credentials } = this.settings
+      this.useLogin(credentials.current() ?? (await credentials.get()))
       let client: pg.PoolClient
       try {
         client = await super.connect()
@@ -415,6 +422,10 @@ class BrokerPool extends pg.Pool implements LakebasePool {
 
   /** Points new clients at the credential's login (pg-pool hands `options` to each client). */
   private useLogin(credential: ServedCredential): void {
+    // The same credential object, the same login: skip building its key (every query comes here).
+    if (credential === this.keyedCredential && this.keyedPlainText === this.plainText) return
+    this.keyedCredential = credential
+    this.keyedPlainText = this.plainText
     const mode = this.settings.sslMode ?? credential.ssl
     const { host, port, database, user } = credential
     const key = JSON.stringify([host, port, database, user, mode, this.plainText])

@@ -152,11 +152,8 @@ interface Generation {
 }
 
 type AnyQuery = postgres.PendingQuery<postgres.Row[]> & QueryInternals
-/** Run as the query object itself (execute(), forEach, cursor): await its own answer, once. */
-const streamed = (q: AnyQuery) => !!(q.executed || q.cursorFn)
 interface QueryInternals {
   executed?: boolean
-  forEachFn?: unknown
   cursorFn?: unknown
   tagged: boolean
   strings: readonly string[] & { raw?: readonly string[] }
@@ -168,6 +165,9 @@ interface QueryInternals {
   handler: (query: unknown) => void
   execute(): unknown
 }
+
+/** Run as the query object itself (execute(), forEach, a cursor): its own answer, once. */
+const streamed = (q: AnyQuery) => !!(q.executed || q.cursorFn)
 
 const stats = new WeakMap<object, () => SqlStats>()
 
@@ -216,10 +216,13 @@ export function createSql(options: CreateSqlOptions = {}): postgres.Sql {
   const repeatable = readOnly ? isRepeatableWhenReadOnly : isReadOnly
   /**
    * Whether a failure means the pool's connections cannot be trusted. In a read-only session a
-   * write's 25006 is the session's own answer, not a failover: the pool stays.
+   * write's 25006 is the session's own answer, not a failover: the pool stays. A refused login
+   * (28P01) retires it too: postgres.js 4 fails every queued statement at once while it backs off
+   * after a failed connect, and a new pool logs in with the fresh credential now; the old one's
+   * open connections finish what they run ({@link POOL_DRAIN_S}).
    */
   const retires = (rule: ReturnType<typeof ruleFor>) =>
-    rule.retire && !(readOnly && rule.failure === 'read-only')
+    (rule.retire && !(readOnly && rule.failure === 'read-only')) || rule.retry === 'login'
   const envSsl = envSslMode(env)
   const max = driverOptions.max ?? DEFAULT_POOL_SIZE
   const counters = { logins: 0, closes: 0 }
@@ -234,20 +237,20 @@ export function createSql(options: CreateSqlOptions = {}): postgres.Sql {
   // shared parser tables drizzle writes to; it never connects: every query runs on a
   // generation, a pool for one login that is replaced when its connections cannot be trusted.
   const base = postgres({ ...driverOptions, max: 1, fetch_types: false, onnotice: () => {} })
-  // Parser/serializer writes (drizzle's) reach base and every generation, on v3 and v4 alike.
-  const tables = ['serializers'] as const
-  const written = { serializers: new Map<PropertyKey, unknown>() }
+  // drizzle writes its own serializers (JSON it has encoded itself) on the client it is given,
+  // this facade, so on `base`: each write reaches every live generation, and each new one gets
+  // them all. postgres.js 4 reads its type tables from the pool (`options.serializers` is a view
+  // of them), so handing a generation base's object, as 3 allowed, would change nothing there.
+  // Parsers stay each pool's own: a raw read keeps postgres.js's Dates.
+  const written = new Map<PropertyKey, unknown>()
   const live = new Set<postgres.Sql>()
-  for (const kind of tables) {
-    const own = base.options[kind]
-    base.options[kind] = new Proxy(own, {
-      set(target, key, value) {
-        written[kind].set(key, value)
-        for (const g of live) (g.options[kind] as Record<PropertyKey, unknown>)[key] = value
-        return Reflect.set(target, key, value)
-      },
-    })
-  }
+  base.options.serializers = new Proxy(base.options.serializers, {
+    set(target, key, value) {
+      written.set(key, value)
+      for (const sql of live) (sql.options.serializers as Record<PropertyKey, unknown>)[key] = value
+      return Reflect.set(target, key, value)
+    },
+  })
 
   function open(credential: ServedCredential, key: string): Generation {
     const sql = postgres({
@@ -281,9 +284,9 @@ export function createSql(options: CreateSqlOptions = {}): postgres.Sql {
         ...(readOnly ? { default_transaction_read_only: true } : {}),
       },
     })
-    // One set of parsers for every generation: drizzle replaces some on the client it is given.
-    for (const kind of tables)
-      for (const [k, v] of written[kind]) (sql.options[kind] as Record<PropertyKey, unknown>)[k] = v
+    for (const [key, value] of written) {
+      ;(sql.options.serializers as Record<PropertyKey, unknown>)[key] = value
+    }
     live.add(sql)
     return { key, sql, user: credential.user, answered: false, pending: new Set() }
   }
@@ -388,7 +391,7 @@ export function createSql(options: CreateSqlOptions = {}): postgres.Sql {
         const rule = ruleFor(err)
         // `state` is set when the statement is written to a backend: before that, nothing ran.
         const ran = attempt.state !== null && attempt.state !== undefined
-        if (retires(rule) || rule.retry === 'login') retire(gen)
+        if (retires(rule)) retire(gen)
         let retry = false
         if (rule.retry === 'login' && authRetries < MAX_AUTH_RETRIES) {
           credentials.forget()
@@ -494,7 +497,7 @@ export function createSql(options: CreateSqlOptions = {}): postgres.Sql {
         return result
       } catch (err) {
         const rule = ruleFor(err)
-        if (retires(rule) || rule.retry === 'login') retire(gen)
+        if (retires(rule)) retire(gen)
         if (started) throw err
         if (rule.retry === 'login' && authRetries < MAX_AUTH_RETRIES) {
           credentials.forget()
@@ -521,7 +524,7 @@ export function createSql(options: CreateSqlOptions = {}): postgres.Sql {
         return Object.assign(reserved, { options: gen.sql.options })
       } catch (err) {
         const rule = ruleFor(err)
-        if (retires(rule) || rule.retry === 'login') retire(gen)
+        if (retires(rule)) retire(gen)
         if (rule.retry === 'login' && authRetries < MAX_AUTH_RETRIES) {
           credentials.forget()
           await pause(AUTH_RETRY_PAUSE_MS * authRetries)

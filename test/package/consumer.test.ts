@@ -528,7 +528,8 @@ describe("the README's Supported versions table", () => {
     const start = readme.indexOf('## Supported versions\n')
     const section = readme.slice(start, readme.indexOf('\n## ', start + 1))
     const row = (label: string) => section.split('\n').find((l) => l.startsWith(`| ${label}`)) ?? ''
-    const cells = (line: string) => line.split(/(?<!\\)\|/).map((c) => c.trim().replaceAll('\\|', '|'))
+    const cells = (line: string) =>
+      line.split(/(?<!\\)\|/).map((c) => c.trim().replaceAll('\\|', '|'))
     for (const name of MATRIX_PEERS) {
       const range = manifest.peerDependencies[name] ?? ''
       const [, , oldest, newest, declared] = cells(row(`\`${name}\``))
