@@ -1,6 +1,7 @@
 import { randomUUID } from 'node:crypto'
 import { createRoute, z } from '@hono/zod-openapi'
 import type { Context } from 'hono'
+import { LakebaseError } from 'lakebase-broker'
 import { describeError as describe, type Logger } from 'lakebase-broker/hono'
 import { type Invocation, type ServingClient, toUpstreamError } from 'lakebase-broker/workspace'
 import type { Database } from '../db/database.js'
@@ -86,6 +87,8 @@ const endpointSchema = z
   .openapi('ServingEndpoint')
 
 const MODEL_ERRORS = { 503: ['MODEL_UNAVAILABLE', 'MODEL_TIMEOUT'] } as const
+/** A token as a header carries it: visible ASCII, no spaces, at most 8 KB (a Databricks one is ~1 KB). */
+const BEARER_TOKEN = /^[\x21-\x7e]{1,8192}$/
 
 /**
  * `POST /api/model-serving/invoke` and `GET /api/model-serving/endpoints`: Databricks model
@@ -95,10 +98,18 @@ const MODEL_ERRORS = { 503: ['MODEL_UNAVAILABLE', 'MODEL_TIMEOUT'] } as const
 export function modelServingRoutes(options: ModelServingRouteOptions) {
   const { database, client, logger } = options
   const now = options.now ?? Date.now
-  const userToken = (c: Context<IdentityEnv>) =>
-    options.trustForwardedHeaders
-      ? c.req.header('x-forwarded-access-token')?.trim() || undefined
-      : undefined
+  const userToken = (c: Context<IdentityEnv>) => {
+    if (!options.trustForwardedHeaders) return undefined
+    const token = c.req.header('x-forwarded-access-token')?.trim()
+    if (!token) return undefined
+    // Anything else could not even be sent on as `Authorization: Bearer …` (fetch refuses it).
+    if (!BEARER_TOKEN.test(token)) {
+      throw new LakebaseError(401, 'AUTH_REQUIRED', 'The forwarded access token is malformed', {
+        technicalDetails: { header: 'X-Forwarded-Access-Token' },
+      })
+    }
+    return token
+  }
 
   /** Writes the log row; a failure to log must not turn the call's answer into an error. */
   const record = async (
@@ -213,8 +224,9 @@ export function modelServingRoutes(options: ModelServingRouteOptions) {
       }),
       async (c) => {
         if (client === undefined) throw modelServingNotConfigured()
+        const token = userToken(c)
         try {
-          return c.json({ endpoints: await client.listEndpoints({ userToken: userToken(c) }) }, 200)
+          return c.json({ endpoints: await client.listEndpoints({ userToken: token }) }, 200)
         } catch (err) {
           throw modelFailure(toUpstreamError(err))
         }

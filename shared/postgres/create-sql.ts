@@ -216,13 +216,15 @@ export function createSql(options: CreateSqlOptions = {}): postgres.Sql {
   const repeatable = readOnly ? isRepeatableWhenReadOnly : isReadOnly
   /**
    * Whether a failure means the pool's connections cannot be trusted. In a read-only session a
-   * write's 25006 is the session's own answer, not a failover: the pool stays. A refused login
-   * (28P01) retires it too: postgres.js 4 fails every queued statement at once while it backs off
-   * after a failed connect, and a new pool logs in with the fresh credential now; the old one's
-   * open connections finish what they run ({@link POOL_DRAIN_S}).
+   * write's 25006 is the session's own answer, not a failover: the pool stays. On postgres.js 4 a
+   * refused login (28P01) retires it too: 4 fails every queued statement at once while it backs
+   * off after a failed connect, so a new pool logs in with the fresh credential now, and the old
+   * one's open connections finish what they run ({@link POOL_DRAIN_S}). postgres.js 3 has no
+   * such backoff: its pool stays, and its open connections (checked only at login) with it.
    */
   const retires = (rule: ReturnType<typeof ruleFor>) =>
-    (rule.retire && !(readOnly && rule.failure === 'read-only')) || rule.retry === 'login'
+    (rule.retire && !(readOnly && rule.failure === 'read-only')) ||
+    (rule.retry === 'login' && failsFastAfterRefusedLogin)
   const envSsl = envSslMode(env)
   const max = driverOptions.max ?? DEFAULT_POOL_SIZE
   const counters = { logins: 0, closes: 0 }
@@ -237,6 +239,8 @@ export function createSql(options: CreateSqlOptions = {}): postgres.Sql {
   // shared parser tables drizzle writes to; it never connects: every query runs on a
   // generation, a pool for one login that is replaced when its connections cannot be trusted.
   const base = postgres({ ...driverOptions, max: 1, fetch_types: false, onnotice: () => {} })
+  // postgres.js 4 (which added `stats` to the client) fails queued statements during its backoff.
+  const failsFastAfterRefusedLogin = 'stats' in base
   // drizzle writes its own serializers (JSON it has encoded itself) on the client it is given,
   // this facade, so on `base`: each write reaches every live generation, and each new one gets
   // them all. postgres.js 4 reads its type tables from the pool (`options.serializers` is a view

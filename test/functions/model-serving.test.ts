@@ -233,6 +233,26 @@ describe('POST /api/model-serving/invoke', () => {
     expect((await logRow(body.log_id)).user_id).toBe('dev-user@example.com')
   })
 
+  it('answers 401 AUTH_REQUIRED for a forwarded token no header could carry on, calling nothing', async () => {
+    for (const route of ['/api/model-serving/invoke', '/api/model-serving/endpoints']) {
+      const response = await functions({ trustForwardedHeaders: true }).call(
+        route.endsWith('invoke') ? 'POST' : 'GET',
+        route,
+        {
+          user: BOB,
+          ...(route.endsWith('invoke') ? { body: { endpoint_name: 'chat', inputs: {} } } : {}),
+          // A control character: fetch refuses such a header, which once surfaced as a 503.
+          headers: { 'x-forwarded-access-token': 'eyJ\u000ebad token' },
+        },
+      )
+      expect(response.status, route).toBe(401)
+      expect(((await response.json()) as { detail: Detail }).detail.error_code).toBe(
+        'AUTH_REQUIRED',
+      )
+    }
+    expect(serving.requests).toHaveLength(0)
+  })
+
   it('signs in as the app with OAuth M2M, through the same workspace auth as the broker', async () => {
     client = await servingClientFromSettings(
       workspaceAuthSettingsFromEnv(ws.env({ auth: 'oauth-m2m' })),
