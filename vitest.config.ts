@@ -18,6 +18,7 @@ const ACCEPTANCE = [
   'test/broker/main.test.ts',
   'test/functions/rotation-under-load.test.ts',
   'test/scripts/start.test.ts',
+  'test/scripts/repository-node.test.ts',
   'test/scripts/doctor.test.ts',
   'test/scripts/configure.test.ts',
   'test/support-tests/process.test.ts',

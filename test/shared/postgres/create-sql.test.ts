@@ -177,7 +177,10 @@ describe('createSql', () => {
     expect(lakebase.workspace.credentials.length).toBeGreaterThanOrEqual(4)
     expect(lakebase.workspace.credentials.length).toBeLessThanOrEqual(8)
     // The client ends on the newest credential. A refusal reported in the last moments may have
-    // made the broker mint once more while its answer is still on the way: wait for it.
+    // made the broker mint once more while its answer is still on the way, or left the client
+    // with nothing in hand until its next statement asks (forget() drops what it held): one more
+    // statement, then wait for it.
+    await sql`select 1`
     await until(
       () => credentials.current()?.password === lakebase.workspace.credentials.at(-1)?.token,
     )
