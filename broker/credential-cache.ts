@@ -368,8 +368,7 @@ export class CredentialCache {
     const started = attempt.wall
     this.lastAttempt = attempt
     try {
-      const signal = AbortSignal.any([this.abort.signal, AbortSignal.timeout(this.fetchTimeoutMs)])
-      const credential = await this.provider.fetch(signal)
+      const credential = await this.fetchWithDeadline()
       const now = this.clock.now()
       const expiresAt = credential.expiresAt.getTime()
       if (!isServable(expiresAt, now, this.policy)) {
@@ -413,6 +412,36 @@ export class CredentialCache {
       this.schedule(now + retryDelayMs(this.consecutiveFailures, error, this.random()))
       throw error
     }
+  }
+
+  /**
+   * The provider's answer, or a timeout after `fetchTimeoutMs` on the cache's clock however the
+   * provider behaves: the signal asks it to stop, and one that ignores it (a custom provider, a
+   * hung command) still releases its target at the deadline; its late answer is discarded.
+   */
+  private fetchWithDeadline(): Promise<Credential> {
+    const deadline = new AbortController()
+    const signal = AbortSignal.any([this.abort.signal, deadline.signal])
+    return new Promise((resolve, reject) => {
+      const timer = this.clock.setTimer(() => {
+        const error = new UpstreamError(
+          'timeout',
+          `the credential provider did not answer within ${this.fetchTimeoutMs} ms`,
+        )
+        deadline.abort(error)
+        reject(error)
+      }, this.fetchTimeoutMs)
+      this.provider.fetch(signal).then(
+        (credential) => {
+          this.clock.clearTimer(timer)
+          resolve(credential)
+        },
+        (err: unknown) => {
+          this.clock.clearTimer(timer)
+          reject(err)
+        },
+      )
+    })
   }
 
   private record(entry: RefreshRecord, error?: FailureSummary): void {

@@ -38,7 +38,8 @@ export class EmbeddedProvider implements CredentialProvider {
     this.ttlMs = (options.tokenTtlS ?? DEFAULT_EMBEDDED_TOKEN_TTL_S) * 1000
   }
 
-  async fetch(): Promise<Credential> {
+  async fetch(signal?: AbortSignal): Promise<Credential> {
+    signal?.throwIfAborted()
     const now = this.clock.now()
     const expiresAt = new Date(Math.floor((now + this.ttlMs) / 1000) * 1000)
     const token = await new SignJWT({ scope: 'postgres' })
@@ -50,12 +51,23 @@ export class EmbeddedProvider implements CredentialProvider {
       .sign(await this.signingKey())
     try {
       await this.ensureRole()
+      signal?.throwIfAborted()
       const { admin, user } = this.options
       // ALTER ROLE takes no bind parameters; the token is base64url and dots, quoted anyway.
-      await admin.unsafe(
+      const alter = admin.unsafe(
         `alter role ${quoteIdent(user)} with login password ${quoteLiteral(token)} valid until ${quoteLiteral(expiresAt.toISOString())}`,
       )
+      // The cache's deadline (or its stop) cancels the statement: a role locked by another
+      // session would otherwise hold the fetch, and the target, for as long as the lock lasts.
+      const cancel = () => void alter.cancel()
+      signal?.addEventListener('abort', cancel, { once: true })
+      try {
+        await alter
+      } finally {
+        signal?.removeEventListener('abort', cancel)
+      }
     } catch (err) {
+      if (signal?.aborted) throw toUpstreamError(signal.reason)
       throw toUpstreamError(err)
     }
     return {

@@ -2,6 +2,7 @@ import { afterEach, describe, expect, it } from 'vitest'
 import {
   CredentialCache,
   CredentialUnavailableError,
+  DEFAULT_FETCH_TIMEOUT_MS,
   MIN_DEMAND_FETCH_INTERVAL_MS,
   PERMANENT_DEMAND_FETCH_INTERVAL_MS,
 } from '../../broker/credential-cache.js'
@@ -192,6 +193,27 @@ describe('CredentialCache', () => {
     expect(provider.calls).toBe(2)
     provider.succeed(HOUR)
     expect((await second).stale).toBe(false)
+  })
+
+  it('releases its target at the fetch deadline when the provider ignores its signal, and drops the late answer', async () => {
+    const { clock, provider, cache } = setup()
+    // The scripted provider never looks at its signal: it answers when the test says, or never.
+    const first = rejectionOf(cache.get(), CredentialUnavailableError)
+    await flush()
+    expect(provider.calls).toBe(1)
+    await clock.advance(DEFAULT_FETCH_TIMEOUT_MS - 1)
+    expect(cache.status().lastError).toBeUndefined()
+    await clock.advance(1)
+    expect((await first).lastError?.errorClass).toBe('timeout')
+    // The target is free again: the next demand asks anew, and that answer is served.
+    clock.jump(MIN_DEMAND_FETCH_INTERVAL_MS)
+    const second = cache.get()
+    await flush()
+    expect(provider.calls).toBe(2)
+    provider.succeed(HOUR) // the first fetch's late answer (the oldest pending): discarded
+    const served = provider.succeed(HOUR)
+    expect((await second).credential.password).toBe(served.password)
+    expect((await cache.get()).credential.password).toBe(served.password)
   })
 
   it('rate-limits demand fetches while nothing valid is held', async () => {
