@@ -4,6 +4,7 @@ import { systemClock } from '../shared/clock.js'
 import { describe as describeError } from '../shared/error-handler.js'
 import { listen, type RunningServer } from '../shared/http-server.js'
 import type { Logger } from '../shared/logger.js'
+import { isLoopbackHost } from '../shared/loopback.js'
 import type { BrokerConfig, ClientConfig } from './config.js'
 import { CredentialCache, type TargetStatus } from './credential-cache.js'
 import { CredentialEndpoint } from './credential-endpoint.js'
@@ -141,6 +142,7 @@ export async function startBroker(options: StartBrokerOptions): Promise<RunningB
     draining: () => draining,
     now: () => clock.now(),
     statusPage: config.statusPage,
+    openStatus: config.listen.kind === 'socket' || isLoopbackHost(config.listen.host),
   })
   let server: RunningServer
   try {

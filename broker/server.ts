@@ -1,4 +1,4 @@
-import { type Context, Hono } from 'hono'
+import { type Context, Hono, type MiddlewareHandler } from 'hono'
 import { bodyLimit } from 'hono/body-limit'
 import type { Logger } from 'pino'
 import { refusalSchema } from '../shared/credential.js'
@@ -40,6 +40,14 @@ export interface BrokerAppOptions {
   draining: () => boolean
   /** Serve the status page at `/` and `/status.json` (`BROKER_STATUS_PAGE`, default true). */
   statusPage?: boolean
+  /**
+   * Whether the status page, `/status.json` and `/metrics` are open to whoever reaches the broker:
+   * true on loopback or a unix socket (this machine's users). Elsewhere they show role names,
+   * hosts, callers and upstream errors to the network, so they need a client token, and
+   * `/readyz` answers no more than whether the broker is ready.
+   * @default true
+   */
+  openStatus?: boolean
   now?: () => number
   /**
    * Credentials on behalf of end users, asked when a request carries `X-Lakebase-User-Token`.
@@ -86,14 +94,22 @@ export function createBrokerApp(options: BrokerAppOptions): Hono<ClientAuthEnv> 
 
   app.get('/healthz', (c) => c.json({ status: 'ok' }))
 
+  const open = options.openStatus ?? true
+  /** What the network may see only with a client token, when the broker listens beyond loopback. */
+  const statusAuth: MiddlewareHandler<ClientAuthEnv> = open
+    ? async (_c, next) => {
+        await next()
+      }
+    : clientAuth(endpoint.clients)
+
   app.get('/readyz', (c) => {
     const targets = [...caches.values()].map((cache) => readiness(cache.status(), now()))
     const draining = options.draining()
     const ready = !draining && targets.every((t) => t.valid)
-    return c.json({ ready, draining, targets }, ready ? 200 : 503)
+    return c.json(open ? { ready, draining, targets } : { ready }, ready ? 200 : 503)
   })
 
-  app.get('/metrics', async (c) => {
+  app.get('/metrics', statusAuth, async (c) => {
     c.header('Content-Type', metrics.registry.contentType)
     return c.body(await metrics.registry.metrics())
   })
@@ -121,8 +137,8 @@ export function createBrokerApp(options: BrokerAppOptions): Hono<ClientAuthEnv> 
       response.headers.set('Cache-Control', 'no-store')
       return response
     }
-    app.get('/', page)
-    app.get('/status.json', page)
+    app.get('/', statusAuth, page)
+    app.get('/status.json', statusAuth, page)
   }
 
   app.use('/v1/*', clientAuth(endpoint.clients))

@@ -410,3 +410,35 @@ describe('a client reporting a refused credential', () => {
     expect(await errorCode(response)).toBe('UNKNOWN_TARGET')
   })
 })
+
+describe('the broker listening beyond loopback', () => {
+  it('asks a client token for the status page, /status.json and /metrics, and says only ready or not on /readyz', async () => {
+    const { request, warm } = brokerApp({ clients, openStatus: false })
+    await warm()
+    await flush()
+    for (const path of ['/', '/status.json', '/metrics']) {
+      const refused = await request(path)
+      expect(refused.status, path).toBe(401)
+      expect(await errorCode(refused)).toBe('BROKER_UNAUTHORIZED')
+      expect((await request(path, bearer(ADMIN))).status, path).toBe(200)
+    }
+    expect((await request('/healthz')).status).toBe(200)
+    const ready = await request('/readyz')
+    expect(ready.status).toBe(200)
+    expect(await ready.json()).toEqual({ ready: true })
+  })
+
+  it('keeps them open on loopback, as before', async () => {
+    const { request, warm } = brokerApp({ clients })
+    await warm()
+    await flush()
+    for (const path of ['/', '/status.json', '/metrics']) {
+      expect((await request(path)).status, path).toBe(200)
+    }
+    expect(Object.keys((await (await request('/readyz')).json()) as object)).toEqual([
+      'ready',
+      'draining',
+      'targets',
+    ])
+  })
+})

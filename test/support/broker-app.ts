@@ -25,6 +25,8 @@ export function brokerApp<Target extends string = 'default'>(options: {
   /** Host names accepted besides loopback (default: none). */
   allowedHosts?: readonly string[]
   statusPage?: boolean
+  /** As when the broker listens beyond loopback: false. */
+  openStatus?: boolean
 }) {
   const clock = new ManualClock()
   const targets = options.targets ?? (['default'] as unknown as readonly Target[])
@@ -63,6 +65,7 @@ export function brokerApp<Target extends string = 'default'>(options: {
     draining: () => draining,
     now: () => clock.now(),
     ...(options.statusPage === undefined ? {} : { statusPage: options.statusPage }),
+    ...(options.openStatus === undefined ? {} : { openStatus: options.openStatus }),
   }
   const app = createBrokerApp(appOptions)
   /** A GET to `path` on loopback, with `headers`. */
