@@ -403,8 +403,10 @@ export class CredentialCache {
       this.consecutiveFailures += 1
       this.retryAfterMs = error.retryAfterMs ?? 0
       this.lastError = summarize(error, now)
-      // Access revoked upstream means this credential should no longer be handed out either.
-      if (error.kind === 'permanent') this.held = undefined
+      // Even a permanent error (access revoked, an expired CLI login, a deleted instance) keeps
+      // what is held: Lakebase checks a token only at login, so Postgres accepts it until it
+      // expires. It is served stale, with this error on the status page and in the metrics, and
+      // dropped when it expires or a client reports that Postgres refused it.
       this.record(
         { at: now, outcome: 'failure', durationMs: now - started, errorClass: error.errorClass },
         this.lastError,

@@ -245,11 +245,11 @@ describe('CredentialCache', () => {
     expect(provider.calls).toBe(2)
   })
 
-  it('evicts the credential on a permanent failure and surfaces the upstream code at once', async () => {
+  it('keeps serving a valid credential through a permanent failure, stale, until it expires', async () => {
     const { clock, provider, cache } = setup()
     cache.start()
     await flush()
-    provider.succeed(HOUR)
+    const held = provider.succeed(HOUR)
     await clock.advance(30 * 60 * S)
     provider.fail(
       new UpstreamError('forbidden', 'permission denied', {
@@ -258,14 +258,25 @@ describe('CredentialCache', () => {
       }),
     )
     await flush()
-    const err = await rejectionOf(cache.get(), CredentialUnavailableError)
-    expect(err.lastError).toMatchObject({
+    // Postgres checks a token only at login: the held one still works, and is served, saying so.
+    const served = await cache.get()
+    expect(served).toMatchObject({ stale: true })
+    expect(served.credential.password).toBe(held.password)
+    expect(cache.status().lastError).toMatchObject({
       upstreamStatus: 403,
       upstreamErrorCode: 'PERMISSION_DENIED',
       kind: 'permanent',
     })
-    expect(err.retryAfterS).toBe(PERMANENT_DEMAND_FETCH_INTERVAL_MS / S)
     expect(provider.calls).toBe(2)
+    // Once it expires there is nothing to serve: the demand asks upstream, refused again → 503.
+    clock.jump(HOUR)
+    const expired = rejectionOf(cache.get(), CredentialUnavailableError)
+    await flush()
+    while (provider.pending.length > 0) {
+      provider.fail(new UpstreamError('forbidden', 'permission denied', { upstreamStatus: 403 }))
+    }
+    const err = await expired
+    expect(err.lastError).toMatchObject({ upstreamStatus: 403, kind: 'permanent' })
   })
 
   it('recovers by itself through background retries once upstream answers again', async () => {
