@@ -266,7 +266,7 @@ export function createSql(options: CreateSqlOptions = {}): postgres.Sql {
       ...driverOptions,
       max,
       // v4 types a socket as SocketLike, which net.Socket does not satisfy; v3 has no type for it.
-      ...(socket ? ({ socket } as {}) : {}),
+      ...(socket ? ({ socket } as object) : {}),
       host: credential.host,
       port: credential.port,
       database: credential.database,

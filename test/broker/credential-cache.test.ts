@@ -277,6 +277,7 @@ describe('CredentialCache', () => {
     }
     const err = await expired
     expect(err.lastError).toMatchObject({ upstreamStatus: 403, kind: 'permanent' })
+    expect(err.retryAfterS).toBe(PERMANENT_DEMAND_FETCH_INTERVAL_MS / S)
   })
 
   it('recovers by itself through background retries once upstream answers again', async () => {
