@@ -120,6 +120,18 @@ describe('the packed package', () => {
   })
 })
 
+/** The suite's test database, as a static broker (in the service or here) reads it. */
+function postgresEnv(): Record<string, string> {
+  return {
+    PGHOST: db.host,
+    PGPORT: String(db.port),
+    PGDATABASE: db.database,
+    PGUSER: 'postgres',
+    PGPASSWORD: inject('postgres').password,
+    PGSSLMODE: 'disable',
+  }
+}
+
 interface Cell {
   project: ConsumerProject
   /** What every `npm install` of the cell printed. */
@@ -195,15 +207,7 @@ function cellChecks(
       service = spawnProcess(
         project.node,
         [join(project.dir, 'out/service.js')],
-        {
-          PGHOST: db.host,
-          PGPORT: String(db.port),
-          PGDATABASE: db.database,
-          PGUSER: 'postgres',
-          PGPASSWORD: inject('postgres').password,
-          PGSSLMODE: 'disable',
-          LAKEBASE_DEV_USER: 'alice@example.com',
-        },
+        { ...postgresEnv(), LAKEBASE_DEV_USER: 'alice@example.com' },
         { cwd: project.dir },
       )
       await service.waitFor(/listening http:\/\/\S+/)
@@ -337,14 +341,7 @@ describe('newest: Node 24, the README install lines as written, every peer at it
     let broker: InProcessBroker
     let env: Record<string, string>
     beforeAll(async () => {
-      const pgEnv = {
-        PGHOST: db.host,
-        PGPORT: String(db.port),
-        PGDATABASE: db.database,
-        PGUSER: 'postgres',
-        PGPASSWORD: inject('postgres').password,
-        PGSSLMODE: 'disable',
-      }
+      const pgEnv = postgresEnv()
       broker = await startBroker({ env: { ...pgEnv, LAKEBASE_PROVIDER: 'static' } })
       env = { ...pgEnv, LAKEBASE_BROKER_URL: broker.url, LAKEBASE_BROKER_TOKEN: broker.token }
     })
