@@ -24,6 +24,18 @@ export const RECHECK_INTERVAL_MS = 1_000
  * on that user's behalf (`forUser`). The broker's name for it, `USER_TOKEN_HEADER`, is the same.
  */
 export const USER_TOKEN_HEADER = 'x-lakebase-user-token'
+
+/** Header values are limited by servers to a few KB; a Databricks access token is about 1 KB. */
+export const MAX_USER_TOKEN_CHARS = 8_192
+
+/**
+ * Whether `token` can be one access token carried on in a header (`Authorization: Bearer …`,
+ * `X-Lakebase-User-Token`): 1 to {@link MAX_USER_TOKEN_CHARS} visible ASCII characters, no spaces.
+ * Anything else is a client's mistake to answer with a 4xx: fetch and node:http refuse to send it.
+ */
+export function isAccessToken(token: string): boolean {
+  return token.length > 0 && token.length <= MAX_USER_TOKEN_CHARS && /^[\x21-\x7e]+$/.test(token)
+}
 /**
  * `forUser` keeps the clients of this many most recent user tokens, so a user's requests share
  * one held credential; an older one is rebuilt on demand (one broker request).

@@ -3,7 +3,7 @@
  * The driver entries build on it: `lakebase-broker/postgres` (postgres.js), `lakebase-broker/pg`
  * (node-postgres) and `lakebase-broker/hono` (middleware).
  */
-export { type BrokerCredentials, CLIENT_MIN_TTL_MS } from './broker-client.js'
+export { type BrokerCredentials, CLIENT_MIN_TTL_MS, isAccessToken } from './broker-client.js'
 export { type BrokerCredentialsOptions, brokerCredentials } from './broker-credentials.js'
 export { type Clock, systemClock, type TimerHandle } from './clock.js'
 export { type ServedCredential as Credential, SSL_MODES, type SslMode } from './credential.js'

@@ -2,7 +2,7 @@ import { AppError } from '../../shared/errors.js'
 import type { UpstreamError } from '../../shared/upstream-error.js'
 import { toUpstreamError } from '../../shared/upstream-error.js'
 import type { CachedUserCredential, UserCredentialCache } from './user-credential-cache.js'
-import { MAX_USER_TOKEN_CHARS, USER_TOKEN_HEADER } from './user-token.js'
+import { isAccessToken, MAX_USER_TOKEN_CHARS, USER_TOKEN_HEADER } from './user-token.js'
 
 /** A transient failure to mint for a user is worth asking again about this soon. */
 const PER_USER_RETRY_AFTER_S = 1
@@ -26,7 +26,7 @@ export class PerUserCredentials {
         { technicalDetails: { target, header: USER_TOKEN_HEADER } },
       )
     }
-    if (!wellFormed(userToken)) {
+    if (!isAccessToken(userToken)) {
       throw new AppError(
         400,
         'INVALID_REQUEST',
@@ -42,10 +42,6 @@ export class PerUserCredentials {
       throw userError(target, toUpstreamError(err))
     }
   }
-}
-
-function wellFormed(token: string): boolean {
-  return token.length > 0 && token.length <= MAX_USER_TOKEN_CHARS && /^[\x21-\x7e]+$/.test(token)
 }
 
 /** A refused user token is the user's problem (401/403), anything else the broker's (503). */

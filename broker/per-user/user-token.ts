@@ -7,8 +7,7 @@ import { createHash } from 'node:crypto'
  */
 export const USER_TOKEN_HEADER = 'x-lakebase-user-token'
 
-/** Header values are limited by servers to a few KB; a Databricks token is about 1 KB. */
-export const MAX_USER_TOKEN_CHARS = 8_192
+export { isAccessToken, MAX_USER_TOKEN_CHARS } from '../../shared/broker-client.js'
 
 /**
  * A user token's fingerprint: the SHA-256 of the token, hex. It keys the per-user cache, so the

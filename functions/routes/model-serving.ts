@@ -1,7 +1,7 @@
 import { randomUUID } from 'node:crypto'
 import { createRoute, z } from '@hono/zod-openapi'
 import type { Context } from 'hono'
-import { LakebaseError } from 'lakebase-broker'
+import { isAccessToken, LakebaseError } from 'lakebase-broker'
 import { describeError as describe, type Logger } from 'lakebase-broker/hono'
 import { type Invocation, type ServingClient, toUpstreamError } from 'lakebase-broker/workspace'
 import type { Database } from '../db/database.js'
@@ -87,8 +87,6 @@ const endpointSchema = z
   .openapi('ServingEndpoint')
 
 const MODEL_ERRORS = { 503: ['MODEL_UNAVAILABLE', 'MODEL_TIMEOUT'] } as const
-/** A token as a header carries it: visible ASCII, no spaces, at most 8 KB (a Databricks one is ~1 KB). */
-const BEARER_TOKEN = /^[\x21-\x7e]{1,8192}$/
 
 /**
  * `POST /api/model-serving/invoke` and `GET /api/model-serving/endpoints`: Databricks model
@@ -103,7 +101,7 @@ export function modelServingRoutes(options: ModelServingRouteOptions) {
     const token = c.req.header('x-forwarded-access-token')?.trim()
     if (!token) return undefined
     // Anything else could not even be sent on as `Authorization: Bearer …` (fetch refuses it).
-    if (!BEARER_TOKEN.test(token)) {
+    if (!isAccessToken(token)) {
       throw new LakebaseError(401, 'AUTH_REQUIRED', 'The forwarded access token is malformed', {
         technicalDetails: { header: 'X-Forwarded-Access-Token' },
       })

@@ -1,6 +1,6 @@
 import type { MiddlewareHandler } from 'hono'
 import type postgres from 'postgres'
-import type { BrokerCredentials } from '../broker-client.js'
+import { type BrokerCredentials, isAccessToken } from '../broker-client.js'
 import { brokerCredentials } from '../broker-credentials.js'
 import type { Env } from '../env.js'
 import { AppError, LakebaseOptionError } from '../errors.js'
@@ -109,7 +109,8 @@ function asUserMiddleware(pools: UserPools): MiddlewareHandler<LakebaseEnv> {
     const userToken = c.req.header(USER_ACCESS_TOKEN_HEADER)?.trim()
     let lease: Awaited<ReturnType<UserPools['acquire']>>
     try {
-      if (!userToken) {
+      // A malformed one too: it could not be sent on to the broker (node:http refuses it).
+      if (!userToken || !isAccessToken(userToken)) {
         throw new AppError(401, 'AUTH_REQUIRED', "The signed-in user's access token is required", {
           technicalDetails: { expected_header: 'X-Forwarded-Access-Token' },
         })

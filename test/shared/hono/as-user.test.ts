@@ -132,6 +132,11 @@ describe('lakebase({ asUser: true }) on the MSW workspace and a row-level-securi
     expect(refused.status).toBe(401)
     const refusedBody = (await refused.json()) as { detail: { error_code: string } }
     expect(refusedBody.detail.error_code).toBe('USER_TOKEN_REJECTED')
+    // One no header could carry on to the broker: refused here, as missing, not a 5xx.
+    const malformed = await notes('dapi\u000ebroken token')
+    expect(malformed.status).toBe(401)
+    const malformedBody = (await malformed.json()) as { detail: { error_code: string } }
+    expect(malformedBody.detail.error_code).toBe('AUTH_REQUIRED')
   })
 
   it("ends a user's pool once it has been unused for idleMs, and opens a new one on return", async () => {
