@@ -2,7 +2,7 @@ import { randomUUID } from 'node:crypto'
 import { delay, http } from 'msw'
 import type postgres from 'postgres'
 import { freePort } from '../test/support/free-port.js'
-import { createMockWorkspace, type MockWorkspace } from '../test/workspace-kit/index.js'
+import { createMockWorkspace, type MockWorkspace } from '../test/testing/workspace/index.js'
 import { type MockWorkspaceServer, serveMockWorkspace } from '../testing/serve.js'
 
 /** One database token the workspace minted: for whom, and when (epoch ms). */
@@ -40,7 +40,7 @@ export interface BenchWorkspaceOptions {
 const quote = (s: string) => s.replaceAll("'", "''")
 
 /**
- * The Databricks workspace of test/workspace-kit on a real loopback socket, as strict as
+ * The Databricks workspace of test/testing/workspace on a real loopback socket, as strict as
  * test/support/lakebase-like.ts: every database token it mints becomes its role's only password,
  * `VALID UNTIL` its expiry, so the previous token stops working at login the moment a new one is
  * minted. Several roles share it, each with its own PAT.

@@ -1,4 +1,4 @@
-import type { UpstreamError } from '../shared/upstream-error.js'
+import type { UpstreamError } from '../shared/databricks/upstream-error.js'
 
 /** First retry after a transient failure: quick, since most upstream blips are short. */
 export const RETRY_BASE_MS = 1_000

@@ -1,10 +1,10 @@
-import { ensureTokenFile } from '../shared/broker-token.js'
-import type { Clock } from '../shared/clock.js'
-import { systemClock } from '../shared/clock.js'
-import { describe as describeError } from '../shared/error-handler.js'
-import { listen, type RunningServer } from '../shared/http-server.js'
-import type { Logger } from '../shared/logger.js'
-import { isLoopbackHost } from '../shared/loopback.js'
+import { ensureTokenFile } from '../shared/client/broker-token.js'
+import type { Clock } from '../shared/client/clock.js'
+import { systemClock } from '../shared/client/clock.js'
+import { isLoopbackHost } from '../shared/client/loopback.js'
+import { describeError } from '../shared/process/error-handler.js'
+import { listen, type RunningServer } from '../shared/process/http-server.js'
+import type { Logger } from '../shared/process/logger.js'
 import type { BrokerConfig, ClientConfig } from './config.js'
 import { CredentialCache, type TargetStatus } from './credential-cache.js'
 import { CredentialEndpoint } from './credential-endpoint.js'
@@ -21,7 +21,7 @@ import type { RefreshPolicy } from './refresh-schedule.js'
 import type { ServedTarget } from './served-target.js'
 import { createBrokerApp } from './server.js'
 
-export interface StartBrokerOptions {
+export interface BrokerFromConfigOptions {
   config: BrokerConfig
   logger: Logger
   clock?: Clock
@@ -46,7 +46,9 @@ export interface RunningBroker {
 }
 
 /** Builds the providers and caches, opens the endpoint, and starts refreshing every target. */
-export async function startBroker(options: StartBrokerOptions): Promise<RunningBroker> {
+export async function startBrokerFromConfig(
+  options: BrokerFromConfigOptions,
+): Promise<RunningBroker> {
   const { config, logger } = options
   const clock = options.clock ?? systemClock
   const clients = config.clients.length > 0 ? config.clients : await fileClient(config.tokenFile)

@@ -1,13 +1,13 @@
 import { readFileSync } from 'node:fs'
 import { z } from 'zod'
-import { brokerTokenFile } from '../shared/broker-token.js'
+import { brokerTokenFile } from '../shared/client/broker-token.js'
+import { READ_ONLY_SUFFIX, readOnlyTargetName } from '../shared/client/read-only-target.js'
 import {
   type DatabaseClaim,
   databaseClaimsSchema,
   MAX_CREDENTIAL_TTL_S,
   MIN_CREDENTIAL_TTL_S,
 } from '../shared/databricks/credential-request.js'
-import { type Env, envValue } from '../shared/env.js'
 import {
   brokerClientSettings,
   hostSchema,
@@ -18,6 +18,7 @@ import {
   workspaceSettings,
 } from '../shared/process/common-settings.js'
 import { ConfigError } from '../shared/process/config-error.js'
+import { type Env, envValue } from '../shared/process/env.js'
 import {
   booleanText,
   numberSetting,
@@ -25,8 +26,7 @@ import {
   type Settings,
   setting,
 } from '../shared/process/settings.js'
-import { READ_ONLY_SUFFIX, readOnlyTargetName } from '../shared/read-only-target.js'
-import { DEFAULT_FORCED_REFRESH_MIN_MS } from './credential-cache.js'
+import { DEFAULT_FETCH_TIMEOUT_MS, DEFAULT_FORCED_REFRESH_MIN_MS } from './credential-cache.js'
 import {
   DEFAULT_JITTER_FRACTION,
   DEFAULT_MIN_TTL_MS,
@@ -127,8 +127,6 @@ export type BrokerConfigFile = z.infer<typeof configFileSchema>
  * orchestrator stops routing to it before it goes away; `BROKER_DRAIN_S`. Ctrl-C skips it.
  */
 export const DEFAULT_DRAIN_MS = 2_000
-/** One fetch (all its upstream calls) is abandoned after this; `BROKER_FETCH_TIMEOUT_S`. */
-export const DEFAULT_FETCH_TIMEOUT_MS = 15_000
 
 /** A credential helper that takes longer than this is stuck; `LAKEBASE_CREDENTIAL_COMMAND_TIMEOUT_S`. */
 export const DEFAULT_COMMAND_TIMEOUT_MS = 10_000

@@ -7,11 +7,15 @@ import {
   MAX_TIMER_MS,
   systemClock,
   type TimerHandle,
-} from '../shared/clock.js'
-import type { Credential } from '../shared/credential.js'
-import { singleFlight } from '../shared/single-flight.js'
-import { traceRefresh, watchCredential } from '../shared/telemetry.js'
-import { type ErrorClass, toUpstreamError, UpstreamError } from '../shared/upstream-error.js'
+} from '../shared/client/clock.js'
+import type { ProviderCredential } from '../shared/client/credential.js'
+import { singleFlight } from '../shared/client/single-flight.js'
+import { traceRefresh, watchCredential } from '../shared/client/telemetry.js'
+import {
+  type ErrorClass,
+  toUpstreamError,
+  UpstreamError,
+} from '../shared/databricks/upstream-error.js'
 import { retryDelayMs } from './backoff.js'
 import type { CredentialProvider } from './providers/provider.js'
 import { isServable, type RefreshPolicy, refreshSchedule } from './refresh-schedule.js'
@@ -26,7 +30,7 @@ export const MIN_DEMAND_FETCH_INTERVAL_MS = 1_000
  * probe upstream, but only this often, so a fix shows within seconds without a request storm.
  */
 export const PERMANENT_DEMAND_FETCH_INTERVAL_MS = 10_000
-/** One provider fetch (all its upstream calls) may take this long before it is abandoned. */
+/** One provider fetch (all its upstream calls) is abandoned after this; `BROKER_FETCH_TIMEOUT_S`. */
 export const DEFAULT_FETCH_TIMEOUT_MS = 15_000
 /** Refresh outcomes kept for the status page and `/readyz`. */
 export const HISTORY_LENGTH = 20
@@ -40,7 +44,7 @@ export const DEFAULT_FORCED_REFRESH_MIN_MS = 10_000
 
 /** What the cache hands out: the credential with its schedule and whether it is stale. */
 export interface CachedCredential {
-  credential: Credential
+  credential: ProviderCredential
   refreshAt: number
   /** Past the refresh point, the refresh failed, and this is the last good credential. */
   stale: boolean
@@ -130,7 +134,7 @@ export class CredentialUnavailableError extends Error {
 }
 
 interface Held {
-  credential: Credential
+  credential: ProviderCredential
   refreshAt: number
   serveUntil: number
   /** When it arrived: its age is measured from here, so a clock set back cannot make it younger. */
@@ -421,7 +425,7 @@ export class CredentialCache {
    * provider behaves: the signal asks it to stop, and one that ignores it (a custom provider, a
    * hung command) still releases its target at the deadline; its late answer is discarded.
    */
-  private fetchWithDeadline(): Promise<Credential> {
+  private fetchWithDeadline(): Promise<ProviderCredential> {
     const deadline = new AbortController()
     const signal = AbortSignal.any([this.abort.signal, deadline.signal])
     return new Promise((resolve, reject) => {

@@ -1,4 +1,4 @@
-import type { ServedCredential } from '../shared/credential.js'
+import type { Credential } from '../shared/client/credential.js'
 import type { ClientConfig } from './config.js'
 import type { CachedCredential } from './credential-cache.js'
 import type { BrokerMetrics } from './metrics.js'
@@ -100,7 +100,7 @@ export class CredentialEndpoint {
 }
 
 /** The body of a credential answer, as the contract writes it. */
-export function served(target: string, cached: CachedCredential): ServedCredential {
+export function served(target: string, cached: CachedCredential): Credential {
   const { credential } = cached
   return {
     target,

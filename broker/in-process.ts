@@ -1,9 +1,9 @@
 import { randomBytes } from 'node:crypto'
-import type { Clock } from '../shared/clock.js'
-import { type Env, envValue } from '../shared/env.js'
-import { LakebaseOptionError } from '../shared/errors.js'
-import { createLogger, type Logger } from '../shared/logger.js'
-import { type RunningBroker, startBroker as startBrokerWith } from './broker.js'
+import type { Clock } from '../shared/client/clock.js'
+import { LakebaseOptionError } from '../shared/client/errors.js'
+import { type Env, envValue } from '../shared/process/env.js'
+import { createLogger, type Logger } from '../shared/process/logger.js'
+import { type RunningBroker, startBrokerFromConfig } from './broker.js'
 import { resolveBrokerConfig } from './config.js'
 import type { ProviderFactories } from './providers/create-provider.js'
 
@@ -66,7 +66,7 @@ export async function startBroker(options: StartBrokerOptions = {}): Promise<InP
   const config = resolveBrokerConfig(env)
   const logger =
     options.logger ?? createLogger({ name: 'broker', level: envValue(env, 'LOG_LEVEL') ?? 'warn' })
-  const running = await startBrokerWith({
+  const running = await startBrokerFromConfig({
     config,
     logger,
     clock: options.clock,

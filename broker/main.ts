@@ -1,5 +1,5 @@
 import { type Command, runIfEntry } from '../shared/process/run-main.js'
-import { startBroker } from './broker.js'
+import { startBrokerFromConfig } from './broker.js'
 import { brokerCommandSettings, resolveBrokerConfig } from './config.js'
 
 /** `lakebase-broker broker`: the credential broker alone, configured from the environment. */
@@ -15,7 +15,7 @@ Signals: SIGTERM drains (readiness 503) for BROKER_DRAIN_S, then exits; SIGINT e
   settings: brokerCommandSettings,
   async start({ env, logger, defer, drainOnSigterm }) {
     const config = resolveBrokerConfig(env)
-    const broker = await startBroker({ config, logger })
+    const broker = await startBrokerFromConfig({ config, logger })
     defer('broker', () => broker.close())
     drainOnSigterm(config.drainMs, () => broker.drain())
     return undefined

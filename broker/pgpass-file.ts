@@ -1,9 +1,9 @@
 import { randomBytes } from 'node:crypto'
 import { chmod, rename, rm, writeFile } from 'node:fs/promises'
 import { basename, dirname, join } from 'node:path'
-import type { Credential } from '../shared/credential.js'
-import { describe as describeError } from '../shared/error-handler.js'
-import type { Logger } from '../shared/logger.js'
+import type { ProviderCredential } from '../shared/client/credential.js'
+import { describeError } from '../shared/process/error-handler.js'
+import type { Logger } from '../shared/process/logger.js'
 import { DEFAULT_TARGET } from './config.js'
 import type { CachedCredential } from './credential-cache.js'
 
@@ -11,7 +11,7 @@ import type { CachedCredential } from './credential-cache.js'
 const PGPASS_MODE = 0o600
 
 /** The fields of one `.pgpass` line, in libpq's order. */
-type PgpassFields = Pick<Credential, 'host' | 'port' | 'database' | 'user' | 'password'>
+type PgpassFields = Pick<ProviderCredential, 'host' | 'port' | 'database' | 'user' | 'password'>
 
 /**
  * One `.pgpass` line, `host:port:database:user:password`, with `\` and `:` escaped by a
@@ -52,7 +52,7 @@ export function pgpassLine(fields: PgpassFields): string {
 export class PgpassFile {
   readonly #path: string
   readonly #logger: Logger
-  readonly #credentials = new Map<string, Credential>()
+  readonly #credentials = new Map<string, ProviderCredential>()
   #writing: Promise<void> = Promise.resolve()
 
   constructor(path: string, logger: Logger) {
@@ -61,7 +61,7 @@ export class PgpassFile {
   }
 
   /** Records `target`'s new credential and rewrites the file; resolves once it is written. */
-  update(target: string, credential: Credential): Promise<void> {
+  update(target: string, credential: ProviderCredential): Promise<void> {
     this.#credentials.set(target, credential)
     this.#writing = this.#writing.then(() => this.#write())
     return this.#writing

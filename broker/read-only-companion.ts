@@ -1,4 +1,4 @@
-import { toUpstreamError } from '../shared/upstream-error.js'
+import { toUpstreamError } from '../shared/databricks/upstream-error.js'
 import {
   type CachedCredential,
   type CredentialCache,

@@ -1,9 +1,9 @@
 import { type Context, Hono, type MiddlewareHandler } from 'hono'
 import { bodyLimit } from 'hono/body-limit'
 import type { Logger } from 'pino'
-import { refusalSchema } from '../shared/credential.js'
-import { errorHandler, notFoundHandler } from '../shared/error-handler.js'
-import { AppError } from '../shared/errors.js'
+import { refusalSchema } from '../shared/client/credential.js'
+import { LakebaseError } from '../shared/client/errors.js'
+import { errorHandler, notFoundHandler } from '../shared/process/error-handler.js'
 import type { ClientConfig } from './config.js'
 import {
   type CachedCredential,
@@ -146,9 +146,13 @@ export function createBrokerApp(options: BrokerAppOptions): Hono<ClientAuthEnv> 
   const cacheFor = (target: string, caller: ClientConfig) => {
     const served = endpoint.targets.get(target)
     if (!mayRead(caller, target, served?.primary)) {
-      throw new AppError(403, 'BROKER_FORBIDDEN', `this client may not read target "${target}"`)
+      throw new LakebaseError(
+        403,
+        'BROKER_FORBIDDEN',
+        `this client may not read target "${target}"`,
+      )
     }
-    if (!served) throw new AppError(404, 'UNKNOWN_TARGET', `no target named "${target}"`)
+    if (!served) throw new LakebaseError(404, 'UNKNOWN_TARGET', `no target named "${target}"`)
     return served
   }
 
@@ -171,7 +175,7 @@ export function createBrokerApp(options: BrokerAppOptions): Hono<ClientAuthEnv> 
       const { bytes, headers } = endpoint.answer(target, cached)
       return new Response(bytes, { headers })
     } catch (err) {
-      const status = err instanceof AppError ? String(err.status) : '500'
+      const status = err instanceof LakebaseError ? String(err.status) : '500'
       endpoint.count(caller, target, status)
       throw err
     }
@@ -192,7 +196,7 @@ export function createBrokerApp(options: BrokerAppOptions): Hono<ClientAuthEnv> 
     bodyLimit({
       maxSize: REFUSAL_BODY_MAX_BYTES,
       onError: () => {
-        throw new AppError(
+        throw new LakebaseError(
           413,
           'PAYLOAD_TOO_LARGE',
           `a refusal report is at most ${REFUSAL_BODY_MAX_BYTES} bytes`,
@@ -203,14 +207,19 @@ export function createBrokerApp(options: BrokerAppOptions): Hono<ClientAuthEnv> 
       const target = c.req.param('target')
       const refusal = refusalSchema.safeParse(await jsonBody(c.req.raw))
       if (!refusal.success) {
-        throw new AppError(400, 'INVALID_REQUEST', 'the body must be {"refused":"<version>"}', {
-          technicalDetails: {
-            errors: refusal.error.issues.map((i) => ({
-              field: i.path.join('.') || '(body)',
-              message: i.message,
-            })),
+        throw new LakebaseError(
+          400,
+          'INVALID_REQUEST',
+          'the body must be {"refused":"<version>"}',
+          {
+            technicalDetails: {
+              errors: refusal.error.issues.map((i) => ({
+                field: i.path.join('.') || '(body)',
+                message: i.message,
+              })),
+            },
           },
-        })
+        )
       }
       const { refused } = refusal.data
       const userToken = c.req.header(USER_TOKEN_HEADER)
@@ -236,8 +245,8 @@ async function jsonBody(request: Request): Promise<unknown> {
 }
 
 /** A companion with no read-only host is no target, for now: 404 with the reason. */
-function noReadOnlyHost(err: NoReadOnlyHostError): AppError {
-  return new AppError(
+function noReadOnlyHost(err: NoReadOnlyHostError): LakebaseError {
+  return new LakebaseError(
     404,
     'UNKNOWN_TARGET',
     `target "${err.target}" is not served: ${err.message}`,
@@ -247,7 +256,7 @@ function noReadOnlyHost(err: NoReadOnlyHostError): AppError {
   )
 }
 
-function unavailable(err: CredentialUnavailableError): AppError {
+function unavailable(err: CredentialUnavailableError): LakebaseError {
   const last = err.lastError
   const details: Record<string, unknown> = { target: err.target }
   if (last) {
@@ -258,7 +267,7 @@ function unavailable(err: CredentialUnavailableError): AppError {
     if (last.upstreamStatus !== undefined) details.upstream_status = last.upstreamStatus
     if (last.upstreamErrorCode !== undefined) details.upstream_error_code = last.upstreamErrorCode
   }
-  return new AppError(
+  return new LakebaseError(
     503,
     'CREDENTIAL_UNAVAILABLE',
     last

@@ -4,7 +4,7 @@ import { chmod, mkdir, readFile, writeFile } from 'node:fs/promises'
 import { join, resolve } from 'node:path'
 import postgres from 'postgres'
 import { z } from 'zod'
-import type { Logger } from '../shared/logger.js'
+import type { Logger } from '../shared/process/logger.js'
 import { stopWhenGone } from '../shared/process/watchdog.js'
 
 export const DEFAULT_EMBEDDED_PORT = 54320

@@ -7,7 +7,6 @@ import {
   type WorkspaceAuthSettings,
   workspaceAuthSettingsFromEnv,
 } from '../shared/databricks/workspace-settings.js'
-import type { Env } from '../shared/env.js'
 import {
   brokerClientSettings,
   hostSchema,
@@ -16,6 +15,7 @@ import {
   tlsSettings,
   workspaceSettings,
 } from '../shared/process/common-settings.js'
+import type { Env } from '../shared/process/env.js'
 import { parseSettings, type Settings, setting } from '../shared/process/settings.js'
 
 export { DEFAULT_PREFERENCE_KEYS } from '../functions/settings.js'

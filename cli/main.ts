@@ -1,6 +1,6 @@
 #!/usr/bin/env node
 import { writeSync } from 'node:fs'
-import { exitWith } from '../shared/exit.js'
+import { exitWith } from '../shared/process/exit.js'
 import { EXIT_CONFIG, runMain } from '../shared/process/run-main.js'
 import { mainHelp, SUBCOMMANDS } from './subcommands.js'
 

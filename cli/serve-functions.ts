@@ -1,12 +1,12 @@
 import { createFunctionsApp } from '../functions/create-app.js'
-import type { Database } from '../functions/db/database.js'
+import type { FunctionsDatabase } from '../functions/db/database.js'
 import { migrationStatus } from '../functions/db/migration-status.js'
-import type { BrokerCredentials } from '../shared/broker-client.js'
+import type { BrokerCredentials } from '../shared/client/broker-client.js'
+import { sqlstateOf } from '../shared/client/sqlstate.js'
 import type { ServingClient } from '../shared/databricks/serving-client.js'
 import { servingClientFromSettings } from '../shared/databricks/serving-connect.js'
-import { codeOf } from '../shared/db/sqlstate.js'
-import { listen } from '../shared/http-server.js'
-import type { Logger } from '../shared/logger.js'
+import { listen } from '../shared/process/http-server.js'
+import type { Logger } from '../shared/process/logger.js'
 import type { FunctionsConfig } from './functions-config.js'
 
 export interface ServedFunctions {
@@ -69,7 +69,10 @@ export async function serveFunctions(options: {
  * answer 503 DATABASE_NOT_MIGRATED without the operator seeing why. A database that cannot be
  * reached yet is no reason to warn (the health route says so); the check never blocks serving.
  */
-export async function warnIfMigrationsPending(database: Database, logger: Logger): Promise<void> {
+export async function warnIfMigrationsPending(
+  database: FunctionsDatabase,
+  logger: Logger,
+): Promise<void> {
   try {
     const status = await migrationStatus(await database.sql())
     const pending = status.known - status.applied
@@ -80,6 +83,6 @@ export async function warnIfMigrationsPending(database: Database, logger: Logger
       )
     }
   } catch (err) {
-    logger.debug({ code: codeOf(err) }, 'migration status unknown at start-up')
+    logger.debug({ code: sqlstateOf(err) }, 'migration status unknown at start-up')
   }
 }

@@ -2,16 +2,17 @@ import { bodyLimit } from 'hono/body-limit'
 import type { BrokerCredentials } from 'lakebase-broker'
 import { LakebaseError } from 'lakebase-broker'
 import {
+  type IdentityEnv,
+  identity,
   type Logger,
   lakebaseErrorHandler,
   lakebaseNotFound,
   nodeHeaders,
 } from 'lakebase-broker/hono'
 import type { ServingClient } from 'lakebase-broker/workspace'
-import type { Database } from './db/database.js'
+import type { FunctionsDatabase } from './db/database.js'
 import { DOCS_PATH, docsRoutes, OPENAPI_PATH } from './docs/swagger-ui.js'
 import { FunctionsMetrics } from './metrics.js'
-import { type IdentityEnv, identity } from './middleware/identity.js'
 import { requestIds } from './middleware/request-id.js'
 import { storableInput } from './middleware/storable-input.js'
 import { errorBodySchema } from './openapi/errors.js'
@@ -35,7 +36,7 @@ const API_DESCRIPTION = `Stateless functions over Lakebase Postgres, with creden
 **Errors** share one body, \`{"detail": {"error_code", "message", "technical_details", "retry_after"}}\`; each route lists the codes it can answer with. A 503 with \`retry_after\` set is worth retrying after that many seconds.`
 
 export interface FunctionsAppOptions {
-  database: Database
+  database: FunctionsDatabase
   credentials: BrokerCredentials
   logger: Logger
   trustForwardedHeaders: boolean

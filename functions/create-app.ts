@@ -7,7 +7,7 @@ import {
 import { createLogger, type Logger } from 'lakebase-broker/hono'
 import type { ServingClient } from 'lakebase-broker/workspace'
 import { buildFunctionsApp } from './app.js'
-import { Database } from './db/database.js'
+import { FunctionsDatabase } from './db/database.js'
 import { functionsAppConfig } from './settings.js'
 
 /** Options of {@link createFunctionsApp}; each defaults as the `functions` command has it. */
@@ -54,7 +54,7 @@ export interface CreateFunctionsAppOptions {
    * The database the routes use, instead of a pool of the app's own (which `close()` then
    * leaves open): e.g. one per request on Cloudflare Workers.
    */
-  database?: Database
+  database?: FunctionsDatabase
 }
 
 /** The functions as a Hono app, plus what it holds open. */
@@ -62,7 +62,7 @@ export interface FunctionsApp {
   /** The Hono app: mount it (`app.route('/', functions.app)`) or serve `functions.app.fetch`. */
   readonly app: ReturnType<typeof buildFunctionsApp>
   /** The database its routes use (for health pages and migration status). */
-  readonly database: Database
+  readonly database: FunctionsDatabase
   /** Closes the app's Postgres pool (not a `database` that was given). */
   close(): Promise<void>
 }
@@ -85,7 +85,7 @@ export function createFunctionsApp(options: CreateFunctionsAppOptions = {}): Fun
   const credentials = options.credentials ?? brokerCredentials({ env })
   const database =
     options.database ??
-    new Database({
+    new FunctionsDatabase({
       credentials,
       sslMode: options.sslMode ?? config.sslMode,
       max: options.poolMax ?? config.poolMax,

@@ -8,8 +8,8 @@ export {
   type FunctionsApp,
 } from './create-app.js'
 export {
-  Database as FunctionsDatabase,
-  type DatabaseOptions as FunctionsDatabaseOptions,
+  FunctionsDatabase,
+  type FunctionsDatabaseOptions,
   type PoolStats,
 } from './db/database.js'
 export { type MigrateOptions, type MigrateResult, migrate } from './migrate.js'

@@ -1,12 +1,8 @@
 import type { Context, MiddlewareHandler } from 'hono'
 import { routePath } from 'hono/route'
-import {
-  classifyDatabaseError as classify,
-  sqlstateOf as codeOf,
-  LakebaseError,
-} from 'lakebase-broker'
+import { classifyDatabaseError, LakebaseError, sqlstateOf } from 'lakebase-broker'
 import { Counter, Gauge, Registry } from 'prom-client'
-import type { Database } from './db/database.js'
+import type { FunctionsDatabase } from './db/database.js'
 
 /** Request latency buckets (seconds): a cached read takes a millisecond, a cold login 100s. */
 const REQUEST_DURATION_BUCKETS_S = [0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5]
@@ -14,7 +10,7 @@ const REQUEST_DURATION_BUCKETS_S = [0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1
 /** A SQLSTATE (classes start with a digit, or are HV, P0, XX, F0), not a driver code like EPIPE. */
 const SQLSTATE = /^([0-9][0-9A-Z]|HV|P0|XX|F0)[0-9A-Z]{3}$/
 
-/** How deep a cause chain is searched for the database error under an answer (as codeOf does). */
+/** How deep a cause chain is searched for the database error under an answer (as sqlstateOf does). */
 const MAX_CAUSE_DEPTH = 5
 
 /**
@@ -28,7 +24,7 @@ export class FunctionsMetrics {
   readonly requestDuration: RequestDurations
   readonly databaseErrors: Counter<'class'>
 
-  constructor(database: Database) {
+  constructor(database: FunctionsDatabase) {
     const registers = [this.registry]
     this.requestDuration = new RequestDurations(
       'lakebase_functions_http_request_duration_seconds',
@@ -118,9 +114,9 @@ function routeOf(c: Context): string {
 function databaseFailure(err: Error): string | undefined {
   let e: unknown = err
   for (let depth = 0; e && depth < MAX_CAUSE_DEPTH; depth++) {
-    const code = e instanceof LakebaseError ? undefined : codeOf(e)
+    const code = e instanceof LakebaseError ? undefined : sqlstateOf(e)
     if (code !== undefined) {
-      const failure = classify(e)
+      const failure = classifyDatabaseError(e)
       // An unlisted code counts only when it is a SQLSTATE, not a Node error code on a bug.
       if (failure !== 'other' || SQLSTATE.test(code)) return failure
       return undefined

@@ -1,21 +1,14 @@
-import { ConfigError, SSL_MODES, type SslMode } from 'lakebase-broker'
+import { parseSettings, type Setting, SSL_MODES, type SslMode } from 'lakebase-broker'
+import { DEFAULT_DEV_USER } from 'lakebase-broker/hono'
 import { z } from 'zod'
 
 export const DEFAULT_PREFERENCE_KEYS = ['dashboard_layout', 'favorite_tables', 'theme'] as const
-export const DEFAULT_DEV_USER = 'dev-user@example.com'
 /** Postgres connections per process; `LAKEBASE_POOL_MAX`. */
 export const DEFAULT_POOL_MAX = 10
 /** Postgres aborts a statement after this long (as createSql's default). */
 export const DEFAULT_STATEMENT_TIMEOUT_MS = 30_000
 /** Postgres ends a session idle inside a transaction after this long (as createSql's default). */
 export const DEFAULT_IDLE_IN_TRANSACTION_TIMEOUT_MS = 30_000
-
-/** One variable the functions read: its parser and, for `--help` and the README, what it does. */
-export interface FunctionsSetting<T extends z.ZodType = z.ZodType> {
-  schema: T
-  doc: string
-  shownDefault?: string
-}
 
 const wholeNumber = () =>
   z.coerce.number({ error: 'must be a number' }).int('must be a whole number')
@@ -77,7 +70,7 @@ export const functionsAppSettings = {
     doc: 'pino level: `fatal`, `error`, `warn`, `info`, `debug`, `trace` or `silent`',
     shownDefault: '`info` (`warn` under `npm start`)',
   },
-} satisfies Record<string, FunctionsSetting>
+} satisfies Record<string, Setting>
 
 /** The functions' settings, resolved from the environment. */
 export interface FunctionsAppConfig {
@@ -95,10 +88,6 @@ export interface FunctionsAppConfig {
   logLevel: string
 }
 
-type Values = {
-  [K in keyof typeof functionsAppSettings]: z.output<(typeof functionsAppSettings)[K]['schema']>
-}
-
 /**
  * Reads {@link functionsAppSettings} from `env`, all at once, so that one run names every wrong
  * variable; the message names variables and what is wrong with them, never their values.
@@ -106,22 +95,7 @@ type Values = {
  * @throws ConfigError naming each offending variable.
  */
 export function functionsAppConfig(env: Record<string, string | undefined>): FunctionsAppConfig {
-  const shape: Record<string, z.ZodType> = {}
-  const input: Record<string, string | undefined> = {}
-  for (const [name, s] of Object.entries(functionsAppSettings)) {
-    shape[name] = s.schema
-    // A blank variable counts as unset: `.env` files and app.yaml carry `NAME=` placeholders.
-    input[name] = env[name]?.trim() || undefined
-  }
-  const parsed = z.object(shape).safeParse(input)
-  if (!parsed.success) {
-    const problems = parsed.error.issues.map((i) => `${String(i.path[0])} ${i.message}`)
-    throw new ConfigError(
-      `invalid setting${problems.length > 1 ? 's' : ''}: ${problems.join('; ')}`,
-      'correct the variable in the environment or .env.local (see --help for each setting)',
-    )
-  }
-  const e = parsed.data as Values
+  const e = parseSettings(functionsAppSettings, env)
   const keys = e.PREFERENCE_KEYS?.split(',')
     .map((k) => k.trim())
     .filter(Boolean)

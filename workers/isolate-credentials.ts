@@ -4,7 +4,7 @@ import {
   brokerCredentials,
   CLIENT_MIN_TTL_MS,
   type Clock,
-  type Credential as ServedCredential,
+  type Credential,
   systemClock,
 } from 'lakebase-broker'
 
@@ -13,7 +13,7 @@ import {
  * pending fetch, a Worker may carry from one request to the next.
  */
 export interface CredentialSlot {
-  held: ServedCredential | undefined
+  held: Credential | undefined
   /** The version Postgres refused, until a request has reported it to the broker. */
   refused?: string | undefined
 }

@@ -1,6 +1,6 @@
 import { Hono } from 'hono'
 import postgres from 'postgres'
-import type { ServedCredential } from '../../shared/credential.js'
+import type { Credential } from '../../shared/client/credential.js'
 import { POINT_SELECT_SQL } from './queries.js'
 import { required, serveBench } from './serve.js'
 
@@ -10,7 +10,7 @@ import { required, serveBench } from './serve.js'
  * `X-Forwarded-Email`, the query prepared, the rows as JSON — and nothing
  * else: no validation, no retries, no metrics, no error body.
  */
-const credential = JSON.parse(required('BENCH_STATIC_CREDENTIAL')) as ServedCredential
+const credential = JSON.parse(required('BENCH_STATIC_CREDENTIAL')) as Credential
 const sql = postgres({
   host: credential.host,
   port: credential.port,

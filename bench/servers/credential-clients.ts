@@ -1,4 +1,4 @@
-import { brokerCredentials } from '../../shared/index.js'
+import { brokerCredentials } from '../../shared/client/index.js'
 import { required } from './serve.js'
 
 /**
@@ -44,7 +44,7 @@ async function everyone(before?: (client: (typeof clients)[number]) => void) {
       ok += 1
       versions.add(result.value.version)
     } else {
-      // An AppError's code and message: never a credential.
+      // An LakebaseError's code and message: never a credential.
       const { error_code: code, message } = result.reason as {
         error_code?: string
         message?: string

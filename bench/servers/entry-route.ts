@@ -1,6 +1,6 @@
 import { Hono } from 'hono'
 import pg from 'pg'
-import { brokerCredentials, type Credential } from '../../shared/index.js'
+import { brokerCredentials, type Credential } from '../../shared/client/index.js'
 import { createPool } from '../../shared/pg/index.js'
 import { createSql } from '../../shared/postgres/index.js'
 import { POINT_SELECT_SQL } from './queries.js'

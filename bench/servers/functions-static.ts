@@ -1,9 +1,9 @@
 import { resolveFunctionsConfig } from '../../cli/functions-config.js'
 import { buildFunctionsApp } from '../../functions/app.js'
-import { Database } from '../../functions/db/database.js'
-import type { BrokerCredentials } from '../../shared/broker-client.js'
-import type { ServedCredential } from '../../shared/credential.js'
-import { createLogger } from '../../shared/logger.js'
+import { FunctionsDatabase } from '../../functions/db/database.js'
+import type { BrokerCredentials } from '../../shared/client/broker-client.js'
+import type { Credential } from '../../shared/client/credential.js'
+import { createLogger } from '../../shared/process/logger.js'
 import { required, serveBench } from './serve.js'
 
 /**
@@ -11,7 +11,7 @@ import { required, serveBench } from './serve.js'
  * password held in memory (`BENCH_STATIC_CREDENTIAL`) instead of the broker client: the baseline
  * that isolates what asking the broker costs a request.
  */
-function staticCredentials(credential: ServedCredential): BrokerCredentials {
+function staticCredentials(credential: Credential): BrokerCredentials {
   return {
     target: credential.target,
     get: async () => credential,
@@ -24,6 +24,11 @@ function staticCredentials(credential: ServedCredential): BrokerCredentials {
 const config = resolveFunctionsConfig(process.env)
 const logger = createLogger({ name: 'functions', level: config.logLevel })
 const credentials = staticCredentials(JSON.parse(required('BENCH_STATIC_CREDENTIAL')))
-const database = new Database({ credentials, sslMode: config.sslMode, max: config.poolMax, logger })
+const database = new FunctionsDatabase({
+  credentials,
+  sslMode: config.sslMode,
+  max: config.poolMax,
+  logger,
+})
 const app = buildFunctionsApp({ database, credentials, logger, ...config })
 await serveBench(app.fetch, () => database.close())

@@ -1,8 +1,8 @@
-import { listen } from '../../shared/http-server.js'
+import { listen } from '../../shared/process/http-server.js'
 
 /**
  * Serves `fetch` on loopback at `PORT` with the stack the broker and functions use
- * (@hono/node-server behind shared/http-server.ts), prints `listening <url>` for the bench, and
+ * (@hono/node-server behind shared/process/http-server.ts), prints `listening <url>` for the bench, and
  * closes on SIGTERM.
  */
 export async function serveBench(

@@ -1,6 +1,6 @@
 import { hash } from 'node:crypto'
 import type { MiddlewareHandler } from 'hono'
-import { AppError } from '../../shared/errors.js'
+import { LakebaseError } from '../../shared/client/errors.js'
 import type { ClientConfig } from '../config.js'
 
 export type ClientAuthEnv = { Variables: { caller: ClientConfig } }
@@ -48,7 +48,7 @@ export function clientAuth(
     const caller = table.caller(c.req.header('authorization'))
     if (!caller) {
       c.header('WWW-Authenticate', 'Bearer realm="lakebase-broker"')
-      throw new AppError(401, 'BROKER_UNAUTHORIZED', 'a valid client token is required')
+      throw new LakebaseError(401, 'BROKER_UNAUTHORIZED', 'a valid client token is required')
     }
     c.set('caller', caller)
     await next()

@@ -1,6 +1,6 @@
 import type { MiddlewareHandler } from 'hono'
-import { AppError } from '../../shared/errors.js'
-import { isLoopbackHost } from '../../shared/loopback.js'
+import { LakebaseError } from '../../shared/client/errors.js'
+import { isLoopbackHost } from '../../shared/client/loopback.js'
 
 export interface RequestGuardOptions {
   /** Host names accepted besides loopback (lower case, without port). */
@@ -15,8 +15,8 @@ export function hostName(header: string): string {
   return colon === -1 ? value : value.slice(0, colon)
 }
 
-function forbidden(message: string): AppError {
-  return new AppError(403, 'BROKER_FORBIDDEN', message)
+function forbidden(message: string): LakebaseError {
+  return new LakebaseError(403, 'BROKER_FORBIDDEN', message)
 }
 
 /** The headers the guard reads; nothing else of a request matters to it. */

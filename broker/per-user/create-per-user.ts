@@ -1,4 +1,4 @@
-import type { Clock } from '../../shared/clock.js'
+import type { Clock } from '../../shared/client/clock.js'
 import { sharedWorkspaceAuth } from '../../shared/databricks/auth/shared-auth.js'
 import {
   type DatabricksSettings,

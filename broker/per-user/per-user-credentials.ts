@@ -1,6 +1,6 @@
-import { AppError } from '../../shared/errors.js'
-import type { UpstreamError } from '../../shared/upstream-error.js'
-import { toUpstreamError } from '../../shared/upstream-error.js'
+import { LakebaseError } from '../../shared/client/errors.js'
+import type { UpstreamError } from '../../shared/databricks/upstream-error.js'
+import { toUpstreamError } from '../../shared/databricks/upstream-error.js'
 import type { CachedUserCredential, UserCredentialCache } from './user-credential-cache.js'
 import { isAccessToken, MAX_USER_TOKEN_CHARS, USER_TOKEN_HEADER } from './user-token.js'
 
@@ -10,7 +10,7 @@ const PER_USER_RETRY_AFTER_S = 1
 /**
  * The broker's credentials on behalf of end users: one {@link UserCredentialCache} per target
  * that can mint them (a `databricks` target). What the HTTP layer asks when a request carries
- * {@link USER_TOKEN_HEADER}; every failure is an AppError with a stable `error_code`.
+ * {@link USER_TOKEN_HEADER}; every failure is an LakebaseError with a stable `error_code`.
  */
 export class PerUserCredentials {
   constructor(readonly caches: ReadonlyMap<string, UserCredentialCache> = new Map()) {}
@@ -19,7 +19,7 @@ export class PerUserCredentials {
   async get(target: string, userToken: string, refused?: string): Promise<CachedUserCredential> {
     const cache = this.caches.get(target)
     if (!cache) {
-      throw new AppError(
+      throw new LakebaseError(
         400,
         'PER_USER_UNSUPPORTED',
         `target "${target}" cannot mint credentials on behalf of a user: only a databricks target can`,
@@ -27,7 +27,7 @@ export class PerUserCredentials {
       )
     }
     if (!isAccessToken(userToken)) {
-      throw new AppError(
+      throw new LakebaseError(
         400,
         'INVALID_REQUEST',
         `${USER_TOKEN_HEADER} must be one access token of at most ${MAX_USER_TOKEN_CHARS} characters`,
@@ -45,7 +45,7 @@ export class PerUserCredentials {
 }
 
 /** A refused user token is the user's problem (401/403), anything else the broker's (503). */
-function userError(target: string, failure: UpstreamError): AppError {
+function userError(target: string, failure: UpstreamError): LakebaseError {
   const technicalDetails: Record<string, unknown> = {
     target,
     error_class: failure.errorClass,
@@ -55,7 +55,7 @@ function userError(target: string, failure: UpstreamError): AppError {
       : { upstream_error_code: failure.upstreamErrorCode }),
   }
   if (failure.errorClass === 'unauthorized') {
-    return new AppError(
+    return new LakebaseError(
       401,
       'USER_TOKEN_REJECTED',
       `the workspace refused the user's access token: ${failure.message}`,
@@ -63,7 +63,7 @@ function userError(target: string, failure: UpstreamError): AppError {
     )
   }
   if (failure.errorClass === 'forbidden') {
-    return new AppError(
+    return new LakebaseError(
       403,
       'USER_FORBIDDEN',
       `the user may not have a credential for this database: ${failure.message}`,
@@ -74,7 +74,7 @@ function userError(target: string, failure: UpstreamError): AppError {
     failure.retryAfterMs === undefined
       ? PER_USER_RETRY_AFTER_S
       : Math.max(1, Math.ceil(failure.retryAfterMs / 1000))
-  return new AppError(
+  return new LakebaseError(
     503,
     'CREDENTIAL_UNAVAILABLE',
     `no credential for the user on "${target}": ${failure.message}`,

@@ -1,7 +1,7 @@
 import { randomUUID } from 'node:crypto'
-import { type Clock, systemClock } from '../../shared/clock.js'
-import type { Credential } from '../../shared/credential.js'
-import { toUpstreamError } from '../../shared/upstream-error.js'
+import { type Clock, systemClock } from '../../shared/client/clock.js'
+import type { ProviderCredential } from '../../shared/client/credential.js'
+import { toUpstreamError } from '../../shared/databricks/upstream-error.js'
 import { type RefreshPolicy, refreshSchedule } from '../refresh-schedule.js'
 import type { UserCredentialMinter } from './user-credential-minter.js'
 import { tokenFingerprint } from './user-token.js'
@@ -17,7 +17,7 @@ export const PER_USER_MINT_TIMEOUT_MS = 15_000
 
 /** A user's credential as the per-user cache holds it. */
 export interface CachedUserCredential {
-  credential: Credential
+  credential: ProviderCredential
   /** Opaque, non-secret; changes with every mint. */
   version: string
   refreshAt: number
@@ -127,7 +127,7 @@ export class UserCredentialCache {
     return attempt
   }
 
-  #keep(key: string, credential: Credential): CachedUserCredential {
+  #keep(key: string, credential: ProviderCredential): CachedUserCredential {
     const { refreshAt, serveUntil } = refreshSchedule(
       credential.issuedAt.getTime(),
       credential.expiresAt.getTime(),

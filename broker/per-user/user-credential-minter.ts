@@ -1,6 +1,6 @@
 import { randomUUID } from 'node:crypto'
-import { type Clock, systemClock } from '../../shared/clock.js'
-import type { Credential } from '../../shared/credential.js'
+import { type Clock, systemClock } from '../../shared/client/clock.js'
+import type { ProviderCredential } from '../../shared/client/credential.js'
 import { autoscalingDatabaseToken } from '../../shared/databricks/autoscaling.js'
 import { databaseTokenExpiry, readTokenClaims } from '../../shared/databricks/database-token.js'
 import type { DatabricksSettings } from '../../shared/databricks/lakebase-settings.js'
@@ -9,11 +9,11 @@ import {
   type IssuedDatabaseToken,
   provisionedDatabaseToken,
 } from '../../shared/databricks/provisioned.js'
+import { toUpstreamError, UpstreamError } from '../../shared/databricks/upstream-error.js'
 import {
   type BoundWorkspaceCall,
   bindWorkspaceCall,
 } from '../../shared/databricks/workspace-http.js'
-import { toUpstreamError, UpstreamError } from '../../shared/upstream-error.js'
 
 /** What a {@link UserCredentialMinter} needs; `fetch`, `clock` and `randomUUID` have defaults. */
 export interface UserCredentialMinterOptions {
@@ -54,7 +54,7 @@ export class UserCredentialMinter {
   }
 
   /** @throws UpstreamError (`unauthorized`/`forbidden` when the workspace refuses the user) */
-  async mint(userToken: string, signal: AbortSignal): Promise<Credential> {
+  async mint(userToken: string, signal: AbortSignal): Promise<ProviderCredential> {
     try {
       return await this.#mint(userToken, signal)
     } catch (err) {
@@ -62,7 +62,7 @@ export class UserCredentialMinter {
     }
   }
 
-  async #mint(userToken: string, signal: AbortSignal): Promise<Credential> {
+  async #mint(userToken: string, signal: AbortSignal): Promise<ProviderCredential> {
     const { settings } = this.#options
     const issuedAt = this.#clock.now()
     const call = bindWorkspaceCall(this.#options.workspaceHost, userToken, signal, {

@@ -1,13 +1,10 @@
 import { createHash } from 'node:crypto'
 
-/**
- * The request header that carries the end user's Databricks access token (what the Apps proxy
- * forwards as `X-Forwarded-Access-Token`) to `GET /v1/credentials/{target}` and its `/refresh`.
- * A header, never the URL: URLs end up in access logs and proxies' histories.
- */
-export const USER_TOKEN_HEADER = 'x-lakebase-user-token'
-
-export { isAccessToken, MAX_USER_TOKEN_CHARS } from '../../shared/broker-client.js'
+export {
+  isAccessToken,
+  MAX_USER_TOKEN_CHARS,
+  USER_TOKEN_HEADER,
+} from '../../shared/client/broker-client.js'
 
 /**
  * A user token's fingerprint: the SHA-256 of the token, hex. It keys the per-user cache, so the

@@ -1,11 +1,11 @@
 import { spawn } from 'node:child_process'
 import { z } from 'zod'
-import { type Clock, systemClock } from '../../shared/clock.js'
-import { type Credential, SSL_MODES } from '../../shared/credential.js'
-import { type Env, envValue } from '../../shared/env.js'
-import { pgPortFrom, sslModeFrom } from '../../shared/pg-settings.js'
+import { type Clock, systemClock } from '../../shared/client/clock.js'
+import { type ProviderCredential, SSL_MODES } from '../../shared/client/credential.js'
+import { UpstreamError } from '../../shared/databricks/upstream-error.js'
+import { type Env, envValue } from '../../shared/process/env.js'
+import { pgPortFrom, sslModeFrom } from '../../shared/process/pg-settings.js'
 import { parseSettings } from '../../shared/process/settings.js'
-import { UpstreamError } from '../../shared/upstream-error.js'
 import { ConfigError, providerSettings } from '../config.js'
 import type { CredentialProvider } from './provider.js'
 
@@ -59,7 +59,7 @@ export class CommandProvider implements CredentialProvider {
     this.timeoutMs = timeoutS * 1000
   }
 
-  async fetch(signal: AbortSignal): Promise<Credential> {
+  async fetch(signal: AbortSignal): Promise<ProviderCredential> {
     const issuedAt = this.clock.now()
     const stdout = await this.run(signal)
     let raw: unknown

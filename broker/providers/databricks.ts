@@ -1,6 +1,6 @@
 import { randomUUID } from 'node:crypto'
-import { type Clock, systemClock } from '../../shared/clock.js'
-import type { Credential } from '../../shared/credential.js'
+import { type Clock, systemClock } from '../../shared/client/clock.js'
+import type { ProviderCredential } from '../../shared/client/credential.js'
 import {
   autoscalingDatabaseToken,
   autoscalingEndpointHost,
@@ -14,12 +14,12 @@ import {
   provisionedDatabaseToken,
   provisionedInstanceHost,
 } from '../../shared/databricks/provisioned.js'
+import { toUpstreamError, UpstreamError } from '../../shared/databricks/upstream-error.js'
 import type { WorkspaceAuth } from '../../shared/databricks/workspace-auth.js'
 import {
   type BoundWorkspaceCall,
   bindWorkspaceCall,
 } from '../../shared/databricks/workspace-http.js'
-import { toUpstreamError, UpstreamError } from '../../shared/upstream-error.js'
 import type { CredentialProvider } from './provider.js'
 
 /** What a {@link DatabricksProvider} needs; everything but `settings` and `auth` has a default. */
@@ -63,7 +63,7 @@ export class DatabricksProvider implements CredentialProvider {
     this.#http = { fetch: options.fetch, clock: this.#clock, timeoutMs: options.timeoutMs }
   }
 
-  async fetch(signal: AbortSignal): Promise<Credential> {
+  async fetch(signal: AbortSignal): Promise<ProviderCredential> {
     try {
       return await this.#fetch(signal)
     } catch (err) {
@@ -71,7 +71,7 @@ export class DatabricksProvider implements CredentialProvider {
     }
   }
 
-  async #fetch(signal: AbortSignal): Promise<Credential> {
+  async #fetch(signal: AbortSignal): Promise<ProviderCredential> {
     const issuedAt = this.#clock.now()
     const workspace = await this.#auth.token(signal)
     const call = bindWorkspaceCall(this.#auth.host, workspace.accessToken, signal, this.#http)

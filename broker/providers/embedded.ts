@@ -1,8 +1,8 @@
 import { type CryptoKey, generateKeyPair, SignJWT } from 'jose'
 import type postgres from 'postgres'
-import { type Clock, systemClock } from '../../shared/clock.js'
-import type { Credential } from '../../shared/credential.js'
-import { toUpstreamError, UpstreamError } from '../../shared/upstream-error.js'
+import { type Clock, systemClock } from '../../shared/client/clock.js'
+import type { ProviderCredential } from '../../shared/client/credential.js'
+import { toUpstreamError, UpstreamError } from '../../shared/databricks/upstream-error.js'
 import type { CredentialProvider } from './provider.js'
 
 /** Lakebase tokens live one hour; the embedded stand-in does the same unless told otherwise. */
@@ -38,7 +38,7 @@ export class EmbeddedProvider implements CredentialProvider {
     this.ttlMs = (options.tokenTtlS ?? DEFAULT_EMBEDDED_TOKEN_TTL_S) * 1000
   }
 
-  async fetch(signal?: AbortSignal): Promise<Credential> {
+  async fetch(signal?: AbortSignal): Promise<ProviderCredential> {
     signal?.throwIfAborted()
     const now = this.clock.now()
     const expiresAt = new Date(Math.floor((now + this.ttlMs) / 1000) * 1000)

@@ -1,8 +1,8 @@
-import type { Clock } from '../../shared/clock.js'
-import { systemClock } from '../../shared/clock.js'
-import type { Credential } from '../../shared/credential.js'
-import { type Env, envValue } from '../../shared/env.js'
-import { pgPortFrom, sslModeFrom } from '../../shared/pg-settings.js'
+import type { Clock } from '../../shared/client/clock.js'
+import { systemClock } from '../../shared/client/clock.js'
+import type { ProviderCredential } from '../../shared/client/credential.js'
+import { type Env, envValue } from '../../shared/process/env.js'
+import { pgPortFrom, sslModeFrom } from '../../shared/process/pg-settings.js'
 import { ConfigError } from '../config.js'
 import type { CredentialProvider } from './provider.js'
 
@@ -15,7 +15,7 @@ export const STATIC_CREDENTIAL_LIFETIME_MS = 60 * 60 * 1000
 /** The `PG*` variables as given: a local or self-managed Postgres with a fixed password. */
 export class StaticProvider implements CredentialProvider {
   readonly source = 'static' as const
-  private readonly credential: Omit<Credential, 'issuedAt' | 'expiresAt'>
+  private readonly credential: Omit<ProviderCredential, 'issuedAt' | 'expiresAt'>
 
   constructor(
     env: Env,
@@ -40,7 +40,7 @@ export class StaticProvider implements CredentialProvider {
     }
   }
 
-  async fetch(): Promise<Credential> {
+  async fetch(): Promise<ProviderCredential> {
     const now = this.clock.now()
     return {
       ...this.credential,

@@ -1,10 +1,10 @@
 import { resolve } from 'node:path'
 import { z } from 'zod'
-import { startBroker } from '../../broker/broker.js'
+import { startBrokerFromConfig } from '../../broker/broker.js'
 import { brokerCommandSettings, chooseProvider, resolveBrokerConfig } from '../../broker/config.js'
 import { DEFAULT_EMBEDDED_TOKEN_TTL_S, EmbeddedProvider } from '../../broker/providers/embedded.js'
 import { migrateViaBroker } from '../../functions/db/migrate-via-broker.js'
-import { brokerCredentials } from '../../shared/broker-client.js'
+import { connectBroker } from '../../shared/client/broker-client.js'
 import { portSchema } from '../../shared/process/common-settings.js'
 import { type Command, runIfEntry } from '../../shared/process/run-main.js'
 import {
@@ -75,7 +75,7 @@ process that started it (a terminal closed, npm killed).`,
           })
         : undefined
     if (pg) defer('embedded Postgres', () => pg.stop())
-    const broker = await startBroker({
+    const broker = await startBrokerFromConfig({
       config: brokerConfig,
       logger: logger.child({ name: 'broker' }),
       providers: pg
@@ -102,7 +102,7 @@ process that started it (a terminal closed, npm killed).`,
       broker.clients.find(
         (c) => c.targets === '*' || c.targets.includes(functionsConfig.brokerTarget),
       )?.token
-    const credentials = brokerCredentials({
+    const credentials = connectBroker({
       url: broker.url,
       token,
       target: functionsConfig.brokerTarget,

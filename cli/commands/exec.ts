@@ -1,7 +1,7 @@
 import { spawn } from 'node:child_process'
 import { constants } from 'node:os'
-import { brokerCredentials } from '../../shared/broker-client.js'
-import { clientBrokerToken } from '../../shared/broker-token.js'
+import { connectBroker } from '../../shared/client/broker-client.js'
+import { clientBrokerToken } from '../../shared/client/broker-token.js'
 import { brokerClientSettings, tlsSettings } from '../../shared/process/common-settings.js'
 import { ConfigError } from '../../shared/process/config-error.js'
 import type { Command } from '../../shared/process/run-main.js'
@@ -34,7 +34,7 @@ The credential is read once, at start: a long-running CMD should ask the broker 
     if (program === undefined) {
       throw new ConfigError('exec needs a command to run', 'lakebase-broker exec -- CMD [ARGS…]')
     }
-    const credential = await brokerCredentials({
+    const credential = await connectBroker({
       url: s.LAKEBASE_BROKER_URL,
       token: await clientBrokerToken(env),
       target: s.LAKEBASE_BROKER_TARGET,

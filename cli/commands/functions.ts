@@ -1,5 +1,5 @@
-import { brokerCredentials } from '../../shared/broker-client.js'
-import { clientBrokerToken } from '../../shared/broker-token.js'
+import { connectBroker } from '../../shared/client/broker-client.js'
+import { clientBrokerToken } from '../../shared/client/broker-token.js'
 import { type Command, runIfEntry } from '../../shared/process/run-main.js'
 import { functionsCommandSettings, resolveFunctionsConfig } from '../functions-config.js'
 import { serveFunctions } from '../serve-functions.js'
@@ -14,7 +14,7 @@ reading Postgres credentials from a running broker at LAKEBASE_BROKER_URL.`,
   settings: functionsCommandSettings,
   async start({ env, logger, defer }) {
     const config = resolveFunctionsConfig(env)
-    const credentials = brokerCredentials({
+    const credentials = connectBroker({
       url: config.brokerUrl,
       token: await clientBrokerToken(env),
       target: config.brokerTarget,

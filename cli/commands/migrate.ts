@@ -1,6 +1,6 @@
 import { migrateViaBroker } from '../../functions/db/migrate-via-broker.js'
-import { brokerCredentials } from '../../shared/broker-client.js'
-import { clientBrokerToken } from '../../shared/broker-token.js'
+import { connectBroker } from '../../shared/client/broker-client.js'
+import { clientBrokerToken } from '../../shared/client/broker-token.js'
 import { brokerClientSettings, tlsSettings } from '../../shared/process/common-settings.js'
 import { type Command, EXIT_OK, runIfEntry } from '../../shared/process/run-main.js'
 
@@ -16,7 +16,7 @@ A database the Python app created (Alembic revisions 001-003) is adopted in plac
   settings,
   logLevel: 'warn',
   async start({ env, settings: s, out }) {
-    const credentials = brokerCredentials({
+    const credentials = connectBroker({
       url: s.LAKEBASE_BROKER_URL,
       token: await clientBrokerToken(env),
       target: s.LAKEBASE_BROKER_TARGET,

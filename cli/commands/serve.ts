@@ -3,7 +3,7 @@ import { mkdtemp, rm } from 'node:fs/promises'
 import { tmpdir } from 'node:os'
 import { join } from 'node:path'
 import { setTimeout as sleep } from 'node:timers/promises'
-import { startBroker } from '../../broker/broker.js'
+import { startBrokerFromConfig } from '../../broker/broker.js'
 import {
   brokerCommandSettings,
   ConfigError,
@@ -11,12 +11,12 @@ import {
   resolveBrokerConfig,
 } from '../../broker/config.js'
 import { migrateViaBroker } from '../../functions/db/migrate-via-broker.js'
-import { brokerCredentials } from '../../shared/broker-client.js'
-import { codeOf } from '../../shared/db/sqlstate.js'
-import { type Env, envValue } from '../../shared/env.js'
-import { describe } from '../../shared/error-handler.js'
-import { AppError } from '../../shared/errors.js'
-import type { Logger } from '../../shared/logger.js'
+import { connectBroker } from '../../shared/client/broker-client.js'
+import { LakebaseError } from '../../shared/client/errors.js'
+import { sqlstateOf } from '../../shared/client/sqlstate.js'
+import { type Env, envValue } from '../../shared/process/env.js'
+import { describeError } from '../../shared/process/error-handler.js'
+import type { Logger } from '../../shared/process/logger.js'
 import { type Command, runIfEntry } from '../../shared/process/run-main.js'
 import {
   booleanText,
@@ -87,13 +87,13 @@ found from PGHOST when unset.`,
       BROKER_TOKEN: token,
       BROKER_SOCKET: join(socketDir, 'broker.sock'),
     })
-    const broker = await startBroker({
+    const broker = await startBrokerFromConfig({
       config: brokerConfig,
       logger: logger.child({ name: 'broker' }),
     })
     defer('broker', () => broker.close())
     drainOnSigterm(brokerConfig.drainMs, () => broker.drain())
-    const credentials = brokerCredentials({
+    const credentials = connectBroker({
       url: broker.url,
       token,
       target: functionsConfig.brokerTarget,
@@ -177,7 +177,10 @@ async function migrateWhenReady(
       return
     } catch (err) {
       if (!passes(err) || Date.now() + MIGRATE_RETRY_PAUSE_MS > deadline) throw err
-      logger.warn({ attempt, err: describe(err) }, 'database not ready for migrations; retrying')
+      logger.warn(
+        { attempt, err: describeError(err) },
+        'database not ready for migrations; retrying',
+      )
       await sleep(MIGRATE_RETRY_PAUSE_MS, undefined, { signal })
     }
   }
@@ -187,8 +190,8 @@ async function migrateWhenReady(
 const PERMANENT_SQLSTATES = new Set(['28000', '3D000', '42501'])
 
 function passes(err: unknown): boolean {
-  if (err instanceof AppError) return err.code !== 'LAKEBASE_NOT_CONFIGURED'
-  const code = codeOf(err)
+  if (err instanceof LakebaseError) return err.code !== 'LAKEBASE_NOT_CONFIGURED'
+  const code = sqlstateOf(err)
   return !(code !== undefined && PERMANENT_SQLSTATES.has(code))
 }
 

@@ -1,5 +1,6 @@
 import { ConfigError, chooseProvider, type ProviderKind } from '../../broker/config.js'
-import { SSL_MODES } from '../../shared/credential.js'
+import { SSL_MODES } from '../../shared/client/credential.js'
+import { isLoopbackHost } from '../../shared/client/loopback.js'
 import { resolveWorkspaceAuth } from '../../shared/databricks/auth/resolve.js'
 import { normaliseWorkspaceHost } from '../../shared/databricks/host.js'
 import {
@@ -7,8 +8,7 @@ import {
   isTokenPlaceholderUser,
   TOKEN_USER_TRAP,
 } from '../../shared/databricks/lakebase-settings.js'
-import { type Env, envValue } from '../../shared/env.js'
-import { isLoopbackHost } from '../../shared/loopback.js'
+import { type Env, envValue } from '../../shared/process/env.js'
 import { workspaceSettingsFrom } from './workspace.js'
 
 /** One setting as `--check-only` judges it. `note` is worth reading but breaks nothing. */

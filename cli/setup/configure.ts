@@ -6,8 +6,8 @@ import {
   listAutoscalingEndpoints,
   listProvisionedInstances,
 } from '../../shared/databricks/list-databases.js'
-import { ENV_FILE, type Env, envValue, loadEnv } from '../../shared/env.js'
-import { UpstreamError } from '../../shared/upstream-error.js'
+import { UpstreamError } from '../../shared/databricks/upstream-error.js'
+import { ENV_FILE, type Env, envValue, loadEnv } from '../../shared/process/env.js'
 import { checkSettings, type SettingFinding, settingsPass } from './check-settings.js'
 import { type EnvEdit, updateEnvFile } from './env-file.js'
 import { renderTable } from './table.js'

@@ -6,9 +6,13 @@ import postgres from 'postgres'
 import { type ConfigError, chooseProvider, type ProviderKind } from '../../broker/config.js'
 import { migrationStatus } from '../../functions/db/migration-status.js'
 import { modelInferenceLogs, userPreferences } from '../../functions/db/schema.js'
-import { brokerCredentials, DEFAULT_BROKER_URL } from '../../shared/broker-client.js'
-import { clientBrokerToken } from '../../shared/broker-token.js'
-import type { SslMode } from '../../shared/credential.js'
+import { connectBroker, DEFAULT_BROKER_URL } from '../../shared/client/broker-client.js'
+import { clientBrokerToken } from '../../shared/client/broker-token.js'
+import type { SslMode } from '../../shared/client/credential.js'
+import { LakebaseError } from '../../shared/client/errors.js'
+import { isLoopbackHost } from '../../shared/client/loopback.js'
+import { sqlstateOf } from '../../shared/client/sqlstate.js'
+import { sslOption } from '../../shared/client/tls.js'
 import { autoscalingDatabaseToken } from '../../shared/databricks/autoscaling.js'
 import { databaseTokenExpiry, readTokenClaims } from '../../shared/databricks/database-token.js'
 import {
@@ -19,15 +23,11 @@ import {
 import { getDatabase, type LakebaseDatabase } from '../../shared/databricks/list-databases.js'
 import { resolvePostgresUser } from '../../shared/databricks/postgres-user.js'
 import { provisionedDatabaseToken } from '../../shared/databricks/provisioned.js'
+import { UpstreamError } from '../../shared/databricks/upstream-error.js'
 import type { BoundWorkspaceCall } from '../../shared/databricks/workspace-http.js'
-import { codeOf } from '../../shared/db/sqlstate.js'
-import { type Env, envValue, loadEnv } from '../../shared/env.js'
-import { AppError } from '../../shared/errors.js'
-import { isLoopbackHost } from '../../shared/loopback.js'
-import { pgPortFrom, sslModeFrom } from '../../shared/pg-settings.js'
 import { CONNECT_TIMEOUT_S } from '../../shared/postgres/create-sql.js'
-import { sslOption } from '../../shared/tls.js'
-import { UpstreamError } from '../../shared/upstream-error.js'
+import { type Env, envValue, loadEnv } from '../../shared/process/env.js'
+import { pgPortFrom, sslModeFrom } from '../../shared/process/pg-settings.js'
 import { renderTable } from './table.js'
 import { probeTls } from './tls-probe.js'
 import { openWorkspace, type WorkspaceSession } from './workspace.js'
@@ -507,14 +507,14 @@ async function checkBroker(facts: Facts): Promise<Omit<CheckResult, 'check'>> {
   const token = await clientBrokerToken(facts.env)
   const target = envValue(facts.env, 'LAKEBASE_BROKER_TARGET') ?? 'default'
   try {
-    const credential = await brokerCredentials({ url, token, target }).get()
+    const credential = await connectBroker({ url, token, target }).get()
     const minutes = Math.round((Date.parse(credential.expiresAt) - Date.now()) / 60_000)
     return {
       status: 'pass',
       detail: `${url} serves ${credential.user} for ${credential.host}:${credential.port} (${credential.source}, ${minutes} min left${credential.stale ? ', STALE' : ''})`,
     }
   } catch (err) {
-    if (!(err instanceof AppError)) throw err
+    if (!(err instanceof LakebaseError)) throw err
     const upstream = err.technicalDetails
     if (err.code === 'CREDENTIAL_UNAVAILABLE') {
       const code = upstream.upstream_error_code ?? upstream.error_class
@@ -551,7 +551,7 @@ function connect(facts: Facts): postgres.Sql {
 }
 
 function loginFailure(err: unknown, facts: Facts): Omit<CheckResult, 'check'> {
-  const code = codeOf(err)
+  const code = sqlstateOf(err)
   const message = (err as Error).message
   switch (code) {
     case '28000':

@@ -11,7 +11,7 @@ import {
   workspaceAuthSettings,
   workspaceEnvSchema,
 } from '../../shared/databricks/workspace-settings.js'
-import type { Env } from '../../shared/env.js'
+import type { Env } from '../../shared/process/env.js'
 
 /**
  * One interactive or start-up step (sign in, list, look up) gets this long in all. Each call has

@@ -32,7 +32,7 @@ export function prepared<Q>(build: (db: Db) => Q): (db: Db) => Q {
   }
 }
 
-export interface DatabaseOptions {
+export interface FunctionsDatabaseOptions {
   credentials: BrokerCredentials
   /** `PGSSLMODE` when set; else the credential's own `ssl`. */
   sslMode?: SslMode | undefined
@@ -61,14 +61,14 @@ export interface PoolStats {
  * Postgres through broker credentials, for the functions: a drizzle database over
  * {@link createSql}, which holds every retry rule (a refused password, a dropped connection, a
  * conflict, a waking server). `run` turns what still fails into the error body the SQLSTATE
- * table gives (shared/db/sqlstate.ts) and logs it by SQLSTATE, never by value.
+ * table gives (shared/client/sqlstate.ts) and logs it by SQLSTATE, never by value.
  */
-export class Database {
+export class FunctionsDatabase {
   private readonly sqlClient: postgres.Sql
   private readonly db: Db
   private readonly max: number
 
-  constructor(private readonly options: DatabaseOptions) {
+  constructor(private readonly options: FunctionsDatabaseOptions) {
     this.max = options.max ?? DEFAULT_POOL_MAX
     this.sqlClient = createSql({
       credentials: options.credentials,

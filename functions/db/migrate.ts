@@ -65,7 +65,7 @@ export async function runMigrations(
 
 /**
  * The nearest `migrations/` folder (one holding `meta/_journal.json`) in `startDir` or above it.
- * From the sources (`shared/db/`) and from a compiled build (`dist/shared/db/`) alike, that is
+ * From the sources (`functions/db/`) and from a compiled build (`dist/functions/db/`) alike, that is
  * the repository's `migrations/`, whatever the working directory.
  */
 export function findMigrationsFolder(

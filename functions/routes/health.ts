@@ -1,7 +1,7 @@
 import { createRoute, z } from '@hono/zod-openapi'
 import type { BrokerCredentials } from 'lakebase-broker'
 import { LakebaseError } from 'lakebase-broker'
-import type { Database } from '../db/database.js'
+import type { FunctionsDatabase } from '../db/database.js'
 import { migrationStatus } from '../db/migration-status.js'
 import { openApiRouter } from '../validation.js'
 
@@ -49,7 +49,7 @@ const databaseHealthSchema = z
 
 /** `/api/health` (the process) and `/api/health/database` (a real round trip to Postgres). */
 export function healthRoutes(
-  database: Database,
+  database: FunctionsDatabase,
   credentials: BrokerCredentials,
   now: () => number = Date.now,
 ) {
@@ -130,7 +130,7 @@ export function healthRoutes(
  * Applied and pending migrations, or null when they cannot be counted (e.g. a host without the
  * migrations folder, such as a Worker): not knowing is no reason to call the database unhealthy.
  */
-async function migrationsOf(database: Database) {
+async function migrationsOf(database: FunctionsDatabase) {
   try {
     const status = await migrationStatus(await database.sql())
     return { applied: status.applied, pending: Math.max(0, status.known - status.applied) }

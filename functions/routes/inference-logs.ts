@@ -2,9 +2,9 @@ import { randomUUID } from 'node:crypto'
 import { createRoute, z } from '@hono/zod-openapi'
 import { and, count, desc, eq, type SQL, sql } from 'drizzle-orm'
 import { LakebaseError } from 'lakebase-broker'
-import type { Database, Db } from '../db/database.js'
+import type { IdentityEnv } from 'lakebase-broker/hono'
+import type { Db, FunctionsDatabase } from '../db/database.js'
 import { INFERENCE_STATUSES, modelInferenceLogs, type NewInferenceLog } from '../db/schema.js'
-import type { IdentityEnv } from '../middleware/identity.js'
 import { BODY_ERRORS, DATABASE_ERRORS, errorResponses, IDENTITY_ERRORS } from '../openapi/errors.js'
 import { openApiRouter } from '../validation.js'
 
@@ -72,7 +72,7 @@ function decodeCursor(raw: string): Cursor {
  * row (`created: false`) and writes nothing. Without a request id one is generated, so the
  * write is still safe to retry.
  */
-export async function writeLog(database: Database, userId: string, log: NewLog) {
+export async function writeLog(database: FunctionsDatabase, userId: string, log: NewLog) {
   const values: NewInferenceLog = {
     ...log,
     user_id: userId,
@@ -156,7 +156,7 @@ const logResponse = (description: string) => ({
 })
 
 /** `/api/inference-logs`: idempotent writes and keyset-paged reads of the user's logs. */
-export function inferenceLogRoutes(database: Database) {
+export function inferenceLogRoutes(database: FunctionsDatabase) {
   return openApiRouter<IdentityEnv>()
     .openapi(
       createRoute({
@@ -174,7 +174,7 @@ export function inferenceLogRoutes(database: Database) {
         },
       }),
       async (c) => {
-        const { log, created } = await writeLog(database, c.get('userId'), c.req.valid('json'))
+        const { log, created } = await writeLog(database, c.get('user'), c.req.valid('json'))
         return c.json(log, created ? 201 : 200)
       },
     )
@@ -211,14 +211,14 @@ export function inferenceLogRoutes(database: Database) {
       async (c) => {
         const q = c.req.valid('query')
         const after = q.cursor === undefined ? undefined : decodeCursor(q.cursor)
-        const filter = userFilter(c.get('userId'), q.endpoint_name, q.status)
+        const filter = userFilter(c.get('user'), q.endpoint_name, q.status)
         return c.json(await database.run((db) => keysetPage(db, filter, q.limit, after)), 200)
       },
     )
 }
 
 /** `GET /api/model-serving/logs`: the original app's offset shape, now bounded. */
-export function modelServingLogRoutes(database: Database) {
+export function modelServingLogRoutes(database: FunctionsDatabase) {
   return openApiRouter<IdentityEnv>().openapi(
     createRoute({
       method: 'get',
@@ -250,7 +250,7 @@ export function modelServingLogRoutes(database: Database) {
     }),
     async (c) => {
       const { limit: pageSize, offset } = c.req.valid('query')
-      const filter = userFilter(c.get('userId'))
+      const filter = userFilter(c.get('user'))
       const result = await database.run(async (db) => {
         const logs = await db
           .select(columns)

@@ -2,10 +2,10 @@ import { randomUUID } from 'node:crypto'
 import { createRoute, z } from '@hono/zod-openapi'
 import type { Context } from 'hono'
 import { isAccessToken, LakebaseError } from 'lakebase-broker'
+import type { IdentityEnv } from 'lakebase-broker/hono'
 import { describeError as describe, type Logger } from 'lakebase-broker/hono'
 import { type Invocation, type ServingClient, toUpstreamError } from 'lakebase-broker/workspace'
-import type { Database } from '../db/database.js'
-import type { IdentityEnv } from '../middleware/identity.js'
+import type { FunctionsDatabase } from '../db/database.js'
 import {
   modelFailure,
   modelServingNotConfigured,
@@ -26,7 +26,7 @@ export const MAX_INVOKE_TIMEOUT_S = 300
 const ENDPOINT_NAME = /^[A-Za-z0-9_-]+$/
 
 export interface ModelServingRouteOptions {
-  database: Database
+  database: FunctionsDatabase
   /** The workspace's serving endpoints; undefined when no workspace is configured. */
   client: ServingClient | undefined
   /** Use `X-Forwarded-Access-Token` (only ever behind the Databricks Apps proxy). */
@@ -144,7 +144,7 @@ export function modelServingRoutes(options: ModelServingRouteOptions) {
       }),
       async (c) => {
         const body = c.req.valid('json')
-        const userId = c.get('userId')
+        const userId = c.get('user')
         const requestId = randomUUID()
         const call = { endpoint_name: body.endpoint_name, request_id: requestId }
         const startedAt = now()

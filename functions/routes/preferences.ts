@@ -1,10 +1,10 @@
 import { createRoute, z } from '@hono/zod-openapi'
 import { and, eq, sql } from 'drizzle-orm'
 import { LakebaseError } from 'lakebase-broker'
+import type { IdentityEnv } from 'lakebase-broker/hono'
 import type postgres from 'postgres'
-import { type Database, prepared } from '../db/database.js'
+import { type FunctionsDatabase, prepared } from '../db/database.js'
 import { userPreferences } from '../db/schema.js'
-import type { IdentityEnv } from '../middleware/identity.js'
 import { BODY_ERRORS, DATABASE_ERRORS, errorResponses, IDENTITY_ERRORS } from '../openapi/errors.js'
 import { openApiRouter } from '../validation.js'
 
@@ -76,7 +76,7 @@ const notFound = (key: string) =>
   })
 
 /** `/api/preferences`: one JSON object per user and allowed key, upserted in one statement. */
-export function preferencesRoutes(database: Database, allowedKeys: readonly string[]) {
+export function preferencesRoutes(database: FunctionsDatabase, allowedKeys: readonly string[]) {
   const [first, ...rest] = allowedKeys
   if (first === undefined) throw new Error('at least one preference key must be allowed')
   const key = z.enum([first, ...rest], { message: `must be one of: ${allowedKeys.join(', ')}` })
@@ -158,7 +158,7 @@ export function preferencesRoutes(database: Database, allowedKeys: readonly stri
         },
       }),
       async (c) => {
-        const user = c.get('userId')
+        const user = c.get('user')
         const { preference_key } = c.req.valid('query')
         const rows = await database.run(
           (_db, pg) =>
@@ -188,7 +188,7 @@ export function preferencesRoutes(database: Database, allowedKeys: readonly stri
       }),
       async (c) => {
         const { key } = c.req.valid('param')
-        const [row] = await database.run((_db, pg) => getPreference(pg, c.get('userId'), key), {
+        const [row] = await database.run((_db, pg) => getPreference(pg, c.get('user'), key), {
           name: 'preferences_get',
         })
         if (!row) throw notFound(key)
@@ -211,7 +211,7 @@ export function preferencesRoutes(database: Database, allowedKeys: readonly stri
       async (c) => {
         const body = c.req.valid('json')
         const { preference, status } = await upsert(
-          c.get('userId'),
+          c.get('user'),
           body.preference_key,
           body.preference_value,
         )
@@ -234,11 +234,7 @@ export function preferencesRoutes(database: Database, allowedKeys: readonly stri
       async (c) => {
         const { key: preferenceKey } = c.req.valid('param')
         const { preference_value } = c.req.valid('json')
-        const { preference, status } = await upsert(
-          c.get('userId'),
-          preferenceKey,
-          preference_value,
-        )
+        const { preference, status } = await upsert(c.get('user'), preferenceKey, preference_value)
         return c.json(preference, status)
       },
     )
@@ -261,7 +257,7 @@ export function preferencesRoutes(database: Database, allowedKeys: readonly stri
       async (c) => {
         const { key } = c.req.valid('param')
         const deleted = await database.run(
-          (db) => deleteOne(db).execute({ userId: c.get('userId'), preferenceKey: key }),
+          (db) => deleteOne(db).execute({ userId: c.get('user'), preferenceKey: key }),
           { name: 'preferences_delete' },
         )
         if (deleted.length === 0) throw notFound(key)

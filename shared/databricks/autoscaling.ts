@@ -1,7 +1,7 @@
 import { z } from 'zod'
-import { UpstreamError } from '../upstream-error.js'
 import { type CredentialRequest, durationField } from './credential-request.js'
 import type { IssuedDatabaseToken } from './provisioned.js'
+import { UpstreamError } from './upstream-error.js'
 import type { BoundWorkspaceCall } from './workspace-http.js'
 
 /** Endpoint states that accept connections; an IDLE endpoint wakes up when a client connects. */

@@ -1,4 +1,4 @@
-import { isLoopbackHost } from '../loopback.js'
+import { isLoopbackHost } from '../client/loopback.js'
 
 const HAS_SCHEME = /^[a-z][a-z0-9+.-]*:\/\//i
 

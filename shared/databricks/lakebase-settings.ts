@@ -1,5 +1,5 @@
 import { z } from 'zod'
-import { SSL_MODES, type SslMode } from '../credential.js'
+import { SSL_MODES, type SslMode } from '../client/credential.js'
 import {
   type CredentialRequest,
   type DatabaseClaim,

@@ -1,5 +1,5 @@
 import { z } from 'zod'
-import { UpstreamError } from '../upstream-error.js'
+import { UpstreamError } from './upstream-error.js'
 import type { BoundWorkspaceCall } from './workspace-http.js'
 
 /** Items asked for per page: the Provisioned list allows up to 50, the Autoscaling list 100. */

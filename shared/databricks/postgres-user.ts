@@ -1,6 +1,6 @@
 import { z } from 'zod'
-import { UpstreamError } from '../upstream-error.js'
 import { isTokenPlaceholderUser, TOKEN_USER_TRAP } from './lakebase-settings.js'
+import { UpstreamError } from './upstream-error.js'
 import type { BoundWorkspaceCall } from './workspace-http.js'
 
 const meSchema = z.object({ userName: z.string().optional() })

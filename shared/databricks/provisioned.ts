@@ -1,6 +1,6 @@
 import { z } from 'zod'
-import { UpstreamError } from '../upstream-error.js'
 import type { DatabaseClaim } from './credential-request.js'
+import { UpstreamError } from './upstream-error.js'
 import type { BoundWorkspaceCall } from './workspace-http.js'
 
 /** The only instance state in which Lakebase Provisioned accepts connections. */

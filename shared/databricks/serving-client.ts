@@ -1,6 +1,6 @@
 import { z } from 'zod'
-import { type Clock, systemClock } from '../clock.js'
-import { toUpstreamError, type UpstreamError } from '../upstream-error.js'
+import { type Clock, systemClock } from '../client/clock.js'
+import { toUpstreamError, type UpstreamError } from './upstream-error.js'
 import type { WorkspaceAuth } from './workspace-auth.js'
 import { callWorkspace } from './workspace-http.js'
 

@@ -1,7 +1,8 @@
-import type { Clock } from '../clock.js'
+import type { Clock } from '../client/clock.js'
+import type { Env } from '../process/env.js'
 import { sharedWorkspaceAuth } from './auth/shared-auth.js'
 import { ServingClient } from './serving-client.js'
-import type { WorkspaceAuthSettings } from './workspace-settings.js'
+import { type WorkspaceAuthSettings, workspaceAuthSettingsFromEnv } from './workspace-settings.js'
 
 /**
  * The model serving client for the configured workspace, its auth method chosen once, at
@@ -23,4 +24,27 @@ export async function servingClientFromSettings(
   // The same workspace token as the broker's targets when both run in this process.
   const auth = await sharedWorkspaceAuth(settings, { clock: deps.clock, fetch: deps.fetch })
   return new ServingClient({ auth, clock: deps.clock, fetch: deps.fetch })
+}
+
+/** Options of {@link servingClient}. */
+export interface ServingClientFromEnvOptions {
+  /** Holds `DATABRICKS_HOST` or `DATABRICKS_CONFIG_PROFILE` and the auth variables. @default `process.env` */
+  env?: Env
+  fetch?: typeof globalThis.fetch
+  clock?: Clock
+}
+
+/**
+ * The model serving client for the workspace `env` names, its auth method chosen once, as the
+ * broker chooses its own; undefined when `env` names no workspace.
+ *
+ * @throws ConfigError when a setting is wrong or the chosen auth method lacks a credential.
+ */
+export async function servingClient(
+  options: ServingClientFromEnvOptions = {},
+): Promise<ServingClient | undefined> {
+  return servingClientFromSettings(workspaceAuthSettingsFromEnv(options.env ?? process.env), {
+    fetch: options.fetch,
+    clock: options.clock,
+  })
 }

@@ -1,8 +1,8 @@
 import type { z } from 'zod'
-import { type Clock, systemClock } from '../clock.js'
-import { classifyStatus, toUpstreamError, UpstreamError } from '../upstream-error.js'
+import { type Clock, systemClock } from '../client/clock.js'
 import { redactSecrets } from './redact.js'
 import { parseRetryAfter } from './retry-after.js'
+import { classifyStatus, toUpstreamError, UpstreamError } from './upstream-error.js'
 
 /**
  * How long one workspace call may take. The calls are small JSON exchanges that answer in well

@@ -1,7 +1,7 @@
 import { homedir } from 'node:os'
 import { join } from 'node:path'
 import { z } from 'zod'
-import type { Env } from '../env.js'
+import type { Env } from '../process/env.js'
 import { normaliseWorkspaceHost } from './host.js'
 
 /** The workspace authentication methods that `DATABRICKS_AUTH_TYPE` (or a profile) may force. */

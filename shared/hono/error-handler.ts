@@ -1,7 +1,7 @@
 import type { ErrorHandler, NotFoundHandler } from 'hono'
-import { errorHandler, notFoundHandler } from '../error-handler.js'
-import { LakebaseOptionError } from '../errors.js'
-import { createLogger, type Logger } from '../logger.js'
+import { LakebaseOptionError } from '../client/errors.js'
+import { errorHandler, notFoundHandler } from '../process/error-handler.js'
+import { createLogger, type Logger } from '../process/logger.js'
 
 /** Options of {@link lakebaseErrorHandler}. */
 export interface LakebaseErrorHandlerOptions {

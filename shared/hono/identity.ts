@@ -1,7 +1,7 @@
-import type { Context } from 'hono'
-import { DEFAULT_DEV_USER } from '../dev-user.js'
-import { type Env, envValue } from '../env.js'
-import { AppError } from '../errors.js'
+import type { Context, MiddlewareHandler } from 'hono'
+import { LakebaseError, LakebaseOptionError } from '../client/errors.js'
+import { type Env, envValue } from '../process/env.js'
+import { DEFAULT_DEV_USER } from './dev-user.js'
 import { requestHeader } from './request-header.js'
 
 /** Who the signed-in user is, and whether the Apps proxy's headers say so. */
@@ -40,12 +40,40 @@ export function identityRule(options: IdentityOptions, env: Env) {
         ? (requestHeader(c, 'x-forwarded-email') ?? requestHeader(c, 'x-forwarded-user'))?.trim()
         : devUser
       if (!user || user.length > MAX_IDENTITY_LENGTH || hasControlCharacter(user)) {
-        throw new AppError(401, 'AUTH_REQUIRED', 'A signed-in user is required', {
+        throw new LakebaseError(401, 'AUTH_REQUIRED', 'A signed-in user is required', {
           technicalDetails: { expected_header: 'X-Forwarded-Email' },
         })
       }
       return user
     },
+  }
+}
+
+/** Options of {@link identity}. */
+export interface IdentityMiddlewareOptions extends IdentityOptions {
+  /** Where the defaults are read. @default `process.env` */
+  env?: Env
+}
+
+/** What {@link identity} sets: `c.var.user`, as {@link lakebase} does. */
+export type IdentityEnv = { Variables: { user: string } }
+
+/**
+ * `app.use(identity())`: `c.var.user` without a database, by the same rule as `lakebase()` —
+ * behind the Databricks Apps proxy the signed-in user's email (`X-Forwarded-Email`, then
+ * `X-Forwarded-User`); elsewhere the dev user, and forwarded headers are ignored, since anyone
+ * could send them. No identity → 401 `AUTH_REQUIRED`.
+ *
+ * @throws LakebaseOptionError when headers are not trusted and the dev user is blank.
+ */
+export function identity(options: IdentityMiddlewareOptions = {}): MiddlewareHandler<IdentityEnv> {
+  const rule = identityRule(options, options.env ?? process.env)
+  if (!rule.trust && rule.devUser.trim() === '') {
+    throw new LakebaseOptionError('devUser', 'is required when forwarded headers are not trusted')
+  }
+  return async function resolveIdentity(c, next) {
+    c.set('user', rule.userOf(c))
+    await next()
   }
 }
 

@@ -1,10 +1,10 @@
 import type { MiddlewareHandler } from 'hono'
 import type postgres from 'postgres'
-import { type BrokerCredentials, isAccessToken } from '../broker-client.js'
-import { brokerCredentials } from '../broker-credentials.js'
-import type { Env } from '../env.js'
-import { AppError, LakebaseOptionError } from '../errors.js'
+import { type BrokerCredentials, isAccessToken } from '../client/broker-client.js'
+import { brokerCredentials } from '../client/broker-credentials.js'
+import { LakebaseError, LakebaseOptionError } from '../client/errors.js'
 import { createSql } from '../postgres/create-sql.js'
+import type { Env } from '../process/env.js'
 import { type IdentityOptions, identityRule } from './identity.js'
 import { type UserPoolOptions, UserPools } from './user-pools.js'
 
@@ -93,7 +93,7 @@ export function lakebase(options: LakebaseOptions = {}): MiddlewareHandler<Lakeb
       // From memory until the refresh point; fails in milliseconds when the broker has none.
       if (!credentials.current()) await credentials.get()
     } catch (err) {
-      if (!(err instanceof AppError)) throw err
+      if (!(err instanceof LakebaseError)) throw err
       if (err.retryAfter !== null) c.header('Retry-After', String(err.retryAfter))
       return c.json(err.toBody(), err.status)
     }
@@ -111,13 +111,18 @@ function asUserMiddleware(pools: UserPools): MiddlewareHandler<LakebaseEnv> {
     try {
       // A malformed one too: it could not be sent on to the broker (node:http refuses it).
       if (!userToken || !isAccessToken(userToken)) {
-        throw new AppError(401, 'AUTH_REQUIRED', "The signed-in user's access token is required", {
-          technicalDetails: { expected_header: 'X-Forwarded-Access-Token' },
-        })
+        throw new LakebaseError(
+          401,
+          'AUTH_REQUIRED',
+          "The signed-in user's access token is required",
+          {
+            technicalDetails: { expected_header: 'X-Forwarded-Access-Token' },
+          },
+        )
       }
       lease = await pools.acquire(userToken)
     } catch (err) {
-      if (!(err instanceof AppError)) throw err
+      if (!(err instanceof LakebaseError)) throw err
       if (err.retryAfter !== null) c.header('Retry-After', String(err.retryAfter))
       return c.json(err.toBody(), err.status)
     }

@@ -1,10 +1,10 @@
 import type postgres from 'postgres'
-import type { BrokerCredentials } from '../broker-client.js'
-import { type Clock, systemClock } from '../clock.js'
-import type { ServedCredential } from '../credential.js'
-import type { Env } from '../env.js'
-import { AppError } from '../errors.js'
+import type { BrokerCredentials } from '../client/broker-client.js'
+import { type Clock, systemClock } from '../client/clock.js'
+import type { Credential } from '../client/credential.js'
+import { LakebaseError } from '../client/errors.js'
 import { createSql } from '../postgres/create-sql.js'
+import type { Env } from '../process/env.js'
 
 /** A user's requests come one or two at a time: two connections serve them without a queue. */
 export const USER_POOL_MAX = 2
@@ -88,7 +88,7 @@ export class UserPools {
 
   /**
    * The pool of the user `userToken` belongs to.
-   * @throws AppError from the broker (401 `USER_TOKEN_REJECTED`, 503 `CREDENTIAL_UNAVAILABLE`, …)
+   * @throws LakebaseError from the broker (401 `USER_TOKEN_REJECTED`, 503 `CREDENTIAL_UNAVAILABLE`, …)
    */
   async acquire(userToken: string): Promise<UserLease> {
     const source = this.#forUser(userToken)
@@ -173,9 +173,9 @@ export class UserPools {
  * credential is for the pool's own identity — a second check behind the pool's key.
  */
 function identityBound(pool: UserPool): BrokerCredentials {
-  const checked = (credential: ServedCredential): ServedCredential => {
+  const checked = (credential: Credential): Credential => {
     if (credential.user !== pool.identity) {
-      throw new AppError(
+      throw new LakebaseError(
         503,
         'CREDENTIAL_UNAVAILABLE',
         "the broker's credential is for another user than this pool's",

@@ -1,19 +1,19 @@
 import pg from 'pg'
 import { z } from 'zod'
-import type { BrokerCredentials } from '../broker-client.js'
-import { brokerCredentials, readOnlyBrokerTarget } from '../broker-credentials.js'
-import { type ServedCredential, SSL_MODES, type SslMode } from '../credential.js'
-import { codeOf } from '../db/sqlstate.js'
-import { type Env, envValue } from '../env.js'
-import { LakebaseOptionError } from '../errors.js'
-import type { Logger } from '../logger.js'
+import type { BrokerCredentials } from '../client/broker-client.js'
+import { brokerCredentials, readOnlyBrokerTarget } from '../client/broker-credentials.js'
+import { type Credential, SSL_MODES, type SslMode } from '../client/credential.js'
+import { LakebaseOptionError } from '../client/errors.js'
+import { sqlstateOf } from '../client/sqlstate.js'
+import { traceQuery, watchPool } from '../client/telemetry.js'
+import { checkRootCert, pgSslOption } from '../client/tls.js'
 import {
   isReadOnly as isReadOnlyStatement,
   isRepeatableWhenReadOnly,
   statementTemplate,
 } from '../postgres/statement.js'
-import { traceQuery, watchPool } from '../telemetry.js'
-import { checkRootCert, pgSslOption } from '../tls.js'
+import { type Env, envValue } from '../process/env.js'
+import type { Logger } from '../process/logger.js'
 import { NO_TLS_MESSAGE, neverSent, pgFailure } from './failure.js'
 
 /**
@@ -142,7 +142,7 @@ const optionsSchema = z
  * Its promises, the same as the postgres.js wrapper's:
  * - the password function never rejects;
  * - without a valid credential, `query` and `connect` fail at once with the broker client's
- *   AppError (503 `CREDENTIAL_UNAVAILABLE`, or `LAKEBASE_NOT_CONFIGURED`), opening nothing;
+ *   LakebaseError (503 `CREDENTIAL_UNAVAILABLE`, or `LAKEBASE_NOT_CONFIGURED`), opening nothing;
  * - a login refused after a rotation (28P01) forgets the credential and logs in again with a
  *   fresh one before the caller sees it (nothing ran, so always safe);
  * - a dropped connection costs a reconnect: idle clients that die are dropped (the pool and
@@ -250,7 +250,7 @@ class BrokerPool extends pg.Pool implements LakebasePool {
   private connectionRetries = 0
   private loginKey: string | undefined
   /** The credential (and plain-text fallback) `loginKey` was last made from. */
-  private keyedCredential: ServedCredential | undefined
+  private keyedCredential: Credential | undefined
   private keyedPlainText = false
   private loginUser: string | undefined
   /** The TLS mode of the current login: `sslMode`, else the credential's. */
@@ -368,7 +368,7 @@ class BrokerPool extends pg.Pool implements LakebasePool {
           attempt.connectionRetries < MAX_CONNECTION_RETRIES &&
           (neverSent(err) || this.settings.isReadOnly(text))
         this.settings.logger?.warn(
-          { failure, code: codeOf(err), retry },
+          { failure, code: sqlstateOf(err), retry },
           'pg query failed: connection dropped',
         )
         if (!retry) throw err
@@ -385,7 +385,7 @@ class BrokerPool extends pg.Pool implements LakebasePool {
   private async acquire(attempt: Attempt): Promise<pg.PoolClient> {
     for (;;) {
       // The credential in hand while it is valid (no await: a query's hot path); else the broker's,
-      // which throws its AppError at once when there is none. Each new connection's password
+      // which throws its LakebaseError at once when there is none. Each new connection's password
       // still asks get(), which refreshes ahead of expiry.
       const { credentials } = this.settings
       this.useLogin(credentials.current() ?? (await credentials.get()))
@@ -411,7 +411,7 @@ class BrokerPool extends pg.Pool implements LakebasePool {
           this.connectionRetries += 1
           retry = true
         }
-        this.settings.logger?.warn({ failure, code: codeOf(err), retry }, 'pg login failed')
+        this.settings.logger?.warn({ failure, code: sqlstateOf(err), retry }, 'pg login failed')
         if (!retry) throw err
         continue
       }
@@ -421,7 +421,7 @@ class BrokerPool extends pg.Pool implements LakebasePool {
   }
 
   /** Points new clients at the credential's login (pg-pool hands `options` to each client). */
-  private useLogin(credential: ServedCredential): void {
+  private useLogin(credential: Credential): void {
     // The same credential object, the same login: skip building its key (every query comes here).
     if (credential === this.keyedCredential && this.keyedPlainText === this.plainText) return
     this.keyedCredential = credential
@@ -439,6 +439,6 @@ class BrokerPool extends pg.Pool implements LakebasePool {
   }
 
   private dropped(err: Error, where: string): void {
-    this.settings.logger?.warn({ code: codeOf(err), where }, 'pg connection dropped')
+    this.settings.logger?.warn({ code: sqlstateOf(err), where }, 'pg connection dropped')
   }
 }

@@ -1,4 +1,4 @@
-import { classify, type Failure } from '../db/sqlstate.js'
+import { classifyDatabaseError, type DatabaseFailure } from '../client/sqlstate.js'
 
 /**
  * pg raises these itself, without a code, when the connection is already known to be dead: the
@@ -19,11 +19,11 @@ const DROPPED = new Set([
 export const NO_TLS_MESSAGE = 'The server does not support SSL connections'
 
 /**
- * {@link classify} for node-postgres: SQLSTATEs and socket codes as for postgres.js, plus pg's
+ * {@link classifyDatabaseError} for node-postgres: SQLSTATEs and socket codes as for postgres.js, plus pg's
  * own code-less errors for a dead connection.
  */
-export function pgFailure(err: unknown): Failure {
-  const failure = classify(err)
+export function pgFailure(err: unknown): DatabaseFailure {
+  const failure = classifyDatabaseError(err)
   if (failure !== 'other') return failure
   const message = err instanceof Error ? err.message : undefined
   if (message !== undefined && (NEVER_SENT.has(message) || DROPPED.has(message))) {

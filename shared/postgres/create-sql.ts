@@ -1,13 +1,13 @@
 import postgres from 'postgres'
-import type { BrokerCredentials } from '../broker-client.js'
-import { brokerCredentials, readOnlyBrokerTarget } from '../broker-credentials.js'
-import { type ServedCredential, SSL_MODES, type SslMode } from '../credential.js'
-import { ruleFor } from '../db/sqlstate.js'
-import { type Env, envValue } from '../env.js'
-import { LakebaseOptionError } from '../errors.js'
-import type { Logger } from '../logger.js'
-import { traceQuery, watchPool } from '../telemetry.js'
-import { sslOption } from '../tls.js'
+import type { BrokerCredentials } from '../client/broker-client.js'
+import { brokerCredentials, readOnlyBrokerTarget } from '../client/broker-credentials.js'
+import { type Credential, SSL_MODES, type SslMode } from '../client/credential.js'
+import { LakebaseOptionError } from '../client/errors.js'
+import { ruleFor } from '../client/sqlstate.js'
+import { traceQuery, watchPool } from '../client/telemetry.js'
+import { sslOption } from '../client/tls.js'
+import { type Env, envValue } from '../process/env.js'
+import type { Logger } from '../process/logger.js'
 import { countedSocket } from './counted-socket.js'
 import { isReadOnly, isRepeatableWhenReadOnly, statementTemplate } from './statement.js'
 
@@ -256,7 +256,7 @@ export function createSql(options: CreateSqlOptions = {}): postgres.Sql {
     },
   })
 
-  function open(credential: ServedCredential, key: string): Generation {
+  function open(credential: Credential, key: string): Generation {
     const sql = postgres({
       connect_timeout: CONNECT_TIMEOUT_S,
       backoff: reconnectBackoffS,
@@ -296,7 +296,7 @@ export function createSql(options: CreateSqlOptions = {}): postgres.Sql {
   }
 
   /** The credential the current generation's key was made from, to skip remaking it. */
-  let keyedCredential: ServedCredential | undefined
+  let keyedCredential: Credential | undefined
   let keyOfCredential = ''
 
   /**
@@ -313,7 +313,7 @@ export function createSql(options: CreateSqlOptions = {}): postgres.Sql {
     return held === undefined ? credentials.get().then(generationFor) : generationFor(held)
   }
 
-  function generationFor(credential: ServedCredential): Generation {
+  function generationFor(credential: Credential): Generation {
     if (credential !== keyedCredential) {
       keyedCredential = credential
       keyOfCredential = keyFor(credential)
@@ -326,7 +326,7 @@ export function createSql(options: CreateSqlOptions = {}): postgres.Sql {
     return current
   }
 
-  function keyFor(credential: ServedCredential): string {
+  function keyFor(credential: Credential): string {
     return JSON.stringify([
       credential.host,
       credential.port,

@@ -1,6 +1,6 @@
 import { z } from 'zod'
-import { DEFAULT_BROKER_URL } from '../broker-client.js'
-import { SSL_MODES } from '../credential.js'
+import { DEFAULT_BROKER_URL } from '../client/broker-client.js'
+import { SSL_MODES } from '../client/credential.js'
 import { normaliseWorkspaceHost } from '../databricks/host.js'
 import { WORKSPACE_AUTH_TYPES } from '../databricks/workspace-settings.js'
 import { numberSetting, type Settings, setting } from './settings.js'

@@ -1,12 +1,12 @@
 import { realpathSync, writeSync } from 'node:fs'
 import { fileURLToPath } from 'node:url'
 import { type ParseArgsConfig, parseArgs } from 'node:util'
-import { codeOf } from '../db/sqlstate.js'
-import { type Env, loadEnv } from '../env.js'
-import { AppError } from '../errors.js'
-import { exitWith } from '../exit.js'
-import { createLogger, type Logger } from '../logger.js'
+import { LakebaseError } from '../client/errors.js'
+import { sqlstateOf } from '../client/sqlstate.js'
 import { ConfigError } from './config-error.js'
+import { type Env, loadEnv } from './env.js'
+import { exitWith } from './exit.js'
+import { createLogger, type Logger } from './logger.js'
 import { missingPackage } from './missing-package.js'
 import { watchParent } from './parent-watch.js'
 import { parseSettings, type Settings, type SettingsValues, settingsHelp } from './settings.js'
@@ -229,7 +229,7 @@ export function describeFatal(err: unknown): { code: number; line: string } {
   if (err instanceof ConfigError) {
     return { code: EXIT_CONFIG, line: withFix(err.message, err.suggestion) }
   }
-  if (err instanceof AppError) {
+  if (err instanceof LakebaseError) {
     const suggestion = err.technicalDetails.suggestion
     return {
       code: EXIT_FAILURE,
@@ -250,7 +250,7 @@ export function describeFatal(err: unknown): { code: number; line: string } {
       ),
     }
   }
-  const sqlstate = codeOf(err)
+  const sqlstate = sqlstateOf(err)
   if (sqlstate !== undefined) {
     // The database's own message and code, not a wrapper quoting the whole query.
     return {

@@ -1,6 +1,6 @@
 import { z } from 'zod'
-import type { Env } from '../env.js'
 import { ConfigError } from './config-error.js'
+import type { Env } from './env.js'
 
 /**
  * One environment variable a command reads: how it is parsed and how it is documented. The

@@ -399,7 +399,7 @@ describe('the heap snapshot summary', () => {
     expect(moduleOf('file:///repo/node_modules/.cache/lakebase-bench/dist/broker/server.js')).toBe(
       'broker',
     )
-    expect(moduleOf('file:///srv/app/dist/shared/broker-client.js')).toBe('shared')
+    expect(moduleOf('file:///srv/app/dist/shared/client/broker-client.js')).toBe('shared')
     expect(moduleOf('node:internal/modules/esm/loader')).toBe('node (internal)')
     expect(moduleOf('node:http')).toBe('node (internal)')
   })

@@ -2,7 +2,7 @@ import { afterAll, beforeAll, describe, expect, it } from 'vitest'
 import type { MockWorkspaceServer } from '../../testing/serve.js'
 import { freePort, waitFor } from '../support/kit.js'
 import { type Spawned, spawnTs } from '../support/process.js'
-import { createMockWorkspace, type MockWorkspace } from '../workspace-kit/index.js'
+import { createMockWorkspace, type MockWorkspace } from '../testing/workspace/index.js'
 
 /**
  * The issue's acceptance run, black-box: `npm run broker` as its own process against a workspace

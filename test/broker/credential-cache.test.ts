@@ -7,8 +7,8 @@ import {
   PERMANENT_DEMAND_FETCH_INTERVAL_MS,
 } from '../../broker/credential-cache.js'
 import { DEFAULT_REFRESH_POLICY, type RefreshPolicy } from '../../broker/refresh-schedule.js'
-import { MAX_TIMER_MS } from '../../shared/clock.js'
-import { UpstreamError } from '../../shared/upstream-error.js'
+import { MAX_TIMER_MS } from '../../shared/client/clock.js'
+import { UpstreamError } from '../../shared/databricks/upstream-error.js'
 import { flush, ManualClock } from '../../testing/manual-clock.js'
 import { rejectionOf } from '../support/kit.js'
 import { ScriptedProvider } from '../support/scripted-provider.js'

@@ -3,15 +3,15 @@ import { PerUserCredentials } from '../../broker/per-user/per-user-credentials.j
 import { UserCredentialCache } from '../../broker/per-user/user-credential-cache.js'
 import { tokenFingerprint, USER_TOKEN_HEADER } from '../../broker/per-user/user-token.js'
 import { DEFAULT_REFRESH_POLICY } from '../../broker/refresh-schedule.js'
-import { brokerCredentials } from '../../shared/broker-client.js'
-import type { Credential } from '../../shared/credential.js'
-import { AppError } from '../../shared/errors.js'
-import { UpstreamError } from '../../shared/upstream-error.js'
+import { connectBroker } from '../../shared/client/broker-client.js'
+import type { ProviderCredential } from '../../shared/client/credential.js'
+import { LakebaseError } from '../../shared/client/errors.js'
+import { UpstreamError } from '../../shared/databricks/upstream-error.js'
 import { ManualClock } from '../../testing/manual-clock.js'
 import type { MockWorkspaceServer } from '../../testing/serve.js'
 import { startTestBroker, TEST_CLIENT_TOKEN } from '../support/broker.js'
 import { deferred, freePort, rejectionOf } from '../support/kit.js'
-import { createMockWorkspace, type MockWorkspace } from '../workspace-kit/index.js'
+import { createMockWorkspace, type MockWorkspace } from '../testing/workspace/index.js'
 
 const APP = 'app-principal@example.com'
 const ALICE = 'alice@example.com'
@@ -154,14 +154,14 @@ describe('the broker on behalf of a user (a databricks target)', () => {
   })
 
   it('serves brokerCredentials().forUser(token): the user, one client per token, errors passed on', async () => {
-    const client = brokerCredentials({ url: started.url, token: TEST_CLIENT_TOKEN })
+    const client = connectBroker({ url: started.url, token: TEST_CLIENT_TOKEN })
     const alice = client.forUser?.(ALICE_TOKEN)
     expect(client.forUser?.(ALICE_TOKEN)).toBe(alice)
     expect((await alice?.get())?.user).toBe(ALICE)
     expect((await client.get()).user).toBe(APP)
     const refused = await rejectionOf(
       client.forUser?.(UNKNOWN_TOKEN).get() ?? Promise.resolve(),
-      AppError,
+      LakebaseError,
     )
     expect(refused.status).toBe(401)
     expect(refused.code).toBe('USER_TOKEN_REJECTED')
@@ -210,14 +210,14 @@ describe('the broker on behalf of a user (a static target)', () => {
 /** A minter that answers as the test says, counting its calls per token. */
 function scriptedMinter(clock: ManualClock, lifetimeMs = HOUR_MS) {
   const calls: string[] = []
-  let next: (() => Promise<Credential>) | undefined
+  let next: (() => Promise<ProviderCredential>) | undefined
   return {
     calls,
     /** The next mint runs `answer` instead of succeeding. */
-    answerNext(answer: () => Promise<Credential>) {
+    answerNext(answer: () => Promise<ProviderCredential>) {
       next = answer
     },
-    mint(userToken: string): Promise<Credential> {
+    mint(userToken: string): Promise<ProviderCredential> {
       calls.push(userToken)
       const scripted = next
       next = undefined
@@ -285,7 +285,7 @@ describe('UserCredentialCache', () => {
     const clock = new ManualClock()
     const minter = scriptedMinter(clock)
     const cache = new UserCredentialCache({ minter, policy, clock })
-    const gate = deferred<Credential>()
+    const gate = deferred<ProviderCredential>()
     minter.answerNext(() => gate.promise)
     const waiting = Promise.allSettled([cache.get('alice'), cache.get('alice'), cache.get('bob')])
     gate.reject(new UpstreamError('upstream_5xx', 'boom', { upstreamStatus: 503 }))
@@ -339,11 +339,11 @@ describe('PerUserCredentials', () => {
     ]
     for (const [failure, status, code] of cases) {
       minter.answerNext(() => Promise.reject(failure))
-      const err = await rejectionOf(perUser.get('default', 'alice'), AppError)
+      const err = await rejectionOf(perUser.get('default', 'alice'), LakebaseError)
       expect([err.status, err.code]).toEqual([status, code])
       if (status === 503) expect(err.retryAfter).toBe(1)
     }
-    const unsupported = await rejectionOf(perUser.get('other', 'alice'), AppError)
+    const unsupported = await rejectionOf(perUser.get('other', 'alice'), LakebaseError)
     expect([unsupported.status, unsupported.code]).toEqual([400, 'PER_USER_UNSUPPORTED'])
   })
 })

@@ -5,7 +5,7 @@ import { join } from 'node:path'
 import { promisify } from 'node:util'
 import { afterEach, describe, expect, it } from 'vitest'
 import { PgpassFile, pgpassLine } from '../../broker/pgpass-file.js'
-import type { Credential } from '../../shared/credential.js'
+import type { ProviderCredential } from '../../shared/client/credential.js'
 import { ManualClock } from '../../testing/manual-clock.js'
 import { startTestBroker, tempDir } from '../support/broker.js'
 import { captureLogs } from '../support/capture-logs.js'
@@ -24,7 +24,7 @@ async function dir(): Promise<string> {
   return path
 }
 
-function credential(overrides: Partial<Credential> = {}): Credential {
+function credential(overrides: Partial<ProviderCredential> = {}): ProviderCredential {
   return {
     user: 'alice@example.com',
     password: 'pw-1',

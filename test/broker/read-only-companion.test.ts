@@ -9,7 +9,7 @@ import {
   createMockWorkspace,
   type MockWorkspace,
   type MockWorkspaceOptions,
-} from '../workspace-kit/index.js'
+} from '../testing/workspace/index.js'
 
 type Served = {
   target: string

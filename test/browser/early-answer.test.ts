@@ -1,10 +1,10 @@
 import type { Browser } from 'playwright-core'
 import { afterAll, beforeAll, expect, it } from 'vitest'
 import { buildFunctionsApp } from '../../functions/app.js'
-import { Database } from '../../functions/db/database.js'
+import { FunctionsDatabase } from '../../functions/db/database.js'
 import { OPENAPI_PATH } from '../../functions/docs/swagger-ui.js'
-import { brokerCredentials } from '../../shared/broker-client.js'
-import { listen, type RunningServer } from '../../shared/http-server.js'
+import { connectBroker } from '../../shared/client/broker-client.js'
+import { listen, type RunningServer } from '../../shared/process/http-server.js'
 import { describeInChromium, launchChromium } from '../support/browser.js'
 import { captureLogs } from '../support/capture-logs.js'
 import { freePort } from '../support/free-port.js'
@@ -19,13 +19,13 @@ describeInChromium('a 413 sent before the body is read, in Chromium', () => {
 
   beforeAll(async () => {
     // The body limit answers before any route runs: no database or broker is asked.
-    const credentials = brokerCredentials({
+    const credentials = connectBroker({
       url: `http://127.0.0.1:${await freePort()}`,
       token: 'unused-client-token',
     })
     const { logger } = captureLogs('functions')
     const app = buildFunctionsApp({
-      database: new Database({ credentials, logger }),
+      database: new FunctionsDatabase({ credentials, logger }),
       credentials,
       logger,
       trustForwardedHeaders: false,

@@ -5,10 +5,10 @@ import { CredentialCache } from '../../broker/credential-cache.js'
 import { BrokerMetrics } from '../../broker/metrics.js'
 import type { RefreshPolicy } from '../../broker/refresh-schedule.js'
 import { createBrokerApp } from '../../broker/server.js'
-import { systemClock } from '../../shared/clock.js'
-import type { Credential } from '../../shared/credential.js'
-import { listen, type RunningServer } from '../../shared/http-server.js'
-import { UpstreamError } from '../../shared/upstream-error.js'
+import { systemClock } from '../../shared/client/clock.js'
+import type { ProviderCredential } from '../../shared/client/credential.js'
+import { UpstreamError } from '../../shared/databricks/upstream-error.js'
+import { listen, type RunningServer } from '../../shared/process/http-server.js'
 import {
   describeInChromium,
   launchChromium,
@@ -32,7 +32,7 @@ describeInChromium(`the broker status page in Chromium`, () => {
   let server: RunningServer
   let cache: CredentialCache
   let provider: ScriptedProvider
-  const minted: Credential[] = []
+  const minted: ProviderCredential[] = []
 
   /** Answers the cache's next fetch (the scheduled refresh, in real time) with `answer`. */
   async function nextFetch(answer: (p: ScriptedProvider) => void) {

@@ -2,9 +2,9 @@ import { afterEach, describe, expect, inject, it } from 'vitest'
 import { DEFAULT_PREFERENCE_KEYS } from '../../cli/functions-config.js'
 import { warnIfMigrationsPending } from '../../cli/serve-functions.js'
 import { buildFunctionsApp } from '../../functions/app.js'
-import { Database } from '../../functions/db/database.js'
+import { FunctionsDatabase } from '../../functions/db/database.js'
 import { runMigrations } from '../../functions/db/migrate.js'
-import { brokerCredentials } from '../../shared/broker-client.js'
+import { connectBroker } from '../../shared/client/broker-client.js'
 import { startTestBroker, staticBrokerEnv, TEST_CLIENT_TOKEN } from '../support/broker.js'
 import { captureLogs } from '../support/capture-logs.js'
 import { createTestDatabase } from '../support/postgres.js'
@@ -22,9 +22,13 @@ async function functionsOn(options: { migrated: boolean; port?: number; max?: nu
   if (options.migrated) await runMigrations(db.sql)
   const { broker } = await startTestBroker(staticBrokerEnv(db, options.port ?? db.port))
   cleanup.push(() => broker.close())
-  const credentials = brokerCredentials({ url: broker.url, token: TEST_CLIENT_TOKEN })
+  const credentials = connectBroker({ url: broker.url, token: TEST_CLIENT_TOKEN })
   const logs = captureLogs('functions')
-  const database = new Database({ credentials, logger: logs.logger, max: options.max ?? 3 })
+  const database = new FunctionsDatabase({
+    credentials,
+    logger: logs.logger,
+    max: options.max ?? 3,
+  })
   cleanup.push(() => database.close())
   const app = buildFunctionsApp({
     database,

@@ -1,7 +1,7 @@
 import { afterAll, beforeAll, describe, expect, it } from 'vitest'
 import { buildFunctionsApp } from '../../functions/app.js'
-import { Database } from '../../functions/db/database.js'
-import { brokerCredentials } from '../../shared/broker-client.js'
+import { FunctionsDatabase } from '../../functions/db/database.js'
+import { connectBroker } from '../../shared/client/broker-client.js'
 import { captureLogs } from '../support/capture-logs.js'
 import { freePort } from '../support/free-port.js'
 import { type FunctionsStack, startFunctionsStack } from '../support/functions.js'
@@ -39,12 +39,12 @@ describe('/api/health', () => {
 describe('the functions with no broker reachable', () => {
   it('answer 503 LAKEBASE_NOT_CONFIGURED with a suggestion, fast', async () => {
     const port = await freePort()
-    const credentials = brokerCredentials({
+    const credentials = connectBroker({
       url: `http://127.0.0.1:${port}`,
       token: 'whatever-token',
     })
     const { logger } = captureLogs()
-    const database = new Database({ credentials, logger })
+    const database = new FunctionsDatabase({ credentials, logger })
     const app = buildFunctionsApp({
       database,
       credentials,

@@ -1,9 +1,9 @@
 import { setupServer } from 'msw/node'
 import { afterAll, afterEach, beforeAll, beforeEach, describe, expect, it, vi } from 'vitest'
 import { buildFunctionsApp } from '../../functions/app.js'
-import { Database } from '../../functions/db/database.js'
+import { FunctionsDatabase } from '../../functions/db/database.js'
 import { MODEL_RETRY_AFTER_S } from '../../functions/model-serving/model-error.js'
-import { brokerCredentials } from '../../shared/broker-client.js'
+import { connectBroker } from '../../shared/client/broker-client.js'
 import type { ServingClient } from '../../shared/databricks/serving-client.js'
 import { servingClientFromSettings } from '../../shared/databricks/serving-connect.js'
 import { workspaceAuthSettingsFromEnv } from '../../shared/databricks/workspace-settings.js'
@@ -19,7 +19,7 @@ import {
   createMockWorkspace,
   type MockServing,
   type MockWorkspace,
-} from '../workspace-kit/index.js'
+} from '../testing/workspace/index.js'
 
 const WORKSPACE = 'https://workspace.test'
 const server = setupServer()
@@ -322,13 +322,13 @@ describe('POST /api/model-serving/invoke', () => {
   )
 
   it("still answers the endpoint's predictions when the log cannot be written", async () => {
-    const credentials = brokerCredentials({
+    const credentials = connectBroker({
       url: `http://127.0.0.1:${await freePort()}`,
       token: 'no-broker-listens-here',
     })
     const logs = captureLogs()
     const app = buildFunctionsApp({
-      database: new Database({ credentials, logger: logs.logger }),
+      database: new FunctionsDatabase({ credentials, logger: logs.logger }),
       credentials,
       logger: logs.logger,
       trustForwardedHeaders: false,

@@ -49,13 +49,13 @@ const EXAMPLE_PACKAGES = ['kysely', '@prisma/adapter-pg']
 /** The README sections whose TypeScript blocks a user would paste; each is compiled and run. */
 const README_SECTIONS = ['## Use it in your own service', '## Raw credentials, for any driver']
 const ENTRIES = [
-  'shared',
+  'shared/client',
   'shared/postgres',
   'shared/pg',
   'shared/hono',
   'broker',
   'functions',
-  'shared/workspace',
+  'shared/databricks',
   'testing',
 ]
 const CONSUMER_DIR = new URL('./consumer/', import.meta.url)

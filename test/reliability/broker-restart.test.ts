@@ -2,9 +2,9 @@ import { afterAll, beforeAll, describe, expect, it } from 'vitest'
 import type { RunningBroker } from '../../broker/broker.js'
 import { DEFAULT_PREFERENCE_KEYS } from '../../cli/functions-config.js'
 import { buildFunctionsApp } from '../../functions/app.js'
-import { Database } from '../../functions/db/database.js'
+import { FunctionsDatabase } from '../../functions/db/database.js'
 import { migrateViaBroker } from '../../functions/db/migrate-via-broker.js'
-import { BROKER_TIMEOUT_MS, brokerCredentials } from '../../shared/broker-client.js'
+import { BROKER_TIMEOUT_MS, connectBroker } from '../../shared/client/broker-client.js'
 import { startTestBroker, TEST_CLIENT_TOKEN } from '../support/broker.js'
 import { captureLogs } from '../support/capture-logs.js'
 import { errorCodeOf } from '../support/error-body.js'
@@ -53,8 +53,8 @@ async function startBrokerOnPort(): Promise<RunningBroker> {
 function functionsInstance(name: string) {
   const logs = captureLogs(name)
   secrets.output(`${name} logs`, logs.text)
-  const credentials = brokerCredentials({ url, token: TEST_CLIENT_TOKEN })
-  const database = new Database({ credentials, logger: logs.logger, max: 4 })
+  const credentials = connectBroker({ url, token: TEST_CLIENT_TOKEN })
+  const database = new FunctionsDatabase({ credentials, logger: logs.logger, max: 4 })
   closers.push(() => database.close())
   const app = buildFunctionsApp({
     database,
@@ -82,7 +82,7 @@ beforeAll(async () => {
   secrets.secret('the broker client token', TEST_CLIENT_TOKEN)
   secrets.secretsFrom('a minted token', () => lakebase.workspace.minted)
   await startBrokerOnPort()
-  await migrateViaBroker(brokerCredentials({ url, token: TEST_CLIENT_TOKEN }))
+  await migrateViaBroker(connectBroker({ url, token: TEST_CLIENT_TOKEN }))
 }, 60_000)
 
 afterAll(async () => {

@@ -1,9 +1,9 @@
 import { afterAll, beforeAll, describe, expect, it } from 'vitest'
 import { DEFAULT_PREFERENCE_KEYS } from '../../cli/functions-config.js'
 import { buildFunctionsApp } from '../../functions/app.js'
-import { Database } from '../../functions/db/database.js'
+import { FunctionsDatabase } from '../../functions/db/database.js'
 import { migrateViaBroker } from '../../functions/db/migrate-via-broker.js'
-import { brokerCredentials } from '../../shared/broker-client.js'
+import { connectBroker } from '../../shared/client/broker-client.js'
 import { TEST_CLIENT_TOKEN } from '../support/broker.js'
 import { captureLogs } from '../support/capture-logs.js'
 import { freePort } from '../support/free-port.js'
@@ -73,7 +73,7 @@ beforeAll(async () => {
   secrets.secret('the broker client token', TEST_CLIENT_TOKEN)
   secrets.secretsFrom('a minted token', () => lakebase.workspace.minted)
   await startBrokerProcess()
-  await migrateViaBroker(brokerCredentials({ url, token: TEST_CLIENT_TOKEN }))
+  await migrateViaBroker(connectBroker({ url, token: TEST_CLIENT_TOKEN }))
 }, 90_000)
 
 afterAll(async () => {
@@ -88,8 +88,8 @@ describe('the broker killed with SIGKILL under load', () => {
   it('loses no acknowledged write and no request for want of a credential; a new process takes over', async () => {
     const logs = captureLogs('functions')
     secrets.output('functions logs', logs.text)
-    const credentials = brokerCredentials({ url, token: TEST_CLIENT_TOKEN })
-    const database = new Database({ credentials, logger: logs.logger, max: 4 })
+    const credentials = connectBroker({ url, token: TEST_CLIENT_TOKEN })
+    const database = new FunctionsDatabase({ credentials, logger: logs.logger, max: 4 })
     closers.push(() => database.close())
     const app = buildFunctionsApp({
       database,

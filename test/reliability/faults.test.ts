@@ -3,9 +3,9 @@ import { afterAll, afterEach, beforeAll, describe, expect, it } from 'vitest'
 import { PERMANENT_RETRY_MS, RETRY_MAX_MS } from '../../broker/backoff.js'
 import { PERMANENT_DEMAND_FETCH_INTERVAL_MS } from '../../broker/credential-cache.js'
 import { DEFAULT_MIN_TTL_MS } from '../../broker/refresh-schedule.js'
-import type { ServedCredential } from '../../shared/credential.js'
+import type { Credential } from '../../shared/client/credential.js'
+import type { ErrorClass } from '../../shared/databricks/upstream-error.js'
 import { WORKSPACE_CALL_TIMEOUT_MS } from '../../shared/databricks/workspace-http.js'
-import type { ErrorClass } from '../../shared/upstream-error.js'
 import { onUnhandled } from '../../testing/unhandled.js'
 import {
   DEFAULT_RETRY_AFTER_S,
@@ -14,7 +14,7 @@ import {
   type FaultKind,
   injectFault,
   ManualClock,
-} from '../workspace-kit/index.js'
+} from '../testing/workspace/index.js'
 import {
   type BrokerAnswer,
   type FaultyBroker,
@@ -58,7 +58,7 @@ async function start(options: { clock?: ManualClock } = {}): Promise<FaultyBroke
 }
 
 /** The rule that never bends: what is served is valid, by the broker's clock and the world's. */
-function expectServable(b: FaultyBroker, served: ServedCredential): void {
+function expectServable(b: FaultyBroker, served: Credential): void {
   expect(Date.parse(served.expiresAt) - b.clock.now()).toBeGreaterThan(DEFAULT_MIN_TTL_MS)
   const minted = b.workspace.credentials.find((c) => c.token === served.password)
   expect(minted, 'the served password is one the workspace minted').toBeDefined()

@@ -2,9 +2,9 @@ import { afterAll, beforeAll, describe, expect, it } from 'vitest'
 import type { RunningBroker } from '../../broker/broker.js'
 import { DEFAULT_PREFERENCE_KEYS } from '../../cli/functions-config.js'
 import { buildFunctionsApp } from '../../functions/app.js'
-import { Database } from '../../functions/db/database.js'
+import { FunctionsDatabase } from '../../functions/db/database.js'
 import { migrateViaBroker } from '../../functions/db/migrate-via-broker.js'
-import { brokerCredentials } from '../../shared/broker-client.js'
+import { connectBroker } from '../../shared/client/broker-client.js'
 import { startTestBroker, TEST_CLIENT_TOKEN } from '../support/broker.js'
 import { captureLogs } from '../support/capture-logs.js'
 import { type LakebaseLike, lakebaseLike } from '../support/lakebase-like.js'
@@ -33,7 +33,7 @@ const WARM_MS = 1_000
 const secrets = trackSecrets('forced-refresh')
 let lakebase: LakebaseLike
 let broker: RunningBroker
-let database: Database
+let database: FunctionsDatabase
 let send: Send
 const closers: Array<() => Promise<unknown>> = []
 
@@ -48,12 +48,12 @@ beforeAll(async () => {
   secrets.secret('the broker client token', TEST_CLIENT_TOKEN)
   secrets.secretsFrom('a minted token', () => lakebase.workspace.minted)
   secrets.output('broker logs', started.logs.text)
-  await migrateViaBroker(brokerCredentials({ url: broker.url, token: TEST_CLIENT_TOKEN }))
+  await migrateViaBroker(connectBroker({ url: broker.url, token: TEST_CLIENT_TOKEN }))
 
   const logs = captureLogs('functions')
   secrets.output('functions logs', logs.text)
-  const credentials = brokerCredentials({ url: broker.url, token: TEST_CLIENT_TOKEN })
-  database = new Database({ credentials, logger: logs.logger, max: 4 })
+  const credentials = connectBroker({ url: broker.url, token: TEST_CLIENT_TOKEN })
+  database = new FunctionsDatabase({ credentials, logger: logs.logger, max: 4 })
   const app = buildFunctionsApp({
     database,
     credentials,
@@ -139,14 +139,14 @@ describe('a credential invalidated by a second minter under load', () => {
     expect(acknowledged).toBeGreaterThan(50)
     // The broker holds the token it minted last, and it is the one Postgres accepts.
     expect(lakebase.workspace.credentials.at(-1)?.token).toBe(
-      (await brokerCredentials({ url: broker.url, token: TEST_CLIENT_TOKEN }).get()).password,
+      (await connectBroker({ url: broker.url, token: TEST_CLIENT_TOKEN }).get()).password,
     )
   }, 90_000)
 
   it('heals npm run migrate too: its refused login is reported and retried once', async () => {
     const cache = broker.caches.get('default')
     if (!cache) throw new Error('no default target')
-    const credentials = brokerCredentials({ url: broker.url, token: TEST_CLIENT_TOKEN })
+    const credentials = connectBroker({ url: broker.url, token: TEST_CLIENT_TOKEN })
     const held = await credentials.get()
     const forcedBefore = cache.status().forcedRefreshes
     await lakebase.workspace.mint()

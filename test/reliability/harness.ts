@@ -2,11 +2,11 @@ import type { SetupServer } from 'msw/node'
 import { expect } from 'vitest'
 import type { RunningBroker } from '../../broker/broker.js'
 import type { CredentialCache } from '../../broker/credential-cache.js'
-import type { ServedCredential } from '../../shared/credential.js'
-import type { ErrorBody } from '../../shared/errors.js'
+import type { Credential } from '../../shared/client/credential.js'
+import type { ErrorBody } from '../../shared/client/errors.js'
 import type { UnhandledStrategy } from '../../testing/unhandled.js'
 import { startTestBroker, TEST_CLIENT_TOKEN, waitFor } from '../support/kit.js'
-import { createMockWorkspace, ManualClock, type MockWorkspace } from '../workspace-kit/index.js'
+import { createMockWorkspace, ManualClock, type MockWorkspace } from '../testing/workspace/index.js'
 import type { SecretRegistry } from './secrets.js'
 
 /** Polls `check` (no sleeping on the clock under test) until it holds; fails after `timeoutMs`. */
@@ -26,7 +26,7 @@ export function loopbackPassesThrough(request: Request): UnhandledStrategy {
 
 /** An answer from the broker's credential endpoint. */
 export type BrokerAnswer =
-  | { ok: true; status: 200; body: ServedCredential }
+  | { ok: true; status: 200; body: Credential }
   | { ok: false; status: number; body: ErrorBody; retryAfter: string | null }
 
 export interface FaultyBroker {
@@ -39,7 +39,7 @@ export interface FaultyBroker {
   /** `GET /v1/credentials` with the client token; error bodies go to the secret search. */
   get(): Promise<BrokerAnswer>
   /** `GET /v1/credentials`, which must answer 200. */
-  credential(): Promise<ServedCredential>
+  credential(): Promise<Credential>
   /** `GET /readyz`'s body. */
   readiness(): Promise<{ ready: boolean; targets: Array<{ last_error: unknown }> }>
   /**
@@ -91,7 +91,7 @@ export async function startFaultyBroker(options: {
     const response = await fetch(`${url}/v1/credentials`, { headers })
     const text = await response.text()
     if (response.status === 200) {
-      return { ok: true, status: 200, body: JSON.parse(text) as ServedCredential }
+      return { ok: true, status: 200, body: JSON.parse(text) as Credential }
     }
     secrets.output(`error body ${response.status}`, text)
     return {

@@ -1,5 +1,5 @@
 import { afterAll, beforeAll, describe, expect, it } from 'vitest'
-import { listen, type RunningServer } from '../../shared/http-server.js'
+import { listen, type RunningServer } from '../../shared/process/http-server.js'
 import { TEST_CLIENT_TOKEN } from '../support/broker.js'
 import { type FunctionsStack, startFunctionsStack } from '../support/functions.js'
 import { countFromEnv, recordFigures } from './recorder.js'

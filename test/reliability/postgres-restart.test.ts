@@ -10,10 +10,10 @@ import EmbeddedPostgres, {
 } from '../../cli/embedded-postgres-module.js'
 import { DEFAULT_PREFERENCE_KEYS } from '../../cli/functions-config.js'
 import { buildFunctionsApp } from '../../functions/app.js'
-import { Database } from '../../functions/db/database.js'
+import { FunctionsDatabase } from '../../functions/db/database.js'
 import { runMigrations } from '../../functions/db/migrate.js'
-import { brokerCredentials } from '../../shared/broker-client.js'
-import { DATABASE_RETRY_AFTER_S } from '../../shared/db/sqlstate.js'
+import { connectBroker } from '../../shared/client/broker-client.js'
+import { DATABASE_RETRY_AFTER_S } from '../../shared/client/sqlstate.js'
 import { startTestBroker, TEST_CLIENT_TOKEN } from '../support/broker.js'
 import { captureLogs } from '../support/capture-logs.js'
 import { freePort } from '../support/free-port.js'
@@ -40,7 +40,7 @@ let dir: string
 let server: InstanceType<typeof EmbeddedPostgres>
 let admin: postgres.Sql
 let broker: RunningBroker
-let database: Database
+let database: FunctionsDatabase
 let app: ReturnType<typeof buildFunctionsApp>
 
 beforeAll(async () => {
@@ -76,8 +76,8 @@ beforeAll(async () => {
   })
   broker = started.broker
   const logs = captureLogs('functions')
-  const credentials = brokerCredentials({ url: broker.url, token: TEST_CLIENT_TOKEN })
-  database = new Database({ credentials, logger: logs.logger, max: 5 })
+  const credentials = connectBroker({ url: broker.url, token: TEST_CLIENT_TOKEN })
+  database = new FunctionsDatabase({ credentials, logger: logs.logger, max: 5 })
   app = buildFunctionsApp({
     database,
     credentials,

@@ -1,7 +1,7 @@
 import { afterEach, describe, expect, it } from 'vitest'
-import { Database } from '../../functions/db/database.js'
-import { type BrokerCredentials, brokerCredentials } from '../../shared/broker-client.js'
-import { codeOf } from '../../shared/db/sqlstate.js'
+import { FunctionsDatabase } from '../../functions/db/database.js'
+import { type BrokerCredentials, connectBroker } from '../../shared/client/broker-client.js'
+import { sqlstateOf } from '../../shared/client/sqlstate.js'
 import { createPool } from '../../shared/pg/create-pool.js'
 import { createSql, sqlStats } from '../../shared/postgres/create-sql.js'
 import { ManualClock } from '../../testing/manual-clock.js'
@@ -47,7 +47,7 @@ const drivers: DriverUnderTest[] = [
   {
     name: "postgres.js (the functions' Database, drizzle over createSql)",
     open(credentials) {
-      const database = new Database({ credentials, max: POOL_SIZE })
+      const database = new FunctionsDatabase({ credentials, max: POOL_SIZE })
       return {
         async read(i) {
           const [row] = await database.run((db) =>
@@ -99,7 +99,7 @@ describe.each(drivers)('$name under rotations and killed backends', (driver) => 
     const brokerClock = new ManualClock(Date.now())
     const { broker } = await startTestBroker(lakebase.brokerEnv, { clock: brokerClock })
     cleanup.push(() => broker.close())
-    const credentials = brokerCredentials({ url: broker.url, token: TEST_CLIENT_TOKEN })
+    const credentials = connectBroker({ url: broker.url, token: TEST_CLIENT_TOKEN })
     const db = driver.open(credentials)
     cleanup.push(() => db.close())
     const admin = adminSql()
@@ -117,7 +117,7 @@ describe.each(drivers)('$name under rotations and killed backends', (driver) => 
           if (n !== i) failures.push(`wrong answer ${n} for ${i}`)
           answered += 1
         } catch (err) {
-          failures.push(`${codeOf(err) ?? 'no code'}: ${(err as Error).message}`)
+          failures.push(`${sqlstateOf(err) ?? 'no code'}: ${(err as Error).message}`)
         }
       }
     }

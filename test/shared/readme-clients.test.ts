@@ -2,7 +2,7 @@ import pg from 'pg'
 import postgres from 'postgres'
 import { afterAll, beforeAll, describe, expect, it } from 'vitest'
 import type { RunningBroker } from '../../broker/broker.js'
-import { brokerCredentials } from '../../shared/broker-client.js'
+import { connectBroker } from '../../shared/client/broker-client.js'
 import { startTestBroker, TEST_CLIENT_TOKEN } from '../support/broker.js'
 import { type LakebaseLike, lakebaseLike } from '../support/lakebase-like.js'
 
@@ -20,7 +20,7 @@ describe('the README client examples', () => {
   })
 
   it('logs in with postgres.js and a password function', async () => {
-    const credentials = brokerCredentials({ url: broker.url, token: TEST_CLIENT_TOKEN })
+    const credentials = connectBroker({ url: broker.url, token: TEST_CLIENT_TOKEN })
     const first = await credentials.get()
     const sql = postgres({
       host: first.host,
@@ -40,7 +40,7 @@ describe('the README client examples', () => {
   })
 
   it('logs in with pg and an async password function', async () => {
-    const credentials = brokerCredentials({ url: broker.url, token: TEST_CLIENT_TOKEN })
+    const credentials = connectBroker({ url: broker.url, token: TEST_CLIENT_TOKEN })
     const first = await credentials.get()
     const pool = new pg.Pool({
       host: first.host,

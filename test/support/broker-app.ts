@@ -4,7 +4,7 @@ import { CredentialCache } from '../../broker/credential-cache.js'
 import { BrokerMetrics } from '../../broker/metrics.js'
 import { DEFAULT_REFRESH_POLICY } from '../../broker/refresh-schedule.js'
 import { type BrokerAppOptions, createBrokerApp } from '../../broker/server.js'
-import type { Credential } from '../../shared/credential.js'
+import type { ProviderCredential } from '../../shared/client/credential.js'
 import { flush, ManualClock } from '../../testing/manual-clock.js'
 import { captureLogs } from './capture-logs.js'
 import { ScriptedProvider } from './scripted-provider.js'
@@ -74,12 +74,12 @@ export function brokerApp<Target extends string = 'default'>(options: {
       headers: { host: new URL(BROKER_ORIGIN).host, ...headers },
     })
   /** Starts every cache and answers each first fetch with a credential of `lifetimeMs`. */
-  const warm = async (lifetimeMs = HOUR_MS): Promise<Record<Target, Credential>> => {
+  const warm = async (lifetimeMs = HOUR_MS): Promise<Record<Target, ProviderCredential>> => {
     for (const cache of caches.values()) cache.start()
     await flush()
     return Object.fromEntries(
       targets.map((target) => [target, providers[target].succeed(lifetimeMs)]),
-    ) as Record<Target, Credential>
+    ) as Record<Target, ProviderCredential>
   }
   return {
     clock,

@@ -1,9 +1,13 @@
 import { mkdtemp } from 'node:fs/promises'
 import { tmpdir } from 'node:os'
 import { join } from 'node:path'
-import { type RunningBroker, type StartBrokerOptions, startBroker } from '../../broker/broker.js'
+import {
+  type BrokerFromConfigOptions,
+  type RunningBroker,
+  startBrokerFromConfig,
+} from '../../broker/broker.js'
 import { type BrokerConfig, resolveBrokerConfig } from '../../broker/config.js'
-import type { Env } from '../../shared/env.js'
+import type { Env } from '../../shared/process/env.js'
 import { captureLogs } from './capture-logs.js'
 
 export const TEST_CLIENT_TOKEN = 'test-client-token-6c1f2b9e0d4a'
@@ -37,13 +41,17 @@ export async function tempDir(prefix = 'lakebase-broker-'): Promise<string> {
  */
 export async function startTestBroker(
   env: Env,
-  extra: Partial<Omit<StartBrokerOptions, 'config' | 'logger'>> & {
+  extra: Partial<Omit<BrokerFromConfigOptions, 'config' | 'logger'>> & {
     configure?: (c: BrokerConfig) => void
   } = {},
 ) {
   const config = resolveBrokerConfig({ BROKER_PORT: '0', BROKER_TOKEN: TEST_CLIENT_TOKEN, ...env })
   extra.configure?.(config)
   const logs = captureLogs('broker')
-  const broker: RunningBroker = await startBroker({ ...extra, config, logger: logs.logger })
+  const broker: RunningBroker = await startBrokerFromConfig({
+    ...extra,
+    config,
+    logger: logs.logger,
+  })
   return { broker, logs, url: broker.url }
 }

@@ -1,5 +1,5 @@
 import { Writable } from 'node:stream'
-import { createLogger, type Logger } from '../../shared/logger.js'
+import { createLogger, type Logger } from '../../shared/process/logger.js'
 
 /** A logger whose lines are kept in memory, to search them for secrets. */
 export function captureLogs(name = 'test'): {

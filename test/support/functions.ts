@@ -1,9 +1,9 @@
 import type { RunningBroker } from '../../broker/broker.js'
 import { DEFAULT_PREFERENCE_KEYS } from '../../cli/functions-config.js'
 import { buildFunctionsApp, type FunctionsAppOptions } from '../../functions/app.js'
-import { Database } from '../../functions/db/database.js'
+import { FunctionsDatabase } from '../../functions/db/database.js'
 import { runMigrations } from '../../functions/db/migrate.js'
-import { brokerCredentials } from '../../shared/broker-client.js'
+import { connectBroker } from '../../shared/client/broker-client.js'
 import { startTestBroker, staticBrokerEnv, TEST_CLIENT_TOKEN } from './broker.js'
 import { captureLogs } from './capture-logs.js'
 import { createTestDatabase, type TestDatabase } from './postgres.js'
@@ -23,7 +23,7 @@ export type FunctionsStackOptions = Partial<
 export interface FunctionsStack {
   db: TestDatabase
   broker: RunningBroker
-  database: Database
+  database: FunctionsDatabase
   app: ReturnType<typeof buildFunctionsApp>
   logs: ReturnType<typeof captureLogs>
   call: CallFunctions
@@ -42,9 +42,9 @@ export async function startFunctionsStack(
   const db = await createTestDatabase('fn')
   await runMigrations(db.sql)
   const { broker } = await startTestBroker(staticBrokerEnv(db))
-  const credentials = brokerCredentials({ url: broker.url, token: TEST_CLIENT_TOKEN })
+  const credentials = connectBroker({ url: broker.url, token: TEST_CLIENT_TOKEN })
   const logs = captureLogs('functions')
-  const database = new Database({ credentials, logger: logs.logger, max: 5 })
+  const database = new FunctionsDatabase({ credentials, logger: logs.logger, max: 5 })
   const build = (overrides: FunctionsStackOptions) => {
     const app = buildFunctionsApp({
       database,

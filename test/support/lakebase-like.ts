@@ -3,7 +3,7 @@ import {
   createMockWorkspace,
   type MockWorkspace,
   type MockWorkspaceOptions,
-} from '../workspace-kit/index.js'
+} from '../testing/workspace/index.js'
 import { freePort } from './free-port.js'
 import { adminSql, createTestDatabase, type TestDatabase } from './postgres.js'
 

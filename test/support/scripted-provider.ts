@@ -1,6 +1,6 @@
 import type { CredentialProvider } from '../../broker/providers/provider.js'
-import type { Clock } from '../../shared/clock.js'
-import type { Credential } from '../../shared/credential.js'
+import type { Clock } from '../../shared/client/clock.js'
+import type { ProviderCredential } from '../../shared/client/credential.js'
 import { type Deferred, deferred } from './deferred.js'
 
 /**
@@ -9,15 +9,15 @@ import { type Deferred, deferred } from './deferred.js'
  */
 export class ScriptedProvider implements CredentialProvider {
   readonly source = 'static' as const
-  readonly pending: Deferred<Credential>[] = []
+  readonly pending: Deferred<ProviderCredential>[] = []
   calls = 0
   private minted = 0
 
   constructor(private readonly clock: Clock) {}
 
-  fetch(): Promise<Credential> {
+  fetch(): Promise<ProviderCredential> {
     this.calls += 1
-    const d = deferred<Credential>()
+    const d = deferred<ProviderCredential>()
     this.pending.push(d)
     return d.promise
   }
@@ -27,7 +27,7 @@ export class ScriptedProvider implements CredentialProvider {
   }
 
   /** A credential issued now that lives `lifetimeMs`. */
-  credential(lifetimeMs: number): Credential {
+  credential(lifetimeMs: number): ProviderCredential {
     this.minted += 1
     const now = this.clock.now()
     return {
@@ -44,7 +44,7 @@ export class ScriptedProvider implements CredentialProvider {
   }
 
   /** Answers the oldest pending fetch with a fresh credential of the given lifetime. */
-  succeed(lifetimeMs: number): Credential {
+  succeed(lifetimeMs: number): ProviderCredential {
     const credential = this.credential(lifetimeMs)
     this.take().resolve(credential)
     return credential
@@ -54,7 +54,7 @@ export class ScriptedProvider implements CredentialProvider {
     this.take().reject(error)
   }
 
-  private take(): Deferred<Credential> {
+  private take(): Deferred<ProviderCredential> {
     const d = this.pending.shift()
     if (!d) throw new Error('no fetch is pending')
     return d

@@ -1,5 +1,5 @@
 import { describe, expect, it } from 'vitest'
-import { elapsedSince, instantOf } from '../../shared/clock.js'
+import { elapsedSince, instantOf } from '../../shared/client/clock.js'
 import { ManualClock } from '../../testing/manual-clock.js'
 
 describe('ManualClock', () => {

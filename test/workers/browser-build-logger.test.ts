@@ -9,7 +9,7 @@ vi.mock('pino', async () => {
   return { default: browser.default, pino: browser.default }
 })
 
-const { createLogger } = await import('../../shared/logger.js')
+const { createLogger } = await import('../../shared/process/logger.js')
 
 afterEach(() => {
   vi.restoreAllMocks()

@@ -1,5 +1,5 @@
 import { z } from 'zod'
-import { UpstreamError } from '../../upstream-error.js'
+import { UpstreamError } from '../upstream-error.js'
 import { AZURE_DATABRICKS_RESOURCE_ID } from './azure.js'
 import type { TokenSource } from './cached-token.js'
 import { type CliDescription, parseCliJson, runCli } from './cli-process.js'

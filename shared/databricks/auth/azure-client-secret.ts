@@ -1,5 +1,5 @@
 import { z } from 'zod'
-import { type Clock, systemClock } from '../../clock.js'
+import { type Clock, systemClock } from '../../client/clock.js'
 import { callWorkspace, type WorkspaceHttpOptions } from '../workspace-http.js'
 import { AZURE_DATABRICKS_SCOPE } from './azure.js'
 import type { TokenSource } from './cached-token.js'

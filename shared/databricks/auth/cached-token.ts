@@ -1,6 +1,6 @@
-import { type Clock, systemClock } from '../../clock.js'
-import { singleFlight } from '../../single-flight.js'
-import { toUpstreamError, UpstreamError } from '../../upstream-error.js'
+import { type Clock, systemClock } from '../../client/clock.js'
+import { singleFlight } from '../../client/single-flight.js'
+import { toUpstreamError, UpstreamError } from '../upstream-error.js'
 import type { WorkspaceAuth, WorkspaceToken } from '../workspace-auth.js'
 
 /**

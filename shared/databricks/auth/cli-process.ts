@@ -1,7 +1,7 @@
 import { type ExecFileException, type ExecFileOptions, execFile } from 'node:child_process'
 import type { z } from 'zod'
-import { UpstreamError } from '../../upstream-error.js'
 import { redactSecrets } from '../redact.js'
+import { UpstreamError } from '../upstream-error.js'
 
 /** A token JSON is a few hundred bytes; anything much larger is not it. */
 const MAX_CLI_OUTPUT_BYTES = 1024 * 1024

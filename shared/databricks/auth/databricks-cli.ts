@@ -1,5 +1,5 @@
 import { z } from 'zod'
-import { UpstreamError } from '../../upstream-error.js'
+import { UpstreamError } from '../upstream-error.js'
 import type { TokenSource } from './cached-token.js'
 import { type CliDescription, parseCliJson, runCli } from './cli-process.js'
 

@@ -1,6 +1,6 @@
 import { z } from 'zod'
-import { type Clock, systemClock } from '../../clock.js'
-import { UpstreamError } from '../../upstream-error.js'
+import { type Clock, systemClock } from '../../client/clock.js'
+import { UpstreamError } from '../upstream-error.js'
 import { callWorkspace, type WorkspaceHttpOptions } from '../workspace-http.js'
 import type { TokenSource } from './cached-token.js'
 

@@ -1,4 +1,4 @@
-import type { Clock } from '../../clock.js'
+import type { Clock } from '../../client/clock.js'
 import { type ConfigProfiles, readDatabricksConfig } from '../config-file.js'
 import { normaliseWorkspaceHost } from '../host.js'
 import type { WorkspaceAuth } from '../workspace-auth.js'

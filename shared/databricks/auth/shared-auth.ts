@@ -1,5 +1,5 @@
 import { createHash } from 'node:crypto'
-import { type Clock, systemClock } from '../../clock.js'
+import { type Clock, systemClock } from '../../client/clock.js'
 import type { WorkspaceAuth } from '../workspace-auth.js'
 import type { WorkspaceAuthSettings } from '../workspace-settings.js'
 import {

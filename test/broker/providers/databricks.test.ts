@@ -10,8 +10,8 @@ import {
   type DatabricksSettings,
   databricksSettingsFromEnv,
 } from '../../../shared/databricks/lakebase-settings.js'
-import { createLogger } from '../../../shared/logger.js'
-import { UpstreamError } from '../../../shared/upstream-error.js'
+import { UpstreamError } from '../../../shared/databricks/upstream-error.js'
+import { createLogger } from '../../../shared/process/logger.js'
 import { ManualClock } from '../../../testing/manual-clock.js'
 import { onUnhandled } from '../../../testing/unhandled.js'
 import { errorText } from '../../support/error-text.js'
@@ -20,7 +20,7 @@ import {
   createMockWorkspace,
   type MockWorkspace,
   type MockWorkspaceOptions,
-} from '../../workspace-kit/index.js'
+} from '../../testing/workspace/index.js'
 
 const server = setupServer()
 beforeAll(() => server.listen(onUnhandled('error')))

@@ -6,7 +6,7 @@ import {
   EmbeddedProvider,
   type EmbeddedProviderOptions,
 } from '../../../broker/providers/embedded.js'
-import { UpstreamError } from '../../../shared/upstream-error.js'
+import { UpstreamError } from '../../../shared/databricks/upstream-error.js'
 import { ManualClock } from '../../../testing/manual-clock.js'
 import { rejectionOf, waitFor } from '../../support/kit.js'
 import { adminSql, createTestDatabase, type TestDatabase } from '../../support/postgres.js'

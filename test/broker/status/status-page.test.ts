@@ -1,7 +1,7 @@
 import { describe, expect, it } from 'vitest'
 import type { ClientConfig } from '../../../broker/config.js'
 import type { StatusView } from '../../../broker/status/status-json.js'
-import { UpstreamError } from '../../../shared/upstream-error.js'
+import { UpstreamError } from '../../../shared/databricks/upstream-error.js'
 import { flush } from '../../../testing/manual-clock.js'
 import { brokerApp } from '../../support/broker-app.js'
 

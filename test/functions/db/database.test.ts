@@ -1,7 +1,7 @@
 import { afterEach, describe, expect, it } from 'vitest'
-import { Database } from '../../../functions/db/database.js'
-import { brokerCredentials } from '../../../shared/broker-client.js'
-import { AppError } from '../../../shared/errors.js'
+import { FunctionsDatabase } from '../../../functions/db/database.js'
+import { connectBroker } from '../../../shared/client/broker-client.js'
+import { LakebaseError } from '../../../shared/client/errors.js'
 import { ManualClock } from '../../../testing/manual-clock.js'
 import {
   captureLogs,
@@ -34,9 +34,9 @@ async function stack(
     options.brokerClock ? { clock: options.brokerClock } : {},
   )
   cleanup.push(() => broker.close())
-  const credentials = brokerCredentials({ url: broker.url, token: TEST_CLIENT_TOKEN })
+  const credentials = connectBroker({ url: broker.url, token: TEST_CLIENT_TOKEN })
   const logs = captureLogs('db')
-  const database = new Database({ credentials, logger: logs.logger, max: 3 })
+  const database = new FunctionsDatabase({ credentials, logger: logs.logger, max: 3 })
   cleanup.push(() => database.close())
   return { broker, credentials, database, logs }
 }
@@ -117,7 +117,7 @@ describe('Database', () => {
       db.execute(`insert into marks select 1 from pg_sleep(5) -- second`),
     )
     // Handled from the start: it rejects while killWhenRunning is still polling.
-    const refused = rejectionOf(write, AppError)
+    const refused = rejectionOf(write, LakebaseError)
     await killWhenRunning('second')
     const err = await refused
     expect(err).toMatchObject({ status: 503, code: 'DATABASE_UNAVAILABLE', retryAfter: 5 })
@@ -132,7 +132,7 @@ describe('Database', () => {
     })
     const err = await rejectionOf(
       database.run((db) => db.execute('select 1')),
-      AppError,
+      LakebaseError,
     )
     expect(err.code).toBe('CREDENTIAL_UNAVAILABLE')
     expect(database.stats().logins).toBe(0)
@@ -151,7 +151,7 @@ describe('Database', () => {
     })
     const err = await rejectionOf(
       database.run((db) => db.execute('select 1')),
-      AppError,
+      LakebaseError,
     )
     expect(err).toMatchObject({ status: 503, code: 'DATABASE_UNAVAILABLE', retryAfter: 5 })
   })

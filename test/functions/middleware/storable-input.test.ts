@@ -5,7 +5,7 @@ import {
   storableInput,
   unstorableJson,
 } from '../../../functions/middleware/storable-input.js'
-import { errorHandler } from '../../../shared/error-handler.js'
+import { errorHandler } from '../../../shared/process/error-handler.js'
 import { captureLogs } from '../../support/capture-logs.js'
 
 const nest = (depth: number) => `${'['.repeat(depth)}1${']'.repeat(depth)}`

@@ -8,7 +8,7 @@ import {
 } from '../../../shared/databricks/list-databases.js'
 import { bindWorkspaceCall } from '../../../shared/databricks/workspace-http.js'
 import { onUnhandled } from '../../../testing/unhandled.js'
-import { autoscalingListing, createMockWorkspace } from '../../workspace-kit/index.js'
+import { autoscalingListing, createMockWorkspace } from '../../testing/workspace/index.js'
 
 const server = setupServer()
 beforeAll(() => server.listen(onUnhandled('error')))

@@ -1,18 +1,18 @@
 import { setupServer } from 'msw/node'
 import { afterAll, afterEach, beforeAll, beforeEach, describe, expect, it } from 'vitest'
 import { z } from 'zod'
+import { UpstreamError } from '../../../shared/databricks/upstream-error.js'
 import {
   callWorkspace,
   WORKSPACE_CALL_TIMEOUT_MS,
   type WorkspaceRequest,
 } from '../../../shared/databricks/workspace-http.js'
-import { UpstreamError } from '../../../shared/upstream-error.js'
 import { ManualClock } from '../../../testing/manual-clock.js'
 import { onUnhandled } from '../../../testing/unhandled.js'
 import { deferred } from '../../support/deferred.js'
 import { errorText } from '../../support/error-text.js'
 import { rejectionOf } from '../../support/rejection.js'
-import { createMockWorkspace, type MockWorkspace } from '../../workspace-kit/index.js'
+import { createMockWorkspace, type MockWorkspace } from '../../testing/workspace/index.js'
 
 const server = setupServer()
 beforeAll(() => server.listen(onUnhandled('error')))

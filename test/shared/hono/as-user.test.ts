@@ -2,9 +2,9 @@ import { randomBytes } from 'node:crypto'
 import { Hono } from 'hono'
 import type postgres from 'postgres'
 import { afterAll, beforeAll, describe, expect, it } from 'vitest'
-import { type BrokerCredentials, brokerCredentials } from '../../../shared/broker-client.js'
-import type { ServedCredential } from '../../../shared/credential.js'
-import { AppError } from '../../../shared/errors.js'
+import { type BrokerCredentials, connectBroker } from '../../../shared/client/broker-client.js'
+import type { Credential } from '../../../shared/client/credential.js'
+import { LakebaseError } from '../../../shared/client/errors.js'
 import { type LakebaseEnv, lakebase } from '../../../shared/hono/lakebase.js'
 import { UserPools } from '../../../shared/hono/user-pools.js'
 import { sqlStats } from '../../../shared/postgres/create-sql.js'
@@ -59,7 +59,7 @@ afterAll(async () => {
 function notesApp(clock = new ManualClock()) {
   const sqlSeen = new Map<string, Set<postgres.Sql>>()
   const app = new Hono<LakebaseEnv>()
-  const credentials = brokerCredentials({ url: broker.url, token: TEST_CLIENT_TOKEN })
+  const credentials = connectBroker({ url: broker.url, token: TEST_CLIENT_TOKEN })
   app.use(
     '/api/*',
     lakebase({ credentials, asUser: { clock, idleMs: IDLE_MS }, env: lb.brokerEnv }),
@@ -167,7 +167,7 @@ describe('lakebase({ asUser: true }) on the MSW workspace and a row-level-securi
   })
 
   it('refuses asUser with sql, or with credentials that cannot ask for a user', () => {
-    const plain = brokerCredentials({ url: broker.url, token: TEST_CLIENT_TOKEN })
+    const plain = connectBroker({ url: broker.url, token: TEST_CLIENT_TOKEN })
     expect(() => lakebase({ asUser: true, sql: admin })).toThrow(/asUser/)
     const { forUser: _, ...withoutForUser } = plain
     expect(() => lakebase({ asUser: true, credentials: withoutForUser })).toThrow(/forUser/)
@@ -178,7 +178,7 @@ describe('lakebase({ asUser: true }) on the MSW workspace and a row-level-securi
 describe('UserPools', () => {
   it("refuses a login whose credential is not for the pool's identity, even from its own source", async () => {
     let user = ALICE
-    const served = (): ServedCredential => ({
+    const served = (): Credential => ({
       target: 'default',
       user,
       password: 'pw',
@@ -203,7 +203,7 @@ describe('UserPools', () => {
     const lease = await pools.acquire('any-token')
     expect(lease.user).toBe(ALICE)
     user = BOB
-    const err = await rejectionOf(lease.sql`select 1`, AppError)
+    const err = await rejectionOf(lease.sql`select 1`, LakebaseError)
     expect(err.code).toBe('CREDENTIAL_UNAVAILABLE')
     expect(pools.identities()).toEqual([ALICE])
     lease.release()

@@ -2,7 +2,7 @@ import { connect } from 'node:net'
 import { Hono } from 'hono'
 import { afterAll, beforeAll, describe, expect, it } from 'vitest'
 import { nodeHeaders, requestHeader } from '../../../shared/hono/request-header.js'
-import { listen, type RunningServer } from '../../../shared/http-server.js'
+import { listen, type RunningServer } from '../../../shared/process/http-server.js'
 import { type FunctionsStack, startFunctionsStack } from '../../support/functions.js'
 
 /**

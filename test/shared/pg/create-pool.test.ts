@@ -4,8 +4,8 @@ import { sql } from 'drizzle-orm'
 import { drizzle } from 'drizzle-orm/node-postgres'
 import type pg from 'pg'
 import { afterEach, describe, expect, it } from 'vitest'
-import { type BrokerCredentials, brokerCredentials } from '../../../shared/broker-client.js'
-import { AppError, LakebaseOptionError } from '../../../shared/errors.js'
+import { type BrokerCredentials, connectBroker } from '../../../shared/client/broker-client.js'
+import { LakebaseError, LakebaseOptionError } from '../../../shared/client/errors.js'
 import { type CreatePoolOptions, createPool } from '../../../shared/pg/create-pool.js'
 import { ManualClock } from '../../../testing/manual-clock.js'
 import { startTestBroker, TEST_CLIENT_TOKEN, tempDir } from '../../support/broker.js'
@@ -40,7 +40,7 @@ async function stack(
     clock: brokerClock,
   })
   cleanup.push(() => broker.close())
-  const credentials = brokerCredentials({ url: broker.url, token: TEST_CLIENT_TOKEN })
+  const credentials = connectBroker({ url: broker.url, token: TEST_CLIENT_TOKEN })
   const logs = captureLogs('pg')
   const pool = createPool({ credentials, env: {}, logger: logs.logger, max: 3, ...options.pool })
   cleanup.push(() => pool.end())
@@ -115,8 +115,8 @@ describe('createPool', () => {
   it('fails fast with CREDENTIAL_UNAVAILABLE, opening nothing, when the broker has no credential', async () => {
     const { pool } = await stack({ env: NO_CREDENTIAL })
     const started = performance.now()
-    const viaQuery = await rejectionOf(pool.query('select 1'), AppError)
-    const viaConnect = await rejectionOf(pool.connect(), AppError)
+    const viaQuery = await rejectionOf(pool.query('select 1'), LakebaseError)
+    const viaConnect = await rejectionOf(pool.connect(), LakebaseError)
     const viaCallback = await new Promise<Error | undefined>((resolve) => {
       pool.query('select 1', (err: Error | undefined) => resolve(err))
     })
@@ -226,7 +226,7 @@ describe('createPool', () => {
     for (const lakebase of [first, second]) {
       const { broker } = await startTestBroker(lakebase.brokerEnv)
       cleanup.push(() => broker.close())
-      clients.push(brokerCredentials({ url: broker.url, token: TEST_CLIENT_TOKEN }))
+      clients.push(connectBroker({ url: broker.url, token: TEST_CLIENT_TOKEN }))
     }
     let active = clients[0] as BrokerCredentials
     const switching: BrokerCredentials = {
@@ -348,7 +348,7 @@ describe('createPool({ readOnly: true })', () => {
 })
 
 describe('createPool options', () => {
-  const credentials = brokerCredentials({ url: 'http://127.0.0.1:1', token: 't' })
+  const credentials = connectBroker({ url: 'http://127.0.0.1:1', token: 't' })
 
   it.each([
     [{ credentials, max: 0 }, 'max'],

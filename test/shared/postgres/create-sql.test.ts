@@ -1,7 +1,7 @@
 import { drizzle } from 'drizzle-orm/postgres-js'
 import { afterEach, describe, expect, inject, it } from 'vitest'
-import { brokerCredentials } from '../../../shared/broker-client.js'
-import { AppError, LakebaseOptionError } from '../../../shared/errors.js'
+import { connectBroker } from '../../../shared/client/broker-client.js'
+import { LakebaseError, LakebaseOptionError } from '../../../shared/client/errors.js'
 import {
   type CreateSqlOptions,
   createSql,
@@ -36,7 +36,7 @@ async function staticStack(options: Partial<CreateSqlOptions> = {}, port?: numbe
   const { broker } = await startTestBroker(staticBrokerEnv(db, port ?? db.port))
   cleanup.push(() => broker.close())
   const logs = captureLogs('sql')
-  const credentials = brokerCredentials({ url: broker.url, token: TEST_CLIENT_TOKEN })
+  const credentials = connectBroker({ url: broker.url, token: TEST_CLIENT_TOKEN })
   const sql = createSql({ credentials, logger: logs.logger, max: 2, ...options })
   cleanup.push(() => sql.end({ timeout: 1 }))
   return { db, broker, sql, logs, credentials }
@@ -106,11 +106,11 @@ describe('createSql', () => {
     })
     cleanup.push(() => broker.close())
     const sql = createSql({
-      credentials: brokerCredentials({ url: broker.url, token: TEST_CLIENT_TOKEN }),
+      credentials: connectBroker({ url: broker.url, token: TEST_CLIENT_TOKEN }),
     })
     cleanup.push(() => sql.end({ timeout: 1 }))
     const started = performance.now()
-    const err = await rejectionOf(sql`select 1`, AppError)
+    const err = await rejectionOf(sql`select 1`, LakebaseError)
     expect(err).toMatchObject({ status: 503, code: 'CREDENTIAL_UNAVAILABLE' })
     expect(performance.now() - started).toBeLessThan(3_000)
     expect(sqlStats(sql)?.logins).toBe(0)
@@ -123,7 +123,7 @@ describe('createSql', () => {
     const { broker } = await startTestBroker(lakebase.brokerEnv, { clock: brokerClock })
     cleanup.push(() => broker.close())
     const logs = captureLogs('sql')
-    const credentials = brokerCredentials({ url: broker.url, token: TEST_CLIENT_TOKEN })
+    const credentials = connectBroker({ url: broker.url, token: TEST_CLIENT_TOKEN })
     // fetch_types off: postgres.js 3.4.9 drops the promise of the array-types query each new
     // connection runs, so a backend killed while it runs (this test kills them under load) makes
     // an unhandled rejection no caller can see (porsager/postgres#1192, #1223; README,

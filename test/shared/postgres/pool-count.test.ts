@@ -1,5 +1,5 @@
 import { afterEach, describe, expect, it } from 'vitest'
-import { brokerCredentials } from '../../../shared/broker-client.js'
+import { connectBroker } from '../../../shared/client/broker-client.js'
 import { createSql, sqlStats } from '../../../shared/postgres/create-sql.js'
 import { startTestBroker, staticBrokerEnv, TEST_CLIENT_TOKEN } from '../../support/broker.js'
 import { createTestDatabase, type TestDatabase } from '../../support/postgres.js'
@@ -19,7 +19,7 @@ afterEach(async () => {
 async function stack(env: Record<string, string>, db: TestDatabase) {
   const { broker } = await startTestBroker({ ...staticBrokerEnv(db), ...env })
   cleanup.push(() => broker.close())
-  const credentials = brokerCredentials({ url: broker.url, token: TEST_CLIENT_TOKEN })
+  const credentials = connectBroker({ url: broker.url, token: TEST_CLIENT_TOKEN })
   const sql = createSql({
     credentials,
     max: 3,

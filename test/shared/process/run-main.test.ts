@@ -1,5 +1,5 @@
 import { describe, expect, it } from 'vitest'
-import { AppError } from '../../../shared/errors.js'
+import { LakebaseError } from '../../../shared/client/errors.js'
 import { ConfigError } from '../../../shared/process/config-error.js'
 import { describeFatal, EXIT_CONFIG, EXIT_FAILURE } from '../../../shared/process/run-main.js'
 
@@ -12,7 +12,7 @@ describe('describeFatal: the one line and the exit code a failed command ends wi
     ],
     [
       'a request-time error: 1, its code and the suggestion it carries',
-      new AppError(503, 'LAKEBASE_NOT_CONFIGURED', 'no client token', {
+      new LakebaseError(503, 'LAKEBASE_NOT_CONFIGURED', 'no client token', {
         technicalDetails: { suggestion: 'set LAKEBASE_BROKER_TOKEN' },
       }),
       {

@@ -7,13 +7,13 @@ import { AZURE_DATABRICKS_RESOURCE_ID } from '../../../../shared/databricks/auth
 import { azureCliTokenSource } from '../../../../shared/databricks/auth/azure-cli.js'
 import { azureClientSecretTokenSource } from '../../../../shared/databricks/auth/azure-client-secret.js'
 import { resolveWorkspaceAuth } from '../../../../shared/databricks/auth/resolve.js'
+import { UpstreamError } from '../../../../shared/databricks/upstream-error.js'
 import { workspaceAuthSettingsFromEnv } from '../../../../shared/databricks/workspace-settings.js'
-import { UpstreamError } from '../../../../shared/upstream-error.js'
 import { ManualClock } from '../../../../testing/manual-clock.js'
 import { onUnhandled } from '../../../../testing/unhandled.js'
 import { writeCliStub } from '../../../support/cli-stub.js'
 import { rejectionOf } from '../../../support/rejection.js'
-import { createMockWorkspace, type MockWorkspace } from '../../../workspace-kit/index.js'
+import { createMockWorkspace, type MockWorkspace } from '../../../testing/workspace/index.js'
 
 const server = setupServer()
 beforeAll(() => server.listen(onUnhandled('error')))

@@ -4,7 +4,7 @@ import {
   type ExpiringToken,
   WORKSPACE_TOKEN_REFRESH_MARGIN_MS,
 } from '../../../../shared/databricks/auth/cached-token.js'
-import { UpstreamError } from '../../../../shared/upstream-error.js'
+import { UpstreamError } from '../../../../shared/databricks/upstream-error.js'
 import { ManualClock } from '../../../../testing/manual-clock.js'
 import { type Deferred, deferred } from '../../../support/deferred.js'
 

@@ -2,12 +2,12 @@ import { HttpResponse, http } from 'msw'
 import { setupServer } from 'msw/node'
 import { afterAll, afterEach, beforeAll, beforeEach, describe, expect, it, vi } from 'vitest'
 import { oauthM2mTokenSource } from '../../../../shared/databricks/auth/oauth-m2m.js'
-import { UpstreamError } from '../../../../shared/upstream-error.js'
+import { UpstreamError } from '../../../../shared/databricks/upstream-error.js'
 import { ManualClock } from '../../../../testing/manual-clock.js'
 import { onUnhandled } from '../../../../testing/unhandled.js'
 import { deferred } from '../../../support/deferred.js'
 import { errorText } from '../../../support/error-text.js'
-import { createMockWorkspace, type MockWorkspace } from '../../../workspace-kit/index.js'
+import { createMockWorkspace, type MockWorkspace } from '../../../testing/workspace/index.js'
 
 const server = setupServer()
 beforeAll(() => server.listen(onUnhandled('error')))

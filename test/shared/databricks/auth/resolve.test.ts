@@ -8,7 +8,7 @@ import type { WorkspaceAuthSettings } from '../../../../shared/databricks/worksp
 import { ManualClock } from '../../../../testing/manual-clock.js'
 import { onUnhandled } from '../../../../testing/unhandled.js'
 import { writeCliStub } from '../../../support/cli-stub.js'
-import { createMockWorkspace, type MockWorkspace } from '../../../workspace-kit/index.js'
+import { createMockWorkspace, type MockWorkspace } from '../../../testing/workspace/index.js'
 
 const server = setupServer()
 beforeAll(() => server.listen(onUnhandled('error')))

@@ -4,14 +4,14 @@ import { createProvider } from '../../../../broker/providers/create-provider.js'
 import { WorkspaceAuthRegistry } from '../../../../shared/databricks/auth/shared-auth.js'
 import { servingClientFromSettings } from '../../../../shared/databricks/serving-connect.js'
 import { workspaceAuthSettingsFromEnv } from '../../../../shared/databricks/workspace-settings.js'
-import { createLogger } from '../../../../shared/logger.js'
+import { createLogger } from '../../../../shared/process/logger.js'
 import { ManualClock } from '../../../../testing/manual-clock.js'
 import { onUnhandled } from '../../../../testing/unhandled.js'
 import {
   createMockServing,
   createMockWorkspace,
   type MockWorkspace,
-} from '../../../workspace-kit/index.js'
+} from '../../../testing/workspace/index.js'
 
 const server = setupServer()
 beforeAll(() => server.listen(onUnhandled('error')))

@@ -14,14 +14,14 @@ import {
   SimpleSpanProcessor,
 } from '@opentelemetry/sdk-trace-base'
 import { afterEach, beforeEach, describe, expect, it } from 'vitest'
-import { brokerCredentials } from '../../shared/broker-client.js'
-import { AppError } from '../../shared/errors.js'
-import { createPool } from '../../shared/pg/create-pool.js'
-import { createSql } from '../../shared/postgres/create-sql.js'
-import { METRICS, SPANS } from '../../shared/telemetry.js'
-import { startTestBroker, TEST_CLIENT_TOKEN } from '../support/broker.js'
-import { createTestDatabase } from '../support/postgres.js'
-import { rejectionOf } from '../support/rejection.js'
+import { connectBroker } from '../../../shared/client/broker-client.js'
+import { LakebaseError } from '../../../shared/client/errors.js'
+import { METRICS, SPANS } from '../../../shared/client/telemetry.js'
+import { createPool } from '../../../shared/pg/create-pool.js'
+import { createSql } from '../../../shared/postgres/create-sql.js'
+import { startTestBroker, TEST_CLIENT_TOKEN } from '../../support/broker.js'
+import { createTestDatabase } from '../../support/postgres.js'
+import { rejectionOf } from '../../support/rejection.js'
 
 const PASSWORD = 'test-superuser-password'
 /** A parameter value that must never reach a span or a metric. */
@@ -67,7 +67,7 @@ async function stack() {
     PGSSLMODE: 'disable',
   })
   cleanup.push(() => broker.close())
-  const credentials = brokerCredentials({ url: broker.url, token: TEST_CLIENT_TOKEN })
+  const credentials = connectBroker({ url: broker.url, token: TEST_CLIENT_TOKEN })
   return { broker, credentials }
 }
 
@@ -142,8 +142,8 @@ describe('OpenTelemetry', () => {
   })
 
   it('records a failed client fetch with its error code', async () => {
-    const credentials = brokerCredentials({ url: 'http://127.0.0.1:1', token: TEST_CLIENT_TOKEN })
-    const err = await rejectionOf(credentials.get(), AppError)
+    const credentials = connectBroker({ url: 'http://127.0.0.1:1', token: TEST_CLIENT_TOKEN })
+    const err = await rejectionOf(credentials.get(), LakebaseError)
     expect(err.code).toBe('LAKEBASE_NOT_CONFIGURED')
     const [span] = named(SPANS.refresh)
     expect(span?.status.code).toBe(2) // SpanStatusCode.ERROR

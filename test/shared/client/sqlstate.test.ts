@@ -1,18 +1,18 @@
 import { sql } from 'drizzle-orm'
 import { Hono } from 'hono'
 import { afterAll, beforeAll, describe, expect, it } from 'vitest'
-import { Database, type Db } from '../../../functions/db/database.js'
-import { brokerCredentials } from '../../../shared/broker-client.js'
-import { errorHandler } from '../../../shared/error-handler.js'
-import { AppError } from '../../../shared/errors.js'
+import { type Db, FunctionsDatabase } from '../../../functions/db/database.js'
+import { connectBroker } from '../../../shared/client/broker-client.js'
+import { LakebaseError } from '../../../shared/client/errors.js'
 import { MAX_AUTH_RETRIES, MAX_CONFLICT_RETRIES } from '../../../shared/postgres/create-sql.js'
+import { errorHandler } from '../../../shared/process/error-handler.js'
 import { startTestBroker, TEST_CLIENT_TOKEN } from '../../support/broker.js'
 import { captureLogs } from '../../support/capture-logs.js'
 import { adminSql, createTestDatabase, type TestDatabase } from '../../support/postgres.js'
 import { rejectionOf } from '../../support/rejection.js'
 
 /**
- * The SQLSTATE table (shared/db/sqlstate.ts), row by row, against the suite's real Postgres:
+ * The SQLSTATE table (shared/client/sqlstate.ts), row by row, against the suite's real Postgres:
  * each case makes Postgres produce the error, then checks the answer, whether it was retried,
  * that nothing was written, and that the value it tried to write is in no log line.
  */
@@ -69,8 +69,8 @@ async function databaseAs(
     PGSSLMODE: 'disable',
   })
   const logs = captureLogs('db')
-  const credentials = brokerCredentials({ url: broker.url, token: TEST_CLIENT_TOKEN })
-  const database = new Database({
+  const credentials = connectBroker({ url: broker.url, token: TEST_CLIENT_TOKEN })
+  const database = new FunctionsDatabase({
     credentials,
     logger: logs.logger,
     max: 2,
@@ -233,7 +233,7 @@ describe('the SQLSTATE table', () => {
     const value = `user-data-${c.row.slice(0, 5)}-${suffix}@example.com`
     const err = await rejectionOf(
       database.run((d) => c.write(d, value), { name: 'write witness' }),
-      AppError,
+      LakebaseError,
     )
     expect(err.status).toBe(c.status)
     expect(err.code).toBe(c.errorCode)

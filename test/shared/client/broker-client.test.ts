@@ -1,16 +1,16 @@
 import { join } from 'node:path'
 import { afterEach, describe, expect, it } from 'vitest'
-import type { RunningBroker } from '../../broker/broker.js'
+import type { RunningBroker } from '../../../broker/broker.js'
 import {
-  brokerCredentials,
   CLIENT_MIN_TTL_MS,
+  connectBroker,
   RECHECK_INTERVAL_MS,
-} from '../../shared/broker-client.js'
-import { AppError } from '../../shared/errors.js'
-import { ManualClock } from '../../testing/manual-clock.js'
-import { startTestBroker, TEST_CLIENT_TOKEN, tempDir } from '../support/broker.js'
-import { freePort } from '../support/free-port.js'
-import { rejectionOf } from '../support/rejection.js'
+} from '../../../shared/client/broker-client.js'
+import { LakebaseError } from '../../../shared/client/errors.js'
+import { ManualClock } from '../../../testing/manual-clock.js'
+import { startTestBroker, TEST_CLIENT_TOKEN, tempDir } from '../../support/broker.js'
+import { freePort } from '../../support/free-port.js'
+import { rejectionOf } from '../../support/rejection.js'
 
 const staticEnv = {
   PGUSER: 'app_user',
@@ -36,7 +36,7 @@ async function broker(env: Record<string, string> = {}) {
 describe('brokerCredentials', () => {
   it('reads the credential from a broker over loopback HTTP', async () => {
     const { url } = await broker()
-    const client = brokerCredentials({ url, token: TEST_CLIENT_TOKEN })
+    const client = connectBroker({ url, token: TEST_CLIENT_TOKEN })
     const credential = await client.get()
     expect(credential).toMatchObject({
       user: 'app_user',
@@ -54,13 +54,13 @@ describe('brokerCredentials', () => {
     expect(url).toBe(`unix:${socket}`)
     const { stat } = await import('node:fs/promises')
     expect((await stat(socket)).mode & 0o777).toBe(0o600)
-    const client = brokerCredentials({ url, token: TEST_CLIENT_TOKEN })
+    const client = connectBroker({ url, token: TEST_CLIENT_TOKEN })
     expect((await client.get()).password).toBe('static-secret-password-1')
   })
 
   it('serves many concurrent callers from one broker request, then from memory', async () => {
     const { url, broker: b } = await broker()
-    const client = brokerCredentials({ url, token: TEST_CLIENT_TOKEN })
+    const client = connectBroker({ url, token: TEST_CLIENT_TOKEN })
     const results = await Promise.all(Array.from({ length: 200 }, () => client.get()))
     expect(new Set(results.map((r) => r.password)).size).toBe(1)
     await client.get()
@@ -75,7 +75,7 @@ describe('brokerCredentials', () => {
   it('answers from memory until the broker’s refresh point, then asks it once more', async () => {
     const { url, broker: b } = await broker()
     const clock = new ManualClock(Date.now())
-    const client = brokerCredentials({ url, token: TEST_CLIENT_TOKEN, clock })
+    const client = connectBroker({ url, token: TEST_CLIENT_TOKEN, clock })
     const first = await client.get()
     const requests = async () =>
       b.metrics.registry.getSingleMetricAsString('lakebase_broker_requests_total')
@@ -89,8 +89,8 @@ describe('brokerCredentials', () => {
 
   it('answers LAKEBASE_NOT_CONFIGURED with a suggestion when no broker is listening', async () => {
     const port = await freePort()
-    const client = brokerCredentials({ url: `http://127.0.0.1:${port}`, token: TEST_CLIENT_TOKEN })
-    const err = await rejectionOf(client.get(), AppError)
+    const client = connectBroker({ url: `http://127.0.0.1:${port}`, token: TEST_CLIENT_TOKEN })
+    const err = await rejectionOf(client.get(), LakebaseError)
     expect(err.status).toBe(503)
     expect(err.code).toBe('LAKEBASE_NOT_CONFIGURED')
     expect(String(err.technicalDetails.suggestion)).toContain('npm run broker')
@@ -100,8 +100,8 @@ describe('brokerCredentials', () => {
   it('answers LAKEBASE_NOT_CONFIGURED when the broker refuses the client token', async () => {
     const { url } = await broker()
     const err = await rejectionOf(
-      brokerCredentials({ url, token: 'wrong-token-0000000000' }).get(),
-      AppError,
+      connectBroker({ url, token: 'wrong-token-0000000000' }).get(),
+      LakebaseError,
     )
     expect(err.code).toBe('LAKEBASE_NOT_CONFIGURED')
     expect(err.message).toContain('BROKER_UNAUTHORIZED')
@@ -117,8 +117,8 @@ describe('brokerCredentials', () => {
       return s
     })
     const err = await rejectionOf(
-      brokerCredentials({ url, token: TEST_CLIENT_TOKEN }).get(),
-      AppError,
+      connectBroker({ url, token: TEST_CLIENT_TOKEN }).get(),
+      LakebaseError,
     )
     expect(err.code).toBe('CREDENTIAL_UNAVAILABLE')
     expect(err.retryAfter).toBeGreaterThanOrEqual(1)
@@ -131,7 +131,7 @@ describe('brokerCredentials', () => {
   it('keeps its last good credential while the broker is down, until it nears expiry', async () => {
     const { url, broker: b } = await broker()
     const clock = new ManualClock(Date.now())
-    const client = brokerCredentials({ url, token: TEST_CLIENT_TOKEN, clock })
+    const client = connectBroker({ url, token: TEST_CLIENT_TOKEN, clock })
     const first = await client.get()
     await b.close()
     running.splice(0)
@@ -139,18 +139,18 @@ describe('brokerCredentials', () => {
     expect((await client.get()).password).toBe(first.password)
     clock.jump(Date.parse(first.expiresAt) - clock.now() - CLIENT_MIN_TTL_MS)
     expect(client.current()).toBeUndefined()
-    expect((await rejectionOf(client.get(), AppError)).code).toBe('LAKEBASE_NOT_CONFIGURED')
+    expect((await rejectionOf(client.get(), LakebaseError)).code).toBe('LAKEBASE_NOT_CONFIGURED')
   })
 
   it('gives a password function that never rejects, even with no broker', async () => {
     const port = await freePort()
-    const client = brokerCredentials({ url: `http://127.0.0.1:${port}`, token: TEST_CLIENT_TOKEN })
+    const client = connectBroker({ url: `http://127.0.0.1:${port}`, token: TEST_CLIENT_TOKEN })
     await expect(client.password()).resolves.toBe('')
   })
 
   it('asks the broker again after forget()', async () => {
     const { url, broker: b } = await broker()
-    const client = brokerCredentials({ url, token: TEST_CLIENT_TOKEN })
+    const client = connectBroker({ url, token: TEST_CLIENT_TOKEN })
     await client.get()
     client.forget()
     expect(client.current()).toBeUndefined()
@@ -163,7 +163,7 @@ describe('brokerCredentials', () => {
 
   it('reports a forgotten credential to the broker, which mints a new version', async () => {
     const { url, broker: b } = await broker()
-    const client = brokerCredentials({ url, token: TEST_CLIENT_TOKEN })
+    const client = connectBroker({ url, token: TEST_CLIENT_TOKEN })
     const first = await client.get()
     client.forget()
     const answers = await Promise.all(Array.from({ length: 50 }, () => client.get()))
@@ -182,8 +182,8 @@ describe('brokerCredentials', () => {
 
   it('reports a version it was told of, for a client that does not hold it (a Worker request)', async () => {
     const { url, broker: b } = await broker()
-    const first = await brokerCredentials({ url, token: TEST_CLIENT_TOKEN }).get()
-    const another = brokerCredentials({ url, token: TEST_CLIENT_TOKEN })
+    const first = await connectBroker({ url, token: TEST_CLIENT_TOKEN }).get()
+    const another = connectBroker({ url, token: TEST_CLIENT_TOKEN })
     another.forget(first.version)
     expect((await another.get()).version).not.toBe(first.version)
     expect(
@@ -195,7 +195,7 @@ describe('brokerCredentials', () => {
     const port = await freePort()
     const brokerUrl = `http://127.0.0.1:${port}`
     const first = await broker({ BROKER_PORT: String(port) })
-    const client = brokerCredentials({ url: brokerUrl, token: TEST_CLIENT_TOKEN })
+    const client = connectBroker({ url: brokerUrl, token: TEST_CLIENT_TOKEN })
     const held = await client.get()
     await first.broker.close()
     running.splice(0)
@@ -220,12 +220,12 @@ describe('brokerCredentials', () => {
     await new Promise<void>((r) => silent.listen(0, '127.0.0.1', () => r()))
     const { port } = silent.address() as import('node:net').AddressInfo
     try {
-      const client = brokerCredentials({
+      const client = connectBroker({
         url: `http://127.0.0.1:${port}`,
         token: TEST_CLIENT_TOKEN,
         timeoutMs: 200,
       })
-      const err = await rejectionOf(client.get(), AppError)
+      const err = await rejectionOf(client.get(), LakebaseError)
       expect(err.code).toBe('CREDENTIAL_UNAVAILABLE')
       expect(err.message).toContain('200 ms')
     } finally {

@@ -1,4 +1,4 @@
-export * from '../../testing/index.js'
+export * from '../../../testing/index.js'
 export {
   type AutoscalingListing,
   autoscalingListing,

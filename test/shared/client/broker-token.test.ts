@@ -1,8 +1,12 @@
 import { stat } from 'node:fs/promises'
 import { join } from 'node:path'
 import { describe, expect, it } from 'vitest'
-import { brokerTokenFile, clientBrokerToken, ensureTokenFile } from '../../shared/broker-token.js'
-import { tempDir } from '../support/broker.js'
+import {
+  brokerTokenFile,
+  clientBrokerToken,
+  ensureTokenFile,
+} from '../../../shared/client/broker-token.js'
+import { tempDir } from '../../support/broker.js'
 
 describe('the broker token file', () => {
   it('is generated once with mode 0600 in a 0700 folder, and read back by clients', async () => {

@@ -3,7 +3,7 @@ import type { RunningBroker } from '../../broker/broker.js'
 import { type CheckResult, doctor, runChecks } from '../../cli/setup/doctor.js'
 import { runMigrations } from '../../functions/db/migrate.js'
 import { migrateViaBroker } from '../../functions/db/migrate-via-broker.js'
-import { brokerCredentials } from '../../shared/broker-client.js'
+import { connectBroker } from '../../shared/client/broker-client.js'
 import { startTestBroker, TEST_CLIENT_TOKEN, tempDir } from '../support/broker.js'
 import { type LakebaseLike, lakebaseLike } from '../support/lakebase-like.js'
 import { spawnTs } from '../support/process.js'
@@ -33,7 +33,7 @@ describe('npm run doctor', () => {
   beforeAll(async () => {
     lakebase = await lakebaseLike({ lifetimeS: 3600 })
     ;({ broker } = await startTestBroker(lakebase.brokerEnv))
-    await migrateViaBroker(brokerCredentials({ url: broker.url, token: TEST_CLIENT_TOKEN }))
+    await migrateViaBroker(connectBroker({ url: broker.url, token: TEST_CLIENT_TOKEN }))
     home = await tempDir('lakebase-doctor-')
     env = {
       ...lakebase.brokerEnv,

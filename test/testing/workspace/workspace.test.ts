@@ -1,9 +1,9 @@
 import { decodeJwt } from 'jose'
 import { setupServer } from 'msw/node'
 import { afterAll, afterEach, beforeAll, describe, expect, it } from 'vitest'
-import { ManualClock } from '../../testing/manual-clock.js'
-import { onUnhandled } from '../../testing/unhandled.js'
-import { freePort } from '../support/free-port.js'
+import { ManualClock } from '../../../testing/manual-clock.js'
+import { onUnhandled } from '../../../testing/unhandled.js'
+import { freePort } from '../../support/free-port.js'
 import { createMockWorkspace } from './index.js'
 
 const server = setupServer()

@@ -1,4 +1,4 @@
-import { AppError } from '../errors.js'
+import { LakebaseError } from '../client/errors.js'
 
 /** Sent with 503 DATABASE_UNAVAILABLE: a restarting Postgres is usually back within seconds. */
 export const DATABASE_RETRY_AFTER_S = 5
@@ -10,7 +10,7 @@ export const TIMEOUT_RETRY_AFTER_S = 5
 /** The migrate command, as the suggestion of DATABASE_NOT_MIGRATED names it. */
 export const MIGRATE_COMMAND = '`npm run migrate` (or `npx lakebase-broker migrate`)'
 
-export type Failure =
+export type DatabaseFailure =
   | 'auth'
   | 'role'
   | 'connection'
@@ -36,7 +36,7 @@ export type Retry = 'login' | 'unless-ran' | 'conflict' | 'never'
 
 /** What the database layer does about one kind of failure. */
 export interface Rule {
-  failure: Failure
+  failure: DatabaseFailure
   retry: Retry
   /** The connection (and the pool that made it) can no longer be trusted: open a new pool. */
   retire: boolean
@@ -47,7 +47,7 @@ export interface Rule {
   wakes: boolean
 }
 
-const rule = (failure: Failure, retry: Retry, extra: Partial<Rule> = {}): Rule => ({
+const rule = (failure: DatabaseFailure, retry: Retry, extra: Partial<Rule> = {}): Rule => ({
   failure,
   retry,
   retire: false,
@@ -110,7 +110,7 @@ const VALUE_CLASS = rule('value', 'never')
 const OTHER = rule('other', 'never')
 
 /** The SQLSTATE or driver code of an error, looking through drizzle's wrapper. */
-export function codeOf(err: unknown): string | undefined {
+export function sqlstateOf(err: unknown): string | undefined {
   for (
     let e: unknown = err, depth = 0;
     e && depth < 5;
@@ -124,8 +124,8 @@ export function codeOf(err: unknown): string | undefined {
 
 /** The table's row for an error; `other` for anything it does not list (and for AppErrors). */
 export function ruleFor(err: unknown): Rule {
-  if (err instanceof AppError) return OTHER
-  const code = codeOf(err)
+  if (err instanceof LakebaseError) return OTHER
+  const code = sqlstateOf(err)
   if (code === undefined) return OTHER
   const listed = RULES[code]
   if (listed) return listed
@@ -135,7 +135,7 @@ export function ruleFor(err: unknown): Rule {
 }
 
 /** The kind of failure an error is. */
-export function classify(err: unknown): Failure {
+export function classifyDatabaseError(err: unknown): DatabaseFailure {
   return ruleFor(err).failure
 }
 
@@ -147,30 +147,33 @@ export interface AnswerContext {
 
 /**
  * The answer for a database error, by the table above; undefined for `other` (a bug).
- * An AppError anywhere in the cause chain (e.g. CREDENTIAL_UNAVAILABLE under drizzle's wrapper)
+ * An LakebaseError anywhere in the cause chain (e.g. CREDENTIAL_UNAVAILABLE under drizzle's wrapper)
  * is the answer itself.
  */
-export function answerFor(err: unknown, context: AnswerContext = {}): AppError | undefined {
+export function databaseErrorAnswer(
+  err: unknown,
+  context: AnswerContext = {},
+): LakebaseError | undefined {
   const app = appErrorIn(err)
   if (app) return app
-  const failure = classify(err)
-  return failure === 'other' ? undefined : toAppError(failure, err, context)
+  const failure = classifyDatabaseError(err)
+  return failure === 'other' ? undefined : toLakebaseError(failure, err, context)
 }
 
-function appErrorIn(err: unknown): AppError | undefined {
+function appErrorIn(err: unknown): LakebaseError | undefined {
   for (
     let e: unknown = err, depth = 0;
     e && depth < 5;
     e = (e as { cause?: unknown }).cause, depth++
   ) {
-    if (e instanceof AppError) return e
+    if (e instanceof LakebaseError) return e
   }
   return undefined
 }
 
 /** Postgres's own message, when its class never carries a value from the statement. */
-export function safeMessage(err: unknown): string | undefined {
-  const code = codeOf(err)
+export function safeDatabaseMessage(err: unknown): string | undefined {
+  const code = sqlstateOf(err)
   // Class 22 and 23 messages quote the offending value ("invalid input syntax: …",
   // "Key (email)=(…) already exists"), P0001 whatever a function raised: user data.
   if (code === undefined || /^(22|23|P0)/.test(code)) return undefined
@@ -204,21 +207,21 @@ export function grantFor(role: string, object: { kind: string; name: string } | 
 }
 
 /** The error body for a failure the table lists. */
-export function toAppError(
-  failure: Exclude<Failure, 'other'>,
+export function toLakebaseError(
+  failure: Exclude<DatabaseFailure, 'other'>,
   err: unknown,
   context: AnswerContext = {},
-): AppError {
-  const sqlstate = codeOf(err)
+): LakebaseError {
+  const sqlstate = sqlstateOf(err)
   const unavailable = (message: string, errorType: string, retryAfter = DATABASE_RETRY_AFTER_S) =>
-    new AppError(503, 'DATABASE_UNAVAILABLE', message, {
+    new LakebaseError(503, 'DATABASE_UNAVAILABLE', message, {
       technicalDetails: { error_type: errorType, code: sqlstate },
       retryAfter,
       cause: err,
     })
   switch (failure) {
     case 'value':
-      return new AppError(
+      return new LakebaseError(
         400,
         'INVALID_REQUEST',
         'The database cannot store a value in the request',
@@ -228,7 +231,7 @@ export function toAppError(
         },
       )
     case 'role':
-      return new AppError(
+      return new LakebaseError(
         503,
         'LAKEBASE_NOT_CONFIGURED',
         'Postgres refused the login: the role or database does not exist',
@@ -243,8 +246,8 @@ export function toAppError(
         },
       )
     case 'not-migrated': {
-      const message = safeMessage(err)
-      return new AppError(503, 'DATABASE_NOT_MIGRATED', 'The database has not been migrated', {
+      const message = safeDatabaseMessage(err)
+      return new LakebaseError(503, 'DATABASE_NOT_MIGRATED', 'The database has not been migrated', {
         technicalDetails: {
           error_type: 'NotMigrated',
           sqlstate,
@@ -256,9 +259,9 @@ export function toAppError(
     }
     case 'permission': {
       const role = context.user ?? 'the app role'
-      const object = deniedObject(safeMessage(err))
+      const object = deniedObject(safeDatabaseMessage(err))
       const what = object ? `${object.kind} ${object.name}` : 'an object it uses'
-      return new AppError(
+      return new LakebaseError(
         503,
         'DATABASE_PERMISSION_DENIED',
         `The role ${role} has no permission on ${what}`,
@@ -275,18 +278,23 @@ export function toAppError(
       )
     }
     case 'timeout':
-      return new AppError(503, 'DATABASE_TIMEOUT', 'The statement ran past statement_timeout', {
-        technicalDetails: {
-          error_type: 'StatementTimeout',
-          sqlstate,
-          suggestion:
-            'retry; if it keeps happening, look for a held lock or raise LAKEBASE_STATEMENT_TIMEOUT_MS',
+      return new LakebaseError(
+        503,
+        'DATABASE_TIMEOUT',
+        'The statement ran past statement_timeout',
+        {
+          technicalDetails: {
+            error_type: 'StatementTimeout',
+            sqlstate,
+            suggestion:
+              'retry; if it keeps happening, look for a held lock or raise LAKEBASE_STATEMENT_TIMEOUT_MS',
+          },
+          retryAfter: TIMEOUT_RETRY_AFTER_S,
+          cause: err,
         },
-        retryAfter: TIMEOUT_RETRY_AFTER_S,
-        cause: err,
-      })
+      )
     case 'conflict':
-      return new AppError(
+      return new LakebaseError(
         503,
         'DATABASE_CONFLICT',
         'Concurrent transactions collided (serialization failure or deadlock)',

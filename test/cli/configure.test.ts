@@ -3,12 +3,12 @@ import { join } from 'node:path'
 import { PassThrough } from 'node:stream'
 import { select } from '@inquirer/prompts'
 import { afterAll, beforeAll, describe, expect, it } from 'vitest'
-import { startBroker } from '../../broker/broker.js'
+import { startBrokerFromConfig } from '../../broker/broker.js'
 import { resolveBrokerConfig } from '../../broker/config.js'
 import { type ConfigureIo, configure, type SelectPrompt } from '../../cli/setup/configure.js'
 import { migrateViaBroker } from '../../functions/db/migrate-via-broker.js'
-import { brokerCredentials } from '../../shared/broker-client.js'
-import { loadEnv } from '../../shared/env.js'
+import { connectBroker } from '../../shared/client/broker-client.js'
+import { loadEnv } from '../../shared/process/env.js'
 import { TEST_CLIENT_TOKEN, tempDir } from '../support/broker.js'
 import { captureLogs } from '../support/capture-logs.js'
 import { freePort } from '../support/free-port.js'
@@ -20,7 +20,7 @@ import {
   type MockWorkspace,
   type MockWorkspaceServer,
   serveMockWorkspace,
-} from '../workspace-kit/index.js'
+} from '../testing/workspace/index.js'
 
 const ENDPOINT = 'projects/shop/branches/main/endpoints/primary'
 
@@ -125,12 +125,12 @@ describe('npm run configure against a workspace on loopback', () => {
       BROKER_TOKEN: TEST_CLIENT_TOKEN,
       BROKER_PORT: '0',
     })
-    const broker = await startBroker({
+    const broker = await startBrokerFromConfig({
       config: resolveBrokerConfig(env),
       logger: captureLogs('broker').logger,
     })
     try {
-      const credentials = brokerCredentials({ url: broker.url, token: TEST_CLIENT_TOKEN })
+      const credentials = connectBroker({ url: broker.url, token: TEST_CLIENT_TOKEN })
       const migrated = await migrateViaBroker(credentials)
       expect(migrated).toMatchObject({ user: lakebase.role, database: lakebase.db.database })
     } finally {

@@ -1,13 +1,13 @@
 import { z } from 'zod'
+import { type Env, envValue } from '../process/env.js'
 import {
   BROKER_TIMEOUT_MS,
   type BrokerCredentials,
-  brokerCredentials as connectToBroker,
+  connectBroker,
   DEFAULT_BROKER_URL,
 } from './broker-client.js'
 import { brokerTokenFile, readTokenFile } from './broker-token.js'
 import type { Clock } from './clock.js'
-import { type Env, envValue } from './env.js'
 import { LakebaseOptionError } from './errors.js'
 import { readOnlyTargetName } from './read-only-target.js'
 
@@ -122,7 +122,7 @@ export function brokerCredentials(options: BrokerCredentialsOptions = {}): Broke
   const key = JSON.stringify([url, target, token ?? `file:${tokenFile}`, timeoutMs])
   const existing = custom ? undefined : shared.get(key)
   if (existing) return existing
-  const client = connectToBroker({
+  const client = connectBroker({
     url,
     token: tokenSource,
     target,

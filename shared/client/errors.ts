@@ -21,7 +21,7 @@ export interface AppErrorOptions {
  * A request-time failure with a stable `error_code`. Messages and technical details are
  * shown to clients, so they must never hold a password, token or secret.
  */
-export class AppError extends Error {
+export class LakebaseError extends Error {
   readonly technicalDetails: Record<string, unknown>
   readonly retryAfter: number | null
 
@@ -32,7 +32,7 @@ export class AppError extends Error {
     options: AppErrorOptions = {},
   ) {
     super(message, { cause: options.cause })
-    this.name = 'AppError'
+    this.name = 'LakebaseError'
     this.technicalDetails = options.technicalDetails ?? {}
     this.retryAfter = options.retryAfter ?? null
   }

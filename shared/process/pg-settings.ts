@@ -1,7 +1,7 @@
-import type { SslMode } from './credential.js'
+import type { SslMode } from '../client/credential.js'
+import { postgresSettings } from './common-settings.js'
 import type { Env } from './env.js'
-import { postgresSettings } from './process/common-settings.js'
-import { parseSettings } from './process/settings.js'
+import { parseSettings } from './settings.js'
 
 export const DEFAULT_PG_PORT = 5432
 export const DEFAULT_SSL_MODE: SslMode = 'require'

@@ -1,6 +1,6 @@
 import { delay, type HttpHandler, HttpResponse, http } from 'msw'
-import { databricksError, type ScriptStep } from '../../testing/script.js'
-import { connectionReset, type MockWorkspace } from '../../testing/workspace.js'
+import { databricksError, type ScriptStep } from '../../../testing/script.js'
+import { connectionReset, type MockWorkspace } from '../../../testing/workspace.js'
 
 /** The model serving calls, by the name they are counted and scripted under. */
 export type ServingRoute = 'invocations' | 'listServingEndpoints'

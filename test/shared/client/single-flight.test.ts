@@ -1,6 +1,6 @@
 import { describe, expect, it } from 'vitest'
-import { singleFlight } from '../../shared/single-flight.js'
-import { deferred, rejectionOf } from '../support/kit.js'
+import { singleFlight } from '../../../shared/client/single-flight.js'
+import { deferred, rejectionOf } from '../../support/kit.js'
 
 /** A run the test settles by hand, counting how often it was started. */
 function scriptedRun<T>() {

@@ -1,19 +1,19 @@
 import { afterAll, afterEach, beforeAll, describe, expect, it, vi } from 'vitest'
-import { type BrokerCredentials, brokerCredentials } from '../../shared/broker-client.js'
-import type { SslMode } from '../../shared/credential.js'
-import { codeOf } from '../../shared/db/sqlstate.js'
-import type { Env } from '../../shared/env.js'
-import { LakebaseOptionError } from '../../shared/errors.js'
-import { createPool } from '../../shared/pg/create-pool.js'
-import { createSql } from '../../shared/postgres/create-sql.js'
-import { sslOption, tlsOptions } from '../../shared/tls.js'
-import { startTestBroker, TEST_CLIENT_TOKEN } from '../support/broker.js'
+import { type BrokerCredentials, connectBroker } from '../../../shared/client/broker-client.js'
+import type { SslMode } from '../../../shared/client/credential.js'
+import { LakebaseOptionError } from '../../../shared/client/errors.js'
+import { sqlstateOf } from '../../../shared/client/sqlstate.js'
+import { sslOption, tlsOptions } from '../../../shared/client/tls.js'
+import { createPool } from '../../../shared/pg/create-pool.js'
+import { createSql } from '../../../shared/postgres/create-sql.js'
+import type { Env } from '../../../shared/process/env.js'
+import { startTestBroker, TEST_CLIENT_TOKEN } from '../../support/broker.js'
 import {
   CERT_HOST,
   OTHER_HOST,
   startTlsPostgres,
   type TlsPostgres,
-} from '../support/tls-postgres.js'
+} from '../../support/tls-postgres.js'
 
 /** One way of reaching Postgres; every row of the matrix runs through each. */
 interface Driver {
@@ -62,7 +62,7 @@ beforeAll(async () => {
   for (const host of [CERT_HOST, OTHER_HOST, 'localhost']) {
     const { broker } = await startTestBroker({ ...server.brokerEnv(host), PGSSLMODE: 'require' })
     stops.push(() => broker.close())
-    credentialsAt.set(host, brokerCredentials({ url: broker.url, token: TEST_CLIENT_TOKEN }))
+    credentialsAt.set(host, connectBroker({ url: broker.url, token: TEST_CLIENT_TOKEN }))
   }
 })
 
@@ -94,7 +94,7 @@ async function refusal(attempt: Promise<boolean>): Promise<{ code?: string; mess
   for (let e = outcome as Error | undefined; e instanceof Error; e = e.cause as Error | undefined) {
     messages.push(e.message)
   }
-  return { code: codeOf(outcome), message: messages.join(' <- ') }
+  return { code: sqlstateOf(outcome), message: messages.join(' <- ') }
 }
 
 describe.each(drivers)('TLS through $name', (driver) => {

@@ -2,7 +2,7 @@ import { randomBytes } from 'node:crypto'
 import { mkdir, readFile, writeFile } from 'node:fs/promises'
 import { homedir } from 'node:os'
 import { dirname, join } from 'node:path'
-import { type Env, envValue } from './env.js'
+import { type Env, envValue } from '../process/env.js'
 
 /** 32 random bytes: as strong as the tokens Vault and the EKS agent hand their callers. */
 const GENERATED_TOKEN_BYTES = 32

@@ -1,7 +1,7 @@
 import pMemoize from 'p-memoize'
 import { type Clock, systemClock } from './clock.js'
-import { type ServedCredential, servedCredentialSchema } from './credential.js'
-import { AppError } from './errors.js'
+import { type Credential, servedCredentialSchema } from './credential.js'
+import { LakebaseError } from './errors.js'
 import { traceRefresh, watchCredential } from './telemetry.js'
 
 export const DEFAULT_BROKER_URL = 'http://127.0.0.1:8990'
@@ -20,8 +20,10 @@ export const BROKER_UNREACHABLE_RETRY_AFTER_S = 1
 /** Past the refresh point (broker stale or down), ask the broker again at most this often. */
 export const RECHECK_INTERVAL_MS = 1_000
 /**
- * The header that carries an end user's Databricks access token to the broker, for a credential
- * on that user's behalf (`forUser`). The broker's name for it, `USER_TOKEN_HEADER`, is the same.
+ * The header that carries an end user's Databricks access token (what the Apps proxy forwards as
+ * `X-Forwarded-Access-Token`) to the broker's `GET /v1/credentials/{target}` and its `/refresh`,
+ * for a credential on that user's behalf (`forUser`). A header, never the URL: URLs end up in
+ * access logs and proxies' histories.
  */
 export const USER_TOKEN_HEADER = 'x-lakebase-user-token'
 
@@ -42,7 +44,7 @@ export function isAccessToken(token: string): boolean {
  */
 export const FOR_USER_MAX_CLIENTS = 256
 
-export interface BrokerClientOptions {
+export interface ConnectBrokerOptions {
   /** `http://host:port` or `unix:/path/to/socket`; `LAKEBASE_BROKER_URL`. */
   url: string
   /**
@@ -61,12 +63,12 @@ export interface BrokerCredentials {
   readonly target: string
   /**
    * A credential valid for at least {@link CLIENT_MIN_TTL_MS}: from memory until the broker's
-   * refresh point, then from the broker (one request however many callers). Throws an AppError
+   * refresh point, then from the broker (one request however many callers). Throws an LakebaseError
    * (503 `CREDENTIAL_UNAVAILABLE` or `LAKEBASE_NOT_CONFIGURED`) when there is none.
    */
-  get(): Promise<ServedCredential>
+  get(): Promise<Credential>
   /** The held credential if it is still valid, without any I/O. */
-  current(): ServedCredential | undefined
+  current(): Credential | undefined
   /**
    * For a driver's password callback: never rejects. Without a valid credential it resolves
    * to an empty string, which Postgres refuses at once instead of a hung connection.
@@ -89,7 +91,7 @@ export interface BrokerCredentials {
 }
 
 interface Held {
-  credential: ServedCredential
+  credential: Credential
   expiresAt: number
   nextCheckAt: number
 }
@@ -104,7 +106,7 @@ const CREDENTIAL = 'credential'
  * point (a `has` that reads the clock), concurrent callers share the one request in flight, and a
  * failed request is not kept, so the next call asks again.
  */
-export function brokerCredentials(options: BrokerClientOptions): BrokerCredentials {
+export function connectBroker(options: ConnectBrokerOptions): BrokerCredentials {
   const users = new Map<string, BrokerCredentials>()
   const client = connect(options, undefined)
   client.forUser = (userToken) => {
@@ -122,7 +124,7 @@ export function brokerCredentials(options: BrokerClientOptions): BrokerCredentia
 }
 
 /** One target's client; with `userToken`, on behalf of that user. */
-function connect(options: BrokerClientOptions, userToken: string | undefined): BrokerCredentials {
+function connect(options: ConnectBrokerOptions, userToken: string | undefined): BrokerCredentials {
   const target = options.target ?? 'default'
   const clock = options.clock ?? systemClock
   const timeoutMs = options.timeoutMs ?? BROKER_TIMEOUT_MS
@@ -148,7 +150,7 @@ function connect(options: BrokerClientOptions, userToken: string | undefined): B
       return current !== undefined && refused === undefined && now < current.nextCheckAt
     },
     get: () => held?.credential,
-    set: (_key: string, credential: ServedCredential) => {
+    set: (_key: string, credential: Credential) => {
       const arrived = clock.now()
       held = {
         credential,
@@ -163,7 +165,7 @@ function connect(options: BrokerClientOptions, userToken: string | undefined): B
   let token = typeof options.token === 'function' ? undefined : options.token
   const tokenSource = typeof options.token === 'function' ? options.token : undefined
 
-  async function fetchOnce(): Promise<ServedCredential> {
+  async function fetchOnce(): Promise<Credential> {
     if (!token && tokenSource) token = await tokenSource()
     if (!token) {
       throw notConfigured(
@@ -180,7 +182,7 @@ function connect(options: BrokerClientOptions, userToken: string | undefined): B
           : await request(refreshPath, token, timeoutMs, JSON.stringify({ refused: reported }))
     } catch (err) {
       if (isTimeout(err)) {
-        throw new AppError(
+        throw new LakebaseError(
           503,
           'CREDENTIAL_UNAVAILABLE',
           `the credential broker did not answer within ${timeoutMs} ms`,
@@ -258,7 +260,7 @@ function connect(options: BrokerClientOptions, userToken: string | undefined): B
   return client
 }
 
-function parseCredential(body: string, url: string): ServedCredential {
+function parseCredential(body: string, url: string): Credential {
   let parsed: ReturnType<typeof servedCredentialSchema.safeParse> | undefined
   try {
     parsed = servedCredentialSchema.safeParse(JSON.parse(body))
@@ -266,7 +268,7 @@ function parseCredential(body: string, url: string): ServedCredential {
     // Not JSON at all; reported below like any other malformed answer.
   }
   if (parsed?.success) return parsed.data
-  throw new AppError(
+  throw new LakebaseError(
     503,
     'CREDENTIAL_UNAVAILABLE',
     'the credential broker sent a malformed credential',
@@ -281,8 +283,8 @@ function notConfigured(
   message: string,
   suggestion: string,
   retryAfter: number | null = null,
-): AppError {
-  return new AppError(503, 'LAKEBASE_NOT_CONFIGURED', message, {
+): LakebaseError {
+  return new LakebaseError(503, 'LAKEBASE_NOT_CONFIGURED', message, {
     technicalDetails: { error_type: 'ConfigurationError', suggestion },
     retryAfter,
   })
@@ -295,7 +297,7 @@ const USER_ERROR_CODES: ReadonlySet<string> = new Set([
   'PER_USER_UNSUPPORTED',
 ])
 
-function brokerError(response: { status: number; body: string }, url: string): AppError {
+function brokerError(response: { status: number; body: string }, url: string): LakebaseError {
   let detail: {
     error_code?: string
     message?: string
@@ -309,7 +311,7 @@ function brokerError(response: { status: number; body: string }, url: string): A
   }
   // About the end user, not this client: passed on as the broker said it (forUser only).
   if (detail.error_code !== undefined && USER_ERROR_CODES.has(detail.error_code)) {
-    return new AppError(
+    return new LakebaseError(
       response.status as 400 | 401 | 403,
       detail.error_code,
       detail.message ?? `the credential broker answered ${response.status}`,
@@ -328,7 +330,7 @@ function brokerError(response: { status: number; body: string }, url: string): A
       'check the target name in the broker config',
     )
   }
-  return new AppError(
+  return new LakebaseError(
     503,
     'CREDENTIAL_UNAVAILABLE',
     detail.message ?? `the credential broker answered ${response.status}`,

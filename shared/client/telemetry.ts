@@ -12,7 +12,7 @@ import {
   type TracerProvider,
   trace,
 } from '@opentelemetry/api'
-import { codeOf } from './db/sqlstate.js'
+import { sqlstateOf } from './sqlstate.js'
 
 /**
  * OpenTelemetry for the broker and the drivers, on `@opentelemetry/api` alone: every call is the
@@ -231,7 +231,7 @@ function observeExpiry(result: BatchObservableResult, gauge: ObservableGauge): v
 function errorType(err: unknown): string {
   const errorClass = (err as { errorClass?: unknown } | undefined)?.errorClass
   if (typeof errorClass === 'string') return errorClass
-  return codeOf(err) ?? (err instanceof Error ? err.name : 'unknown')
+  return sqlstateOf(err) ?? (err instanceof Error ? err.name : 'unknown')
 }
 
 /**
@@ -315,7 +315,7 @@ export function traceQuery<T>(
       return value
     },
     (err: unknown) => {
-      const code = codeOf(err)
+      const code = sqlstateOf(err)
       const failed: Attributes = {
         'db.system.name': POSTGRESQL,
         'lakebase.driver': driver,

@@ -9,7 +9,7 @@ export const SSL_MODES = ['disable', 'prefer', 'require', 'verify-ca', 'verify-f
 export type SslMode = (typeof SSL_MODES)[number]
 
 /** One Postgres login, as a provider fetches it. */
-export interface Credential {
+export interface ProviderCredential {
   user: string
   password: string
   host: string
@@ -48,7 +48,7 @@ export const servedCredentialSchema = z.object({
   source: z.enum(CREDENTIAL_SOURCES),
   version: z.string().min(1).max(128),
 })
-export type ServedCredential = z.infer<typeof servedCredentialSchema>
+export type Credential = z.infer<typeof servedCredentialSchema>
 
 /** The body of `POST /v1/credentials/{target}/refresh`: the version Postgres refused. */
 export const refusalSchema = z.strictObject({ refused: z.string().min(1).max(128) })

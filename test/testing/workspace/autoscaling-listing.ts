@@ -1,6 +1,6 @@
 import { type HttpHandler, HttpResponse, http } from 'msw'
-import { databricksError } from '../../testing/script.js'
-import type { MockWorkspace } from '../../testing/workspace.js'
+import { databricksError } from '../../../testing/script.js'
+import type { MockWorkspace } from '../../../testing/workspace.js'
 
 /** The Autoscaling listing calls, by the name they are counted under. */
 export type ListingRoute = 'listProjects' | 'listBranches' | 'listEndpoints'

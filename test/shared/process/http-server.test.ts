@@ -6,10 +6,10 @@ import { join } from 'node:path'
 import { promisify } from 'node:util'
 import { Hono } from 'hono'
 import { afterAll, beforeAll, describe, expect, it } from 'vitest'
-import { BODY_LIMIT_BYTES } from '../../functions/app.js'
-import { listen, type RunningServer } from '../../shared/http-server.js'
-import { TEST_CLIENT_TOKEN, tempDir } from '../support/broker.js'
-import { type FunctionsStack, startFunctionsStack } from '../support/functions.js'
+import { BODY_LIMIT_BYTES } from '../../../functions/app.js'
+import { listen, type RunningServer } from '../../../shared/process/http-server.js'
+import { TEST_CLIENT_TOKEN, tempDir } from '../../support/broker.js'
+import { type FunctionsStack, startFunctionsStack } from '../../support/functions.js'
 
 const run = promisify(execFile)
 

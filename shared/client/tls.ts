@@ -1,7 +1,7 @@
 import { readFileSync } from 'node:fs'
 import type { ConnectionOptions } from 'node:tls'
+import { type Env, envValue } from '../process/env.js'
 import type { SslMode } from './credential.js'
-import { type Env, envValue } from './env.js'
 import { LakebaseOptionError } from './errors.js'
 
 /** `PGSSLROOTCERT=system`: libpq 16's word for "the system's CAs", understood here too. */
