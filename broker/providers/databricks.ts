@@ -43,9 +43,10 @@ export interface DatabricksProviderOptions {
  * Provisioned instance's `read_only_dns` comes along as `readOnlyHost`, for the target's
  * read-only companion.
  *
- * The credential's `expiresAt` is the earliest of the database token's expiry and the workspace
- * token's (when known). Like every provider it never caches: each `fetch` asks the workspace
- * again; the credential cache decides how often that happens.
+ * The credential's `expiresAt` is the database token's own: Postgres checks that token, not the
+ * workspace token it was minted with (which workspace auth refreshes at its half-life, so that a
+ * mint never waits on one in its last minutes). Like every provider it never caches: each `fetch`
+ * asks the workspace again; the credential cache decides how often that happens.
  */
 export class DatabricksProvider implements CredentialProvider {
   readonly source = 'databricks' as const
@@ -87,9 +88,7 @@ export class DatabricksProvider implements CredentialProvider {
 
     const now = this.#clock.now()
     const claims = readTokenClaims(issued.token)
-    const databaseExpiry = databaseTokenExpiry(issued.statedExpiry, claims, now)
-    const workspaceExpiry = workspace.expiresAt?.getTime() ?? Number.POSITIVE_INFINITY
-    const expiresAt = new Date(Math.min(databaseExpiry.getTime(), workspaceExpiry))
+    const expiresAt = databaseTokenExpiry(issued.statedExpiry, claims, now)
     if (expiresAt.getTime() <= now) {
       throw new UpstreamError(
         'malformed_response',

@@ -4,18 +4,21 @@ import { toUpstreamError, UpstreamError } from '../upstream-error.js'
 import type { WorkspaceAuth, WorkspaceToken } from '../workspace-auth.js'
 
 /**
- * Refresh a workspace token this long before it expires. A database credential fetched with it
- * cannot outlive it (effective expiry is the minimum over the chain), so a token about to expire
- * would make the broker's next credential short-lived; five minutes keeps that rare and leaves
- * room for a retry or two if the token endpoint is slow.
+ * A workspace token is refreshed once this share of its lifetime has passed: at its half-life, as
+ * the broker refreshes database credentials well before expiry. The refresh runs behind the held
+ * token, which callers keep getting until it is done, so a slow or failing token endpoint costs
+ * no mint while the held token is still valid.
  */
-export const WORKSPACE_TOKEN_REFRESH_MARGIN_MS = 5 * 60_000
+export const WORKSPACE_TOKEN_REFRESH_FRACTION = 0.5
 
 /**
- * The margin never exceeds this share of a token's lifetime, so short-lived tokens (tests,
- * emulators) are still reused for part of their life instead of being fetched on every call.
+ * The held token is handed out only while it has this long left (a mint's few calls need it for
+ * seconds); past that, callers wait for a new one. Never more than a tenth of a short token's life.
  */
-export const MAX_REFRESH_MARGIN_SHARE = 0.5
+export const WORKSPACE_TOKEN_MIN_REMAINING_MS = 60_000
+
+/** After a refresh behind a held token fails, the next attempt waits this long. */
+export const WORKSPACE_TOKEN_RETRY_MS = 10_000
 
 /** A token as a token source returns it: one that expires, at a known time. */
 export interface ExpiringToken {
@@ -33,7 +36,8 @@ export interface CachedTokenAuthOptions {
   host: string
   source: TokenSource
   clock?: Clock
-  refreshMarginMs?: number
+  /** @default {@link WORKSPACE_TOKEN_REFRESH_FRACTION} */
+  refreshFraction?: number
 }
 
 interface Held {
@@ -42,26 +46,30 @@ interface Held {
 }
 
 /**
- * Workspace auth for methods whose tokens expire: keeps the last token and fetches a new one when
- * it is within the refresh margin of expiry. Concurrent callers share one fetch, and a failed
- * fetch is never remembered, so the next call tries again.
+ * Workspace auth for methods whose tokens expire: keeps the last token, and past its refresh point
+ * (half its life) fetches the next one behind it, handing out the held token meanwhile. Callers
+ * wait only when no held token has {@link WORKSPACE_TOKEN_MIN_REMAINING_MS} left. Concurrent
+ * callers share one fetch; a failure is never remembered as a result: a caller waiting for a token
+ * gets it, and a refresh behind a held token is tried again after {@link WORKSPACE_TOKEN_RETRY_MS}.
  *
  * The shared fetch is not tied to any one caller's signal (one caller giving up must not fail the
- * others); it is bounded by its own timeout, and each caller stops waiting when its signal aborts.
+ * others); each caller stops waiting when its signal aborts.
  */
 export class CachedTokenAuth implements WorkspaceAuth {
   readonly method: string
   readonly host: string
   readonly #clock: Clock
-  readonly #refreshMarginMs: number
+  readonly #refreshFraction: number
   readonly #refresh: () => Promise<ExpiringToken>
   #held: Held | undefined
+  /** No refresh behind the held token before this (ms), after one failed. */
+  #retryAt = 0
 
   constructor(options: CachedTokenAuthOptions) {
     this.method = options.method
     this.host = options.host
     this.#clock = options.clock ?? systemClock
-    this.#refreshMarginMs = options.refreshMarginMs ?? WORKSPACE_TOKEN_REFRESH_MARGIN_MS
+    this.#refreshFraction = options.refreshFraction ?? WORKSPACE_TOKEN_REFRESH_FRACTION
     const source = options.source
     this.#refresh = singleFlight(async () => {
       const obtainedAt = this.#clock.now()
@@ -80,14 +88,30 @@ export class CachedTokenAuth implements WorkspaceAuth {
   async token(signal: AbortSignal): Promise<WorkspaceToken> {
     if (signal.aborted) throw toUpstreamError(signal.reason)
     const held = this.#held
-    if (held !== undefined && this.#clock.now() < this.#refreshAt(held)) return copy(held.token)
+    const now = this.#clock.now()
+    if (held !== undefined && now < this.#usableUntil(held)) {
+      if (now >= this.#refreshAt(held) && now >= this.#retryAt) this.#refreshBehind()
+      return copy(held.token)
+    }
     return copy(await untilAborted(this.#refresh(), signal))
   }
 
+  /** Fetches the next token while the held one is served; a failure only delays the next try. */
+  #refreshBehind(): void {
+    this.#refresh().catch(() => {
+      this.#retryAt = this.#clock.now() + WORKSPACE_TOKEN_RETRY_MS
+    })
+  }
+
   #refreshAt(held: Held): number {
+    const lifetime = held.token.expiresAt.getTime() - held.obtainedAt
+    return held.obtainedAt + lifetime * this.#refreshFraction
+  }
+
+  #usableUntil(held: Held): number {
     const expiresAt = held.token.expiresAt.getTime()
     const lifetime = expiresAt - held.obtainedAt
-    return expiresAt - Math.min(this.#refreshMarginMs, lifetime * MAX_REFRESH_MARGIN_SHARE)
+    return expiresAt - Math.min(WORKSPACE_TOKEN_MIN_REMAINING_MS, lifetime / 10)
   }
 }
 

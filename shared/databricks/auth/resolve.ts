@@ -19,8 +19,8 @@ import { PatAuth } from './pat.js'
 /** What the auth methods are built with; each has a production default. */
 export interface WorkspaceAuthDeps extends WorkspaceHttpOptions {
   clock?: Clock
-  /** Overrides `WORKSPACE_TOKEN_REFRESH_MARGIN_MS`. */
-  refreshMarginMs?: number
+  /** Overrides `WORKSPACE_TOKEN_REFRESH_FRACTION`. */
+  refreshFraction?: number
   /** Overrides `CLI_TIMEOUT_MS` and `AZURE_CLI_TIMEOUT_MS`. */
   cliTimeoutMs?: number
 }
@@ -355,7 +355,7 @@ export function buildWorkspaceAuth(
   deps: WorkspaceAuthDeps = {},
 ): WorkspaceAuth {
   const { credentials, method, host } = plan
-  const cached = { method, host, clock: deps.clock, refreshMarginMs: deps.refreshMarginMs }
+  const cached = { method, host, clock: deps.clock, refreshFraction: deps.refreshFraction }
   switch (credentials.type) {
     case 'pat':
       return new PatAuth(host, credentials.token, method)

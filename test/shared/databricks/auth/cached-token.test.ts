@@ -2,10 +2,11 @@ import { describe, expect, it } from 'vitest'
 import {
   CachedTokenAuth,
   type ExpiringToken,
-  WORKSPACE_TOKEN_REFRESH_MARGIN_MS,
+  WORKSPACE_TOKEN_MIN_REMAINING_MS,
+  WORKSPACE_TOKEN_RETRY_MS,
 } from '../../../../shared/databricks/auth/cached-token.js'
 import { UpstreamError } from '../../../../shared/databricks/upstream-error.js'
-import { ManualClock } from '../../../../testing/manual-clock.js'
+import { flush, ManualClock } from '../../../../testing/manual-clock.js'
 import { type Deferred, deferred } from '../../../support/deferred.js'
 
 const HOUR_MS = 60 * 60_000
@@ -47,21 +48,71 @@ function setUp() {
 }
 
 describe('CachedTokenAuth', () => {
-  it('reuses the token until it is within the refresh margin of expiry', async () => {
+  it('reuses the token until its half-life, then fetches the next behind it, no caller waiting', async () => {
     const { clock, tokens, auth, signal } = setUp()
     const first = auth.token(signal)
     tokens.answer('t1')
     expect(await first).toEqual({ accessToken: 't1', expiresAt: new Date(clock.now() + HOUR_MS) })
 
-    await clock.advance(HOUR_MS - WORKSPACE_TOKEN_REFRESH_MARGIN_MS - 1)
+    await clock.advance(HOUR_MS / 2 - 1)
     expect((await auth.token(signal)).accessToken).toBe('t1')
     expect(tokens.fetches).toBe(1)
 
     await clock.advance(1)
-    const second = auth.token(signal)
-    tokens.answer('t2')
-    expect((await second).accessToken).toBe('t2')
+    // Past the half-life: the held token still answers at once, and the next one is on its way.
+    expect((await auth.token(signal)).accessToken).toBe('t1')
+    expect((await auth.token(signal)).accessToken).toBe('t1')
     expect(tokens.fetches).toBe(2)
+    tokens.answer('t2')
+    await flush()
+    expect((await auth.token(signal)).accessToken).toBe('t2')
+    expect(tokens.fetches).toBe(2)
+  })
+
+  it('keeps serving the held token through failed refreshes, trying again at a stated interval', async () => {
+    const { clock, tokens, auth, signal } = setUp()
+    const first = auth.token(signal)
+    tokens.answer('t1')
+    await first
+    await clock.advance(HOUR_MS / 2)
+    expect((await auth.token(signal)).accessToken).toBe('t1')
+    tokens.fail(
+      new UpstreamError('upstream_5xx', 'the OAuth M2M token request failed with HTTP 503'),
+    )
+    await flush()
+
+    await clock.advance(WORKSPACE_TOKEN_RETRY_MS - 1)
+    expect((await auth.token(signal)).accessToken).toBe('t1')
+    expect(tokens.fetches).toBe(2)
+    await clock.advance(1)
+    expect((await auth.token(signal)).accessToken).toBe('t1')
+    expect(tokens.fetches).toBe(3)
+    tokens.answer('t2')
+    await flush()
+    expect((await auth.token(signal)).accessToken).toBe('t2')
+  })
+
+  it('makes callers wait for a new token once the held one is in its last minute', async () => {
+    const { clock, tokens, auth, signal } = setUp()
+    const first = auth.token(signal)
+    tokens.answer('t1')
+    await first
+    await clock.advance(HOUR_MS / 2)
+    void auth.token(signal)
+    tokens.fail(
+      new UpstreamError('upstream_5xx', 'the OAuth M2M token request failed with HTTP 503'),
+    )
+    await flush()
+
+    await clock.advance(HOUR_MS / 2 - WORKSPACE_TOKEN_MIN_REMAINING_MS)
+    let settled = false
+    const waiting = auth.token(signal).finally(() => {
+      settled = true
+    })
+    await flush()
+    expect(settled).toBe(false)
+    tokens.answer('t2')
+    expect((await waiting).accessToken).toBe('t2')
   })
 
   it('keeps a short-lived token for half its life rather than refetching on every call', async () => {
@@ -71,10 +122,13 @@ describe('CachedTokenAuth', () => {
     await first
     await clock.advance(9_999)
     expect((await auth.token(signal)).accessToken).toBe('short')
+    expect(tokens.fetches).toBe(1)
     await clock.advance(1)
-    const second = auth.token(signal)
+    expect((await auth.token(signal)).accessToken).toBe('short')
     tokens.answer('next', 20_000)
-    expect((await second).accessToken).toBe('next')
+    await flush()
+    expect((await auth.token(signal)).accessToken).toBe('next')
+    expect(tokens.fetches).toBe(2)
   })
 
   it('shares one fetch among concurrent callers', async () => {
