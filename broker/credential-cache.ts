@@ -19,6 +19,7 @@ import {
 import { retryDelayMs } from './backoff.js'
 import type { CredentialProvider } from './providers/provider.js'
 import { isServable, type RefreshPolicy, refreshSchedule } from './refresh-schedule.js'
+import { suggestedFix } from './suggested-fix.js'
 
 /**
  * While no valid credential is held, client requests trigger a fetch at once, but no more often
@@ -54,6 +55,8 @@ export interface CachedCredential {
    * credential by it.
    */
   version: string
+  /** When stale: why the refresh failed, and what a person can do about it. */
+  upstreamError?: FailureSummary
 }
 
 /** What {@link CredentialCache.refused} did with a client's report. */
@@ -74,6 +77,8 @@ export interface FailureSummary {
   message: string
   upstreamStatus?: number
   upstreamErrorCode?: string
+  /** What a person can do about it ({@link suggestedFix}). */
+  fix: string
 }
 
 /** The cache's state for health, metrics and the status page. */
@@ -92,6 +97,8 @@ export interface TargetStatus {
   nextAttemptAt?: number
   lastSuccessAt?: number
   consecutiveFailures: number
+  /** A fetch from upstream is in flight. */
+  fetching: boolean
   lastError?: FailureSummary
   history: RefreshRecord[]
   /** Credentials minted because a client reported the current one refused. */
@@ -143,6 +150,8 @@ interface Held {
   /** The two ways it is handed out, built once so a read allocates nothing. */
   fresh: CachedCredential
   stale: CachedCredential
+  /** The stale view with the error that made it stale, rebuilt only when that error changes. */
+  staleWithError?: CachedCredential
 }
 
 /** The next background attempt: planned for `at` (wall clock), due `delayMs` after `scheduledAt`. */
@@ -176,6 +185,8 @@ export class CredentialCache {
   private forcedRefreshes = 0
   private lastForced: Instant | undefined
   /** One fetch at a time: concurrent callers share the promise; a rejection is not kept. */
+  /** A fetch is in flight (shown on the status page; tests wait for it to settle). */
+  private fetching = false
   private readonly refresh = singleFlight(() =>
     traceRefresh('broker', this.target, () => this.fetchOnce()),
   )
@@ -298,6 +309,7 @@ export class CredentialCache {
       valid: held !== undefined,
       stale: held !== undefined && this.isStale(held),
       consecutiveFailures: this.consecutiveFailures,
+      fetching: this.fetching,
       history: [...this.history],
       forcedRefreshes: this.forcedRefreshes,
     }
@@ -337,7 +349,13 @@ export class CredentialCache {
   private serve(held: Held): CachedCredential {
     const stale = this.isStale(held)
     this.observer.served?.(this.target, stale)
-    return stale ? held.stale : held.fresh
+    if (!stale) return held.fresh
+    const error = this.lastError
+    if (error === undefined) return held.stale
+    if (held.staleWithError?.upstreamError !== error) {
+      held.staleWithError = { ...held.stale, upstreamError: error }
+    }
+    return held.staleWithError
   }
 
   /** Whether the planned background attempt is due (or none is planned yet). */
@@ -368,6 +386,15 @@ export class CredentialCache {
   }
 
   private async fetchOnce(): Promise<Held> {
+    this.fetching = true
+    try {
+      return await this.attemptFetch()
+    } finally {
+      this.fetching = false
+    }
+  }
+
+  private async attemptFetch(): Promise<Held> {
     const attempt = instantOf(this.clock)
     const started = attempt.wall
     this.lastAttempt = attempt
@@ -406,7 +433,7 @@ export class CredentialCache {
       const now = this.clock.now()
       this.consecutiveFailures += 1
       this.retryAfterMs = error.retryAfterMs ?? 0
-      this.lastError = summarize(error, now)
+      this.lastError = summarize(error, now, this.provider.source)
       // Even a permanent error (access revoked, an expired CLI login, a deleted instance) keeps
       // what is held: Lakebase checks a token only at login, so Postgres accepts it until it
       // expires. It is served stale, with this error on the status page and in the metrics, and
@@ -476,12 +503,13 @@ export class CredentialCache {
   }
 }
 
-export function summarize(error: UpstreamError, at: number): FailureSummary {
+export function summarize(error: UpstreamError, at: number, source: string): FailureSummary {
   const summary: FailureSummary = {
     at,
     errorClass: error.errorClass,
     kind: error.kind,
     message: error.message,
+    fix: suggestedFix(error.errorClass, source),
   }
   if (error.upstreamStatus !== undefined) summary.upstreamStatus = error.upstreamStatus
   if (error.upstreamErrorCode !== undefined) summary.upstreamErrorCode = error.upstreamErrorCode

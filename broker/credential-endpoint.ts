@@ -115,5 +115,16 @@ export function served(target: string, cached: CachedCredential): Credential {
     stale: cached.stale,
     source: credential.source,
     version: cached.version,
+    ...(cached.upstreamError === undefined
+      ? {}
+      : {
+          upstreamError: {
+            errorClass: cached.upstreamError.errorClass,
+            kind: cached.upstreamError.kind,
+            message: cached.upstreamError.message,
+            fix: cached.upstreamError.fix,
+            at: new Date(cached.upstreamError.at).toISOString(),
+          },
+        }),
   }
 }

@@ -103,6 +103,20 @@ export class BrokerMetrics {
       },
     })
     new Gauge({
+      name: 'lakebase_broker_upstream_error',
+      help: '1 while the last fetch failed, labelled with its class, kind (transient/permanent) and the suggested fix',
+      labelNames: ['target', 'error_class', 'kind', 'fix'],
+      registers,
+      collect() {
+        this.reset()
+        for (const s of statuses()) {
+          const e = s.consecutiveFailures > 0 ? s.lastError : undefined
+          if (e)
+            this.set({ target: s.target, error_class: e.errorClass, kind: e.kind, fix: e.fix }, 1)
+        }
+      },
+    })
+    new Gauge({
       name: 'lakebase_broker_seconds_since_last_success',
       help: 'Seconds since the last successful fetch (-1 before the first)',
       labelNames: ['target'],

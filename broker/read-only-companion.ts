@@ -116,7 +116,7 @@ export class ReadOnlyCompanion implements ServedTarget {
         this.#lookingUp = undefined
         throw new CredentialUnavailableError(
           this.target,
-          summarize(toUpstreamError(err), Date.now()),
+          summarize(toUpstreamError(err), Date.now(), held.credential.source),
           1,
         )
       },

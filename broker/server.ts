@@ -263,6 +263,7 @@ function unavailable(err: CredentialUnavailableError): LakebaseError {
     details.error_class = last.errorClass
     details.failure_kind = last.kind
     details.last_error = last.message
+    details.suggested_fix = last.fix
     details.last_error_at = new Date(last.at).toISOString()
     if (last.upstreamStatus !== undefined) details.upstream_status = last.upstreamStatus
     if (last.upstreamErrorCode !== undefined) details.upstream_error_code = last.upstreamErrorCode
@@ -288,7 +289,9 @@ function readiness(status: TargetStatus, now: number) {
     last_error: status.lastError
       ? {
           error_class: status.lastError.errorClass,
+          kind: status.lastError.kind,
           message: status.lastError.message,
+          fix: status.lastError.fix,
           upstream_status: status.lastError.upstreamStatus ?? null,
           upstream_error_code: status.lastError.upstreamErrorCode ?? null,
           at: new Date(status.lastError.at).toISOString(),

@@ -88,7 +88,8 @@ export const PAGE_SCRIPT = `(() => {
         e
           ? e.error_class + ' (' + e.kind + '), ' + time(e.at) +
               (e.upstream_status === null ? '' : ', HTTP ' + e.upstream_status) +
-              (e.upstream_error_code === null ? '' : ' ' + e.upstream_error_code) + ': ' + e.message
+              (e.upstream_error_code === null ? '' : ' ' + e.upstream_error_code) + ': ' + e.message +
+              '. Fix: ' + e.fix
           : 'none',
       )
       field(section, 'expires_in').dataset.deadline = t.expires_at_ms ?? ''

@@ -56,7 +56,7 @@ function lastError(error: TargetView['last_error']): string {
   const upstream =
     (error.upstream_status === null ? '' : `, HTTP ${error.upstream_status}`) +
     (error.upstream_error_code === null ? '' : ` ${error.upstream_error_code}`)
-  return `${error.error_class} (${error.kind}), ${time(error.at)}${upstream}: ${error.message}`
+  return `${error.error_class} (${error.kind}), ${time(error.at)}${upstream}: ${error.message}. Fix: ${error.fix}`
 }
 
 /** How often a client's refusal report minted a credential, and when it last did. */

@@ -26,6 +26,8 @@ export interface TargetView {
     error_class: string
     kind: 'transient' | 'permanent'
     message: string
+    /** What a person can do about it. */
+    fix: string
     upstream_status: number | null
     upstream_error_code: string | null
     at: string
@@ -100,6 +102,7 @@ function targetView(status: TargetStatus): TargetView {
           error_class: error.errorClass,
           kind: error.kind,
           message: error.message,
+          fix: error.fix,
           upstream_status: error.upstreamStatus ?? null,
           upstream_error_code: error.upstreamErrorCode ?? null,
           at: new Date(error.at).toISOString(),

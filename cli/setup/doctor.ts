@@ -4,6 +4,7 @@ import { parseArgs } from 'node:util'
 import { getTableName } from 'drizzle-orm'
 import postgres from 'postgres'
 import { type ConfigError, chooseProvider, type ProviderKind } from '../../broker/config.js'
+import { suggestedFix } from '../../broker/suggested-fix.js'
 import { migrationStatus } from '../../functions/db/migration-status.js'
 import { modelInferenceLogs, userPreferences } from '../../functions/db/schema.js'
 import { connectBroker, DEFAULT_BROKER_URL } from '../../shared/client/broker-client.js'
@@ -252,8 +253,10 @@ async function checkState(facts: Facts): Promise<Omit<CheckResult, 'check'>> {
       status: 'FAIL',
       detail: (err as Error).message,
       fix: notFound
-        ? 'npm run configure lists the databases this identity can see'
-        : 'check that this identity may use the database (CAN_USE on the instance)',
+        ? `${suggestedFix('not_found', 'databricks')}; it lists the databases this identity can see`
+        : err instanceof UpstreamError && err.errorClass !== 'forbidden'
+          ? suggestedFix(err.errorClass, 'databricks')
+          : `${suggestedFix('forbidden', 'databricks')} (CAN_USE on the instance or project)`,
     }
   }
   facts.database = database

@@ -19,6 +19,18 @@ const databaseHealthSchema = z
         expires_at: z.iso.datetime({ offset: true }),
         expires_in_s: z.number().int(),
         stale: z.boolean(),
+        upstream_error: z
+          .object({
+            error_class: z.string(),
+            kind: z.enum(['transient', 'permanent']),
+            message: z.string(),
+            fix: z.string(),
+          })
+          .optional()
+          .openapi({
+            description:
+              "With `stale`: why the broker's refresh failed and what to do; the credential still works until it expires",
+          }),
       })
       .nullable()
       .openapi({ description: 'The broker credential in use, without its password' }),
@@ -110,6 +122,16 @@ export function healthRoutes(
               expires_at: held.expiresAt,
               expires_in_s: Math.floor((Date.parse(held.expiresAt) - now()) / 1000),
               stale: held.stale,
+              ...(held.upstreamError
+                ? {
+                    upstream_error: {
+                      error_class: held.upstreamError.errorClass,
+                      kind: held.upstreamError.kind,
+                      message: held.upstreamError.message,
+                      fix: held.upstreamError.fix,
+                    },
+                  }
+                : {}),
             }
           : null
         const healthy = error === null

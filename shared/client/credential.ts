@@ -47,6 +47,19 @@ export const servedCredentialSchema = z.object({
   stale: z.boolean(),
   source: z.enum(CREDENTIAL_SOURCES),
   version: z.string().min(1).max(128),
+  /**
+   * With `stale: true`: why the broker's refresh failed, and what a person can do about it. The
+   * credential is still valid; Postgres accepts it until `expiresAt`.
+   */
+  upstreamError: z
+    .object({
+      errorClass: z.string(),
+      kind: z.enum(['transient', 'permanent']),
+      message: z.string(),
+      fix: z.string(),
+      at: z.iso.datetime({ offset: true }),
+    })
+    .optional(),
 })
 export type Credential = z.infer<typeof servedCredentialSchema>
 

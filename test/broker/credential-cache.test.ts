@@ -260,12 +260,17 @@ describe('CredentialCache', () => {
     await flush()
     // Postgres checks a token only at login: the held one still works, and is served, saying so.
     const served = await cache.get()
-    expect(served).toMatchObject({ stale: true })
+    expect(served).toMatchObject({
+      stale: true,
+      upstreamError: { errorClass: 'forbidden', kind: 'permanent', message: 'permission denied' },
+    })
+    expect(served.upstreamError?.fix).toMatch(/grant/)
     expect(served.credential.password).toBe(held.password)
     expect(cache.status().lastError).toMatchObject({
       upstreamStatus: 403,
       upstreamErrorCode: 'PERMISSION_DENIED',
       kind: 'permanent',
+      fix: served.upstreamError?.fix,
     })
     expect(provider.calls).toBe(2)
     // Once it expires there is nothing to serve: the demand asks upstream, refused again → 503.

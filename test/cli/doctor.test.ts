@@ -78,6 +78,22 @@ describe('npm run doctor', () => {
     }
   })
 
+  it('names the fix for a deleted instance and a missing grant', async () => {
+    const ws = lakebase.workspace
+    ws.script('getInstance', { status: 404, error_code: 'RESOURCE_DOES_NOT_EXIST' })
+    const deleted = await runChecks(env)
+    expect(deleted.find((r) => r.check === 'instance state')).toMatchObject({
+      status: 'FAIL',
+      fix: expect.stringMatching(/does not exist \(deleted or misspelled\).*npm run configure/),
+    })
+    ws.script('getInstance', { status: 403 })
+    const denied = await runChecks(env)
+    expect(denied.find((r) => r.check === 'instance state')).toMatchObject({
+      status: 'FAIL',
+      fix: expect.stringMatching(/^grant this identity access.*CAN_USE/),
+    })
+  })
+
   it('names the original app’s failures: PGUSER=token and LAKEBASE_NOT_CONFIGURED', async () => {
     const token = await runChecks({ ...env, PGUSER: 'token' })
     expect(token[0]).toMatchObject({

@@ -1,10 +1,17 @@
 import { afterAll, beforeAll, describe, expect, it } from 'vitest'
+import { StaticProvider } from '../../broker/providers/static.js'
 import { buildFunctionsApp } from '../../functions/app.js'
 import { FunctionsDatabase } from '../../functions/db/database.js'
 import { connectBroker } from '../../shared/client/broker-client.js'
+import type { ProviderCredential } from '../../shared/client/credential.js'
+import { UpstreamError } from '../../shared/databricks/upstream-error.js'
+import { ManualClock } from '../../testing/manual-clock.js'
+import { startTestBroker, staticBrokerEnv, TEST_CLIENT_TOKEN } from '../support/broker.js'
 import { captureLogs } from '../support/capture-logs.js'
 import { freePort } from '../support/free-port.js'
 import { type FunctionsStack, startFunctionsStack } from '../support/functions.js'
+import { createTestDatabase } from '../support/postgres.js'
+import { waitFor } from '../support/wait-for.js'
 
 let stack: FunctionsStack
 beforeAll(async () => {
@@ -33,6 +40,75 @@ describe('/api/health', () => {
     expect(typeof body.latency_ms).toBe('number')
     expect((body.credential as { expires_in_s: number }).expires_in_s).toBeGreaterThan(3000)
     expect(JSON.stringify(body)).not.toContain('test-superuser-password')
+  })
+})
+
+describe('/api/health/database while the broker serves a stale credential', () => {
+  it('shows the upstream error, its kind and the fix beside the credential, which still works', async () => {
+    const db = await createTestDatabase('fnstale')
+    // The broker's clock starts at the real time: the client checks expiry against its own.
+    const clock = new ManualClock(Date.now())
+    let revoked = false
+    const { broker } = await startTestBroker(staticBrokerEnv(db), {
+      clock,
+      providers: {
+        async static(env) {
+          const inner = new StaticProvider(env, clock)
+          return {
+            source: inner.source,
+            describe: () => inner.describe(),
+            async fetch(): Promise<ProviderCredential> {
+              if (revoked) {
+                throw new UpstreamError(
+                  'forbidden',
+                  'the workspace answered 403 PERMISSION_DENIED',
+                  {
+                    upstreamStatus: 403,
+                    upstreamErrorCode: 'PERMISSION_DENIED',
+                  },
+                )
+              }
+              return inner.fetch()
+            },
+          }
+        },
+      },
+    })
+    const cache = broker.caches.get('default')
+    await waitFor(() => cache?.status().valid, { what: 'the first credential' })
+    revoked = true
+    await clock.advance((cache?.status().refreshAt ?? 0) - clock.now())
+    await waitFor(() => cache?.status().stale, { what: 'the refresh to fail' })
+    // A process that starts now: its first credential is the stale one.
+    const credentials = connectBroker({ url: broker.url, token: TEST_CLIENT_TOKEN })
+    const { logger } = captureLogs()
+    const database = new FunctionsDatabase({ credentials, logger })
+    const app = buildFunctionsApp({
+      database,
+      credentials,
+      logger,
+      trustForwardedHeaders: false,
+      devUser: 'dev-user@example.com',
+      preferenceKeys: ['theme'],
+    })
+    try {
+      const response = await app.request('/api/health/database')
+      expect(response.status).toBe(200)
+      const body = (await response.json()) as { credential: Record<string, unknown> }
+      expect(body.credential).toMatchObject({
+        stale: true,
+        upstream_error: {
+          error_class: 'forbidden',
+          kind: 'permanent',
+          message: 'the workspace answered 403 PERMISSION_DENIED',
+          fix: expect.stringMatching(/^the credential source refused this identity/),
+        },
+      })
+    } finally {
+      await database.close()
+      await broker.close()
+      await db.drop()
+    }
   })
 })
 

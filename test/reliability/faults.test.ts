@@ -1,3 +1,7 @@
+import { randomUUID } from 'node:crypto'
+import { mkdtemp, rm } from 'node:fs/promises'
+import { tmpdir } from 'node:os'
+import { join } from 'node:path'
 import { setupServer } from 'msw/node'
 import { afterAll, afterEach, beforeAll, describe, expect, it } from 'vitest'
 import { PERMANENT_RETRY_MS, RETRY_MAX_MS } from '../../broker/backoff.js'
@@ -7,6 +11,7 @@ import type { Credential } from '../../shared/client/credential.js'
 import type { ErrorClass } from '../../shared/databricks/upstream-error.js'
 import { WORKSPACE_CALL_TIMEOUT_MS } from '../../shared/databricks/workspace-http.js'
 import { onUnhandled } from '../../testing/unhandled.js'
+import { writeCliStub } from '../support/cli-stub.js'
 import {
   DEFAULT_RETRY_AFTER_S,
   FAULT_KINDS,
@@ -44,14 +49,18 @@ afterAll(() => server.close())
 
 const secrets = trackSecrets('faults')
 const survived = new Set<FaultKind>()
-afterAll(() => recordFigures('faults', { kinds: [...FAULT_KINDS], survived: [...survived] }))
+afterAll(() =>
+  recordFigures('faults', { kinds: [...FAULT_KINDS], survived: [...survived], permanentWindow }),
+)
 
 const running: FaultyBroker[] = []
 afterEach(async () => {
   for (const broker of running.splice(0)) await broker.close()
 })
 
-async function start(options: { clock?: ManualClock } = {}): Promise<FaultyBroker> {
+async function start(
+  options: { clock?: ManualClock; env?: Record<string, string>; acceptedTokens?: string[] } = {},
+): Promise<FaultyBroker> {
   const broker = await startFaultyBroker({ server, secrets, ...options })
   running.push(broker)
   return broker
@@ -205,15 +214,21 @@ async function surfacesPermanentError(kind: FaultKind) {
   const stale = await b.credential()
   expect(stale).toMatchObject({ password: first.password, stale: true })
   expectServable(b, stale)
+  expect(stale.upstreamError).toMatchObject({ kind: 'permanent', fix: expect.any(String) })
   const ready = await b.readiness()
-  expect(ready.targets[0]?.last_error).toMatchObject({ upstream_status: info.upstreamStatus })
+  expect(ready.targets[0]?.last_error).toMatchObject({
+    upstream_status: info.upstreamStatus,
+    kind: 'permanent',
+    fix: stale.upstreamError?.fix,
+  })
+  expect(await b.metrics()).toContain(`kind="permanent",fix="${stale.upstreamError?.fix}"`)
   // A crowd of callers does not turn into upstream calls.
   const crowd = await Promise.all(Array.from({ length: 20 }, () => b.get()))
   expect(crowd.map((a) => a.status)).toEqual(Array(20).fill(200))
   expect(b.workspace.calls.databaseCredentials).toBe(callsAfterFailure)
 
   // To the end of its life, and not a minute after: then 503 naming the upstream status and code.
-  await b.clock.advance(serveUntil - b.clock.now())
+  await newClientsUntil(b, kind, serveUntil)
   const detail = expectRefusal(await getWhileTimePasses(b))
   expect(detail).toMatchObject({
     error_code: 'CREDENTIAL_UNAVAILABLE',
@@ -254,6 +269,89 @@ async function surfacesPermanentError(kind: FaultKind) {
       upstream_error_code: info.upstreamErrorCode,
     },
   })
+}
+
+/** New clients asked for a credential while a permanent error was current, per case. */
+const permanentWindow: Record<string, { served: number; failed: number }> = {}
+
+/**
+ * A new client every 5 minutes of the clock until `serveUntil`: each must be served. The clock
+ * stops at each upstream probe and waits for it (a CLI runs in real time, not on this clock).
+ */
+async function newClientsUntil(b: FaultyBroker, name: string, serveUntil: number): Promise<void> {
+  const tally = { served: 0, failed: 0 }
+  permanentWindow[name] = tally
+  const settled = () => until(() => !b.cache.status().fetching, 'the upstream probe settles')
+  while (b.clock.now() < serveUntil) {
+    const answer = await b.get()
+    if (answer.ok) {
+      expectServable(b, answer.body)
+      tally.served++
+    } else tally.failed++
+    await settled()
+    const now = b.clock.now()
+    const probe = b.cache.status().nextAttemptAt ?? Number.POSITIVE_INFINITY
+    await b.clock.advance(Math.min(now + 5 * MIN, serveUntil, probe > now ? probe : Infinity) - now)
+    await settled()
+  }
+  expect(tally).toMatchObject({ failed: 0 })
+}
+
+/**
+ * A developer's Databricks CLI login expires while the broker runs (`databricks auth token` asks
+ * for `databricks auth login`): a permanent error. The workspace token in hand is used up first
+ * (it still works), then the credential in hand is served, stale, with the fix, to its end.
+ */
+async function ridesOutExpiredCliLogin() {
+  const clock = new ManualClock()
+  const dir = await mkdtemp(join(tmpdir(), 'lakebase-cli-login-'))
+  const token = `cli-token-${randomUUID()}`
+  secrets.secret('the CLI login token', token)
+  // The CLI's token lives 40 minutes: past its half-life at the first refresh, gone by the second.
+  const cliToken = {
+    access_token: token,
+    token_type: 'Bearer',
+    expiry: new Date(clock.now() + 40 * MIN).toISOString(),
+  }
+  const stub = await writeCliStub(dir, { stdout: JSON.stringify(cliToken) })
+  const b = await start({
+    clock,
+    env: { DATABRICKS_AUTH_TYPE: 'databricks-cli', DATABRICKS_CLI_PATH: stub.path },
+    acceptedTokens: [token],
+  })
+  try {
+    const first = await b.credential()
+    await writeCliStub(dir, {
+      stderr: 'Error: refresh token is invalid. Please run `databricks auth login` again\n',
+      exitCode: 1,
+    })
+    // The first refresh mints with the held workspace token; its own refresh fails behind it.
+    await b.clock.advance(Date.parse(first.refreshAt) - b.clock.now())
+    await until(
+      () => b.cache.status().lastSuccessAt === b.clock.now(),
+      'the refresh at the half-life',
+    )
+    await until(() => !b.cache.status().fetching, 'the refresh settles')
+    const second = await b.credential()
+    expect(second).toMatchObject({ stale: false })
+    expect(second.password).not.toBe(first.password)
+    // At the next refresh the workspace token is gone and the CLI wants a login: permanent.
+    await b.clock.advance(Date.parse(second.refreshAt) - b.clock.now())
+    await until(() => b.cache.status().lastError !== undefined, 'the failed refresh')
+    const stale = await b.credential()
+    expect(stale).toMatchObject({ password: second.password, stale: true })
+    expect(stale.upstreamError).toMatchObject({ errorClass: 'unauthorized', kind: 'permanent' })
+    expect(stale.upstreamError?.message).toMatch(/databricks auth login/)
+    expect(stale.upstreamError?.fix).toMatch(/databricks auth login/)
+    await newClientsUntil(b, 'expired CLI login', Date.parse(second.expiresAt) - DEFAULT_MIN_TTL_MS)
+    const detail = expectRefusal(await getWhileTimePasses(b))
+    expect(detail.technical_details).toMatchObject({
+      failure_kind: 'permanent',
+      suggested_fix: stale.upstreamError?.fix,
+    })
+  } finally {
+    await rm(dir, { recursive: true, force: true })
+  }
 }
 
 /** A token without `sub`: the user comes from SCIM Me instead, and nothing fails. */
@@ -354,6 +452,12 @@ const SCENARIOS: Record<FaultKind, () => Promise<void>> = {
     ridesOutTransientOutage('expired-token', { errorClass: 'malformed_response' }),
   'clock-jump': survivesClockJumps,
 }
+
+describe('a permanent error outside the workspace', () => {
+  it('an expired Databricks CLI login: new clients are served until the credential expires', async () => {
+    await ridesOutExpiredCliLogin()
+  })
+})
 
 describe('the broker under every fault in the kit', () => {
   it.each(FAULT_KINDS.map((kind) => [kind, FAULTS[kind].class]))(

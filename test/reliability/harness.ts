@@ -40,6 +40,8 @@ export interface FaultyBroker {
   get(): Promise<BrokerAnswer>
   /** `GET /v1/credentials`, which must answer 200. */
   credential(): Promise<Credential>
+  /** `GET /metrics`' text. */
+  metrics(): Promise<string>
   /** `GET /readyz`'s body. */
   readiness(): Promise<{ ready: boolean; targets: Array<{ last_error: unknown }> }>
   /**
@@ -61,12 +63,15 @@ export async function startFaultyBroker(options: {
   clock?: ManualClock
   tokenLifetimeS?: number
   env?: Record<string, string>
+  /** Bearer tokens the workspace accepts besides its own (e.g. one a CLI stub prints). */
+  acceptedTokens?: string[]
 }): Promise<FaultyBroker> {
   const clock = options.clock ?? new ManualClock()
   const workspace = createMockWorkspace({
     now: () => clock.worldNow(),
     sleep: (ms) => clock.sleep(ms),
     tokenLifetimeS: options.tokenLifetimeS ?? 3600,
+    acceptedTokens: options.acceptedTokens,
   })
   options.server.use(...workspace.handlers)
   const { broker, logs, url } = await startTestBroker(
@@ -113,6 +118,11 @@ export async function startFaultyBroker(options: {
       const answer = await get()
       if (!answer.ok) expect.fail(`expected a credential, got ${JSON.stringify(answer.body)}`)
       return answer.body
+    },
+    async metrics() {
+      const text = await (await fetch(`${url}/metrics`)).text()
+      secrets.output('metrics', text)
+      return text
     },
     async readiness() {
       const text = await (await fetch(`${url}/readyz`)).text()

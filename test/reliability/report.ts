@@ -68,6 +68,22 @@ function rows(vitestExit: number | null | undefined): Row[] {
     })
   } else out.push(missing('Fault kinds survived', '12/12'))
 
+  const PERMANENT_FIGURE =
+    'Upstream 401/403/404/expired CLI login while holding a valid credential: new clients served / failed'
+  const window = faults?.permanentWindow as Record<string, { served: number; failed: number }>
+  if (window && Object.keys(window).length > 0) {
+    const cases = Object.values(window)
+    const served = cases.reduce((n, c) => n + c.served, 0)
+    const failed = cases.reduce((n, c) => n + c.failed, 0)
+    out.push({
+      figure: PERMANENT_FIGURE,
+      value: `${served} / ${failed}`,
+      target: 'all served until expiry / 0',
+      ok: Object.keys(window).length === 4 && served > 0 && failed === 0,
+      detail: `cases: ${Object.keys(window).join(', ')}`,
+    })
+  } else out.push(missing(PERMANENT_FIGURE, 'all served until expiry / 0'))
+
   const broker = read('broker-restart')
   const postgres = read('postgres-restart')
   const restarts = [broker, postgres]
