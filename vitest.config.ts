@@ -17,6 +17,7 @@ const ACCEPTANCE = [
   'test/broker/against-a-workspace.test.ts',
   'test/broker/main.test.ts',
   'test/functions/rotation-under-load.test.ts',
+  'test/functions/migrate-after-refusal.test.ts',
   'test/cli/start.test.ts',
   'test/cli/repository-node.test.ts',
   'test/cli/doctor.test.ts',

@@ -57,6 +57,11 @@ export interface CachedCredential {
   version: string
   /** When stale: why the refresh failed, and what a person can do about it. */
   upstreamError?: FailureSummary
+  /**
+   * In the answer to a refusal report that could not mint (the forced-refresh window, an upstream
+   * `Retry-After`): the seconds until a report can.
+   */
+  retryAfterS?: number
 }
 
 /** What {@link CredentialCache.refused} did with a client's report. */
@@ -271,7 +276,25 @@ export class CredentialCache {
   async refused(version: string): Promise<CachedCredential> {
     const outcome = await this.reactToRefusal(version)
     this.observer.refusalReported?.(this.target, outcome)
-    return this.get()
+    const cached = await this.get()
+    // The reported credential again, inside the window: it may still work (drivers cannot say
+    // which password failed, so the report may be of a connection's older one), and the answer
+    // says when a report can mint a new one.
+    if (outcome === 'rate_limited' && cached.version === version) {
+      return { ...cached, retryAfterS: Math.ceil(this.refusalWaitMs() / 1000) }
+    }
+    return cached
+  }
+
+  /** How long until a refusal report may force a refresh again. */
+  private refusalWaitMs(): number {
+    const forced = this.lastForced
+    const windowLeft =
+      forced === undefined ? 0 : this.forcedRefreshMinMs - elapsedSince(this.clock, forced)
+    const attempt = this.lastAttempt
+    const pauseLeft =
+      attempt === undefined ? 0 : this.retryAfterMs - elapsedSince(this.clock, attempt)
+    return Math.max(windowLeft, pauseLeft, 1)
   }
 
   private async reactToRefusal(version: string): Promise<RefusalOutcome> {

@@ -115,6 +115,7 @@ export function served(target: string, cached: CachedCredential): Credential {
     stale: cached.stale,
     source: credential.source,
     version: cached.version,
+    ...(cached.retryAfterS === undefined ? {} : { retryAfter: cached.retryAfterS }),
     ...(cached.upstreamError === undefined
       ? {}
       : {

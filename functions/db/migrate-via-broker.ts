@@ -3,6 +3,9 @@ import { createSql } from 'lakebase-broker/postgres'
 import { type MigrationSummary, runMigrations } from './migrate.js'
 import { ensureWritableSchema } from './writable-schema.js'
 
+/** How long a migration's login may take, a wait for the broker after a refused login included. */
+export const MIGRATE_CONNECT_TIMEOUT_S = 30
+
 /**
  * Applies the migrations as the broker's credential user (the same login the functions use, so
  * the tables belong to it), on one connection that is closed afterwards. A role that may not
@@ -22,6 +25,9 @@ export async function migrateViaBroker(
     sslMode,
     env,
     max: 1,
+    // A person waits on a migration: a login refused right after a forced refresh may wait out
+    // the broker's window for the next one (BROKER_FORCED_REFRESH_MIN_S, 10 s by default).
+    connect_timeout: MIGRATE_CONNECT_TIMEOUT_S,
     // A migration may take longer than the functions' 30 s statement limit.
     connection: { application_name: 'lakebase-migrate', statement_timeout: 0 },
   })

@@ -48,6 +48,12 @@ export const servedCredentialSchema = z.object({
   source: z.enum(CREDENTIAL_SOURCES),
   version: z.string().min(1).max(128),
   /**
+   * In the answer to a refusal report when the broker could not mint a new credential yet (its
+   * forced refreshes are rate-limited): the seconds until a report can. The credential is the one
+   * reported; it may still work if another connection's older password was the one refused.
+   */
+  retryAfter: z.number().int().positive().optional(),
+  /**
    * With `stale: true`: why the broker's refresh failed, and what a person can do about it. The
    * credential is still valid; Postgres accepts it until `expiresAt`.
    */

@@ -1,5 +1,6 @@
 import pg from 'pg'
 import { z } from 'zod'
+import { credentialAfterRefusal } from '../client/after-refusal.js'
 import type { BrokerCredentials } from '../client/broker-client.js'
 import { brokerCredentials, readOnlyBrokerTarget } from '../client/broker-credentials.js'
 import { type Credential, SSL_MODES, type SslMode } from '../client/credential.js'
@@ -233,6 +234,10 @@ interface BrokerPoolSettings {
 interface Attempt {
   authRetries: number
   connectionRetries: number
+  /** When it began (performance.now()): a wait after a refused login ends by the connect timeout. */
+  since: number
+  /** The last refused login's error: what the caller gets if no better credential comes in time. */
+  refusal?: unknown
 }
 
 type ConnectCallback = (
@@ -263,6 +268,8 @@ class BrokerPool extends pg.Pool implements LakebasePool {
    */
   private generation = 0
   private readonly born = new WeakMap<pg.PoolClient, number>()
+  /** How long a login may take, waits for the broker after a refusal included. */
+  private readonly connectTimeoutMs: number
 
   constructor(
     config: pg.PoolConfig,
@@ -281,6 +288,8 @@ class BrokerPool extends pg.Pool implements LakebasePool {
         }
       },
     })
+    // pg's 0 means no limit; a wait for the broker is then bounded by the default all the same.
+    this.connectTimeoutMs = config.connectionTimeoutMillis || CONNECT_TIMEOUT_MS
     // Without a listener an idle client's death (pg emits 'error' on the pool) kills the process.
     this.on('error', (err) => this.dropped(err, 'idle client'))
     this.on('connect', (client) => {
@@ -312,7 +321,7 @@ class BrokerPool extends pg.Pool implements LakebasePool {
   override connect(): Promise<pg.PoolClient>
   override connect(callback: ConnectCallback): void
   override connect(callback?: ConnectCallback): Promise<pg.PoolClient> | undefined {
-    const client = this.acquire({ authRetries: 0, connectionRetries: 0 })
+    const client = this.acquire({ authRetries: 0, connectionRetries: 0, since: performance.now() })
     if (!callback) return client
     client.then(
       (c) => callback(undefined, c, c.release),
@@ -348,7 +357,7 @@ class BrokerPool extends pg.Pool implements LakebasePool {
   }
 
   private async run(config: string | pg.QueryConfig, values: unknown[] | undefined) {
-    const attempt: Attempt = { authRetries: 0, connectionRetries: 0 }
+    const attempt: Attempt = { authRetries: 0, connectionRetries: 0, since: performance.now() }
     for (;;) {
       const client = await this.acquire(attempt)
       try {
@@ -388,7 +397,17 @@ class BrokerPool extends pg.Pool implements LakebasePool {
       // which throws its LakebaseError at once when there is none. Each new connection's password
       // still asks get(), which refreshes ahead of expiry.
       const { credentials } = this.settings
-      this.useLogin(credentials.current() ?? (await credentials.get()))
+      this.useLogin(
+        credentials.current() ??
+          (await (attempt.authRetries > 0
+            ? // After a refused login the broker may ask to come back later: within the timeout.
+              credentialAfterRefusal(credentials, {
+                error: attempt.refusal,
+                refusals: attempt.authRetries,
+                deadline: attempt.since + this.connectTimeoutMs,
+              })
+            : credentials.get())),
+      )
       let client: pg.PoolClient
       try {
         client = await super.connect()
@@ -400,6 +419,7 @@ class BrokerPool extends pg.Pool implements LakebasePool {
         const failure = pgFailure(err)
         let retry = false
         if (failure === 'auth' && attempt.authRetries < MAX_AUTH_RETRIES) {
+          attempt.refusal = err
           this.settings.credentials.forget()
           // The broker may still be storing the credential that replaced the rejected one.
           await pause(AUTH_RETRY_PAUSE_MS * attempt.authRetries)

@@ -1,4 +1,5 @@
 import postgres from 'postgres'
+import { credentialAfterRefusal } from '../client/after-refusal.js'
 import type { BrokerCredentials } from '../client/broker-client.js'
 import { brokerCredentials, readOnlyBrokerTarget } from '../client/broker-credentials.js'
 import { type Credential, SSL_MODES, type SslMode } from '../client/credential.js'
@@ -326,6 +327,23 @@ export function createSql(options: CreateSqlOptions = {}): postgres.Sql {
     return current
   }
 
+  const connectTimeoutMs = (Number(driverOptions.connect_timeout) || CONNECT_TIMEOUT_S) * 1000
+
+  /**
+   * The generation to log in with after `refusals` refused logins, the last failing with `error`:
+   * the broker's answer to the report, waited for within the connect timeout (counted from `since`)
+   * when it says a new credential comes later ({@link credentialAfterRefusal}).
+   */
+  function generationAfterRefusal(
+    since: number,
+    refusals: number,
+    error: unknown,
+  ): Generation | Promise<Generation> {
+    if (credentials.current() !== undefined) return generation()
+    const login = { error, refusals, deadline: since + connectTimeoutMs }
+    return credentialAfterRefusal(credentials, login).then(generationFor)
+  }
+
   function keyFor(credential: Credential): string {
     return JSON.stringify([
       credential.host,
@@ -381,8 +399,10 @@ export function createSql(options: CreateSqlOptions = {}): postgres.Sql {
     let readRetries = 0
     let unranRetries = 0
     let wakePause = WAKE_PAUSE_MS
+    let refusal: unknown
     for (;;) {
-      const next = generation()
+      const next =
+        authRetries > 0 ? generationAfterRefusal(started, authRetries, refusal) : generation()
       const gen = next instanceof Promise ? await next : next
       const attempt = replay(gen.sql, query)
       gen.pending.add(attempt)
@@ -398,6 +418,7 @@ export function createSql(options: CreateSqlOptions = {}): postgres.Sql {
         if (retires(rule)) retire(gen)
         let retry = false
         if (rule.retry === 'login' && authRetries < MAX_AUTH_RETRIES) {
+          refusal = err
           credentials.forget()
           // The broker may still be storing the credential that replaced the refused one.
           await pause(AUTH_RETRY_PAUSE_MS * authRetries)
@@ -486,8 +507,12 @@ export function createSql(options: CreateSqlOptions = {}): postgres.Sql {
     let started = false
     let authRetries = 0
     let connectionRetried = false
+    const since = performance.now()
+    let refusal: unknown
     for (;;) {
-      const gen = await generation()
+      const gen = await (authRetries > 0
+        ? generationAfterRefusal(since, authRetries, refusal)
+        : generation())
       try {
         const begun = (gen.sql.begin as (...a: unknown[]) => Promise<unknown>)(
           ...args.slice(0, -1),
@@ -504,6 +529,7 @@ export function createSql(options: CreateSqlOptions = {}): postgres.Sql {
         if (retires(rule)) retire(gen)
         if (started) throw err
         if (rule.retry === 'login' && authRetries < MAX_AUTH_RETRIES) {
+          refusal = err
           credentials.forget()
           await pause(AUTH_RETRY_PAUSE_MS * authRetries)
           authRetries += 1
@@ -520,8 +546,12 @@ export function createSql(options: CreateSqlOptions = {}): postgres.Sql {
   async function reserve(): Promise<postgres.ReservedSql> {
     let authRetries = 0
     let unranRetries = 0
+    const since = performance.now()
+    let refusal: unknown
     for (;;) {
-      const gen = await generation()
+      const gen = await (authRetries > 0
+        ? generationAfterRefusal(since, authRetries, refusal)
+        : generation())
       try {
         const reserved = await gen.sql.reserve()
         // drizzle reads the parser tables from `options`, which postgres.js leaves off here.
@@ -530,6 +560,7 @@ export function createSql(options: CreateSqlOptions = {}): postgres.Sql {
         const rule = ruleFor(err)
         if (retires(rule)) retire(gen)
         if (rule.retry === 'login' && authRetries < MAX_AUTH_RETRIES) {
+          refusal = err
           credentials.forget()
           await pause(AUTH_RETRY_PAUSE_MS * authRetries)
           authRetries += 1

@@ -296,15 +296,22 @@ describe('a client reporting a refused credential', () => {
     const secondVersion = ((await (await firstReport).json()) as { version: string }).version
     const calls = providers.default.calls
 
-    await clock.advance(DEFAULT_FORCED_REFRESH_MIN_MS - 1)
+    // Inside the window: the same credential (the report may be of an older password), and when
+    // a report can mint a new one.
+    await clock.advance(DEFAULT_FORCED_REFRESH_MIN_MS - 1_500)
     const limited = await post(app, '/v1/credentials/default/refresh', refused(secondVersion))
     expect(providers.default.calls).toBe(calls)
     expect(limited.status).toBe(200)
     expect(await limited.json()).toMatchObject({
       password: second.password,
       version: secondVersion,
+      retryAfter: 2,
     })
+    // A plain read, and a report of a credential already replaced, carry no such hint.
+    const replaced = await post(app, '/v1/credentials/default/refresh', refused(first.version))
+    expect(await replaced.json()).not.toHaveProperty('retryAfter')
 
+    await clock.advance(1_499)
     await clock.advance(1)
     const pending = post(app, '/v1/credentials/default/refresh', refused(secondVersion))
     await flush()
@@ -313,7 +320,7 @@ describe('a client reporting a refused credential', () => {
     expect(await (await pending).json()).toMatchObject({ password: third.password })
   })
 
-  it('does not override an upstream Retry-After: it answers what it holds', async () => {
+  it('does not override an upstream Retry-After: it answers what it holds, and when to come back', async () => {
     const { app, providers, first, clock } = await warmed()
     await clock.advance(HOUR / 2)
     providers.default.fail(
@@ -328,7 +335,11 @@ describe('a client reporting a refused credential', () => {
     await flush()
     expect(providers.default.calls).toBe(calls)
     expect(response.status).toBe(200)
-    expect(await response.json()).toMatchObject({ password: first.password, stale: true })
+    expect(await response.json()).toMatchObject({
+      password: first.password,
+      stale: true,
+      retryAfter: 60,
+    })
   })
 
   it('counts forced refreshes in the metrics and on the status page', async () => {

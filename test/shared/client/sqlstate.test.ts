@@ -4,7 +4,7 @@ import { afterAll, beforeAll, describe, expect, it } from 'vitest'
 import { type Db, FunctionsDatabase } from '../../../functions/db/database.js'
 import { connectBroker } from '../../../shared/client/broker-client.js'
 import { LakebaseError } from '../../../shared/client/errors.js'
-import { MAX_AUTH_RETRIES, MAX_CONFLICT_RETRIES } from '../../../shared/postgres/create-sql.js'
+import { MAX_CONFLICT_RETRIES } from '../../../shared/postgres/create-sql.js'
 import { errorHandler } from '../../../shared/process/error-handler.js'
 import { startTestBroker, TEST_CLIENT_TOKEN } from '../../support/broker.js'
 import { captureLogs } from '../../support/capture-logs.js'
@@ -202,7 +202,9 @@ const CASES: Case[] = [
     status: 503,
     errorCode: 'DATABASE_UNAVAILABLE',
     retryAfter: 5,
-    retries: MAX_AUTH_RETRIES,
+    // The first refusal forces a new credential; refused again, the broker can mint no other
+    // inside its forced-refresh window (10 s, past the 5 s connect timeout): no third login.
+    retries: 2,
     details: { error_type: 'AuthenticationFailed', code: '28P01' },
   },
   {
