@@ -4,6 +4,7 @@ import { type Clock, systemClock } from '../../shared/client/clock.js'
 import type { ProviderCredential } from '../../shared/client/credential.js'
 import { toUpstreamError, UpstreamError } from '../../shared/databricks/upstream-error.js'
 import type { CredentialProvider } from './provider.js'
+import { scramSha256Verifier } from './scram-verifier.js'
 
 /** Lakebase tokens live one hour; the embedded stand-in does the same unless told otherwise. */
 export const DEFAULT_EMBEDDED_TOKEN_TTL_S = 3600
@@ -24,7 +25,8 @@ export interface EmbeddedProviderOptions {
  * The embedded Postgres behaving like Lakebase: each fetch mints a JWT (a local key) whose `sub`
  * is the user, and makes it that role's only password, `VALID UNTIL` its expiry. So a laptop
  * exercises the production login path: the username is the identity, the password is a
- * short-lived token, and an old token stops working at login once it is replaced.
+ * short-lived token, and an old token stops working at login once it is replaced. The password
+ * is set as its SCRAM-SHA-256 verifier, so the token is in no statement Postgres could log.
  */
 export class EmbeddedProvider implements CredentialProvider {
   readonly source = 'embedded' as const
@@ -51,11 +53,13 @@ export class EmbeddedProvider implements CredentialProvider {
       .sign(await this.signingKey())
     try {
       await this.ensureRole()
+      // The token's SCRAM verifier, not the token: Postgres may log the statement's text.
+      const verifier = await scramSha256Verifier(token)
       signal?.throwIfAborted()
       const { admin, user } = this.options
-      // ALTER ROLE takes no bind parameters; the token is base64url and dots, quoted anyway.
+      // ALTER ROLE takes no bind parameters; the verifier is base64 and `$:`, quoted anyway.
       const alter = admin.unsafe(
-        `alter role ${quoteIdent(user)} with login password ${quoteLiteral(token)} valid until ${quoteLiteral(expiresAt.toISOString())}`,
+        `alter role ${quoteIdent(user)} with login password ${quoteLiteral(verifier)} valid until ${quoteLiteral(expiresAt.toISOString())}`,
       )
       // The cache's deadline (or its stop) cancels the statement: a role locked by another
       // session would otherwise hold the fetch, and the target, for as long as the lock lasts.

@@ -11,10 +11,13 @@ import {
 import { type Env, envValue } from '../../shared/process/env.js'
 import { workspaceSettingsFrom } from './workspace.js'
 
-/** One setting as `--check-only` judges it. `note` is worth reading but breaks nothing. */
+/**
+ * One setting as `--check-only` judges it. `note` is worth reading but breaks nothing; `warning`
+ * breaks nothing here either (a value kept as the user wrote it), but disagrees with another.
+ */
 export interface SettingFinding {
   setting: string
-  status: 'ok' | 'missing' | 'wrong' | 'note'
+  status: 'ok' | 'missing' | 'wrong' | 'note' | 'warning'
   /** What was found; never a secret's value. */
   detail: string
   fix?: string
@@ -216,7 +219,12 @@ function checkStatic(env: Env): SettingFinding[] {
   return findings
 }
 
+/** True when the finding stops a command: a setting missing or wrong. */
+export function isFailing(finding: SettingFinding): boolean {
+  return finding.status === 'missing' || finding.status === 'wrong'
+}
+
 /** True when no finding is missing or wrong. */
 export function settingsPass(findings: readonly SettingFinding[]): boolean {
-  return findings.every((f) => f.status === 'ok' || f.status === 'note')
+  return !findings.some(isFailing)
 }

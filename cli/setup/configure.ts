@@ -1,5 +1,6 @@
 import { join, resolve } from 'node:path'
 import { parseArgs } from 'node:util'
+import { chooseProvider } from '../../broker/config.js'
 import {
   getDatabase,
   type LakebaseDatabase,
@@ -7,9 +8,11 @@ import {
   listProvisionedInstances,
 } from '../../shared/databricks/list-databases.js'
 import { UpstreamError } from '../../shared/databricks/upstream-error.js'
+import type { BoundWorkspaceCall } from '../../shared/databricks/workspace-http.js'
 import { ENV_FILE, type Env, envValue, loadEnv } from '../../shared/process/env.js'
-import { checkSettings, type SettingFinding, settingsPass } from './check-settings.js'
-import { type EnvEdit, updateEnvFile } from './env-file.js'
+import { checkSettings, isFailing, type SettingFinding, settingsPass } from './check-settings.js'
+import { type EnvEdit, readEnvText, updateEnvFile } from './env-file.js'
+import { ORIGINAL_APP_VARIABLES, planOriginalAppSettings } from './original-app.js'
 import { renderTable } from './table.js'
 import { openWorkspace, type WorkspaceSession, workspaceSettingsFrom } from './workspace.js'
 
@@ -18,8 +21,11 @@ export const CONFIGURE_HELP = `Usage: npm run configure [-- options]
 Signs in to your Databricks workspace the way the broker does (DATABRICKS_TOKEN, DATABRICKS_CLIENT_ID
 + DATABRICKS_CLIENT_SECRET, a ~/.databrickscfg profile, or the Databricks CLI login), lists your
 Lakebase Provisioned instances and Autoscaling endpoints with their state, lets you pick one, and
-writes the settings to .env.local (merged: your comments and other lines are kept). It never writes
-a secret unless you pass --save-token.
+writes the settings to .env.local (merged: your comments and other lines are kept): DATABRICKS_HOST,
+LAKEBASE_INSTANCE_NAME or LAKEBASE_ENDPOINT, and what the original Python app reads, PGHOST,
+LAKEBASE_HOST, LAKEBASE_PORT and LAKEBASE_DATABASE, as the broker resolves them. A value you wrote
+yourself is kept, with a warning when it disagrees. It never writes a secret unless you pass
+--save-token.
 
 Options:
   --instance NAME     use this Lakebase Provisioned instance (no prompt)
@@ -28,8 +34,10 @@ Options:
   --dir DIR           the project folder whose .env.local is read and written (default: here)
   --save-token        also write the workspace credential taken from the environment
                       (DATABRICKS_TOKEN, or DATABRICKS_CLIENT_ID + _SECRET) to .env.local (0600)
-  --check-only        change nothing, call nothing: name each missing or wrong setting and its
-                      fix; exit 0 when all is set, 1 otherwise
+  --check-only        change nothing: name each missing or wrong setting and its fix, then look up
+                      the database's host (one read-only call) and report PGHOST, LAKEBASE_HOST,
+                      LAKEBASE_PORT and LAKEBASE_DATABASE as configure would write or keep them;
+                      exit 0 when all is set, 1 otherwise
   -h, --help          this text
 
 Then: npm start, and npm run doctor to check every link to the database.`
@@ -88,12 +96,16 @@ export async function configure(argv: readonly string[], io: ConfigureIo): Promi
 
   if (values['check-only']) {
     const findings = await checkSettings(env)
+    if (settingsPass(findings) && chooseProvider(env, undefined) === 'databricks') {
+      findings.push(...(await checkOriginalApp(env, io.env, await readEnvText(envFile))))
+    }
     io.out(`configure --check-only: ${envFile} and the environment\n`)
     io.out(renderFindings(findings))
     const ok = settingsPass(findings)
+    const warned = findings.some((f) => f.status === 'warning')
     io.out(
       ok
-        ? '\nAll set. `npm run doctor` checks each link to the database.'
+        ? `\nAll set${warned ? ', but read the warnings above' : ''}. \`npm run doctor\` checks each link to the database.`
         : '\nFix the settings above (or run `npm run configure`), then check again.',
     )
     return ok ? 0 : 1
@@ -111,7 +123,15 @@ export async function configure(argv: readonly string[], io: ConfigureIo): Promi
         `Note: ${chosen.name} is ${chosen.state ?? 'in an unknown state'}; the broker waits for it to accept connections.`,
       )
     }
-    const edit = settingsFor(chosen, session, env, io.env, values['save-token'] === true, io)
+    const ours = settingsFor(chosen, session, env, io.env, values['save-token'] === true, io)
+    const original = await planOriginalAppSettings({
+      env: envAfter(env, io.env, ours),
+      processEnv: io.env,
+      envFileText: await readEnvText(envFile),
+      call: await session.call(),
+      writing: true,
+    })
+    const edit: EnvEdit = { set: { ...ours.set, ...original.set }, unset: ours.unset }
     await updateEnvFile(envFile, edit, { secret: values['save-token'] === true })
     io.out(`\nWrote ${envFile}:`)
     for (const [name, value] of Object.entries(edit.set)) {
@@ -120,9 +140,10 @@ export async function configure(argv: readonly string[], io: ConfigureIo): Promi
     for (const [name, why] of Object.entries(edit.unset ?? {})) {
       io.out(`  ${name} commented out (${why})`)
     }
+    io.out(`\nWhat the original app reads:\n${renderFindings(original.findings)}`)
     const findings = await checkSettings(loadEnv(dir, io.env))
     if (!settingsPass(findings)) {
-      io.out(`\nStill to fix:\n${renderFindings(findings.filter((f) => !passes(f)))}`)
+      io.out(`\nStill to fix:\n${renderFindings(findings.filter(isFailing))}`)
       return 1
     }
     io.out('\nNext: npm start (the broker, migrations and functions), or npm run doctor.')
@@ -265,8 +286,8 @@ async function choose(
 
 /**
  * The `.env.local` edit for the chosen database: the workspace and the database, and the
- * settings that would get in their way retired (the other kind of target, `PGUSER=token`, a
- * `PGHOST` of another database).
+ * settings that would get in their way retired (the other kind of target, `PGUSER=token`). Hosts
+ * are left to {@link planOriginalAppSettings}, which keeps a host the user wrote.
  */
 function settingsFor(
   chosen: LakebaseDatabase,
@@ -290,12 +311,6 @@ function settingsFor(
   }
   if (envValue(env, 'PGUSER')?.toLowerCase() === 'token') {
     unset.PGUSER = 'Lakebase has no role "token"; the broker uses the token\'s own identity'
-  }
-  for (const name of ['PGHOST', 'LAKEBASE_HOST']) {
-    const value = envValue(env, name)
-    if (value !== undefined && chosen.host !== undefined && value !== chosen.host) {
-      unset[name] = `another database's host; the broker looks up ${chosen.host}`
-    }
   }
 
   const method = session.auth.method
@@ -322,15 +337,51 @@ function settingsFor(
 function renderFindings(findings: readonly SettingFinding[]): string {
   return renderTable(
     ['setting', 'result', 'detail'],
-    findings.map((f) => ({
-      cells: [f.setting, passes(f) ? f.status : f.status.toUpperCase(), f.detail],
-      ...(f.fix === undefined || passes(f) ? {} : { note: `fix: ${f.fix}` }),
-    })),
+    findings.map((f) => {
+      const quiet = f.status === 'ok' || f.status === 'note'
+      return {
+        cells: [f.setting, quiet ? f.status : f.status.toUpperCase(), f.detail],
+        ...(f.fix === undefined || quiet ? {} : { note: `fix: ${f.fix}` }),
+      }
+    }),
   )
 }
 
-function passes(finding: SettingFinding): boolean {
-  return finding.status === 'ok' || finding.status === 'note'
+/**
+ * The environment as the broker will read it once `edit` is written: the process environment
+ * still wins, so a variable set there is not retired by commenting out its line.
+ */
+function envAfter(env: Env, processEnv: Env, edit: EnvEdit): Env {
+  const after: Env = { ...env, ...edit.set }
+  for (const name of Object.keys(edit.unset ?? {})) {
+    if (envValue(processEnv, name) === undefined) delete after[name]
+  }
+  return { ...after, ...processEnv }
+}
+
+/**
+ * `--check-only`'s look at what the original app reads: one sign-in and the host lookup the
+ * broker makes, reported as `configure` would write or keep each variable.
+ */
+async function checkOriginalApp(
+  env: Env,
+  processEnv: Env,
+  envFileText: string,
+): Promise<SettingFinding[]> {
+  let call: BoundWorkspaceCall
+  try {
+    call = await (await openWorkspace(workspaceSettingsFrom(env))).call()
+  } catch (err) {
+    return [
+      {
+        setting: ORIGINAL_APP_VARIABLES.join(', '),
+        status: 'note',
+        detail: `not checked: signing in failed: ${(err as Error).message}`,
+      },
+    ]
+  }
+  const plan = await planOriginalAppSettings({ env, processEnv, envFileText, call, writing: false })
+  return plan.findings
 }
 
 function kindName(database: LakebaseDatabase): string {

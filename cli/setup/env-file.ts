@@ -64,14 +64,36 @@ export async function updateEnvFile(
   edit: EnvEdit,
   options: { secret?: boolean } = {},
 ): Promise<void> {
-  let text = ''
-  try {
-    text = await readFile(path, 'utf8')
-  } catch (err) {
-    if ((err as NodeJS.ErrnoException).code !== 'ENOENT') throw err
-  }
-  await writeFile(path, mergeEnvText(text, edit), { mode: PRIVATE_MODE })
+  await writeFile(path, mergeEnvText(await readEnvText(path), edit), { mode: PRIVATE_MODE })
   if (options.secret) await chmod(path, PRIVATE_MODE)
+}
+
+/** The text of the dotenv file at `path`; empty when there is none. */
+export async function readEnvText(path: string): Promise<string> {
+  try {
+    return await readFile(path, 'utf8')
+  } catch (err) {
+    if ((err as NodeJS.ErrnoException).code === 'ENOENT') return ''
+    throw err
+  }
+}
+
+/**
+ * The variables `configure` wrote itself: those assigned in a block under {@link APPENDED_HEADER}
+ * (up to the next blank line). Any other line is the user's, which configure keeps as written.
+ */
+export function configuredNames(text: string): Set<string> {
+  const names = new Set<string>()
+  let inBlock = false
+  for (const line of text.split(/\r?\n/)) {
+    if (line.trim() === APPENDED_HEADER) inBlock = true
+    else if (line.trim() === '') inBlock = false
+    else if (inBlock) {
+      const name = ASSIGNMENT.exec(line)?.[2]
+      if (name !== undefined) names.add(name)
+    }
+  }
+  return names
 }
 
 /** The index of the line where the value that starts with `rest` on line `start` ends. */

@@ -1,3 +1,5 @@
+import { codeOf, maskLiterals } from './sql-scan.js'
+
 /** A statement template is logged up to this length: enough to recognise it, never a dump. */
 export const MAX_LOGGED_STATEMENT_CHARS = 300
 
@@ -11,8 +13,6 @@ const READS = /^(select|with|show|values|table|explain)\b/i
  */
 const WRITES =
   /\b(insert|update|delete|merge|into|nextval|setval|lock|for\s+(no\s+key\s+)?update|for\s+(key\s+)?share|pg_advisory\w*|set_config|analyze|call|do|copy|notify|pg_notify|lo_\w+|dblink\w*)\b/i
-/** Comments and string literals: neither can make a statement write, and both can hide words. */
-const COMMENTS_AND_LITERALS = /--[^\n]*|\/\*[\s\S]*?\*\/|'(?:[^']|'')*'/g
 
 /**
  * Whether one statement can run a second time without changing the answer, judged from its text:
@@ -22,7 +22,9 @@ const COMMENTS_AND_LITERALS = /--[^\n]*|\/\*[\s\S]*?\*\/|'(?:[^']|'')*'/g
  * `select f()`, which no text can show. Both driver entries retry by this one rule.
  */
 export function isReadOnly(text: string): boolean {
-  const code = text.replace(COMMENTS_AND_LITERALS, ' ').trim()
+  // Comments and literals set aside: neither can make a statement write, and either could hide
+  // a `;` or a word from the checks below, or show one that is not code.
+  const code = codeOf(text).trim()
   if (!READS.test(code)) return false
   // Several statements in one text: the later ones may write.
   if (/;\s*\S/.test(code)) return false
@@ -34,9 +36,10 @@ export function isReadOnly(text: string): boolean {
  * run would repeat, or what lifts that guard: notifications, dblink (its writes land elsewhere),
  * and turning read-write (`SET TRANSACTION READ WRITE`, `set_config`, the setting by name).
  * Every other write is refused by Postgres (25006), so running it twice cannot change the answer.
+ * `do` too: a DO block's body is a literal, which the check sets aside, so what it runs is unseen.
  */
 const ESCAPES_READ_ONLY =
-  /\b(notify|pg_notify|dblink\w*|set_config|read\s+write|(default_)?transaction_read_only)\b/i
+  /\b(notify|pg_notify|dblink\w*|set_config|read\s+write|(default_)?transaction_read_only|do)\b/i
 
 /**
  * Whether one statement can run a second time without changing the answer in a read-only
@@ -44,19 +47,17 @@ const ESCAPES_READ_ONLY =
  * Judged from the text with comments and literals set aside, as {@link isReadOnly} is.
  */
 export function isRepeatableWhenReadOnly(text: string): boolean {
-  return !ESCAPES_READ_ONLY.test(text.replace(COMMENTS_AND_LITERALS, ' '))
+  return !ESCAPES_READ_ONLY.test(codeOf(text))
 }
 
 /**
- * A statement as a log field: its template with `$n` where values go, so no parameter ever
- * reaches a log; shortened to {@link MAX_LOGGED_STATEMENT_CHARS}.
+ * A statement as a log field or span attribute (`db.query.text`): its template with `$n` where
+ * values go, so no parameter ever reaches a log, and every literal written into the text (`'…'`,
+ * `E'…'`, `$$…$$`, `$tag$…$tag$`) as `'…'`, since it could be a value too; comments go, since
+ * they can carry anything. Shortened to {@link MAX_LOGGED_STATEMENT_CHARS}.
  */
 export function statementTemplate(strings: readonly string[]): string {
-  const text = strings
-    .map((s, i) => (i === 0 ? s : `$${i}${s}`))
-    .join('')
-    // A literal written into the text could be a value too.
-    .replace(/'(?:[^']|'')*'/g, "'…'")
+  const text = maskLiterals(strings.map((s, i) => (i === 0 ? s : `$${i}${s}`)).join(''))
     .replace(/\s+/g, ' ')
     .trim()
   return text.length > MAX_LOGGED_STATEMENT_CHARS

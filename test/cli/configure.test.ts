@@ -5,12 +5,13 @@ import { select } from '@inquirer/prompts'
 import { afterAll, beforeAll, describe, expect, it } from 'vitest'
 import { startBrokerFromConfig } from '../../broker/broker.js'
 import { resolveBrokerConfig } from '../../broker/config.js'
-import { type ConfigureIo, configure, type SelectPrompt } from '../../cli/setup/configure.js'
+import { configure, type SelectPrompt } from '../../cli/setup/configure.js'
 import { migrateViaBroker } from '../../functions/db/migrate-via-broker.js'
 import { connectBroker } from '../../shared/client/broker-client.js'
 import { loadEnv } from '../../shared/process/env.js'
 import { TEST_CLIENT_TOKEN, tempDir } from '../support/broker.js'
 import { captureLogs } from '../support/capture-logs.js'
+import { configureIo } from '../support/configure-io.js'
 import { freePort } from '../support/free-port.js'
 import { type LakebaseLike, lakebaseLike } from '../support/lakebase-like.js'
 import { spawnTs } from '../support/process.js'
@@ -24,25 +25,20 @@ import {
 
 const ENDPOINT = 'projects/shop/branches/main/endpoints/primary'
 
-/** configure in-process, with its output kept and the prompts given. */
-function io(overrides: Partial<ConfigureIo> & { cwd: string }) {
-  const lines: string[] = []
-  const value: ConfigureIo = {
-    env: { HOME: overrides.cwd },
-    out: (text) => lines.push(text),
-    interactive: false,
-    select: async () => {
-      throw new Error('no prompt expected')
-    },
-    input: async () => {
-      throw new Error('no prompt expected')
-    },
-    ...overrides,
-  }
-  return { io: value, output: () => lines.join('\n') }
-}
-
 describe('npm run configure -- --check-only', () => {
+  let workspace: MockWorkspace
+  let server: MockWorkspaceServer
+  beforeAll(async () => {
+    workspace = createMockWorkspace({
+      host: `http://127.0.0.1:${await freePort()}`,
+      instances: [{ name: 'orders' }],
+    })
+    server = await workspace.listen()
+  })
+  afterAll(async () => {
+    await server?.close()
+  })
+
   it('exits 1 with nothing set, naming each missing setting and its fix', async () => {
     const dir = await tempDir('lakebase-configure-')
     const child = spawnTs('cli/main.ts', ['configure', '--check-only', '--dir', dir], { HOME: dir })
@@ -57,16 +53,20 @@ describe('npm run configure -- --check-only', () => {
     const dir = await tempDir('lakebase-configure-')
     const env = {
       HOME: dir,
-      DATABRICKS_HOST: 'https://dbc-1.cloud.databricks.com',
-      DATABRICKS_TOKEN: 'dapi-not-used-offline',
+      DATABRICKS_HOST: workspace.host,
+      DATABRICKS_TOKEN: workspace.pat,
       LAKEBASE_INSTANCE_NAME: 'orders',
     }
-    const good = io({ cwd: dir, env })
+    const good = configureIo({ cwd: dir, env })
     expect(await configure(['--check-only'], good.io)).toBe(0)
     expect(good.output()).toMatch(/workspace sign-in\s+ok\s+pat/)
+    // What the original app reads is not written yet: a note, which fails nothing.
+    expect(good.output()).toMatch(
+      /PGHOST\s+note\s+unset: configure writes instance-\S+, which the original app reads/,
+    )
 
     await writeFile(join(dir, '.env.local'), 'PGUSER=token\n')
-    const bad = io({ cwd: dir, env })
+    const bad = configureIo({ cwd: dir, env })
     expect(await configure(['--check-only'], bad.io)).toBe(1)
     expect(bad.output()).toMatch(
       /PGUSER\s+WRONG\s+is "token": Postgres answers role "token" does not exist/,
@@ -140,7 +140,7 @@ describe('npm run configure against a workspace on loopback', () => {
 
   it('--save-token writes the workspace token too, owner-only', async () => {
     const dir = await tempDir('lakebase-configure-')
-    const run = io({
+    const run = configureIo({
       cwd: dir,
       env: {
         HOME: dir,
@@ -158,7 +158,7 @@ describe('npm run configure against a workspace on loopback', () => {
 
   it('names an unknown instance and writes nothing', async () => {
     const dir = await tempDir('lakebase-configure-')
-    const run = io({
+    const run = configureIo({
       cwd: dir,
       env: {
         HOME: dir,
@@ -206,7 +206,7 @@ describe('npm run configure, choosing from the list', () => {
       output.on('data', check)
     })
     const realSelect: SelectPrompt = (config) => select(config, { input, output })
-    const run = io({
+    const run = configureIo({
       cwd: dir,
       env: { HOME: dir, DATABRICKS_HOST: workspace.host, DATABRICKS_TOKEN: workspace.pat },
       interactive: true,
@@ -232,7 +232,7 @@ describe('npm run configure, choosing from the list', () => {
   it('--endpoint PATH switches .env.local from an instance to that endpoint', async () => {
     const dir = await tempDir('lakebase-configure-')
     await writeFile(join(dir, '.env.local'), 'LAKEBASE_INSTANCE_NAME=orders-db\n')
-    const run = io({
+    const run = configureIo({
       cwd: dir,
       env: { HOME: dir, DATABRICKS_HOST: workspace.host, DATABRICKS_TOKEN: workspace.pat },
     })
@@ -245,7 +245,7 @@ describe('npm run configure, choosing from the list', () => {
 
   it('without a terminal and without --instance, lists them and asks for a flag', async () => {
     const dir = await tempDir('lakebase-configure-')
-    const run = io({
+    const run = configureIo({
       cwd: dir,
       env: { HOME: dir, DATABRICKS_HOST: workspace.host, DATABRICKS_TOKEN: workspace.pat },
     })

@@ -8,8 +8,9 @@ import {
 } from '../../../broker/providers/embedded.js'
 import { UpstreamError } from '../../../shared/databricks/upstream-error.js'
 import { ManualClock } from '../../../testing/manual-clock.js'
-import { rejectionOf, waitFor } from '../../support/kit.js'
+import { rejectionOf } from '../../support/kit.js'
 import { adminSql, createTestDatabase, type TestDatabase } from '../../support/postgres.js'
+import { fetchCancelledOnRoleLock } from '../../support/role-lock.js'
 
 const cleanup: Array<() => Promise<unknown>> = []
 afterEach(async () => {
@@ -136,39 +137,14 @@ describe('EmbeddedProvider', () => {
     const { db, user, provider } = await setup('locked')
     const first = await provider.fetch()
     // Another session alters the role and keeps its transaction open: the next ALTER waits.
-    // Sessions of their own: the provider's pool (db.sql) is busy with that ALTER.
     const holder = adminSql()
     const watch = adminSql()
     cleanup.push(() => Promise.all([holder.end(), watch.end()]))
-    let release = () => {}
-    const released = new Promise<void>((resolve) => {
-      release = resolve
+    const err = await fetchCancelledOnRoleLock((signal) => provider.fetch(signal), user, {
+      holder,
+      watch,
     })
-    let altered = () => {}
-    const lockTaken = new Promise<void>((resolve) => {
-      altered = resolve
-    })
-    const held = holder.begin(async (tx) => {
-      await tx.unsafe(`alter role "${user.replaceAll('"', '""')}" connection limit 100`)
-      altered()
-      await released
-    })
-    await lockTaken
-    const deadline = new AbortController()
-    const fetching = rejectionOf(provider.fetch(deadline.signal), UpstreamError)
-    await waitFor(
-      async () => {
-        const [row] = await watch<{ n: number }[]>`
-        select count(*)::int as n from pg_stat_activity
-        where wait_event_type = 'Lock' and query like 'alter role%password%'`
-        return (row?.n ?? 0) > 0
-      },
-      { what: 'the ALTER ROLE waiting on the lock' },
-    )
-    deadline.abort(new UpstreamError('timeout', 'the deadline passed'))
-    expect((await fetching).errorClass).toBe('timeout')
-    release()
-    await held
+    expect(err.errorClass).toBe('timeout')
     expect(await asUser(db, user, first.password, 'select 1 as ok')).toEqual([{ ok: 1 }])
     // An aborted signal stops it before anything runs.
     await expect(provider.fetch(AbortSignal.abort())).rejects.toThrow()

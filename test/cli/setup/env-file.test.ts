@@ -2,7 +2,12 @@ import { readFile, stat, writeFile } from 'node:fs/promises'
 import { join } from 'node:path'
 import { parseEnv } from 'node:util'
 import { describe, expect, it } from 'vitest'
-import { APPENDED_HEADER, mergeEnvText, updateEnvFile } from '../../../cli/setup/env-file.js'
+import {
+  APPENDED_HEADER,
+  configuredNames,
+  mergeEnvText,
+  updateEnvFile,
+} from '../../../cli/setup/env-file.js'
 import { tempDir } from '../../support/broker.js'
 
 describe('mergeEnvText', () => {
@@ -45,6 +50,15 @@ describe('mergeEnvText', () => {
       BOTH: `it's "quoted"`,
     }
     expect(parseEnv(mergeEnvText('', { set: values }))).toEqual(values)
+  })
+})
+
+describe('configuredNames', () => {
+  it('names what configure wrote under its header, and none of the lines the user wrote', () => {
+    const text = mergeEnvText('# mine\nPGHOST=mine.example.com\n', { set: { LAKEBASE_HOST: 'a' } })
+    expect([...configuredNames(text)]).toEqual(['LAKEBASE_HOST'])
+    const again = mergeEnvText(`${text}\nLATER=1\n`, { set: { LAKEBASE_PORT: '5432' } })
+    expect([...configuredNames(again)]).toEqual(['LAKEBASE_HOST', 'LAKEBASE_PORT'])
   })
 })
 
