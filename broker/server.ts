@@ -186,7 +186,9 @@ export function createBrokerApp(options: BrokerAppOptions): Hono<ClientAuthEnv> 
     // On behalf of a user only when asked (the fast path leaves such requests to this route).
     const userToken = c.req.header(USER_TOKEN_HEADER)
     if (userToken !== undefined) {
-      return answer(target, c.get('caller'), () => perUser.get(target, userToken))
+      return answer(target, c.get('caller'), () =>
+        perUser.get(target, userToken, undefined, c.get('caller').name),
+      )
     }
     return answer(target, c.get('caller'), (cache) => cache.get())
   })
@@ -224,7 +226,9 @@ export function createBrokerApp(options: BrokerAppOptions): Hono<ClientAuthEnv> 
       const { refused } = refusal.data
       const userToken = c.req.header(USER_TOKEN_HEADER)
       if (userToken !== undefined) {
-        return answer(target, c.get('caller'), () => perUser.get(target, userToken, refused))
+        return answer(target, c.get('caller'), () =>
+          perUser.get(target, userToken, refused, c.get('caller').name),
+        )
       }
       return answer(target, c.get('caller'), (cache) => cache.refused(refused))
     },

@@ -8,6 +8,7 @@ import type { WorkspaceAuth } from '../../shared/databricks/workspace-auth.js'
 import type { TargetConfig } from '../config.js'
 import type { CredentialCache } from '../credential-cache.js'
 import type { RefreshPolicy } from '../refresh-schedule.js'
+import { UserMintLimiter } from './mint-limiter.js'
 import { PerUserCredentials } from './per-user-credentials.js'
 import { UserCredentialCache } from './user-credential-cache.js'
 import { UserCredentialMinter } from './user-credential-minter.js'
@@ -23,6 +24,8 @@ export async function createPerUserCredentials(
   options: { clock: Clock; policy: RefreshPolicy },
 ): Promise<PerUserCredentials> {
   const perUser = new Map<string, UserCredentialCache>()
+  // One limit per client across targets: a client's made-up tokens cost it, whichever target.
+  const limiter = new UserMintLimiter(options.clock)
   for (const target of targets) {
     if (target.provider !== 'databricks') continue
     let settings: DatabricksSettings
@@ -47,7 +50,7 @@ export async function createPerUserCredentials(
     })
     perUser.set(
       target.name,
-      new UserCredentialCache({ minter, policy: options.policy, clock: options.clock }),
+      new UserCredentialCache({ minter, policy: options.policy, clock: options.clock, limiter }),
     )
   }
   return new PerUserCredentials(perUser)

@@ -1,7 +1,11 @@
 import { LakebaseError } from '../../shared/client/errors.js'
 import type { UpstreamError } from '../../shared/databricks/upstream-error.js'
 import { toUpstreamError } from '../../shared/databricks/upstream-error.js'
-import type { CachedUserCredential, UserCredentialCache } from './user-credential-cache.js'
+import {
+  type CachedUserCredential,
+  type UserCredentialCache,
+  UserMintRateLimitedError,
+} from './user-credential-cache.js'
 import { isAccessToken, MAX_USER_TOKEN_CHARS, USER_TOKEN_HEADER } from './user-token.js'
 
 /** A transient failure to mint for a user is worth asking again about this soon. */
@@ -15,8 +19,16 @@ const PER_USER_RETRY_AFTER_S = 1
 export class PerUserCredentials {
   constructor(readonly caches: ReadonlyMap<string, UserCredentialCache> = new Map()) {}
 
-  /** The user's credential for `target`; `refused` names one Postgres refused (28P01). */
-  async get(target: string, userToken: string, refused?: string): Promise<CachedUserCredential> {
+  /**
+   * The user's credential for `target`, asked for by `client`; `refused` names one Postgres
+   * refused (28P01).
+   */
+  async get(
+    target: string,
+    userToken: string,
+    refused?: string,
+    client = '',
+  ): Promise<CachedUserCredential> {
     const cache = this.caches.get(target)
     if (!cache) {
       throw new LakebaseError(
@@ -36,9 +48,17 @@ export class PerUserCredentials {
     }
     try {
       return refused === undefined
-        ? await cache.get(userToken)
-        : await cache.refused(userToken, refused)
+        ? await cache.get(userToken, client)
+        : await cache.refused(userToken, refused, client)
     } catch (err) {
+      if (err instanceof UserMintRateLimitedError) {
+        throw new LakebaseError(
+          429,
+          'USER_MINT_RATE_LIMITED',
+          `this client asked for too many users' credentials at once; try again in ${err.retryAfterS} s`,
+          { technicalDetails: { target }, retryAfter: err.retryAfterS },
+        )
+      }
       throw userError(target, toUpstreamError(err))
     }
   }

@@ -1,8 +1,9 @@
 import { randomUUID } from 'node:crypto'
 import { type Clock, systemClock } from '../../shared/client/clock.js'
 import type { ProviderCredential } from '../../shared/client/credential.js'
-import { toUpstreamError } from '../../shared/databricks/upstream-error.js'
+import { toUpstreamError, UpstreamError } from '../../shared/databricks/upstream-error.js'
 import { type RefreshPolicy, refreshSchedule } from '../refresh-schedule.js'
+import { REFUSED_TOKEN_MEMORY_MS, UserMintLimiter } from './mint-limiter.js'
 import type { UserCredentialMinter } from './user-credential-minter.js'
 import { tokenFingerprint } from './user-token.js'
 
@@ -35,6 +36,16 @@ export interface UserCredentialCacheOptions {
   maxEntries?: number
   /** @default {@link PER_USER_MINT_TIMEOUT_MS} */
   mintTimeoutMs?: number
+  /** Bounds each client's mints for tokens not held; one shared by every target. */
+  limiter?: UserMintLimiter
+}
+
+/** A client sent more user tokens the broker holds nothing for than its limit allows. */
+export class UserMintRateLimitedError extends Error {
+  constructor(readonly retryAfterS: number) {
+    super('too many workspace calls for user tokens the broker holds no credential for')
+    this.name = 'UserMintRateLimitedError'
+  }
 }
 
 /**
@@ -51,6 +62,7 @@ export class UserCredentialCache {
   readonly #clock: Clock
   readonly #maxEntries: number
   readonly #mintTimeoutMs: number
+  readonly #limiter: UserMintLimiter
   /** Map order is recency order: a hit moves its entry to the end. */
   readonly #entries = new Map<string, CachedUserCredential>()
   readonly #inFlight = new Map<string, Promise<CachedUserCredential>>()
@@ -61,6 +73,7 @@ export class UserCredentialCache {
     this.#clock = options.clock ?? systemClock
     this.#maxEntries = options.maxEntries ?? PER_USER_MAX_ENTRIES
     this.#mintTimeoutMs = options.mintTimeoutMs ?? PER_USER_MINT_TIMEOUT_MS
+    this.#limiter = options.limiter ?? new UserMintLimiter(this.#clock)
   }
 
   /** How many users' credentials are held. */
@@ -74,10 +87,13 @@ export class UserCredentialCache {
   }
 
   /**
-   * The user's credential: from memory until its refresh point, else minted with the token.
+   * The user's credential: from memory until its refresh point, else minted with the token. A
+   * token held nothing for costs `client` one of its mints ({@link UserMintLimiter}); one the
+   * workspace refused moments ago is refused again without asking.
    * @throws UpstreamError when there is none to serve
+   * @throws UserMintRateLimitedError when `client` is over its limit
    */
-  async get(userToken: string): Promise<CachedUserCredential> {
+  async get(userToken: string, client = ''): Promise<CachedUserCredential> {
     const key = tokenFingerprint(userToken)
     const now = this.#clock.now()
     const held = this.#entries.get(key)
@@ -87,7 +103,7 @@ export class UserCredentialCache {
       this.#entries.set(key, held)
       if (now < held.refreshAt) return held
       try {
-        return await this.#mint(key, userToken)
+        return await this.#mint(key, userToken, client)
       } catch (err) {
         const failure = toUpstreamError(err)
         const refusedUser =
@@ -100,25 +116,45 @@ export class UserCredentialCache {
         throw failure
       }
     }
-    return this.#mint(key, userToken)
+    const refusal = this.#limiter.refusalOf(key)
+    if (refusal) {
+      throw new UpstreamError(
+        refusal.errorClass,
+        `the workspace refused this token within the last ${REFUSED_TOKEN_MEMORY_MS / 1000} s`,
+        { upstreamStatus: refusal.upstreamStatus, upstreamErrorCode: refusal.upstreamErrorCode },
+      )
+    }
+    if (!this.#inFlight.has(key)) {
+      const waitS = this.#limiter.take(client)
+      if (waitS !== undefined) throw new UserMintRateLimitedError(waitS)
+    }
+    return this.#mint(key, userToken, client)
   }
 
   /**
    * Postgres refused the credential named `version`: if it is still the one held, mint a new one;
    * if it was already replaced, answer the current one.
    */
-  async refused(userToken: string, version: string): Promise<CachedUserCredential> {
+  async refused(userToken: string, version: string, client = ''): Promise<CachedUserCredential> {
     const key = tokenFingerprint(userToken)
     if (this.#entries.get(key)?.version === version) this.#entries.delete(key)
-    return this.get(userToken)
+    return this.get(userToken, client)
   }
 
-  #mint(key: string, userToken: string): Promise<CachedUserCredential> {
+  #mint(key: string, userToken: string, client: string): Promise<CachedUserCredential> {
     const running = this.#inFlight.get(key)
     if (running) return running
-    const attempt = this.#minter
-      .mint(userToken, AbortSignal.timeout(this.#mintTimeoutMs))
-      .then((credential) => this.#keep(key, credential))
+    const attempt = this.#minter.mint(userToken, AbortSignal.timeout(this.#mintTimeoutMs)).then(
+      (credential) => this.#keep(key, credential),
+      (err: unknown) => {
+        const failure = toUpstreamError(err)
+        const { errorClass, upstreamStatus, upstreamErrorCode } = failure
+        if (errorClass === 'unauthorized' || errorClass === 'forbidden') {
+          this.#limiter.refused(client, key, { errorClass, upstreamStatus, upstreamErrorCode })
+        }
+        throw failure
+      },
+    )
     this.#inFlight.set(key, attempt)
     const forget = () => {
       if (this.#inFlight.get(key) === attempt) this.#inFlight.delete(key)

@@ -87,15 +87,18 @@ function send(options: {
   method?: string
   path?: string
   headers?: Record<string, string>
+  /** Another broker's port; the loopback broker's by default. */
+  port?: number
 }): Promise<Sent> {
+  const to = options.port ?? port
   return new Promise((resolve, reject) => {
     const req = httpRequest(
       {
         host: '127.0.0.1',
-        port,
+        port: to,
         method: options.method ?? 'GET',
         path: options.path ?? '/v1/credentials',
-        headers: { host: `127.0.0.1:${port}`, ...options.headers },
+        headers: { host: `127.0.0.1:${to}`, ...options.headers },
       },
       (res) => {
         let body = ''
@@ -312,5 +315,57 @@ describe('attacks on the broker endpoint, over HTTP', () => {
     expect(JSON.parse(answer.body)).toMatchObject({ detail: { error_code: attack.code } })
     expect(answer.headers['access-control-allow-origin']).toBeUndefined()
     expect(answer.headers['cache-control']).toBe('no-store')
+  })
+})
+
+describe('attacks on a broker listening beyond loopback (BROKER_HOST=0.0.0.0)', () => {
+  let wide: RunningBroker
+  let widePort: number
+  beforeAll(async () => {
+    // Asked on loopback: the test sends nothing off this machine.
+    const started = await startTestBroker({
+      LAKEBASE_PROVIDER: 'static',
+      PGUSER: 'wide-role',
+      PGPASSWORD: DEFAULT_PASSWORD,
+      BROKER_HOST: '0.0.0.0',
+      BROKER_TOKEN: ADMIN_TOKEN,
+    })
+    wide = started.broker
+    widePort = Number(new URL(wide.url).port)
+    secrets.output('wide broker logs', started.logs.text)
+    await waitFor(async () => (await send({ path: '/readyz', port: widePort })).status === 200, {
+      what: 'the wide broker is ready',
+    })
+  })
+  afterAll(async () => {
+    await wide?.close()
+  })
+
+  it.each(['/', '/status.json', '/metrics'])(
+    'refuses reading %s without a client token, naming no role or host',
+    async (path) => {
+      const answer = await send({ path, port: widePort })
+      const refused = answer.status === 401 && !answer.body.includes('wide-role')
+      outcomes.push({
+        attack: `${path} off loopback without a token`,
+        status: answer.status,
+        refused,
+      })
+      secrets.output(`answer to ${path} off loopback`, answer.body)
+      expect(answer.status).toBe(401)
+      expect(JSON.parse(answer.body)).toMatchObject({
+        detail: { error_code: 'BROKER_UNAUTHORIZED' },
+      })
+      expect(answer.body).not.toContain('wide-role')
+      expect((await send({ path, port: widePort, headers: bearer(ADMIN_TOKEN) })).status).toBe(200)
+    },
+  )
+
+  it('says no more than ready or not on /readyz', async () => {
+    const answer = await send({ path: '/readyz', port: widePort })
+    const bare =
+      answer.status === 200 && JSON.stringify(Object.keys(JSON.parse(answer.body))) === '["ready"]'
+    outcomes.push({ attack: '/readyz off loopback', status: answer.status, refused: bare })
+    expect(JSON.parse(answer.body)).toEqual({ ready: true })
   })
 })
