@@ -28,6 +28,8 @@ const ACCEPTANCE = [
   'test/cli/start-sigkill.test.ts',
   'test/cli/serve.test.ts',
   'test/broker/pgpass-file.test.ts',
+  'test/broker/pgbouncer/pgbouncer.test.ts',
+  'test/broker/pgbouncer/process.test.ts',
   'test/broker/providers/embedded-server-log.test.ts',
   'test/shared/process/http-server.test.ts',
   'test/shared/client/tls.test.ts',

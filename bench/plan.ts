@@ -7,8 +7,20 @@ export const FIGURES = [
   'clients',
   'functions',
   'rotation',
+  'pooler',
 ] as const
 export type FigureName = (typeof FIGURES)[number]
+
+/**
+ * Figures taken only when `--only` names them: the full bench stays within {@link BUDGET_S}.
+ * `pooler` needs PgBouncer installed (`apt-get install pgbouncer`).
+ */
+export const OPT_IN_FIGURES: readonly FigureName[] = ['pooler']
+
+/** Whether a run with `--only` (undefined: none given) takes `figure`. */
+export function isWanted(figure: FigureName, only: ReadonlySet<FigureName> | undefined): boolean {
+  return only === undefined ? !OPT_IN_FIGURES.includes(figure) : only.has(figure)
+}
 
 /** How many interleaved rounds each comparison runs, and how long each measured run lasts. */
 export interface Plan {
@@ -20,6 +32,8 @@ export interface Plan {
   functionsRunS: number
   rotationRounds: number
   rotationRunS: number
+  poolerRounds: number
+  poolerRunS: number
 }
 
 /** Variants interleaved in each comparison (each one runs once per round). */
@@ -35,6 +49,8 @@ export const VARIANTS = {
   functions: 8,
   /** broker, broker with dropped connections, per-connection token, @databricks/lakebase. */
   rotation: 4,
+  /** direct, through PgBouncer; each once per round, then once each with -C and as N services. */
+  pooler: 2,
 } as const
 /** Every variant first runs once unrecorded for this long (JIT, pools), and each rotation run too. */
 export const WARMUP_S = 1
@@ -80,6 +96,8 @@ export const FULL: Plan = {
   functionsRunS: 2,
   rotationRounds: 3,
   rotationRunS: 8,
+  poolerRounds: 5,
+  poolerRunS: 2,
 }
 
 /** `--quick`: every figure once or twice, briefly — a smoke test of the bench, not a measurement. */
@@ -92,6 +110,8 @@ export const QUICK: Plan = {
   functionsRunS: 2,
   rotationRounds: 1,
   rotationRunS: 8,
+  poolerRounds: 1,
+  poolerRunS: 1,
 }
 
 /** The limit the issue sets on the whole bench. */
@@ -102,7 +122,7 @@ export const BUDGET_S = 6 * 60
  * {@link FIXED_OVERHEAD_S}; only the figures in `only` when given.
  */
 export function plannedSeconds(plan: Plan, only?: ReadonlySet<FigureName>): number {
-  const wanted = (figure: FigureName) => only === undefined || only.has(figure)
+  const wanted = (figure: FigureName) => isWanted(figure, only)
   const comparison = (variants: number, rounds: number, runS: number) =>
     variants * WARMUP_S + variants * rounds * runS
   let seconds = FIXED_OVERHEAD_S
@@ -118,6 +138,8 @@ export function plannedSeconds(plan: Plan, only?: ReadonlySet<FigureName>): numb
   }
   if (wanted('rotation'))
     seconds += VARIANTS.rotation * plan.rotationRounds * (plan.rotationRunS + WARMUP_S)
+  // The rounds, then -C and the services, each direct and pooled.
+  if (wanted('pooler')) seconds += VARIANTS.pooler * (plan.poolerRounds + 2) * plan.poolerRunS
   return seconds
 }
 

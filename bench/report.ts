@@ -29,6 +29,8 @@ export const NUMERIC_KEYS = [
   'start_to_first_200_s',
   'broker_rss_mb',
   'broker_rss_vs_node_http',
+  'pooler_added_latency_ms',
+  'pooler_server_connections',
 ] as const
 export type NumericKey = (typeof NUMERIC_KEYS)[number]
 
@@ -184,6 +186,17 @@ export const GOALS: readonly Goal[] = [
     figure: 'broker peak RSS ÷ node:http alone, same load',
     op: '<=',
     target: 1.3,
+  },
+  {
+    key: 'pooler_added_latency_ms',
+    figure: 'latency PgBouncer on the socket adds to a point select (--only pooler)',
+    op: 'reported',
+    unit: 'ms',
+  },
+  {
+    key: 'pooler_server_connections',
+    figure: 'server connections for 4 services of 10 through PgBouncer (--only pooler)',
+    op: 'reported',
   },
 ]
 

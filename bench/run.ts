@@ -27,6 +27,13 @@ import {
   SLICES_PER_ROUND,
 } from './figures/functions-throughput.js'
 import {
+  measurePooler,
+  POOLER_POOL_SIZE,
+  POOLER_SERVICES,
+  type PoolerFigure,
+  SERVICE_POOL_SIZE,
+} from './figures/pooler.js'
+import {
   measureRotation,
   ROTATION_CONNECTIONS,
   type RotationDesign,
@@ -43,6 +50,7 @@ import {
   FIGURES,
   type FigureName,
   FULL,
+  isWanted,
   parseOnly,
   plannedSeconds,
   QUICK,
@@ -71,7 +79,9 @@ cores (bench/plan.ts has the budget).
   --json FILE      also write the figures as JSON to FILE
   --quick          fewer and shorter runs: a smoke test, not a measurement
   --only FIGURES   only these figures, comma-separated: ${FIGURES.join(', ')}
-                   (the others are null in the JSON and "not measured" in the table)`
+                   (the others are null in the JSON and "not measured" in the table);
+                   pooler (the local PgBouncer; needs \`apt-get install pgbouncer\`) is
+                   taken only when named here`
 
 /** The workspace's database tokens live an hour, as Lakebase's: no rotation in steady runs. */
 const STEADY_LIFETIME_S = 3600
@@ -102,6 +112,7 @@ const ROLES = {
   broker: 'bench-broker@example.com',
   perConnection: 'bench-per-connection@example.com',
   lakebaseSdk: 'bench-lakebase-sdk@example.com',
+  pooler: 'bench-pooler@example.com',
 } as const
 
 const began = performance.now()
@@ -150,7 +161,7 @@ async function main(): Promise<void> {
   }
   const plan = values.quick ? QUICK : FULL
   const only = parseOnly(values.only)
-  const wanted = (figure: FigureName) => only === undefined || only.has(figure)
+  const wanted = (figure: FigureName) => isWanted(figure, only)
   const upstreamLatencyMs = Number(
     process.env.BENCH_UPSTREAM_LATENCY_MS ?? DEFAULT_UPSTREAM_LATENCY_MS,
   )
@@ -171,6 +182,7 @@ async function main(): Promise<void> {
   let clientsFigure: ClientsScaling | undefined
   let functionsFigure: FunctionsThroughput | undefined
   let rotation: Record<string, RotationFigure> | undefined
+  let poolerFigure: PoolerFigure | undefined
   let sdkError: string | undefined
   let warnings: Record<string, Record<string, number>> | undefined
 
@@ -193,7 +205,7 @@ async function main(): Promise<void> {
       cleanup.push(() => admin.end())
       const steadyWorkspace = await startBenchWorkspace({
         admin,
-        roles: [ROLES.steady, ROLES.cold, ROLES.clients],
+        roles: [ROLES.steady, ROLES.cold, ROLES.clients, ROLES.pooler],
         lifetimeS: STEADY_LIFETIME_S,
         upstreamLatencyMs,
       })
@@ -518,6 +530,53 @@ async function main(): Promise<void> {
           lakebaseSdk: logSummary(lakebaseSdk.output()),
         }
       }
+
+      if (wanted('pooler')) {
+        progress(
+          `pooler: PgBouncer on the socket vs Postgres directly, ${plan.poolerRounds} interleaved rounds of ${plan.poolerRunS} s; ${POOLER_SERVICES} services of ${SERVICE_POOL_SIZE}`,
+        )
+        const socket = { dir: join(cache, 'pgbouncer'), port: await freePort() }
+        const pooled = await brokerEnv({
+          ...steadyWorkspace.brokerEnv(ROLES.pooler),
+          BROKER_PGBOUNCER: 'true',
+          BROKER_PGBOUNCER_DIR: socket.dir,
+          BROKER_PGBOUNCER_PORT: String(socket.port),
+          BROKER_PGBOUNCER_POOL_MODE: 'transaction',
+          BROKER_PGBOUNCER_POOL_SIZE: String(POOLER_POOL_SIZE),
+        })
+        const poolerBroker = started('pooler-broker', spawnNode(entries.broker, pooled.env))
+        await poolerBroker.waitFor(/pgbouncer listening/)
+        await untilReady(pooled.url)
+        const login = JSON.parse(
+          (await getJson(`${pooled.url}/v1/credentials`, CLIENT_TOKEN)).text,
+        ) as { user: string; password: string }
+        poolerFigure = await measurePooler({
+          direct: {
+            host: pg.host,
+            port: pg.port,
+            database: db.database,
+            user: login.user,
+            password: login.password,
+          },
+          pooled: {
+            host: socket.dir,
+            port: socket.port,
+            database: db.database,
+            user: login.user,
+          },
+          countConnections: async () => {
+            const [row] = await admin<{ n: number }[]>`
+              select count(*)::int as n from pg_stat_activity where usename = ${ROLES.pooler}`
+            return row?.n ?? 0
+          },
+          rounds: plan.poolerRounds,
+          runS: plan.poolerRunS,
+        })
+        await poolerBroker.stop()
+        progress(
+          `  +${round(poolerFigure.addedLatencyMs, 3)} ms per point select; ${poolerFigure.pooledServerConnections} vs ${poolerFigure.directServerConnections} server connections`,
+        )
+      }
     }
     await stopAll()
     const elapsedS = (performance.now() - began) / 1000
@@ -552,6 +611,8 @@ async function main(): Promise<void> {
       broker_rss_mb: brokerFigure?.brokerPeakRssMb,
       broker_rss_vs_node_http:
         brokerFigure && brokerFigure.brokerPeakRssMb / brokerFigure.nodePeakRssMb,
+      pooler_added_latency_ms: poolerFigure?.addedLatencyMs,
+      pooler_server_connections: poolerFigure?.pooledServerConnections,
     }
     const rounds: Partial<Record<RatioKey, readonly number[]>> = {
       broker_vs_bare_hono: brokerFigure?.ratios,
@@ -582,6 +643,7 @@ async function main(): Promise<void> {
         rotation,
         rotation_log_warnings: warnings,
         start,
+        pooler: poolerFigure,
       },
       machine: {
         cpus: availableParallelism(),
@@ -737,6 +799,18 @@ async function main(): Promise<void> {
         json.broker_rss_vs_node_http,
         brokerFigure &&
           `${round(brokerFigure.brokerPeakRssMb, 1)} ÷ ${round(brokerFigure.nodePeakRssMb, 1)} MB peak, same load`,
+      ),
+      goalRow(
+        'pooler_added_latency_ms',
+        json.pooler_added_latency_ms,
+        poolerFigure &&
+          `${round(poolerFigure.pooledLatencyMs, 3)} vs ${round(poolerFigure.directLatencyMs, 3)} ms; new connection per transaction ${round(poolerFigure.pooledConnectLatencyMs, 2)} vs ${round(poolerFigure.directConnectLatencyMs, 2)} ms`,
+      ),
+      goalRow(
+        'pooler_server_connections',
+        json.pooler_server_connections,
+        poolerFigure &&
+          `vs ${poolerFigure.directServerConnections} with pools of their own; ${round(poolerFigure.pooledTps, 0)} vs ${round(poolerFigure.directTps, 0)} tps`,
       ),
     ]
     console.log(formatTable(rows))

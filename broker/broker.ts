@@ -13,6 +13,7 @@ import { BrokerMetrics } from './metrics.js'
 import { ClientTable } from './middleware/client-auth.js'
 import { guard } from './middleware/request-guard.js'
 import { createPerUserCredentials } from './per-user/create-per-user.js'
+import { type Pgbouncer, preparePgbouncer } from './pgbouncer/pgbouncer.js'
 import { PgpassFile } from './pgpass-file.js'
 import { createProvider, type ProviderFactories } from './providers/create-provider.js'
 import type { CredentialProvider } from './providers/provider.js'
@@ -39,6 +40,8 @@ export interface RunningBroker {
   metrics: BrokerMetrics
   /** The client token the broker generated or read from its token file, when it uses one. */
   clients: readonly ClientConfig[]
+  /** The local PgBouncer (`BROKER_PGBOUNCER=true`), running until `close()`. */
+  pgbouncer?: Pgbouncer | undefined
   /** Marks the broker draining: `/readyz` answers 503 while requests are still served. */
   drain(): void
   /** Stops refreshing and closes the endpoint. */
@@ -61,6 +64,16 @@ export async function startBrokerFromConfig(
   const observer = metrics.observer()
   const outageBudget = outageBudgetWarning(config.policy, logger)
   const pgpass = config.pgpassFile ? new PgpassFile(config.pgpassFile, logger) : undefined
+  const pgbouncer = config.pgbouncer
+    ? await preparePgbouncer({
+        config: config.pgbouncer,
+        targets: config.targets,
+        companions: config.companions,
+        clients,
+        logger,
+        registry: metrics.registry,
+      })
+    : undefined
   const providers: CredentialProvider[] = []
   const providerOf = new Map<string, CredentialProvider>()
   /** Each primary's companion, whose `.pgpass` line follows the primary's refreshes. */
@@ -94,6 +107,8 @@ export async function startBrokerFromConfig(
             const companion = companionOf.get(name)
             // Its line only once its host is known: a refresh never makes the broker look it up.
             if (companion) void pgpass?.updateFrom(companion.target, companion.known())
+            void pgbouncer?.updateFrom(name, caches.get(name))
+            if (companion) void pgbouncer?.updateFrom(companion.target, companion.known())
           }
         },
       },
@@ -145,6 +160,7 @@ export async function startBrokerFromConfig(
     now: () => clock.now(),
     statusPage: config.statusPage,
     openStatus: config.listen.kind === 'socket' || isLoopbackHost(config.listen.host),
+    pgbouncer: pgbouncer && (() => pgbouncer.status()),
   })
   let server: RunningServer
   try {
@@ -157,6 +173,14 @@ export async function startBrokerFromConfig(
     server.server,
     credentialFastPath(endpoint, guard({ allowedHosts: config.allowedHosts })),
   )
+  try {
+    await pgbouncer?.start(served)
+  } catch (err) {
+    await pgbouncer?.close()
+    await server.close()
+    for (const p of providers) await p.close?.()
+    throw err
+  }
   for (const cache of caches.values()) cache.start()
   logger.info(
     {
@@ -174,6 +198,7 @@ export async function startBrokerFromConfig(
     companions,
     metrics,
     clients,
+    pgbouncer,
     drain() {
       draining = true
     },
@@ -181,6 +206,7 @@ export async function startBrokerFromConfig(
       draining = true
       for (const cache of caches.values()) cache.stop()
       await server.close()
+      await pgbouncer?.close()
       for (const p of providers) {
         await p
           .close?.()

@@ -27,6 +27,7 @@ import {
   setting,
 } from '../shared/process/settings.js'
 import { DEFAULT_FETCH_TIMEOUT_MS, DEFAULT_FORCED_REFRESH_MIN_MS } from './credential-cache.js'
+import { type PgbouncerConfig, pgbouncerConfig, pgbouncerSettings } from './pgbouncer/settings.js'
 import {
   DEFAULT_JITTER_FRACTION,
   DEFAULT_MIN_TTL_MS,
@@ -95,6 +96,8 @@ export interface BrokerConfig {
   statusPage: boolean
   /** `BROKER_PGPASS_FILE`: a libpq password file kept current for every target, if set. */
   pgpassFile?: string
+  /** `BROKER_PGBOUNCER=true`: a local PgBouncer kept logged in (broker/pgbouncer/). */
+  pgbouncer?: PgbouncerConfig
 }
 
 export { ConfigError }
@@ -268,6 +271,7 @@ export const brokerSettings = {
 export const brokerCommandSettings = {
   ...targetSettings,
   ...brokerSettings,
+  ...pgbouncerSettings,
   ...logSettings,
 } satisfies Settings
 
@@ -326,6 +330,7 @@ export function resolveBrokerConfig(env: Env, options: ResolveOptions = {}): Bro
   if (envToken) clients.push({ name: 'default', token: envToken, targets: '*' })
 
   const socket = e.BROKER_SOCKET
+  const pgbouncer = pgbouncerConfig(e, env)
   return {
     listen: socket
       ? { kind: 'socket', path: socket }
@@ -349,6 +354,7 @@ export function resolveBrokerConfig(env: Env, options: ResolveOptions = {}): Bro
     logLevel: e.LOG_LEVEL ?? 'info',
     statusPage: e.BROKER_STATUS_PAGE === 'true',
     ...(e.BROKER_PGPASS_FILE === undefined ? {} : { pgpassFile: e.BROKER_PGPASS_FILE }),
+    ...(pgbouncer === undefined ? {} : { pgbouncer }),
   }
 }
 

@@ -5,16 +5,22 @@ import { brokerCommandSettings, resolveBrokerConfig } from './config.js'
 /** `lakebase-broker broker`: the credential broker alone, configured from the environment. */
 export const command: Command<typeof brokerCommandSettings> = {
   name: 'broker',
-  help: `Usage: $0 [--help]
+  help: `Usage: $0 [--pgbouncer] [--help]
 
 Runs the Lakebase credential broker: obtains Postgres credentials from a provider, caches
 them, refreshes them before they expire, and serves them to local services at
 GET /v1/credentials[/{target}] (Authorization: Bearer <client token>).
+--pgbouncer (BROKER_PGBOUNCER=true) also runs PgBouncer, kept logged in: one local endpoint
+for any Postgres client.
 
 Signals: SIGTERM drains (readiness 503) for BROKER_DRAIN_S, then exits; SIGINT exits at once.`,
   settings: brokerCommandSettings,
-  async start({ env, logger, defer, drainOnSigterm }) {
-    const config = resolveBrokerConfig(env)
+  telemetry: true,
+  options: { pgbouncer: { type: 'boolean' } },
+  async start({ env, args, logger, defer, drainOnSigterm }) {
+    const config = resolveBrokerConfig(
+      args.values.pgbouncer ? { ...env, BROKER_PGBOUNCER: 'true' } : env,
+    )
     const broker = await startBrokerFromConfig({ config, logger })
     defer('broker', () => broker.close())
     drainOnSigterm(config.drainMs, () => broker.drain())

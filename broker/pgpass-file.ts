@@ -5,7 +5,7 @@ import type { ProviderCredential } from '../shared/client/credential.js'
 import { describeError } from '../shared/process/error-handler.js'
 import type { Logger } from '../shared/process/logger.js'
 import { DEFAULT_TARGET } from './config.js'
-import type { CachedCredential } from './credential-cache.js'
+import { type HeldSource, heldCredential } from './held-credential.js'
 
 /** Owner read and write only: libpq ignores a password file that others can read. */
 const PGPASS_MODE = 0o600
@@ -67,24 +67,10 @@ export class PgpassFile {
     return this.#writing
   }
 
-  /**
-   * Rewrites the file with `target`'s credential as `cache` now holds it. Called right after a
-   * successful refresh, when `get()` answers the held credential without fetching (and counts as
-   * one credential served, which it is). Never rejects.
-   */
-  async updateFrom(
-    target: string,
-    cache: { get(): Promise<CachedCredential> } | undefined,
-  ): Promise<void> {
-    if (cache === undefined) return
-    let held: CachedCredential
-    try {
-      held = await cache.get()
-    } catch {
-      // Gone again already; the next successful refresh writes it.
-      return
-    }
-    await this.update(target, held.credential)
+  /** Rewrites the file with `target`'s credential as `source` holds it; see {@link heldCredential}. */
+  async updateFrom(target: string, source: HeldSource | undefined): Promise<void> {
+    const held = await heldCredential(source)
+    if (held) await this.update(target, held.credential)
   }
 
   /** The file's text: one line per target, `default` first. */

@@ -17,6 +17,7 @@ import { type ClientAuthEnv, ClientTable, clientAuth, mayRead } from './middlewa
 import { requestGuard } from './middleware/request-guard.js'
 import { PerUserCredentials } from './per-user/per-user-credentials.js'
 import { USER_TOKEN_HEADER } from './per-user/user-token.js'
+import type { PgbouncerStatus } from './pgbouncer/pgbouncer.js'
 import { NoReadOnlyHostError, type ReadOnlyCompanion } from './read-only-companion.js'
 import type { ServedTarget } from './served-target.js'
 
@@ -56,6 +57,8 @@ export interface BrokerAppOptions {
   perUser?: PerUserCredentials
   /** Shared with the node:http fast path, so both count into the same metrics and window. */
   endpoint?: CredentialEndpoint
+  /** The local PgBouncer's state, for the status page, when the broker runs one. */
+  pgbouncer?: (() => PgbouncerStatus) | undefined
 }
 
 /** The status page is loaded on its first request: a broker nobody looks at never pays for it. */
@@ -127,6 +130,7 @@ export function createBrokerApp(options: BrokerAppOptions): Hono<ClientAuthEnv> 
             callers: requestsByCaller.snapshot(),
             draining: options.draining(),
             now: now(),
+            pgbouncer: options.pgbouncer?.(),
           }),
         ),
       )

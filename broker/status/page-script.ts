@@ -102,6 +102,27 @@ export const PAGE_SCRIPT = `(() => {
         4,
       )
     }
+    const pooler = document.querySelector('[data-section="pgbouncer"]')
+    const p = view.pgbouncer
+    if (pooler && p) {
+      const badge = field(pooler, 'pgbouncer_state')
+      badge.textContent = p.up ? 'up' : 'down'
+      badge.className = 'badge ' + (p.up ? 'ok' : 'bad')
+      set(
+        pooler,
+        'pgbouncer_summary',
+        (p.up ? 'up (pid ' + p.pid + ')' : 'down') + ', ' + p.restarts + ' restart(s), ' +
+          p.server_connections + ' server connection(s) opened, ' + p.refused_logins + ' login(s) refused',
+      )
+      rows(
+        pooler.querySelector('[data-list="pools"]'),
+        p.pools,
+        (q) => [q.database, String(q.clients_active), String(q.clients_waiting), String(q.servers_active),
+          String(q.servers_idle), String(q.servers_login), q.max_wait_s.toFixed(1) + ' s', String(q.transactions)],
+        'no figures yet',
+        8,
+      )
+    }
     rows(
       document.querySelector('[data-list="callers"]'),
       view.requests.callers,

@@ -1,6 +1,7 @@
 import { createHash } from 'node:crypto'
 import { html, raw } from 'hono/html'
 import { PAGE_SCRIPT } from './page-script.js'
+import { pgbouncerSection } from './pgbouncer-section.js'
 import type { StatusView, TargetView } from './status-json.js'
 
 const STYLE = `
@@ -150,6 +151,7 @@ export function statusPage(view: StatusView) {
         </header>
         <main>
           ${view.targets.map((t) => target(t, view.now_ms))}
+          ${view.pgbouncer ? pgbouncerSection(view.pgbouncer) : ''}
           <section>
             <h2>Requests per caller</h2>
             <table>

@@ -1,4 +1,6 @@
 import type { TargetStatus } from '../credential-cache.js'
+import type { PgbouncerStatus } from '../pgbouncer/pgbouncer.js'
+import { type PgbouncerView, pgbouncerView } from './pgbouncer-section.js'
 import { type CallerRequests, LAST_MINUTE_MS, REQUEST_WINDOW_MS } from './request-window.js'
 
 /** The refreshes shown per target, newest first (the cache keeps `HISTORY_LENGTH`). */
@@ -52,6 +54,8 @@ export interface StatusView {
   draining: boolean
   targets: TargetView[]
   requests: { window_s: number; last_minute_s: number; callers: CallerRequests[] }
+  /** The local PgBouncer, when the broker runs one. */
+  pgbouncer: PgbouncerView | null
 }
 
 const iso = (ms: number | undefined) => (ms === undefined ? null : new Date(ms).toISOString())
@@ -62,6 +66,7 @@ export function statusView(input: {
   callers: CallerRequests[]
   draining: boolean
   now: number
+  pgbouncer?: PgbouncerStatus | undefined
 }): StatusView {
   const targets = input.statuses.map(targetView)
   return {
@@ -75,6 +80,7 @@ export function statusView(input: {
       last_minute_s: LAST_MINUTE_MS / 1000,
       callers: input.callers,
     },
+    pgbouncer: input.pgbouncer ? pgbouncerView(input.pgbouncer) : null,
   }
 }
 

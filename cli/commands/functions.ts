@@ -12,6 +12,7 @@ export const command: Command<typeof functionsCommandSettings> = {
 Serves the functions (Hono, Node host) at PORT (else DATABRICKS_APP_PORT, else 8000),
 reading Postgres credentials from a running broker at LAKEBASE_BROKER_URL.`,
   settings: functionsCommandSettings,
+  telemetry: true,
   async start({ env, logger, defer }) {
     const config = resolveFunctionsConfig(env)
     const credentials = connectBroker({

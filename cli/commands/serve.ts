@@ -73,6 +73,7 @@ Databricks Apps set DATABRICKS_HOST, DATABRICKS_CLIENT_ID/SECRET (the app's serv
 PGHOST PGPORT PGDATABASE PGUSER PGSSLMODE (the app's database resource); LAKEBASE_INSTANCE_NAME is
 found from PGHOST when unset.`,
   settings,
+  telemetry: true,
   async start({ env: loaded, settings: s, logger, signal, defer, drainOnSigterm }) {
     // The socket folder first: whatever ends the start-up from here on removes it.
     const socketDir = await mkdtemp(join(tmpdir(), 'lakebase-serve-'))

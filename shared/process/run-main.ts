@@ -10,6 +10,7 @@ import { createLogger, type Logger } from './logger.js'
 import { missingPackage } from './missing-package.js'
 import { watchParent } from './parent-watch.js'
 import { parseSettings, type Settings, type SettingsValues, settingsHelp } from './settings.js'
+import { startTelemetryExport, telemetrySettings } from './telemetry-export.js'
 
 /**
  * Under `npm start` one Ctrl-C reaches this process twice, milliseconds apart: from the terminal
@@ -72,6 +73,12 @@ export interface Command<S extends Settings = Settings> {
    * terminal's npm that may be killed with SIGKILL. A daemon started with `nohup` must not.
    */
   exitWithParent?: boolean
+  /**
+   * Exports spans and metrics over OTLP when the environment names a collector
+   * (`OTEL_EXPORTER_OTLP_ENDPOINT`, as Databricks Apps set it), until the command has stopped:
+   * for the servers. Adds the OpenTelemetry settings to the command's.
+   */
+  telemetry?: boolean
   /**
    * Starts the command. A one-shot command resolves with its exit code; a server resolves with
    * `undefined` once it runs, and the kit keeps it until a signal.
@@ -152,9 +159,14 @@ export function runMain<S extends Settings>(
       return EXIT_OK
     }
     const env = loadEnv(options.cwd, options.env)
-    const settings = parseSettings(cmd.settings, env)
+    const settings = parseSettings(settingsOf(cmd), env) as SettingsValues<S>
     const level = (settings as { LOG_LEVEL?: string }).LOG_LEVEL ?? cmd.logLevel ?? 'info'
     logger = createLogger({ name: cmd.name, level })
+    if (cmd.telemetry) {
+      // First on the stop stack, so it stops last: the spans of everything else's stop leave too.
+      const stopExport = await startTelemetryExport(env, { command: cmd.name, logger })
+      if (stopExport) stack.push({ name: 'telemetry export', stop: stopExport })
+    }
     if (cmd.exitWithParent) {
       // A closed terminal sends SIGHUP; a killed npm sends nothing, but our parent pid changes.
       process.on('SIGHUP', stop)
@@ -195,19 +207,24 @@ export function runMain<S extends Settings>(
 
 /** The command's `--help`: usage and description, its settings, and the exit codes. */
 export function commandHelp(command: Command, usage = `lakebase-broker ${command.name}`): string {
-  const settings = Object.keys(command.settings).length
+  const settings = Object.keys(settingsOf(command)).length
   return [
     command.help.replaceAll('$0', usage),
     '',
     ...(settings > 0
       ? [
           'Settings (environment variables; .env.local in this folder fills in unset ones):',
-          settingsHelp(command.settings),
+          settingsHelp(settingsOf(command)),
           '',
         ]
       : []),
     `Exit codes: ${EXIT_OK} done, ${EXIT_FAILURE} failed, ${EXIT_CONFIG} wrong settings or arguments.`,
   ].join('\n')
+}
+
+/** Every setting a command reads: its own, and the OpenTelemetry ones when it exports. */
+export function settingsOf(command: Command): Settings {
+  return command.telemetry ? { ...command.settings, ...telemetrySettings } : command.settings
 }
 
 function parseCommandArgs(command: Command, argv: string[], usage: string) {

@@ -3,6 +3,7 @@ import { join } from 'node:path'
 import { describe, expect, it } from 'vitest'
 import { README_TABLES, withSettingsTables } from '../../cli/settings-docs.js'
 import { SUBCOMMANDS } from '../../cli/subcommands.js'
+import { settingsOf } from '../../shared/process/run-main.js'
 import { ROOT } from '../support/process.js'
 
 describe("the README's configuration tables", () => {
@@ -15,7 +16,7 @@ describe("the README's configuration tables", () => {
     const documented = new Set(Object.values(README_TABLES).flatMap((t) => Object.keys(t)))
     for (const [name, sub] of Object.entries(SUBCOMMANDS)) {
       const { command } = await sub.load()
-      const missing = Object.keys(command.settings).filter((s) => !documented.has(s))
+      const missing = Object.keys(settingsOf(command)).filter((s) => !documented.has(s))
       expect({ command: name, missing }).toEqual({ command: name, missing: [] })
     }
   })

@@ -335,6 +335,11 @@ describe('newest: Node 24, the README install lines as written, every peer at it
     expect(loads['lakebase-broker/hono']).not.toContain('pg')
     expect(loads['lakebase-broker/broker']).not.toContain('drizzle-orm')
     expect(loads['lakebase-broker/workspace']?.filter((n) => drivers.includes(n))).toEqual([])
+    // The OpenTelemetry SDK is the commands' alone, imported when they export: no entry loads it.
+    const sdk = /^@opentelemetry\/(?!api$)|^@grpc\//
+    for (const [entry, names] of Object.entries(loads)) {
+      expect({ entry, sdk: names.filter((n) => sdk.test(n)) }).toEqual({ entry, sdk: [] })
+    }
   })
 
   describe("the README's examples, pasted into that service", () => {
