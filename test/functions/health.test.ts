@@ -43,6 +43,21 @@ describe('/api/health', () => {
   })
 })
 
+/** The functions app over `credentials`, as a process would build it. */
+function functionsOver(credentials: ReturnType<typeof connectBroker>) {
+  const { logger } = captureLogs()
+  const database = new FunctionsDatabase({ credentials, logger })
+  const app = buildFunctionsApp({
+    database,
+    credentials,
+    logger,
+    trustForwardedHeaders: false,
+    devUser: 'dev-user@example.com',
+    preferenceKeys: ['theme'],
+  })
+  return { app, database }
+}
+
 describe('/api/health/database while the broker serves a stale credential', () => {
   it('shows the upstream error, its kind and the fix beside the credential, which still works', async () => {
     const db = await createTestDatabase('fnstale')
@@ -81,16 +96,7 @@ describe('/api/health/database while the broker serves a stale credential', () =
     await waitFor(() => cache?.status().stale, { what: 'the refresh to fail' })
     // A process that starts now: its first credential is the stale one.
     const credentials = connectBroker({ url: broker.url, token: TEST_CLIENT_TOKEN })
-    const { logger } = captureLogs()
-    const database = new FunctionsDatabase({ credentials, logger })
-    const app = buildFunctionsApp({
-      database,
-      credentials,
-      logger,
-      trustForwardedHeaders: false,
-      devUser: 'dev-user@example.com',
-      preferenceKeys: ['theme'],
-    })
+    const { app, database } = functionsOver(credentials)
     try {
       const response = await app.request('/api/health/database')
       expect(response.status).toBe(200)
@@ -119,16 +125,7 @@ describe('the functions with no broker reachable', () => {
       url: `http://127.0.0.1:${port}`,
       token: 'whatever-token',
     })
-    const { logger } = captureLogs()
-    const database = new FunctionsDatabase({ credentials, logger })
-    const app = buildFunctionsApp({
-      database,
-      credentials,
-      logger,
-      trustForwardedHeaders: false,
-      devUser: 'dev-user@example.com',
-      preferenceKeys: ['theme'],
-    })
+    const { app, database } = functionsOver(credentials)
     const response = await app.request('/api/preferences')
     expect(response.status).toBe(503)
     const body = (await response.json()) as {

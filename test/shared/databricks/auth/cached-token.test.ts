@@ -47,6 +47,20 @@ function setUp() {
   return { clock, tokens, auth, signal: new AbortController().signal }
 }
 
+/** Token t1 held past its half-life, and the refresh behind it failed. */
+async function refreshFailedBehindT1() {
+  const set = setUp()
+  const { clock, tokens, auth, signal } = set
+  const first = auth.token(signal)
+  tokens.answer('t1')
+  await first
+  await clock.advance(HOUR_MS / 2)
+  expect((await auth.token(signal)).accessToken).toBe('t1')
+  tokens.fail(new UpstreamError('upstream_5xx', 'the OAuth M2M token request failed with HTTP 503'))
+  await flush()
+  return set
+}
+
 describe('CachedTokenAuth', () => {
   it('reuses the token until its half-life, then fetches the next behind it, no caller waiting', async () => {
     const { clock, tokens, auth, signal } = setUp()
@@ -70,16 +84,7 @@ describe('CachedTokenAuth', () => {
   })
 
   it('keeps serving the held token through failed refreshes, trying again at a stated interval', async () => {
-    const { clock, tokens, auth, signal } = setUp()
-    const first = auth.token(signal)
-    tokens.answer('t1')
-    await first
-    await clock.advance(HOUR_MS / 2)
-    expect((await auth.token(signal)).accessToken).toBe('t1')
-    tokens.fail(
-      new UpstreamError('upstream_5xx', 'the OAuth M2M token request failed with HTTP 503'),
-    )
-    await flush()
+    const { clock, tokens, auth, signal } = await refreshFailedBehindT1()
 
     await clock.advance(WORKSPACE_TOKEN_RETRY_MS - 1)
     expect((await auth.token(signal)).accessToken).toBe('t1')
@@ -93,16 +98,7 @@ describe('CachedTokenAuth', () => {
   })
 
   it('makes callers wait for a new token once the held one is in its last minute', async () => {
-    const { clock, tokens, auth, signal } = setUp()
-    const first = auth.token(signal)
-    tokens.answer('t1')
-    await first
-    await clock.advance(HOUR_MS / 2)
-    void auth.token(signal)
-    tokens.fail(
-      new UpstreamError('upstream_5xx', 'the OAuth M2M token request failed with HTTP 503'),
-    )
-    await flush()
+    const { clock, tokens, auth, signal } = await refreshFailedBehindT1()
 
     await clock.advance(HOUR_MS / 2 - WORKSPACE_TOKEN_MIN_REMAINING_MS)
     let settled = false
