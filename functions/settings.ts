@@ -1,14 +1,13 @@
 import { parseSettings, type Setting, SSL_MODES, type SslMode } from 'lakebase-broker'
 import { DEFAULT_DEV_USER } from 'lakebase-broker/hono'
+import {
+  DEFAULT_POOL_SIZE,
+  IDLE_IN_TRANSACTION_TIMEOUT_MS,
+  STATEMENT_TIMEOUT_MS,
+} from 'lakebase-broker/postgres'
 import { z } from 'zod'
 
 export const DEFAULT_PREFERENCE_KEYS = ['dashboard_layout', 'favorite_tables', 'theme'] as const
-/** Postgres connections per process; `LAKEBASE_POOL_MAX`. */
-export const DEFAULT_POOL_MAX = 10
-/** Postgres aborts a statement after this long (as createSql's default). */
-export const DEFAULT_STATEMENT_TIMEOUT_MS = 30_000
-/** Postgres ends a session idle inside a transaction after this long (as createSql's default). */
-export const DEFAULT_IDLE_IN_TRANSACTION_TIMEOUT_MS = 30_000
 
 const wholeNumber = () =>
   z.coerce.number({ error: 'must be a number' }).int('must be a whole number')
@@ -49,15 +48,15 @@ export const functionsAppSettings = {
     shownDefault: `\`${DEFAULT_PREFERENCE_KEYS.join(',')}\``,
   },
   LAKEBASE_POOL_MAX: {
-    schema: wholeNumber().min(1).max(100).default(DEFAULT_POOL_MAX),
+    schema: wholeNumber().min(1).max(100).default(DEFAULT_POOL_SIZE),
     doc: 'Postgres connections per process',
   },
   LAKEBASE_STATEMENT_TIMEOUT_MS: {
-    schema: milliseconds().default(DEFAULT_STATEMENT_TIMEOUT_MS),
+    schema: milliseconds().default(STATEMENT_TIMEOUT_MS),
     doc: 'Postgres aborts a statement that runs longer (0: never)',
   },
   LAKEBASE_IDLE_IN_TRANSACTION_TIMEOUT_MS: {
-    schema: milliseconds().default(DEFAULT_IDLE_IN_TRANSACTION_TIMEOUT_MS),
+    schema: milliseconds().default(IDLE_IN_TRANSACTION_TIMEOUT_MS),
     doc: 'Postgres ends a session left idle inside a transaction this long (0: never)',
   },
   PGSSLMODE: {

@@ -1,14 +1,15 @@
 import { drizzle, type PostgresJsDatabase } from 'drizzle-orm/postgres-js'
 import type { BrokerCredentials, SslMode } from 'lakebase-broker'
 import { databaseErrorAnswer, safeDatabaseMessage, sqlstateOf } from 'lakebase-broker'
-import { createSql, sqlStats } from 'lakebase-broker/postgres'
+import {
+  createSql,
+  DEFAULT_POOL_SIZE,
+  IDLE_IN_TRANSACTION_TIMEOUT_MS,
+  STATEMENT_TIMEOUT_MS,
+  sqlStats,
+} from 'lakebase-broker/postgres'
 import type { Logger } from 'pino'
 import type postgres from 'postgres'
-import {
-  DEFAULT_IDLE_IN_TRANSACTION_TIMEOUT_MS,
-  DEFAULT_POOL_MAX,
-  DEFAULT_STATEMENT_TIMEOUT_MS,
-} from '../settings.js'
 import * as schema from './schema.js'
 
 export type Db = PostgresJsDatabase<typeof schema>
@@ -69,7 +70,7 @@ export class FunctionsDatabase {
   private readonly max: number
 
   constructor(private readonly options: FunctionsDatabaseOptions) {
-    this.max = options.max ?? DEFAULT_POOL_MAX
+    this.max = options.max ?? DEFAULT_POOL_SIZE
     this.sqlClient = createSql({
       credentials: options.credentials,
       sslMode: options.sslMode,
@@ -78,9 +79,9 @@ export class FunctionsDatabase {
       wakeTimeoutMs: options.wakeTimeoutMs,
       connection: {
         application_name: options.applicationName ?? 'lakebase-functions',
-        statement_timeout: options.statementTimeoutMs ?? DEFAULT_STATEMENT_TIMEOUT_MS,
+        statement_timeout: options.statementTimeoutMs ?? STATEMENT_TIMEOUT_MS,
         idle_in_transaction_session_timeout:
-          options.idleInTransactionTimeoutMs ?? DEFAULT_IDLE_IN_TRANSACTION_TIMEOUT_MS,
+          options.idleInTransactionTimeoutMs ?? IDLE_IN_TRANSACTION_TIMEOUT_MS,
       },
     })
     this.db = drizzle(preparing(this.sqlClient), { schema })

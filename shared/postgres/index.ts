@@ -3,4 +3,12 @@
  * promises (a password function that never rejects, fail-fast without a credential, re-login
  * on `28P01`, a reconnect for a dropped connection, never a retried write that may have run).
  */
-export { type CreateSqlOptions, createSql, type SqlStats, sqlStats } from './create-sql.js'
+export {
+  type CreateSqlOptions,
+  createSql,
+  DEFAULT_POOL_SIZE,
+  IDLE_IN_TRANSACTION_TIMEOUT_MS,
+  type SqlStats,
+  STATEMENT_TIMEOUT_MS,
+  sqlStats,
+} from './create-sql.js'
