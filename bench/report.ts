@@ -335,3 +335,46 @@ export function goalRow(key: NumericKey, value: number, context = '', spread?: S
           : 'MISSED',
   }
 }
+
+/** What one figure adds to the report: its values of the issue's keys, and what the table says. */
+export interface FigureReport {
+  values: Partial<Record<NumericKey, number>>
+  /** Each of its ratios' value in every round: the JSON's spread, and the table's range. */
+  rounds?: Partial<Record<RatioKey, readonly number[]>>
+  /** Ratios whose range the table leaves out, because their note already names every round. */
+  unranged?: readonly RatioKey[]
+  /** What the table says in brackets after a value. */
+  notes?: Partial<Record<NumericKey, string>>
+  /** Rows the table prints right after a key's row. */
+  rowsAfter?: Partial<Record<NumericKey, readonly TableRow[]>>
+  /** Its raw figures, under `details` in the JSON. */
+  details: Record<string, unknown>
+}
+
+/** The figures' reports as one (each key comes from one figure; `details` keep their order). */
+export function mergeReports(reports: readonly FigureReport[]): Required<FigureReport> {
+  return {
+    values: Object.assign({}, ...reports.map((r) => r.values)),
+    rounds: Object.assign({}, ...reports.map((r) => r.rounds)),
+    unranged: reports.flatMap((r) => r.unranged ?? []),
+    notes: Object.assign({}, ...reports.map((r) => r.notes)),
+    rowsAfter: Object.assign({}, ...reports.map((r) => r.rowsAfter)),
+    details: Object.assign({}, ...reports.map((r) => r.details)),
+  }
+}
+
+/**
+ * The table: a row for every goal in {@link GOALS} order, with the rounded figure of `json`, its
+ * note and its range over rounds ("not measured" for a figure left out), and the rows a figure
+ * adds after one of its own.
+ */
+export function reportRows(json: BenchJson, report: Required<FigureReport>): TableRow[] {
+  return GOALS.flatMap(({ key }) => {
+    const ranged = (RATIO_KEYS as readonly string[]).includes(key)
+    const spread =
+      ranged && !report.unranged.includes(key as RatioKey)
+        ? json.spread[key as RatioKey]
+        : undefined
+    return [goalRow(key, json[key], report.notes[key], spread), ...(report.rowsAfter[key] ?? [])]
+  })
+}

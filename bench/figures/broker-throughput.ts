@@ -1,14 +1,21 @@
+import { freePort } from '../../test/support/free-port.js'
+import { spawnNode } from '../child-process.js'
 import { runInterleaved } from '../interleave.js'
 import { type LoadResult, load } from '../load.js'
 import { peakResidentMb, residentMemoryMb } from '../memory.js'
-import { median } from '../stats.js'
+import type { FigureReport } from '../report.js'
+import { listeningUrl } from '../server-probes.js'
+import { CLIENT_TOKEN } from '../stack.js'
+import { median, round } from '../stats.js'
+import type { ColdBurst } from './cold-burst.js'
+import type { StackFigureContext } from './context.js'
 
 /** The issue's load: 64 keep-alive clients. */
 export const BROKER_CONNECTIONS = 64
 /** A short unrecorded run first, so that both servers are measured with optimised code. */
 const WARMUP_S = 1
 
-export interface BrokerThroughputOptions {
+interface BrokerThroughputOptions {
   /** The broker's `GET /v1/credentials` and its client token. */
   brokerUrl: string
   token: string
@@ -59,7 +66,7 @@ export interface BrokerThroughput {
  * by pair, at the same load: on two shared cores a closed loop's latency is mostly throughput
  * (Little's law), so the broker's own p99 says little alone.
  */
-export async function measureBrokerThroughput(
+async function measureBrokerThroughput(
   options: BrokerThroughputOptions,
 ): Promise<BrokerThroughput> {
   const broker = (durationS: number) =>
@@ -134,5 +141,73 @@ export async function measureBrokerThroughput(
     nodeIdleRssMb: nodeIdle.rss,
     nodeOkPerS: nodeRun.okPerS,
     perRound: pairs,
+  }
+}
+
+/**
+ * The broker figure: a bare Hono server and `node:http` alone, both answering the steady broker's
+ * credential body, beside the steady broker.
+ */
+export async function runBrokerThroughput({
+  plan,
+  progress,
+  stack,
+}: StackFigureContext): Promise<BrokerThroughput> {
+  const { entries, started } = stack
+  const body = stack.broker.served
+  const bare = started(
+    'bare-hono',
+    spawnNode(entries.bareHono, { PORT: String(await freePort()), BENCH_BODY: body }),
+  )
+  const bareUrl = await listeningUrl(bare)
+  const nodeServer = started(
+    'bare-node',
+    spawnNode(entries.bareNode, { PORT: String(await freePort()), BENCH_BODY: body }),
+  )
+  const nodeUrl = await listeningUrl(nodeServer)
+  progress(
+    `broker cache hits vs bare Hono: ${plan.brokerRounds} interleaved rounds of ${plan.brokerRunS} s, ${BROKER_CONNECTIONS} connections`,
+  )
+  const figure = await measureBrokerThroughput({
+    brokerUrl: stack.broker.url,
+    token: CLIENT_TOKEN,
+    brokerPid: stack.broker.pid,
+    bareUrl,
+    barePid: bare.pid,
+    nodeUrl,
+    nodePid: nodeServer.pid,
+    rounds: plan.brokerRounds,
+    durationS: plan.brokerRunS,
+  })
+  await Promise.all([bare.stop(), nodeServer.stop()])
+  progress(
+    `  ${round(figure.brokerOkPerS, 0)} vs ${round(figure.bareOkPerS, 0)} req/s, p99 ${figure.brokerP99Ms} vs ${figure.bareP99Ms} ms`,
+  )
+  return figure
+}
+
+/**
+ * The broker's throughput, p99 and memory keys; the memory note adds the cold burst's peak when
+ * that figure ran too.
+ */
+export function brokerThroughputReport(broker: BrokerThroughput, cold?: ColdBurst): FigureReport {
+  const throughCold = cold ? `; ${round(cold.brokerPeakRssMb, 1)} MB through the cold burst` : ''
+  return {
+    values: {
+      broker_vs_bare_hono: broker.ratio,
+      broker_p99_ratio: broker.p99Ratio,
+      broker_p99_ms: broker.brokerP99Ms,
+      broker_rss_mb: broker.brokerPeakRssMb,
+      broker_rss_vs_node_http: broker.brokerPeakRssMb / broker.nodePeakRssMb,
+    },
+    rounds: { broker_vs_bare_hono: broker.ratios, broker_p99_ratio: broker.p99Ratios },
+    notes: {
+      broker_vs_bare_hono: `${round(broker.brokerOkPerS, 0)} vs ${round(broker.bareOkPerS, 0)} req/s`,
+      broker_p99_ratio: `${broker.brokerP99Ms} vs ${broker.bareP99Ms} ms`,
+      broker_p99_ms: 'closed loop: bounded by throughput',
+      broker_rss_mb: `idle ${round(broker.brokerIdleRssMb, 1)} MB; private ${round(broker.brokerPeakAnonMb ?? Number.NaN, 1)} MB${throughCold}; bare Hono ${round(broker.barePeakRssMb, 1)} MB peak, ${round(broker.bareIdleRssMb, 1)} MB idle; node:http alone ${round(broker.nodePeakRssMb, 1)} MB peak, ${round(broker.nodeIdleRssMb, 1)} idle`,
+      broker_rss_vs_node_http: `${round(broker.brokerPeakRssMb, 1)} ÷ ${round(broker.nodePeakRssMb, 1)} MB peak, same load`,
+    },
+    details: { broker },
   }
 }

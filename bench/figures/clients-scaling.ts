@@ -1,5 +1,8 @@
 import { spawnNode } from '../child-process.js'
+import type { FigureReport } from '../report.js'
+import { CLIENT_TOKEN, ROLES } from '../stack.js'
 import type { BenchWorkspace } from '../workspace.js'
+import type { StackFigureContext } from './context.js'
 
 /** The issue's clients: this many `brokerCredentials` instances… */
 export const CLIENT_INSTANCES = 1_000
@@ -18,7 +21,7 @@ const HOLD_PAST_ASK_MS = 1_500
 /** The cold start's calls are counted this long before the refused round begins. */
 const SNAPSHOT_BEFORE_MS = 200
 
-export interface ClientsScalingOptions {
+interface ClientsScalingOptions {
   clientsEntry: string
   brokerEntry: string
   /** Broker environment: workspace, role, Postgres, port and client token. */
@@ -75,9 +78,7 @@ interface ClientReport {
  * `POST …/refresh` each, the credential call held again). A broker that deduplicates makes one
  * workspace call for each of the two refreshes.
  */
-export async function measureClientsScaling(
-  options: ClientsScalingOptions,
-): Promise<ClientsScaling> {
+async function measureClientsScaling(options: ClientsScalingOptions): Promise<ClientsScaling> {
   const routes = ['databaseCredentials', 'postgresCredentials'] as const
   const { workspace } = options.workspace
   const calls = () => routes.reduce((n, route) => n + workspace.calls[route], 0)
@@ -164,4 +165,44 @@ function askedBefore(reports: readonly ClientReport[], mints: readonly { at: num
   const [cold, refused] = mints
   if (!cold || !refused) return false
   return reports.every((r) => r.first.askedAt < cold.at && r.refused.askedAt < refused.at)
+}
+
+/** The clients figure: a broker of its own role on the steady workspace, and the client processes. */
+export async function runClientsScaling({
+  progress,
+  stack,
+}: StackFigureContext): Promise<ClientsScaling> {
+  progress(
+    `${CLIENT_INSTANCES} brokerCredentials instances in ${CLIENT_PROCESSES} processes asking at once, twice`,
+  )
+  const clients = await stack.brokerEnv(stack.steadyWorkspace.brokerEnv(ROLES.clients))
+  const figure = await measureClientsScaling({
+    clientsEntry: stack.entries.credentialClients,
+    brokerEntry: stack.entries.broker,
+    brokerEnv: clients.env,
+    brokerUrl: clients.url,
+    token: CLIENT_TOKEN,
+    workspace: stack.steadyWorkspace,
+  })
+  progress(
+    `  ${figure.coldCalls} + ${figure.refusedCalls} upstream calls; ${figure.coldOk} and ${figure.refusedOk} got a credential`,
+  )
+  return figure
+}
+
+/**
+ * `clients_scaling`. Its two rounds are two different refreshes, the cold start and the refusal,
+ * which the note names one by one: the table gives them no range.
+ */
+export function clientsScalingReport(clients: ClientsScaling): FigureReport {
+  const late = clients.askedBeforeTokens ? '' : '; some asked after the token existed'
+  return {
+    values: { clients_scaling: clients.callsPerRefresh },
+    rounds: { clients_scaling: clients.perRefresh },
+    unranged: ['clients_scaling'],
+    notes: {
+      clients_scaling: `${clients.coldCalls} call(s) cold, ${clients.refusedCalls} for the refused one; ${clients.coldOk} and ${clients.refusedOk} of ${CLIENT_INSTANCES} got one${late}`,
+    },
+    details: { clients },
+  }
 }

@@ -4,7 +4,10 @@ import { BENCH_USER, POINT_SELECT_SQL } from '../database.js'
 import { runInterleaved } from '../interleave.js'
 import { type LoadResult, load } from '../load.js'
 import { FUNCTIONS_WARMUP_S as WARMUP_S } from '../plan.js'
-import { median } from '../stats.js'
+import type { FigureReport } from '../report.js'
+import { median, round } from '../stats.js'
+import type { StackFigureContext } from './context.js'
+import { startFunctionsVariants } from './functions-variants.js'
 
 /** The same 64 clients as against the broker. */
 export const FUNCTIONS_CONNECTIONS = 64
@@ -120,7 +123,7 @@ async function rawPointSelects(sql: postgres.Sql, durationS: number, loops: numb
  * turns in alternating order (broker, static, twin, bare stack, raw, createSql, createPool, then
  * back), each server's CPU time read around each of its slices.
  */
-export async function measureFunctionsThroughput(
+async function measureFunctionsThroughput(
   options: FunctionsThroughputOptions,
 ): Promise<FunctionsThroughput> {
   const functions = (url: string, durationS: number, pid?: number) =>
@@ -291,4 +294,64 @@ function rounds(slices: Slice[]): Slice[] {
       responses: [],
     }
   })
+}
+
+/** The functions figure: its variants started on the steady broker's login, measured, stopped. */
+export async function runFunctionsThroughput({
+  plan,
+  progress,
+  stack,
+}: StackFigureContext): Promise<FunctionsThroughput> {
+  progress(
+    `functions (broker, static password twice), the route by hand (bare stack, createSql, createPool), raw postgres.js: ${plan.functionsRounds} interleaved rounds of ${plan.functionsRunS} s, in ${round(plan.functionsRunS / SLICES_PER_ROUND, 2)} s slices`,
+  )
+  const { stop, ...variants } = await startFunctionsVariants(stack)
+  const figure = await measureFunctionsThroughput({
+    ...variants,
+    rounds: plan.functionsRounds,
+    durationS: plan.functionsRunS,
+  })
+  await stop()
+  progress(
+    `  ${round(figure.brokerOkPerS, 0)} req/s (static ${round(figure.staticOkPerS, 0)}, bare stack ${round(figure.bareStackOkPerS, 0)}, raw ${round(figure.rawQueriesPerS, 0)} q/s; createPool ${round(figure.entryPgOkPerS, 0)} vs createSql ${round(figure.entryPostgresOkPerS, 0)}, bare pg.Pool ${round(figure.rawPgOkPerS, 0)})`,
+  )
+  progress(
+    `  CPU µs per request: ${Object.entries(figure.cpuUsPerRequest)
+      .map(([variant, us]) => `${variant} ${round(us, 0)}`)
+      .join(', ')}`,
+  )
+  return figure
+}
+
+/** The functions' six ratios, each with the req/s (or q/s) behind it. */
+export function functionsThroughputReport(functions: FunctionsThroughput): FigureReport {
+  const perS = (value: number) => round(value, 0)
+  const { perRound } = functions
+  return {
+    values: {
+      functions_vs_static: functions.vsStatic,
+      functions_vs_bare_stack: functions.vsBareStack,
+      functions_vs_raw_pg: functions.vsRaw,
+      functions_pg_vs_postgres: functions.pgVsPostgres,
+      pg_entry_vs_raw_pg: functions.pgEntryVsRawPg,
+      functions_static_aa: functions.staticAa,
+    },
+    rounds: {
+      functions_vs_static: perRound.vsStatic,
+      functions_vs_bare_stack: perRound.vsBareStack,
+      functions_vs_raw_pg: perRound.vsRaw,
+      functions_pg_vs_postgres: perRound.pgVsPostgres,
+      pg_entry_vs_raw_pg: perRound.pgEntryVsRawPg,
+      functions_static_aa: perRound.staticAa,
+    },
+    notes: {
+      functions_vs_static: `${perS(functions.brokerOkPerS)} vs ${perS(functions.staticOkPerS)} req/s`,
+      functions_vs_bare_stack: `${perS(functions.bareStackOkPerS)} req/s by hand`,
+      functions_vs_raw_pg: `${perS(functions.rawQueriesPerS)} q/s`,
+      functions_pg_vs_postgres: `${perS(functions.entryPgOkPerS)} vs ${perS(functions.entryPostgresOkPerS)} req/s`,
+      pg_entry_vs_raw_pg: `${perS(functions.entryPgOkPerS)} vs ${perS(functions.rawPgOkPerS)} req/s`,
+      functions_static_aa: `${perS(functions.staticOkPerS)} vs ${perS(functions.twinOkPerS)} req/s: what the machine alone spreads`,
+    },
+    details: { functions },
+  }
 }

@@ -1,14 +1,18 @@
 import { BENCH_USER } from '../database.js'
 import { runInterleaved } from '../interleave.js'
 import { load } from '../load.js'
+import type { AlternativeFigures, FigureReport, TableRow } from '../report.js'
 import {
   QUIET_MS,
   rotationInstants,
   rotationLatency,
   splitByRotation,
 } from '../rotation-analysis.js'
-import { percentile } from '../stats.js'
+import { ROTATION_LIFETIME_S } from '../stack.js'
+import { percentile, round } from '../stats.js'
 import type { BenchWorkspace } from '../workspace.js'
+import type { StackFigureContext } from './context.js'
+import { type LogWarnings, startRotationDesigns } from './rotation-designs.js'
 
 /**
  * Clients during rotation runs: as many as the suite's rotation test uses, and fewer than the
@@ -50,7 +54,7 @@ export interface RotationFigure {
  * rotates; requests are split by their distance to the rotations (the workspace's mints for the
  * design's role) and the p99s compared.
  */
-export async function measureRotation<L extends string>(
+async function measureRotation<L extends string>(
   designs: Record<L, RotationDesign>,
   workspace: BenchWorkspace,
   rounds: number,
@@ -117,4 +121,106 @@ export async function measureRotation<L extends string>(
       ]
     }),
   ) as Record<L, RotationFigure>
+}
+
+/** The rotation figure's designs measured, and what their servers logged meanwhile. */
+export interface RotationRun {
+  figures: Record<string, RotationFigure>
+  /** Why `@databricks/lakebase` was not measured, when it was not. */
+  sdkError?: string
+  logWarnings: Record<string, LogWarnings>
+}
+
+/** The rotation figure: every design started on the rotation workspace, then measured. */
+export async function runRotation({
+  plan,
+  progress,
+  stack,
+}: StackFigureContext): Promise<RotationRun> {
+  progress(`rotation: ${ROTATION_LIFETIME_S}-second tokens, every design interleaved`)
+  const started = await startRotationDesigns(stack)
+  const figures = await measureRotation(
+    started.designs,
+    stack.rotationWorkspace,
+    plan.rotationRounds,
+    plan.rotationRunS,
+  )
+  const ours = figures.broker as RotationFigure
+  const dropped = figures.brokerDropped as RotationFigure
+  progress(
+    `  broker: ratio ${round(ours.p99Ratio)}, ${ours.failedRequests} failed; dropped connections: ratio ${round(dropped.p99Ratio)}, ${dropped.failedRequests} failed`,
+  )
+  return { figures, sdkError: started.sdkError, logWarnings: started.logWarnings() }
+}
+
+/** The broker's rotation keys, and a row after them for each other design. */
+export function rotationReport({ figures, sdkError, logWarnings }: RotationRun): FigureReport {
+  const ours = figures.broker as RotationFigure
+  return {
+    values: {
+      rotation_failed_requests: ours.failedRequests,
+      rotation_p99_ratio: ours.p99Ratio,
+    },
+    rounds: { rotation_p99_ratio: ours.perRoundRatios },
+    notes: {
+      rotation_failed_requests: `${ours.requests} requests, ${ours.rotations} rotations, ${ROTATION_LIFETIME_S} s tokens`,
+      rotation_p99_ratio: `${round(ours.aroundP99Ms)} vs ${round(ours.steadyP99Ms)} ms`,
+    },
+    rowsAfter: {
+      rotation_p99_ratio: [
+        rotationRow('  same, every connection dropped at each rotation', figures.brokerDropped),
+        rotationRow(
+          '  alternative: fresh token per connection (original app)',
+          figures.perConnection,
+        ),
+        figures.lakebaseSdk
+          ? rotationRow(
+              '  alternative: @databricks/lakebase (lazy, in connect)',
+              figures.lakebaseSdk,
+            )
+          : {
+              figure: '  alternative: @databricks/lakebase',
+              result: `error: ${sdkError}`,
+              goal: 'reported',
+              status: '',
+            },
+      ],
+    },
+    details: { rotation: figures, rotation_log_warnings: logWarnings },
+  }
+}
+
+/** The JSON's other designs under rotation: "not measured" throughout when the figure was not. */
+export function rotationAlternatives(run: RotationRun | undefined): {
+  rotationDroppedConnections: AlternativeFigures
+  alternatives: Record<string, AlternativeFigures>
+} {
+  return {
+    rotationDroppedConnections: alternative(run?.figures.brokerDropped),
+    alternatives: {
+      per_connection_credential: alternative(run?.figures.perConnection),
+      databricks_lakebase: alternative(run?.figures.lakebaseSdk, run?.sdkError),
+    },
+  }
+}
+
+function alternative(figure: RotationFigure | undefined, error?: string): AlternativeFigures {
+  return figure
+    ? {
+        rotation_p99_ratio: round(figure.p99Ratio, 3),
+        upstream_calls: figure.upstreamCalls,
+        failed_requests: figure.failedRequests,
+        rotations: figure.rotations,
+      }
+    : { error: error ?? 'not measured' }
+}
+
+function rotationRow(figure: string, result: RotationFigure | undefined): TableRow {
+  if (!result) return { figure, result: 'not measured', goal: 'reported', status: '' }
+  return {
+    figure,
+    result: `p99 ratio ${round(result.p99Ratio)}, ${result.failedRequests} failed of ${result.requests}, ${result.upstreamCalls} upstream calls for ${result.rotations} rotations`,
+    goal: 'reported',
+    status: '',
+  }
 }

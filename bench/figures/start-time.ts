@@ -3,6 +3,9 @@ import { tmpdir } from 'node:os'
 import { join } from 'node:path'
 import { freePort } from '../../test/support/free-port.js'
 import { spawnChild } from '../child-process.js'
+import type { FigureReport } from '../report.js'
+import { round } from '../stats.js'
+import type { FigureContext } from './context.js'
 
 /** `/api/health` is polled this often while the stack starts. */
 const POLL_EVERY_MS = 20
@@ -54,7 +57,7 @@ async function startOnce(root: string, env: Record<string, string>, port: number
  * `npm start` as a user runs it after `npm ci`, with nothing configured: embedded Postgres,
  * broker, migrations and functions, in a fresh state folder and with free ports.
  */
-export async function measureStartTime(root: string): Promise<StartTime> {
+async function measureStartTime(root: string): Promise<StartTime> {
   const dir = await mkdtemp(join(tmpdir(), 'lakebase-bench-start-'))
   const port = await freePort()
   const env = {
@@ -70,5 +73,22 @@ export async function measureStartTime(root: string): Promise<StartTime> {
     return { firstS, secondS }
   } finally {
     await rm(dir, { recursive: true, force: true })
+  }
+}
+
+/** The start-time figure, before the bench starts anything of its own. */
+export async function runStartTime({ root, progress }: FigureContext): Promise<StartTime> {
+  progress('npm start → first 200 from /api/health (fresh state, then again)')
+  const start = await measureStartTime(root)
+  progress(`  ${start.firstS.toFixed(2)} s fresh, ${start.secondS.toFixed(2)} s again`)
+  return start
+}
+
+/** `start_to_first_200_s`: the fresh start; the start with data beside it. */
+export function startTimeReport(start: StartTime): FigureReport {
+  return {
+    values: { start_to_first_200_s: start.firstS },
+    notes: { start_to_first_200_s: `fresh state; ${round(start.secondS)} s with data` },
+    details: { start },
   }
 }

@@ -4,15 +4,19 @@ import { freePort } from '../../test/support/free-port.js'
 import { type Child, spawnNode } from '../child-process.js'
 import { runInterleaved } from '../interleave.js'
 import { load } from '../load.js'
-import { median } from '../stats.js'
+import type { FigureReport } from '../report.js'
+import { untilReady } from '../server-probes.js'
+import { CLIENT_TOKEN } from '../stack.js'
+import { median, round } from '../stats.js'
 import { BROKER_CONNECTIONS } from './broker-throughput.js'
+import type { StackFigureContext } from './context.js'
 
 /** The issue's many-target broker. */
 export const MANY_TARGETS = 100
 /** A short unrecorded run first, so that both brokers are measured with optimised code. */
 const WARMUP_S = 1
 
-export interface TargetsScalingOptions {
+interface TargetsScalingOptions {
   brokerEntry: string
   /** Where the two BROKER_CONFIG files are written. */
   dir: string
@@ -23,8 +27,6 @@ export interface TargetsScalingOptions {
   token: string
   rounds: number
   durationS: number
-  /** Resolves once the broker at the URL holds a valid credential for every target. */
-  untilReady: (url: string) => Promise<void>
   /** Keeps a started broker's output and stops it with the rest of the bench. */
   started: <T extends Child>(name: string, child: T) => T
 }
@@ -60,9 +62,7 @@ export function staticTargetsConfig(
  * the hundred-target broker answers each of its targets equally often: what a per-request cost
  * that grows with the targets (a scan, a per-target metric label, a cache per target) would show.
  */
-export async function measureTargetsScaling(
-  options: TargetsScalingOptions,
-): Promise<TargetsScaling> {
+async function measureTargetsScaling(options: TargetsScalingOptions): Promise<TargetsScaling> {
   const env = {
     ...options.postgresEnv,
     PGUSER: options.user,
@@ -82,7 +82,7 @@ export async function measureTargetsScaling(
       }),
     )
     await broker.waitFor(/broker listening/)
-    await options.untilReady(`http://127.0.0.1:${port}`)
+    await untilReady(`http://127.0.0.1:${port}`)
     const paths = targetNames(count).map((name) => `/v1/credentials/${name}`)
     return { broker, url: `http://127.0.0.1:${port}`, paths }
   }
@@ -113,5 +113,41 @@ export async function measureTargetsScaling(
     }
   } finally {
     await Promise.all([one.broker.stop(), many.broker.stop()])
+  }
+}
+
+/** The targets figure: two brokers of static targets serving the steady broker's login. */
+export async function runTargetsScaling({
+  plan,
+  progress,
+  stack,
+}: StackFigureContext): Promise<TargetsScaling> {
+  progress(
+    `broker hits, ${MANY_TARGETS} static targets vs 1: ${plan.targetsRounds} interleaved rounds of ${plan.targetsRunS} s`,
+  )
+  const figure = await measureTargetsScaling({
+    brokerEntry: stack.entries.broker,
+    dir: stack.cache,
+    postgresEnv: stack.postgresEnv,
+    user: stack.broker.credential.user,
+    password: stack.broker.credential.password,
+    token: CLIENT_TOKEN,
+    rounds: plan.targetsRounds,
+    durationS: plan.targetsRunS,
+    started: stack.started,
+  })
+  progress(`  ${round(figure.manyOkPerS, 0)} vs ${round(figure.oneOkPerS, 0)} req/s`)
+  return figure
+}
+
+/** `targets_scaling`, with both brokers' req/s. */
+export function targetsScalingReport(targets: TargetsScaling): FigureReport {
+  return {
+    values: { targets_scaling: targets.ratio },
+    rounds: { targets_scaling: targets.ratios },
+    notes: {
+      targets_scaling: `${round(targets.manyOkPerS, 0)} vs ${round(targets.oneOkPerS, 0)} req/s`,
+    },
+    details: { targets },
   }
 }

@@ -23,9 +23,11 @@ import {
   goalOf,
   goalRow,
   meets,
+  mergeReports,
   NUMERIC_KEYS,
   type NumericKey,
   RATIO_KEYS,
+  reportRows,
   spreadOf,
   toJson,
 } from '../../bench/report.js'
@@ -304,6 +306,48 @@ describe('the report', () => {
     expect(lines[3]).toContain('not measured')
     expect(lines[3]).not.toContain('MISSED')
     expect(goalRow('targets_scaling', 0.5).status).toBe('MISSED')
+  })
+
+  it("gathers the figures' reports into a row per goal, in order, with notes, ranges and extra rows", () => {
+    const extra = { figure: '  extra', result: 'x', goal: 'reported', status: '' }
+    const report = mergeReports([
+      {
+        values: { clients_scaling: 1 },
+        rounds: { clients_scaling: [1, 2] },
+        unranged: ['clients_scaling'],
+        notes: { clients_scaling: '1 call cold, 2 refused' },
+        details: { clients: 'c' },
+      },
+      {
+        values: { broker_vs_bare_hono: 1.1 },
+        rounds: { broker_vs_bare_hono: [1, 1.2] },
+        notes: { broker_vs_bare_hono: 'a vs b' },
+        rowsAfter: { broker_vs_bare_hono: [extra] },
+        details: { broker: 'b' },
+      },
+    ])
+    const json = toJson(report.values, {
+      rounds: report.rounds,
+      rotationDroppedConnections: { error: 'not measured' },
+      alternatives: {},
+      details: report.details,
+      machine: {},
+      settings: {},
+    })
+    const rows = reportRows(json, report)
+    const row = (key: NumericKey) => rows.find((r) => r.figure === goalOf(key).figure)
+
+    expect(GOALS[0]?.key).toBe('broker_vs_bare_hono')
+    expect(rows.map((r) => r.figure)).toEqual([
+      goalOf('broker_vs_bare_hono').figure,
+      extra.figure,
+      ...GOALS.slice(1).map((g) => g.figure),
+    ])
+    expect(row('broker_vs_bare_hono')?.result).toBe('1.1 (a vs b; 1–1.2 over rounds)')
+    expect(row('clients_scaling')?.result).toBe('1 (1 call cold, 2 refused)')
+    expect(json.spread.clients_scaling?.rounds).toBe(2)
+    expect(row('targets_scaling')?.result).toBe('not measured')
+    expect(Object.keys(json.details)).toEqual(['clients', 'broker'])
   })
 })
 
