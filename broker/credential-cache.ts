@@ -13,6 +13,7 @@ import { singleFlight } from '../shared/client/single-flight.js'
 import { traceRefresh, watchCredential } from '../shared/client/telemetry.js'
 import {
   type ErrorClass,
+  type FailureKind,
   toUpstreamError,
   UpstreamError,
 } from '../shared/databricks/upstream-error.js'
@@ -35,6 +36,12 @@ export const PERMANENT_DEMAND_FETCH_INTERVAL_MS = 10_000
 export const DEFAULT_FETCH_TIMEOUT_MS = 15_000
 /** Refresh outcomes kept for the status page and `/readyz`. */
 export const HISTORY_LENGTH = 20
+/**
+ * Credentials whose times are kept for the status page's timeline: the one held, the one it
+ * replaced (still valid, under the default policy, until the held one's refresh point) and two
+ * before them, about two lifetimes of history.
+ */
+export const CREDENTIAL_HISTORY_LENGTH = 4
 /**
  * A client's report that Postgres refused the current credential mints a new one at most this
  * often per target (`BROKER_FORCED_REFRESH_MIN_S`): one report heals a credential another minter
@@ -71,7 +78,22 @@ export interface RefreshRecord {
   at: number
   outcome: 'success' | 'failure'
   durationMs: number
+  /** Started by a client's report that Postgres refused the held credential, not by the schedule. */
+  forced: boolean
   errorClass?: ErrorClass
+  errorKind?: FailureKind
+}
+
+/**
+ * A credential the cache held, by its times alone (never its password): for the status page's
+ * timeline.
+ */
+export interface CredentialRecord {
+  /** The counter part of its version: 1 for the cache's first credential, then 2, 3, … */
+  ordinal: number
+  issuedAt: number
+  refreshAt: number
+  expiresAt: number
 }
 
 /** A failure as clients, logs and the status page may see it: never a secret. */
@@ -106,6 +128,8 @@ export interface TargetStatus {
   fetching: boolean
   lastError?: FailureSummary
   history: RefreshRecord[]
+  /** The last {@link CREDENTIAL_HISTORY_LENGTH} credentials held, oldest first. */
+  credentials: CredentialRecord[]
   /** Credentials minted because a client reported the current one refused. */
   forcedRefreshes: number
   lastForcedRefreshAt?: number
@@ -189,6 +213,8 @@ export class CredentialCache {
   private versions = 0
   private forcedRefreshes = 0
   private lastForced: Instant | undefined
+  /** The next fetch to start answers a refusal report (it is recorded as forced). */
+  private forcing = false
   /** One fetch at a time: concurrent callers share the promise; a rejection is not kept. */
   /** A fetch is in flight (shown on the status page; tests wait for it to settle). */
   private fetching = false
@@ -203,6 +229,7 @@ export class CredentialCache {
   private retryAfterMs = 0
   private lastSuccessAt: number | undefined
   private readonly history: RefreshRecord[] = []
+  private readonly credentials: CredentialRecord[] = []
   private timer: TimerHandle | undefined
   private stopped = false
   /** Takes the cache out of the OpenTelemetry expiry gauge. */
@@ -314,6 +341,8 @@ export class CredentialCache {
     }
     this.lastForced = instantOf(this.clock)
     this.forcedRefreshes += 1
+    // No fetch is running (checked above), so this call starts the one that reads the flag.
+    this.forcing = true
     try {
       await this.refresh()
       return 'refreshed'
@@ -334,6 +363,7 @@ export class CredentialCache {
       consecutiveFailures: this.consecutiveFailures,
       fetching: this.fetching,
       history: [...this.history],
+      credentials: [...this.credentials],
       forcedRefreshes: this.forcedRefreshes,
     }
     if (this.lastForced !== undefined) status.lastForcedRefreshAt = this.lastForced.wall
@@ -420,6 +450,8 @@ export class CredentialCache {
   private async attemptFetch(): Promise<Held> {
     const attempt = instantOf(this.clock)
     const started = attempt.wall
+    const forced = this.forcing
+    this.forcing = false
     this.lastAttempt = attempt
     try {
       const credential = await this.fetchWithDeadline()
@@ -433,7 +465,8 @@ export class CredentialCache {
       }
       const issuedAt = Math.min(credential.issuedAt.getTime(), now)
       const schedule = refreshSchedule(issuedAt, expiresAt, this.policy, this.random())
-      const version = `${this.versionPrefix}.${++this.versions}`
+      const ordinal = ++this.versions
+      const version = `${this.versionPrefix}.${ordinal}`
       const served = { credential, refreshAt: schedule.refreshAt, version }
       const held: Held = {
         credential,
@@ -448,7 +481,8 @@ export class CredentialCache {
       this.consecutiveFailures = 0
       this.lastError = undefined
       this.retryAfterMs = 0
-      this.record({ at: now, outcome: 'success', durationMs: now - started })
+      this.recordCredential({ ordinal, issuedAt, refreshAt: schedule.refreshAt, expiresAt })
+      this.record({ at: now, outcome: 'success', durationMs: now - started, forced })
       this.schedule(schedule.refreshAt)
       return held
     } catch (err) {
@@ -462,7 +496,14 @@ export class CredentialCache {
       // expires. It is served stale, with this error on the status page and in the metrics, and
       // dropped when it expires or a client reports that Postgres refused it.
       this.record(
-        { at: now, outcome: 'failure', durationMs: now - started, errorClass: error.errorClass },
+        {
+          at: now,
+          outcome: 'failure',
+          durationMs: now - started,
+          forced,
+          errorClass: error.errorClass,
+          errorKind: error.kind,
+        },
         this.lastError,
       )
       this.schedule(now + retryDelayMs(this.consecutiveFailures, error, this.random()))
@@ -504,6 +545,11 @@ export class CredentialCache {
     this.history.push(entry)
     if (this.history.length > HISTORY_LENGTH) this.history.shift()
     this.observer.refreshed?.(this.target, entry, error)
+  }
+
+  private recordCredential(credential: CredentialRecord): void {
+    this.credentials.push(credential)
+    if (this.credentials.length > CREDENTIAL_HISTORY_LENGTH) this.credentials.shift()
   }
 
   private schedule(at: number): void {

@@ -1,3 +1,5 @@
+import { TIMELINE_SCRIPT } from './timeline-svg.js'
+
 /**
  * How often the page asks `/status.json` for news: a rotation or a failure shows within two
  * seconds, and a page left open costs the broker one small request every two seconds.
@@ -8,9 +10,9 @@ export const TICK_INTERVAL_MS = 250
 
 /**
  * The status page's only script, inline (its hash is in the page's CSP): counts down to each
- * target's expiry and next refresh on the broker's clock, and redraws the page's live parts from
- * `/status.json`. Everything it writes goes in as text, never as HTML. Without it the page is
- * the server's rendering, complete but still.
+ * target's expiry and next refresh on the broker's clock, and redraws the page's live parts (the
+ * timelines included) from `/status.json`. Everything it writes goes in as text, never as HTML.
+ * Without it the page is the server's rendering, complete but still.
  */
 export const PAGE_SCRIPT = `(() => {
   'use strict'
@@ -34,6 +36,7 @@ export const PAGE_SCRIPT = `(() => {
       el.textContent = Number.isNaN(at) ? '—' : at > now ? 'in ' + countdown(at - now) : el.dataset.past
     }
   }
+${TIMELINE_SCRIPT}
   const rows = (tbody, items, cells, empty, span) => {
     const cell = (text) => {
       const td = document.createElement('td')
@@ -94,10 +97,16 @@ export const PAGE_SCRIPT = `(() => {
       )
       field(section, 'expires_in').dataset.deadline = t.expires_at_ms ?? ''
       field(section, 'next_refresh_in').dataset.deadline = t.next_refresh_at_ms ?? ''
+      drawTimeline(section.querySelector('[data-timeline]'), t.timeline, view.now_ms, t.target)
       rows(
         section.querySelector('[data-list="history"]'),
         t.history,
-        (r) => [time(r.at), r.outcome, r.duration_ms + ' ms', r.error_class ?? '—'],
+        (r) => [
+          time(r.at),
+          r.outcome + (r.forced ? ' (forced)' : ''),
+          r.duration_ms + ' ms',
+          r.error_class ?? '—',
+        ],
         'no refresh yet',
         4,
       )

@@ -3,6 +3,7 @@ import { html, raw } from 'hono/html'
 import { PAGE_SCRIPT } from './page-script.js'
 import { pgbouncerSection } from './pgbouncer-section.js'
 import type { StatusView, TargetView } from './status-json.js'
+import { TIMELINE_LEGEND, TIMELINE_STYLE, timelineSvg } from './timeline-svg.js'
 
 const STYLE = `
   :root { color-scheme: light dark; font-family: system-ui, sans-serif; line-height: 1.4; }
@@ -17,7 +18,7 @@ const STYLE = `
   small { opacity: 0.7; }
   .badge { border-radius: 0.3rem; padding: 0.05rem 0.4rem; font-size: 0.85em; font-weight: 600; }
   .ok { background: #1a7f3733; } .warn { background: #bf870033; } .bad { background: #cf222e33; }
-`
+${TIMELINE_STYLE}`
 
 const hash = (text: string) => `'sha256-${createHash('sha256').update(text).digest('base64')}'`
 
@@ -101,6 +102,9 @@ function target(t: TargetView, now: number) {
       <dt>Last error</dt>
       <dd data-field="last_error">${lastError(t.last_error)}</dd>
     </dl>
+    <h3>Timeline</h3>
+    <div data-timeline>${timelineSvg(t.timeline, now, t.target)}</div>
+    ${TIMELINE_LEGEND}
     <h3>Last refreshes</h3>
     <table>
       <thead>
@@ -114,7 +118,7 @@ function target(t: TargetView, now: number) {
                 (r) =>
                   html`<tr>
                     <td>${time(r.at)}</td>
-                    <td>${r.outcome}</td>
+                    <td>${r.outcome}${r.forced ? ' (forced)' : ''}</td>
                     <td>${r.duration_ms} ms</td>
                     <td>${r.error_class ?? '—'}</td>
                   </tr>`,

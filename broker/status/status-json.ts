@@ -2,6 +2,7 @@ import type { TargetStatus } from '../credential-cache.js'
 import type { PgbouncerStatus } from '../pgbouncer/pgbouncer.js'
 import { type PgbouncerView, pgbouncerView } from './pgbouncer-section.js'
 import { type CallerRequests, LAST_MINUTE_MS, REQUEST_WINDOW_MS } from './request-window.js'
+import { type TimelineView, timelineView } from './timeline.js'
 
 /** The refreshes shown per target, newest first (the cache keeps `HISTORY_LENGTH`). */
 export const SHOWN_HISTORY = 10
@@ -38,8 +39,12 @@ export interface TargetView {
     at: string
     outcome: 'success' | 'failure'
     duration_ms: number
+    /** Started by a client's refusal report, not by the schedule. */
+    forced: boolean
     error_class: string | null
   }[]
+  /** Its credentials and refreshes on one time axis; null before the first. */
+  timeline: TimelineView | null
 }
 
 /**
@@ -68,7 +73,7 @@ export function statusView(input: {
   now: number
   pgbouncer?: PgbouncerStatus | undefined
 }): StatusView {
-  const targets = input.statuses.map(targetView)
+  const targets = input.statuses.map((status) => targetView(status, input.now))
   return {
     generated_at: new Date(input.now).toISOString(),
     now_ms: input.now,
@@ -84,7 +89,7 @@ export function statusView(input: {
   }
 }
 
-function targetView(status: TargetStatus): TargetView {
+function targetView(status: TargetStatus, now: number): TargetView {
   // Before the first fetch is scheduled the next attempt reads 0: none is planned yet.
   const next = status.nextAttemptAt ? status.nextAttemptAt : status.refreshAt
   const error = status.lastError
@@ -121,7 +126,9 @@ function targetView(status: TargetStatus): TargetView {
         at: new Date(record.at).toISOString(),
         outcome: record.outcome,
         duration_ms: record.durationMs,
+        forced: record.forced,
         error_class: record.errorClass ?? null,
       })),
+    timeline: timelineView(status, now),
   }
 }
