@@ -2,8 +2,13 @@ import { join } from 'node:path'
 import type { SslMode } from '../../shared/client/credential.js'
 import type { PgbouncerConfig } from './settings.js'
 
-/** The files in PgBouncer's folder, beside its socket. */
+/**
+ * The files in PgBouncer's folder, beside its socket. The socket's PgBouncer reads
+ * `pgbouncer.ini`, the only file with the Lakebase token; with TCP on, the TCP PgBouncer reads the
+ * other three, which hold the clients' tokens and no Lakebase token.
+ */
 export const CONFIG_FILE = 'pgbouncer.ini'
+export const TCP_CONFIG_FILE = 'pgbouncer-tcp.ini'
 export const AUTH_FILE = 'users.txt'
 export const HBA_FILE = 'hba.conf'
 /** A copy of `PGSSLROOTCERT`, where PgBouncer can read it whoever it runs as. */
@@ -11,6 +16,18 @@ export const CA_FILE = 'server-ca.pem'
 
 /** The user the broker reads `SHOW POOLS` and `SHOW STATS` as (a `stats_users` entry, no admin). */
 export const STATS_USER = 'lakebase_broker'
+/**
+ * The user name the TCP PgBouncer gives the socket's: any name would do, as that one asks for
+ * none. One name makes one pool of relayed connections per database.
+ */
+export const RELAY_USER = 'lakebase_broker_tcp'
+/**
+ * The TCP PgBouncer closes a relayed connection idle this long. In session mode an idle one still
+ * holds a server connection in the socket's PgBouncer (it is a client there, in session); closing
+ * it soon gives that server back to the pool, at the cost of a local reconnect (no password, no
+ * TLS) for a TCP client that comes later.
+ */
+export const RELAY_IDLE_TIMEOUT_S = 1
 /** The only TCP address PgBouncer listens on, when it does. */
 export const LOOPBACK = '127.0.0.1'
 /**
@@ -32,17 +49,21 @@ export const IGNORED_STARTUP_PARAMETERS = [
 ] as const
 /** Prepared statements PgBouncer 1.21+ tracks per server connection in transaction mode (1.24's default). */
 export const MAX_PREPARED_STATEMENTS = 200
+/** The first line of each configuration file. */
+const WRITTEN_NOTE = '; Written by lakebase-broker at every credential refresh: edits are lost.'
 /** PgBouncer's name for its admin console: no database may be called so. */
 export const ADMIN_DATABASE = 'pgbouncer'
 
 /** One `[databases]` entry: a name clients connect to, and the server login behind it. */
 export interface PoolerDatabase {
   name: string
+  /** A host, or a socket's folder. */
   host: string
   port: number
   dbname: string
   user: string
-  password: string
+  /** None in a relay to the socket's PgBouncer, which asks for none. */
+  password?: string
 }
 
 /** One auth-file line: a user name PgBouncer knows, and its password for TCP clients. */
@@ -104,39 +125,82 @@ export function databaseLine(db: PoolerDatabase): string {
     ['port', String(db.port)],
     ['dbname', db.dbname],
     ['user', db.user],
-    ['password', db.password],
+    ...(db.password === undefined ? [] : [['password', db.password] as const]),
   ] as const
   return `${db.name} = ${pairs.map(([key, value]) => `${key}=${connValue(key, value)}`).join(' ')}`
 }
 
 /**
- * `pgbouncer.ini`. The server password sits in each database's connection string: PgBouncer
- * takes a rewritten one at `SIGHUP` and keeps its open server connections (it compares host,
- * port, database and user, not the password), while new logins use the new password.
+ * `pgbouncer.ini`, for the PgBouncer on the socket. `auth_type = any`: a client gives any user
+ * name and no password (the folder's mode is the gate), and PgBouncer logs every one in as the
+ * database's `user=`, with the password beside it. The server password sits in each database's
+ * connection string: PgBouncer takes a rewritten one at `SIGHUP` and keeps its open server
+ * connections (it compares host, port, database and user, not the password), while new logins
+ * use the new password. With TCP on, the TCP PgBouncer's connections are clients here too.
  */
 export function configText(databases: readonly PoolerDatabase[], s: PoolerSettings): string {
-  const lines = [
-    '; Written by lakebase-broker at every credential refresh: edits are lost.',
+  const relayed = s.tcp ? s.poolSize * databases.length : 0
+  return [
+    WRITTEN_NOTE,
     '[databases]',
     ...databases.map(databaseLine),
     '',
     '[pgbouncer]',
-    `listen_addr = ${s.tcp ? LOOPBACK : ''}`,
+    'listen_addr = ',
     `listen_port = ${s.port}`,
     `unix_socket_dir = ${s.dir}`,
-    // The folder (0700) is the gate; the socket is the owner's alone as well.
+    // The socket is the owner's alone as well.
     'unix_socket_mode = 0600',
+    // Global in PgBouncer: why TCP, which needs passwords, is another PgBouncer.
+    'auth_type = any',
+    // With `auth_type = any`, PgBouncer 1.18 admits these to the admin console by name.
+    `stats_users = ${STATS_USER}`,
+    ...poolingLines(s, s.maxClients + relayed),
+    `server_lifetime = ${s.serverLifetimeS}`,
+    `server_tls_sslmode = ${s.sslMode}`,
+    ...(s.caFile ? [`server_tls_ca_file = ${join(s.dir, CA_FILE)}`] : []),
+    '',
+  ].join('\n')
+}
+
+/**
+ * `pgbouncer-tcp.ini`, for the PgBouncer on loopback TCP: it checks each client's name and token
+ * (the HBA and auth files) and relays it to the socket's PgBouncer, database by database, so the
+ * Lakebase token, the server logins and the server pools stay in one place. It has no socket.
+ */
+export function tcpConfigText(
+  databases: readonly string[],
+  s: Omit<PoolerSettings, 'sslMode' | 'caFile'>,
+): string {
+  const relay = (name: string) =>
+    databaseLine({ name, host: s.dir, port: s.port, dbname: name, user: RELAY_USER })
+  return [
+    WRITTEN_NOTE,
+    '[databases]',
+    ...databases.map(relay),
+    '',
+    '[pgbouncer]',
+    `listen_addr = ${LOOPBACK}`,
+    `listen_port = ${s.port}`,
+    'unix_socket_dir = ',
     'auth_type = hba',
     `auth_hba_file = ${join(s.dir, HBA_FILE)}`,
     `auth_file = ${join(s.dir, AUTH_FILE)}`,
-    `stats_users = ${STATS_USER}`,
+    ...poolingLines(s, s.maxClients),
+    `server_idle_timeout = ${RELAY_IDLE_TIMEOUT_S}`,
+    // A unix socket carries no TLS.
+    'server_tls_sslmode = disable',
+    '',
+  ].join('\n')
+}
+
+/** What both PgBouncers share: pooling, startup parameters and logging. */
+function poolingLines(s: Omit<PoolerSettings, 'sslMode' | 'caFile'>, maxClients: number): string[] {
+  return [
     `pool_mode = ${s.poolMode}`,
     `default_pool_size = ${s.poolSize}`,
-    `max_client_conn = ${s.maxClients}`,
-    `server_lifetime = ${s.serverLifetimeS}`,
+    `max_client_conn = ${maxClients}`,
     `server_login_retry = ${SERVER_LOGIN_RETRY_S}`,
-    `server_tls_sslmode = ${s.sslMode}`,
-    ...(s.caFile ? [`server_tls_ca_file = ${join(s.dir, CA_FILE)}`] : []),
     `ignore_startup_parameters = ${IGNORED_STARTUP_PARAMETERS.join(',')}`,
     ...(s.preparedStatements && s.poolMode === 'transaction'
       ? [`max_prepared_statements = ${MAX_PREPARED_STATEMENTS}`]
@@ -147,9 +211,7 @@ export function configText(databases: readonly PoolerDatabase[], s: PoolerSettin
     'log_connections = 1',
     'log_disconnections = 1',
     'log_stats = 0',
-    '',
   ]
-  return lines.join('\n')
 }
 
 /** The auth file: `"user" "password"` per line. */
@@ -160,14 +222,12 @@ export function authText(users: readonly PoolerUser[]): string {
 }
 
 /**
- * The HBA file: anyone on the socket (the folder's mode is the gate) without a password; on TCP,
- * each client by its name and client token (SCRAM), to its own databases only; the admin
- * console never over TCP. A name with no line is refused.
+ * The TCP PgBouncer's HBA file: each client by its name and client token (SCRAM), to its own
+ * databases only; the admin console never. A name with no line is refused.
  */
 export function hbaText(tcp: readonly TcpAccess[]): string {
   const lines = [
     '# Written by lakebase-broker at every credential refresh: edits are lost.',
-    'local all all trust',
     `host ${ADMIN_DATABASE} all ${LOOPBACK}/32 reject`,
   ]
   for (const access of tcp) {

@@ -1,4 +1,3 @@
-import { userInfo } from 'node:os'
 import { join } from 'node:path'
 import type { Registry } from 'prom-client'
 import { SYSTEM_ROOT_CERT } from '../../shared/client/tls.js'
@@ -9,7 +8,7 @@ import { type HeldSource, heldCredential } from '../held-credential.js'
 import type { ServedTarget } from '../served-target.js'
 import { AdminConsole, type PoolerFigures } from './admin-console.js'
 import { findPgbouncer, type PgbouncerVersion } from './binary.js'
-import { CONFIG_FILE, LOOPBACK } from './config-file.js'
+import { CONFIG_FILE, LOOPBACK, TCP_CONFIG_FILE } from './config-file.js'
 import { RefusedLogins } from './log-lines.js'
 import { type PoolerCounters, registerPoolerMetrics } from './metrics.js'
 import { PoolerFiles, type Written } from './pooler-files.js'
@@ -47,6 +46,17 @@ export interface PgbouncerStatus {
  * The local PgBouncer: any Postgres client on this machine connects to its socket (or loopback
  * TCP) and is pooled onto server connections logged in with the broker's credentials.
  *
+ * The socket takes any user name without a password, and TCP wants a client's name and token;
+ * PgBouncer's `auth_type` is one for all its listeners, so with TCP on a second PgBouncer listens
+ * there (`auth_type = hba`) and relays each client, once checked, to the first one's socket.
+ * PgBouncer 1.18 offers no way to do both in one process: under `auth_type = hba` a `trust` line
+ * still refuses a user name not in the auth file, and `auth_user`/`auth_query` (its way to admit
+ * unknown names) needs the Lakebase token in the auth file, runs a server query per login, and
+ * crashes 1.18 when the auth user is the database's own `user=`, the only role the broker has a
+ * password for (`put_in_order: found existing elem`). Relaying keeps the Lakebase token, the
+ * server pools, the refused-login watch and the figures in the socket's PgBouncer alone; TCP
+ * clients pay one local hop.
+ *
  * Made in two steps: {@link preparePgbouncer} finds the program and who runs it, before the
  * broker listens (a missing PgBouncer is a configuration error: exit 2); {@link start} writes the
  * files and starts it. Each refresh then writes the new credential and reloads PgBouncer
@@ -62,6 +72,8 @@ export class Pgbouncer {
   readonly #options: PgbouncerOptions
   readonly #files: PoolerFiles
   readonly #supervisor: PgbouncerSupervisor
+  /** The TCP PgBouncer, when TCP is on. */
+  readonly #tcp: PgbouncerSupervisor | undefined
   readonly #admin: AdminConsole
   readonly #counters: PoolerCounters
   readonly #refusals = new RefusedLogins<Written>()
@@ -92,7 +104,6 @@ export class Pgbouncer {
       caPath: ca,
       clients: options.clients,
       primaries: new Map(options.companions.map((c) => [c.name, c.primary])),
-      socketUsers: socketUserNames(),
       runAs,
       logger,
     })
@@ -118,10 +129,21 @@ export class Pgbouncer {
           this.#reportRefused(refused.database, refused.startedWith ?? this.#loaded)
       },
     })
+    // Its lines are logged only: its server connections are relays to the socket, not logins.
+    this.#tcp = config.tcp
+      ? new PgbouncerSupervisor({
+          binary: binary.path,
+          args: [join(config.dir, TCP_CONFIG_FILE)],
+          cwd: config.dir,
+          runAs,
+          stopSignal: binary.version.stopSignal,
+          logger: logger.child({ pgbouncerListener: 'tcp' }),
+        })
+      : undefined
     this.#admin = new AdminConsole(config.dir, config.port)
     this.#counters = registerPoolerMetrics(options.registry, {
-      up: () => this.#supervisor.up,
-      restarts: () => this.#supervisor.restarts,
+      up: () => this.up,
+      restarts: () => this.restarts,
       figures: () => this.#admin.figures(),
     })
     if (config.poolMode === 'transaction' && !binary.version.preparedStatements) {
@@ -132,21 +154,38 @@ export class Pgbouncer {
     }
   }
 
-  /** The running PgBouncer's pid, while it runs. */
+  /** The socket's PgBouncer's pid, while it runs. */
   get pid(): number | undefined {
     return this.#supervisor.pid
   }
 
-  /** Writes the files and starts PgBouncer; resolves once it listens. */
+  /** The TCP PgBouncer's pid, while it runs (TCP on). */
+  get tcpPid(): number | undefined {
+    return this.#tcp?.pid
+  }
+
+  /** Whether every PgBouncer it runs is up and listening. */
+  get up(): boolean {
+    return this.#supervisor.up && (this.#tcp?.up ?? true)
+  }
+
+  /** How often a PgBouncer was started again after it died, both counted. */
+  get restarts(): number {
+    return this.#supervisor.restarts + (this.#tcp?.restarts ?? 0)
+  }
+
+  /** Writes the files and starts PgBouncer (the socket's, then TCP's); resolves once they listen. */
   async start(served: ReadonlyMap<string, ServedTarget>): Promise<void> {
     this.#served = served
     this.#written = await this.#files.prepare()
     await this.#supervisor.start()
+    await this.#tcp?.start()
     const { config, logger } = this.#options
     logger.info(
       {
         version: this.version.text,
         pgbouncerPid: this.#supervisor.pid,
+        tcpPgbouncerPid: this.#tcp?.pid,
         socket: join(config.dir, `.s.PGSQL.${config.port}`),
         tcp: config.tcp ? `${LOOPBACK}:${config.port}` : undefined,
         poolMode: config.poolMode,
@@ -166,6 +205,7 @@ export class Pgbouncer {
     this.#written = written
     this.#signalled = written
     this.#supervisor.reload()
+    this.#tcp?.reload()
   }
 
   /** What the status page shows; starts reading fresh figures for the next look. */
@@ -176,12 +216,12 @@ export class Pgbouncer {
     })
     return {
       version: this.version.text,
-      up: this.#supervisor.up,
+      up: this.up,
       pid: this.#supervisor.pid,
       socket: join(config.dir, `.s.PGSQL.${config.port}`),
       tcp: config.tcp ? `${LOOPBACK}:${config.port}` : undefined,
       poolMode: config.poolMode,
-      restarts: this.#supervisor.restarts,
+      restarts: this.restarts,
       serverConnections: this.#serverConnections,
       refusedLogins: this.#refusedLogins,
       figures: this.#admin.last,
@@ -193,9 +233,10 @@ export class Pgbouncer {
     return this.#admin.figures()
   }
 
-  /** Stops PgBouncer and closes the admin connection. */
+  /** Stops PgBouncer (TCP's, then the socket's) and closes the admin connection. */
   async close(): Promise<void> {
     await this.#admin.close().catch(() => {})
+    await this.#tcp?.stop()
     await this.#supervisor.stop()
   }
 
@@ -230,19 +271,4 @@ export async function preparePgbouncer(options: PgbouncerOptions): Promise<Pgbou
   const binary = await findPgbouncer(options.config.binary, process.env.PATH)
   const runAs = await pgbouncerRunAs()
   return new Pgbouncer(options, binary, runAs)
-}
-
-/**
- * The names a socket client is likely to give without thinking: libpq and the drivers default
- * to the operating-system user, who is the broker's (the folder is theirs alone).
- */
-function socketUserNames(): string[] {
-  const names = new Set<string>()
-  try {
-    names.add(userInfo().username)
-  } catch {
-    // No name for this uid (a container's arbitrary user): the environment may still say.
-  }
-  for (const name of [process.env.USER, process.env.LOGNAME]) if (name) names.add(name)
-  return [...names]
 }

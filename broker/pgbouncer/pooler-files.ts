@@ -21,8 +21,9 @@ import {
   type PoolerDatabase,
   type PoolerSettings,
   type PoolerUser,
-  STATS_USER,
+  TCP_CONFIG_FILE,
   type TcpAccess,
+  tcpConfigText,
 } from './config-file.js'
 import type { RunAs } from './run-as.js'
 
@@ -30,6 +31,8 @@ import type { RunAs } from './run-as.js'
 const DIR_MODE = 0o700
 /** Every file: the owner's alone; the configuration holds the Lakebase token. */
 const FILE_MODE = 0o600
+/** The TCP PgBouncer's files. */
+const TCP_FILES = [AUTH_FILE, HBA_FILE, TCP_CONFIG_FILE] as const
 /** The TLS modes from weakest to strictest: the strictest any target asks for is PgBouncer's. */
 const SSL_STRENGTH: readonly SslMode[] = [
   'disable',
@@ -49,20 +52,17 @@ export interface PoolerFilesOptions {
   clients: readonly ClientConfig[]
   /** Each read-only companion's primary, by the companion's name (for the clients' rights). */
   primaries: ReadonlyMap<string, string>
-  /**
-   * User names PgBouncer must know for socket clients besides the clients' and the Lakebase
-   * roles: PgBouncer 1.18 refuses an unknown name even where no password is asked.
-   */
-  socketUsers: readonly string[]
   runAs?: RunAs | undefined
   logger: Logger
 }
 
 /**
- * PgBouncer's configuration, auth file and HBA file, kept current: each holds every target's
- * latest credential, and each write replaces all of them atomically (a fresh file, mode 0600,
- * renamed over the old one) in a folder of mode 0700, one write after another. The default
- * target is served under its database's name, every other target under its own name.
+ * The PgBouncers' files, kept current: the socket's configuration holds every target's latest
+ * credential; with TCP on, the TCP PgBouncer's configuration, auth file and HBA file hold the
+ * same databases and each client's token and rights. Each write replaces all of them atomically
+ * (a fresh file, mode 0600, renamed over the old one) in a folder of mode 0700, one write after
+ * another. The default target is served under its database's name, every other target under its
+ * own name.
  *
  * A failed write is logged (path and error code, never the content) and the next refresh tries
  * again; PgBouncer keeps the files it has.
@@ -70,8 +70,6 @@ export interface PoolerFilesOptions {
 export class PoolerFiles {
   readonly #options: PoolerFilesOptions
   readonly #credentials = new Map<string, CachedCredential>()
-  /** Names PgBouncer knows only for the socket: a password no one is given (TCP refuses them). */
-  readonly #socketOnlyPassword = randomBytes(24).toString('base64url')
   readonly #warned = new Set<string>()
   #writing: Promise<Written> = Promise.resolve(new Map())
 
@@ -83,15 +81,21 @@ export class PoolerFiles {
     return this.#options.settings.dir
   }
 
-  /** Makes the folder (0700, PgBouncer's user's) and writes the first files, with no database. */
+  /**
+   * Makes the folder (0700, PgBouncer's user's) and writes the first files, with no database.
+   * Without TCP, the TCP PgBouncer's files of an earlier run go: they hold clients' tokens.
+   */
   async prepare(): Promise<Written> {
-    const { dir } = this.#options.settings
+    const { dir, tcp } = this.#options.settings
     const runAs = this.#options.runAs
     await mkdir(dir, { recursive: true, mode: DIR_MODE })
     await chmod(dir, DIR_MODE)
     if (runAs) {
       await chown(dir, runAs.uid, runAs.gid)
       await letPostgresUserReach(dirname(dir))
+    }
+    if (!tcp) {
+      for (const name of TCP_FILES) await rm(join(dir, name), { force: true })
     }
     return this.write()
   }
@@ -154,25 +158,14 @@ export class PoolerFiles {
   }
 
   async #writeAll(): Promise<Written> {
-    const { settings, clients, primaries, caPath } = this.#options
+    const { settings, caPath } = this.#options
     const entries = this.databases()
     const written = new Map(
       entries.map((e) => [e.database.name, { target: e.target, version: e.version }]),
     )
     const caText = caPath === undefined ? undefined : await this.#readCa(caPath)
-    const users = this.#users(entries.map((e) => e.database.user))
-    const tcp: TcpAccess[] = clients.map((client) => ({
-      user: client.name,
-      databases:
-        client.targets === '*'
-          ? 'all'
-          : entries
-              .filter((e) => mayRead(client, e.target, primaries.get(e.target)))
-              .map((e) => e.database.name),
-    }))
     const files: [string, string][] = [
-      [AUTH_FILE, authText(users)],
-      [HBA_FILE, hbaText(tcp)],
+      ...this.#tcpFiles(entries),
       ...(caText === undefined ? [] : ([[CA_FILE, caText]] as [string, string][])),
       [
         CONFIG_FILE,
@@ -201,14 +194,37 @@ export class PoolerFiles {
     return written
   }
 
-  /** The users PgBouncer knows: each client with its token, then the socket-only names. */
-  #users(roles: readonly string[]): PoolerUser[] {
+  /** The TCP PgBouncer's files when TCP is on: its databases, each client's token and rights. */
+  #tcpFiles(entries: readonly { database: PoolerDatabase; target: string }[]): [string, string][] {
+    const { settings, clients, primaries } = this.#options
+    if (!settings.tcp) return []
+    const access: TcpAccess[] = clients.map((client) => ({
+      user: client.name,
+      databases:
+        client.targets === '*'
+          ? 'all'
+          : entries
+              .filter((e) => mayRead(client, e.target, primaries.get(e.target)))
+              .map((e) => e.database.name),
+    }))
+    return [
+      [AUTH_FILE, authText(this.#users())],
+      [HBA_FILE, hbaText(access)],
+      [
+        TCP_CONFIG_FILE,
+        tcpConfigText(
+          entries.map((e) => e.database.name),
+          settings,
+        ),
+      ],
+    ]
+  }
+
+  /** The users the TCP PgBouncer knows: each client, with its token as the password. */
+  #users(): PoolerUser[] {
     const users = new Map<string, string>()
     for (const client of this.#options.clients) {
       if (!users.has(client.name)) users.set(client.name, client.token)
-    }
-    for (const name of [STATS_USER, ...this.#options.socketUsers, ...roles]) {
-      if (!users.has(name)) users.set(name, this.#socketOnlyPassword)
     }
     const out: PoolerUser[] = []
     for (const [name, password] of users) {

@@ -54,7 +54,7 @@ export const pgbouncerSettings = {
   ),
   BROKER_PGBOUNCER_TCP: setting(
     booleanText.default('false'),
-    'also listen on 127.0.0.1 at that port (user: a client name, password: its client token)',
+    'also listen on 127.0.0.1 at that port, in a second PgBouncer (user: a client name, password: its client token)',
   ),
   BROKER_PGBOUNCER_POOL_MODE: setting(
     z.enum(POOL_MODES, { error: `must be one of ${POOL_MODES.join(', ')}` }).default('session'),
@@ -66,7 +66,7 @@ export const pgbouncerSettings = {
   ),
   BROKER_PGBOUNCER_MAX_CLIENTS: setting(
     count().default(DEFAULT_MAX_CLIENTS),
-    'client connections PgBouncer accepts at once',
+    'client connections PgBouncer accepts at once on the socket, and as many on TCP',
   ),
   BROKER_PGBOUNCER_SERVER_LIFETIME_S: setting(
     count().default(DEFAULT_SERVER_LIFETIME_S),

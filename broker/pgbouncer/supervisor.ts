@@ -166,9 +166,14 @@ export class PgbouncerSupervisor {
         if (ended) return
         ended = true
         if (child === this.#child) this.#up = false
+        // With no other address (the TCP PgBouncer), one it cannot listen on ends it: say which.
         if (!listening)
           reject(
-            new Error(`PgBouncer ${how} before it listened${lastError ? `: ${lastError}` : ''}`),
+            new Error(
+              listenFailure === undefined
+                ? `PgBouncer ${how} before it listened${lastError ? `: ${lastError}` : ''}`
+                : `PgBouncer ${listenFailure}`,
+            ),
           )
         // A PgBouncer that never came up at start fails the start; the broker does not run.
         if (this.#stopping || !this.#started) return

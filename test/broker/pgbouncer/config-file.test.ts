@@ -8,6 +8,7 @@ import {
   hbaText,
   isPoolerName,
   type PoolerSettings,
+  tcpConfigText,
 } from '../../../broker/pgbouncer/config-file.js'
 import {
   DEFAULT_SERVER_LIFETIME_S,
@@ -71,27 +72,56 @@ describe("PgBouncer's configuration, as the broker writes it", () => {
     expect(isPoolerName(name)).toBe(ok)
   })
 
-  it('listens on the socket only, mode 0600, unless TCP is asked for, and then on loopback only', () => {
-    const socketOnly = lines(configText([db], settings))
-    expect(socketOnly).toContain('listen_addr = ')
-    expect(socketOnly).toContain('unix_socket_dir = /run/lb')
-    expect(socketOnly).toContain('unix_socket_mode = 0600')
-    expect(lines(configText([db], { ...settings, tcp: true }))).toContain('listen_addr = 127.0.0.1')
+  it('listens on the socket only, mode 0600, TCP or not: loopback TCP is another PgBouncer', () => {
+    for (const tcp of [false, true]) {
+      const socket = lines(configText([db], { ...settings, tcp }))
+      expect(socket).toContain('listen_addr = ')
+      expect(socket).toContain('unix_socket_dir = /run/lb')
+      expect(socket).toContain('unix_socket_mode = 0600')
+    }
+    const tcp = lines(tcpConfigText([db.name], { ...settings, tcp: true }))
+    expect(tcp).toContain('listen_addr = 127.0.0.1')
+    expect(tcp).toContain('listen_port = 6432')
+    // No socket of its own: the path is the other PgBouncer's.
+    expect(tcp).toContain('unix_socket_dir = ')
   })
 
-  it('authenticates by the HBA file, reads stats as its own user, and never logs verbosely', () => {
+  it('takes any user name on the socket with no password, reads stats as its own user, and never logs verbosely', () => {
     const text = lines(configText([db], settings))
     expect(text).toEqual(
+      expect.arrayContaining(['auth_type = any', 'stats_users = lakebase_broker', 'log_stats = 0']),
+    )
+    for (const key of ['verbose', 'admin_users', 'auth_file', 'auth_hba_file', 'auth_user'])
+      expect({ key, set: text.some((l) => l.startsWith(key)) }).toEqual({ key, set: false })
+  })
+
+  it('checks TCP clients by the HBA and auth files, and relays them to the socket with no password', () => {
+    const text = lines(
+      tcpConfigText(['databricks_postgres', 'reporting'], { ...settings, tcp: true }),
+    )
+    expect(text).toEqual(
       expect.arrayContaining([
+        "databricks_postgres = host='/run/lb' port='6432' dbname='databricks_postgres' user='lakebase_broker_tcp'",
+        "reporting = host='/run/lb' port='6432' dbname='reporting' user='lakebase_broker_tcp'",
         'auth_type = hba',
         'auth_hba_file = /run/lb/hba.conf',
         'auth_file = /run/lb/users.txt',
-        'stats_users = lakebase_broker',
+        'server_idle_timeout = 1',
+        'server_tls_sslmode = disable',
         'log_stats = 0',
       ]),
     )
+    expect(text.join('\n')).not.toContain('password')
     expect(text.some((l) => l.startsWith('verbose'))).toBe(false)
-    expect(text.some((l) => l.startsWith('admin_users'))).toBe(false)
+  })
+
+  it("counts the TCP PgBouncer's relayed connections, at most a pool per database, on top of the socket's clients", () => {
+    const two = [db, { ...db, name: 'reporting' }]
+    expect(lines(configText(two, settings))).toContain('max_client_conn = 100')
+    expect(lines(configText(two, { ...settings, tcp: true }))).toContain('max_client_conn = 140')
+    expect(lines(tcpConfigText(['a', 'b'], { ...settings, tcp: true }))).toContain(
+      'max_client_conn = 100',
+    )
   })
 
   it('logs in to servers over TLS as asked, with the copied CA when there is one', () => {
@@ -142,7 +172,7 @@ describe("PgBouncer's configuration, as the broker writes it", () => {
     ).toBe('"default" "tok""en"\n"x" "y"\n')
   })
 
-  it('trusts the socket, keeps the admin console off TCP, and lets each TCP client in to its databases only', () => {
+  it('keeps the admin console off TCP, and lets each TCP client in to its databases only', () => {
     expect(
       hbaText([
         { user: 'default', databases: 'all' },
@@ -151,7 +181,6 @@ describe("PgBouncer's configuration, as the broker writes it", () => {
       ]).split('\n'),
     ).toEqual([
       expect.stringMatching(/^#/),
-      'local all all trust',
       'host pgbouncer all 127.0.0.1/32 reject',
       'host all "default" 127.0.0.1/32 scram-sha-256',
       'host "reporting","reporting-ro" "reports" 127.0.0.1/32 scram-sha-256',

@@ -26,6 +26,19 @@ const PGBENCH_CLIENTS = 4
 const PGBENCH_TRANSACTIONS = 400
 /** Generous for a real process on a busy 2-core machine; the conditions usually hold in ms. */
 const SLOW_MS = 30_000
+/**
+ * User names no one configured, as socket clients give them: libpq's default (the
+ * operating-system user), made-up ones, spaces and quotes, non-ASCII, and 63 bytes (Postgres's
+ * longest name).
+ */
+const MADE_UP_USERS = [
+  process.env.USER ?? 'root',
+  'whoever',
+  'Ann Smith',
+  `o'brien "x"; drop`,
+  'ünïcødé-用户',
+  'x'.repeat(63),
+]
 
 const cleanups: (() => Promise<unknown>)[] = []
 afterEach(async () => {
@@ -41,6 +54,8 @@ interface Setup {
   dir: string
   /** The default target, on the socket, as the Lakebase role. */
   socket: LibpqTarget
+  /** The default target on loopback TCP (with `BROKER_PGBOUNCER_TCP=true`), as the client `default`. */
+  tcp: LibpqTarget
   /** Moves the broker's clock to its refresh point; resolves once PgBouncer has loaded the new credential. */
   rotate(): Promise<void>
 }
@@ -67,7 +82,12 @@ async function setUp(env: Record<string, string> = {}): Promise<Setup> {
   const pgbouncer = broker.pgbouncer
   const cache = broker.caches.get('default')
   if (!pgbouncer || !cache) throw new Error('the broker runs no PgBouncer or has no default target')
-  const reloads = () => logs.text().split('got SIGHUP').length
+  // The socket's PgBouncer: the TCP one's lines carry `pgbouncerListener`.
+  const reloads = () =>
+    logs
+      .text()
+      .split('\n')
+      .filter((line) => line.includes('got SIGHUP') && !line.includes('"pgbouncerListener"')).length
   const socket = { host: dir, port, database: lakebase.db.database, user: lakebase.role }
   // Loaded once PgBouncer answers for the database: the first credential is written and reloaded.
   await waitFor(() => psql(socket, 'select 1').then(() => true), {
@@ -83,6 +103,7 @@ async function setUp(env: Record<string, string> = {}): Promise<Setup> {
     logs,
     dir,
     socket,
+    tcp: { ...socket, host: '127.0.0.1', user: 'default', password: TEST_CLIENT_TOKEN },
     async rotate() {
       const refreshes = cache.status().history.length
       const before = reloads()
@@ -96,16 +117,55 @@ async function setUp(env: Record<string, string> = {}): Promise<Setup> {
 const mode = async (path: string) => (await stat(path)).mode & 0o777
 
 describe('the local PgBouncer (BROKER_PGBOUNCER=true)', () => {
-  it('serves psql on its socket with no password, logged in as the Lakebase role, from a 0700 folder of 0600 files', async () => {
+  it('serves psql on its socket under any user name with no password, logged in as the Lakebase role, from a 0700 folder of 0600 files', async () => {
     const { socket, dir, pgbouncer, lakebase } = await setUp()
-    expect(await psql(socket, 'select current_user')).toEqual([lakebase.role])
-    // The operating-system user's name works too (libpq's default user).
-    expect(await psql({ ...socket, user: process.env.USER ?? 'root' }, 'select 1')).toEqual(['1'])
+    for (const user of [lakebase.role, ...MADE_UP_USERS])
+      expect({ user, rows: await psql({ ...socket, user }, 'select current_user') }).toEqual({
+        user,
+        rows: [lakebase.role],
+      })
     expect(await mode(dir)).toBe(0o700)
-    for (const file of ['pgbouncer.ini', 'users.txt', 'hba.conf', `.s.PGSQL.${socket.port}`])
+    for (const file of ['pgbouncer.ini', `.s.PGSQL.${socket.port}`])
       expect({ file, mode: await mode(join(dir, file)) }).toEqual({ file, mode: 0o600 })
-    // No TCP unless asked for.
+    // No TCP unless asked for: no TCP PgBouncer, and no file with a client's token.
     expect(listeningSockets(pgbouncer.pid ?? 0)).toEqual([])
+    expect(pgbouncer.tcpPid).toBeUndefined()
+    for (const file of TCP_FILES) await expect(stat(join(dir, file))).rejects.toThrow(/ENOENT/)
+    // Whatever the name, the admin console refuses admin commands (it shows figures only).
+    await expect(
+      psql({ ...socket, user: 'whoever', database: 'pgbouncer' }, 'reload'),
+    ).rejects.toThrow(/admin access needed/)
+  })
+
+  it('takes made-up user names on its socket with no password through rotations, while TCP still wants a client token', async () => {
+    const { socket, tcp, rotate, lakebase, pgbouncer } = await setUp({
+      BROKER_PGBOUNCER_TCP: 'true',
+    })
+    const admin = adminSql()
+    cleanups.push(() => admin.end())
+    const opened = pgbouncer.status().serverConnections
+    for (let round = 0; round <= ROTATIONS; round++) {
+      // Every round logs in to the server again, with the token of that round.
+      await dropServerConnections(pgbouncer, admin, lakebase.role)
+      for (const user of MADE_UP_USERS)
+        expect({
+          round,
+          user,
+          rows: await psql({ ...socket, user }, 'select current_user'),
+        }).toEqual({ round, user, rows: [lakebase.role] })
+      expect(await psql(tcp, 'select current_user')).toEqual([lakebase.role])
+      await expect(psql({ ...tcp, password: 'wrong' }, 'select 1')).rejects.toThrow(
+        /authentication failed/,
+      )
+      // On TCP a made-up name is refused, whatever the password.
+      await expect(
+        psql({ ...tcp, user: 'whoever', password: TEST_CLIENT_TOKEN }, 'select 1'),
+      ).rejects.toThrow()
+      if (round < ROTATIONS) await rotate()
+    }
+    expect(lakebase.workspace.credentials).toHaveLength(ROTATIONS + 1)
+    expect(pgbouncer.status().serverConnections - opened).toBeGreaterThanOrEqual(ROTATIONS + 1)
+    expect(pgbouncer.status().refusedLogins).toBe(0)
   })
 
   it('keeps its server connections through rotations (same backend PID), and logs in new ones with the newest token', async () => {
@@ -183,23 +243,29 @@ describe('the local PgBouncer (BROKER_PGBOUNCER=true)', () => {
     }
   })
 
-  it('keeps every minted token out of its log, and the Lakebase token out of the auth file', async () => {
-    const { socket, rotate, logs, lakebase, dir } = await setUp()
+  it("keeps every minted token out of its log and out of the TCP PgBouncer's files, and client tokens out of the log", async () => {
+    const { socket, tcp, rotate, logs, lakebase, dir } = await setUp({
+      BROKER_PGBOUNCER_TCP: 'true',
+    })
     for (let i = 0; i < ROTATIONS; i++) {
       await psql(socket, 'select 1')
+      await psql(tcp, 'select 1')
       await rotate()
     }
-    const users = await readFile(join(dir, 'users.txt'), 'utf8')
+    const tcpFiles = await Promise.all(TCP_FILES.map((f) => readFile(join(dir, f), 'utf8')))
     const config = await readFile(join(dir, 'pgbouncer.ini'), 'utf8')
     const tokens = lakebase.workspace.credentials.map((c) => c.token)
     expect(tokens).toHaveLength(ROTATIONS + 1)
-    // PgBouncer's lines are in the broker's log, at debug.
-    expect(logs.text()).toContain('got SIGHUP')
+    // Both PgBouncers' lines are in the broker's log, at debug.
+    expect(logs.text()).toMatch(/"pgbouncerListener":"tcp"[^\n]*got SIGHUP/)
     for (const token of tokens) {
       expect(logs.text()).not.toContain(token)
-      expect(users).not.toContain(token)
+      for (const text of tcpFiles) expect(text).not.toContain(token)
     }
     expect(config).toContain(tokens.at(-1))
+    expect(logs.text()).not.toContain(TEST_CLIENT_TOKEN)
+    for (const file of TCP_FILES)
+      expect({ file, mode: await mode(join(dir, file)) }).toEqual({ file, mode: 0o600 })
   })
 
   it('forces a refresh when Postgres refuses its server login (28P01), as a client would', async () => {
@@ -231,10 +297,36 @@ describe('the local PgBouncer (BROKER_PGBOUNCER=true)', () => {
     if (before) expect(isRunning(before)).toBe(false)
   })
 
+  it('restarts either PgBouncer when it dies, with TCP on, and both serve again', async () => {
+    const { socket, tcp, pgbouncer } = await setUp({ BROKER_PGBOUNCER_TCP: 'true' })
+    expect(await psql(tcp, 'select 1')).toEqual(['1'])
+    const which = [
+      ['the TCP PgBouncer', () => pgbouncer.tcpPid],
+      ["the socket's PgBouncer", () => pgbouncer.pid],
+    ] as const
+    for (const [index, [what, pid]] of which.entries()) {
+      const first = pid() ?? 0
+      process.kill(first, 'SIGKILL')
+      await waitFor(() => pid() !== undefined && pid() !== first, {
+        what: `a new ${what}`,
+        timeoutMs: SLOW_MS,
+      })
+      expect(await psql({ ...socket, user: 'whoever' }, 'select 1')).toEqual(['1'])
+      // The TCP PgBouncer's connections to the killed socket closed with it; it opens new ones.
+      expect(await psql(tcp, 'select 1')).toEqual(['1'])
+      expect(pgbouncer.status().restarts).toBe(index + 1)
+      expect(listeningSockets(pgbouncer.tcpPid ?? 0)).toEqual([
+        { host: '127.0.0.1', port: socket.port },
+      ])
+    }
+    expect(pgbouncer.status().up).toBe(true)
+  })
+
   it('pools by transaction on request: two open clients share one server connection', async () => {
-    const { socket, logs, pgbouncer } = await setUp({
+    const { socket, tcp, logs, pgbouncer, lakebase } = await setUp({
       BROKER_PGBOUNCER_POOL_MODE: 'transaction',
       BROKER_PGBOUNCER_POOL_SIZE: '1',
+      BROKER_PGBOUNCER_TCP: 'true',
     })
     // PgBouncer 1.18 keeps no protocol-level prepared statements across server connections.
     expect(logs.text()).toContain('cannot keep protocol-level prepared statements')
@@ -259,11 +351,28 @@ describe('the local PgBouncer (BROKER_PGBOUNCER=true)', () => {
       poolMode: 'transaction',
       clientsActive: 2,
     })
+    // TCP clients, relayed by transaction too, share it with them.
+    expect(await psql(tcp, 'begin; select current_user; commit')).toEqual([
+      'BEGIN',
+      lakebase.role,
+      'COMMIT',
+    ])
+    expect(await psql(tcp, 'select pg_backend_pid()')).toEqual([String(first?.pid)])
   })
 
-  it('listens on loopback TCP when asked, for the client token only', async () => {
-    const { socket, pgbouncer, lakebase } = await setUp({ BROKER_PGBOUNCER_TCP: 'true' })
-    const tcp = { ...socket, host: '127.0.0.1', user: 'default', password: TEST_CLIENT_TOKEN }
+  it("gives a TCP client's server connection back to socket clients soon after it leaves, in session mode", async () => {
+    const { socket, tcp } = await setUp({
+      BROKER_PGBOUNCER_TCP: 'true',
+      BROKER_PGBOUNCER_POOL_SIZE: '1',
+    })
+    const [pid] = await psql(tcp, 'select pg_backend_pid()')
+    // One server connection in all: the socket client waits for the one the TCP client used,
+    // which its idle relayed connection holds until the TCP PgBouncer closes it.
+    expect(await psql({ ...socket, user: 'whoever' }, 'select pg_backend_pid()')).toEqual([pid])
+  })
+
+  it('listens on loopback TCP when asked, in a PgBouncer of its own, for the client token only', async () => {
+    const { socket, tcp, pgbouncer, lakebase } = await setUp({ BROKER_PGBOUNCER_TCP: 'true' })
     expect(await psql(tcp, 'select current_user')).toEqual([lakebase.role])
     await expect(psql({ ...tcp, password: 'wrong' }, 'select 1')).rejects.toThrow(
       /authentication failed/,
@@ -274,7 +383,12 @@ describe('the local PgBouncer (BROKER_PGBOUNCER=true)', () => {
       psql({ ...tcp, user: lakebase.role, password: token }, 'select 1'),
     ).rejects.toThrow()
     await expect(psql({ ...tcp, database: 'pgbouncer' }, 'show pools')).rejects.toThrow()
-    expect(listeningSockets(pgbouncer.pid ?? 0)).toEqual([{ host: '127.0.0.1', port: socket.port }])
+    // The socket's PgBouncer listens on no TCP port; the TCP one on loopback alone.
+    expect(listeningSockets(pgbouncer.pid ?? 0)).toEqual([])
+    expect(pgbouncer.tcpPid).not.toBe(pgbouncer.pid)
+    expect(listeningSockets(pgbouncer.tcpPid ?? 0)).toEqual([
+      { host: '127.0.0.1', port: socket.port },
+    ])
   })
 
   it('shows its pools on the status page and in /metrics', async () => {
@@ -301,14 +415,38 @@ describe('the local PgBouncer (BROKER_PGBOUNCER=true)', () => {
     expect(page).toContain('PgBouncer 1.')
   })
 
-  it('leaves no PgBouncer behind once the broker stops', async () => {
-    const { broker, pgbouncer } = await setUp()
-    const running = readProcess(pgbouncer.pid ?? 0)
-    expect(running?.command).toContain('pgbouncer')
+  it('leaves no PgBouncer behind once the broker stops, with TCP on: neither process, nor port', async () => {
+    const { broker, pgbouncer, socket, tcp, dir } = await setUp({ BROKER_PGBOUNCER_TCP: 'true' })
+    const running = [pgbouncer.pid, pgbouncer.tcpPid].map((pid) => readProcess(pid ?? 0))
+    for (const info of running) expect(info?.command).toContain('pgbouncer')
     await broker.close()
-    if (running) expect(isRunning(running)).toBe(false)
+    for (const info of running) if (info) expect(isRunning(info)).toBe(false)
+    await expect(stat(join(dir, `.s.PGSQL.${socket.port}`))).rejects.toThrow(/ENOENT/)
+    await expect(psql(tcp, 'select 1')).rejects.toThrow(/Connection refused/)
   })
 })
+
+/** The TCP PgBouncer's files, written only while TCP is on. */
+const TCP_FILES = ['pgbouncer-tcp.ini', 'users.txt', 'hba.conf'] as const
+
+/**
+ * Ends the Lakebase role's server connections and waits until PgBouncer holds none, so that the
+ * next client makes it log in again.
+ */
+async function dropServerConnections(
+  pgbouncer: Pgbouncer,
+  admin: postgres.Sql,
+  role: string,
+): Promise<void> {
+  await admin`select pg_terminate_backend(pid) from pg_stat_activity where usename = ${role}`
+  await waitFor(
+    async () => {
+      const { pools } = await pgbouncer.figures()
+      return pools.every((p) => p.serversActive + p.serversIdle + p.serversUsed === 0)
+    },
+    { what: 'PgBouncer noticing its server connections closed', timeoutMs: SLOW_MS },
+  )
+}
 
 /** pgbench's tables, made through PgBouncer. */
 async function initPgbench({ socket }: Setup): Promise<void> {

@@ -42,6 +42,18 @@ async function broker(env: Record<string, string>, args: string[] = []) {
 /** The PgBouncer a broker started, from its `pgbouncer listening` line. */
 async function pgbouncerOf(child: Spawned): Promise<ProcessInfo> {
   const [, pid] = await child.waitFor(/"pgbouncerPid":(\d+)[^\n]*pgbouncer listening/)
+  return running(pid)
+}
+
+/** Both PgBouncers a broker started with TCP on: the socket's and the TCP one. */
+async function pgbouncersOf(child: Spawned): Promise<ProcessInfo[]> {
+  const [, socket, tcp] = await child.waitFor(
+    /"pgbouncerPid":(\d+),"tcpPgbouncerPid":(\d+)[^\n]*pgbouncer listening/,
+  )
+  return [running(socket), running(tcp)]
+}
+
+function running(pid: string | undefined): ProcessInfo {
   const info = readProcess(Number(pid))
   if (!info) throw new Error(`PgBouncer ${pid} is gone already`)
   return info
@@ -86,12 +98,13 @@ describe('lakebase-broker broker with PgBouncer (the process)', () => {
     expect(child.output()).not.toContain('test-superuser-password')
   })
 
-  it('leaves no PgBouncer behind when the broker is killed with SIGKILL', async () => {
-    const { child } = await broker({ BROKER_PGBOUNCER: 'true' })
-    const pgbouncer = await pgbouncerOf(child)
-    // The broker alone: a SIGKILL runs no handler, so only the watchdog can stop PgBouncer.
+  it('leaves no PgBouncer behind when the broker is killed with SIGKILL, TCP on: neither of the two', async () => {
+    const { child } = await broker({ BROKER_PGBOUNCER: 'true', BROKER_PGBOUNCER_TCP: 'true' })
+    const pgbouncers = await pgbouncersOf(child)
+    expect(new Set(pgbouncers.map((p) => p.pid)).size).toBe(2)
+    // The broker alone: a SIGKILL runs no handler, so only the watchdogs can stop PgBouncer.
     process.kill(child.pid, 'SIGKILL')
     await child.exited
-    await waitUntilGone([pgbouncer], WATCHDOG_MS)
+    await waitUntilGone(pgbouncers, WATCHDOG_MS)
   })
 })
