@@ -6,6 +6,7 @@ import { afterAll, beforeAll, describe, expect, it } from 'vitest'
 import { tempDir } from '../support/broker.js'
 import { freePort } from '../support/free-port.js'
 import { ROOT } from '../support/process.js'
+import { waitFor } from '../support/wait-for.js'
 
 /** How long the leftovers of a killed `npm start` may live: "within a few seconds". */
 const CLEAN_WITHIN_MS = 5_000
@@ -56,18 +57,26 @@ function postgresFor(dataDir: string): string {
   }
 }
 
+/** How often the leftovers are looked for again: each look lists processes with `ps`. */
+const LOOK_EVERY_MS = 200
+
 /** What is still there, checked until nothing is or the time is up (a condition, not a sleep). */
 async function leftovers(pids: number[], ports: number[], dataDir: string): Promise<string[]> {
-  const deadline = Date.now() + CLEAN_WITHIN_MS
-  for (;;) {
-    const left = [
+  let left: string[] = []
+  const gone = async () => {
+    left = [
       ...pids.filter(running).map((pid) => `process ${pid}`),
       ...(postgresFor(dataDir) ? [`postgres on ${dataDir}`] : []),
     ]
     for (const port of ports) if (!(await portFree(port))) left.push(`port ${port}`)
-    if (left.length === 0 || Date.now() > deadline) return left
-    await new Promise((r) => setTimeout(r, 200))
+    return left.length === 0
   }
+  await waitFor(gone, {
+    what: 'nothing is left',
+    timeoutMs: CLEAN_WITHIN_MS,
+    everyMs: LOOK_EVERY_MS,
+  }).catch(() => {})
+  return left
 }
 
 describe('npm start stopped by Ctrl-C or killed with SIGKILL', () => {

@@ -1,12 +1,9 @@
 import { afterEach, describe, expect, inject, it } from 'vitest'
-import { DEFAULT_PREFERENCE_KEYS } from '../../cli/functions-config.js'
 import { warnIfMigrationsPending } from '../../cli/serve-functions.js'
-import { buildFunctionsApp } from '../../functions/app.js'
-import { FunctionsDatabase } from '../../functions/db/database.js'
 import { runMigrations } from '../../functions/db/migrate.js'
-import { connectBroker } from '../../shared/client/broker-client.js'
-import { startTestBroker, staticBrokerEnv, TEST_CLIENT_TOKEN } from '../support/broker.js'
+import { startTestBroker, staticBrokerEnv } from '../support/broker.js'
 import { captureLogs } from '../support/capture-logs.js'
+import { functionsProcess } from '../support/functions.js'
 import { createTestDatabase } from '../support/postgres.js'
 import { tcpProxy } from '../support/tcp-proxy.js'
 
@@ -22,22 +19,8 @@ async function functionsOn(options: { migrated: boolean; port?: number; max?: nu
   if (options.migrated) await runMigrations(db.sql)
   const { broker } = await startTestBroker(staticBrokerEnv(db, options.port ?? db.port))
   cleanup.push(() => broker.close())
-  const credentials = connectBroker({ url: broker.url, token: TEST_CLIENT_TOKEN })
-  const logs = captureLogs('functions')
-  const database = new FunctionsDatabase({
-    credentials,
-    logger: logs.logger,
-    max: options.max ?? 3,
-  })
+  const { database, app, logs } = functionsProcess({ brokerUrl: broker.url, max: options.max ?? 3 })
   cleanup.push(() => database.close())
-  const app = buildFunctionsApp({
-    database,
-    credentials,
-    logger: logs.logger,
-    trustForwardedHeaders: true,
-    devUser: 'dev-user@example.com',
-    preferenceKeys: DEFAULT_PREFERENCE_KEYS,
-  })
   const call = (method: string, path: string, body?: unknown) =>
     app.request(path, {
       method,

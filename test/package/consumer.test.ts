@@ -16,6 +16,7 @@ import { freePort } from '../support/free-port.js'
 import { type LocalRegistry, startLocalRegistry } from '../support/local-registry.js'
 import { createTestDatabase, type TestDatabase } from '../support/postgres.js'
 import { ROOT, type Spawned, spawnProcess } from '../support/process.js'
+import { waitFor } from '../support/wait-for.js'
 
 /**
  * The package as a user gets it, on each row of the README's "Supported versions" table: `npm pack`,
@@ -572,15 +573,12 @@ function readmeExamples(readme: string, language = 'ts'): string[] {
 
 /** GETs `url` until the service answers (it is starting), then its JSON. */
 async function waitForJson(url: string, timeoutMs = 20_000): Promise<unknown> {
-  const deadline = Date.now() + timeoutMs
-  for (;;) {
-    try {
-      return await (await fetch(url)).json()
-    } catch (err) {
-      if (Date.now() > deadline) throw err
-      await new Promise((resolve) => setTimeout(resolve, 100))
-    }
-  }
+  return waitFor(async () => (await fetch(url)).json() as Promise<unknown>, {
+    what: `${url} answers`,
+    timeoutMs,
+    everyMs: 100,
+    retryErrors: true,
+  })
 }
 
 /**

@@ -1,18 +1,16 @@
 import { afterAll, beforeAll, describe, expect, it } from 'vitest'
 import type { RunningBroker } from '../../broker/broker.js'
-import { DEFAULT_PREFERENCE_KEYS } from '../../cli/functions-config.js'
-import { buildFunctionsApp } from '../../functions/app.js'
-import { FunctionsDatabase } from '../../functions/db/database.js'
 import { migrateViaBroker } from '../../functions/db/migrate-via-broker.js'
 import { BROKER_TIMEOUT_MS, connectBroker } from '../../shared/client/broker-client.js'
 import { startTestBroker, TEST_CLIENT_TOKEN } from '../support/broker.js'
-import { captureLogs } from '../support/capture-logs.js'
 import { errorCodeOf } from '../support/error-body.js'
 import { freePort } from '../support/free-port.js'
-import { type LakebaseLike, lakebaseLike } from '../support/lakebase-like.js'
+import type { LakebaseLike } from '../support/lakebase-like.js'
 import { adminSql } from '../support/postgres.js'
-import { isUnsureWrite, lostWrites, type Send, startLoad } from './load.js'
+import { waitFor } from '../support/wait-for.js'
+import { isUnsureWrite, lostWrites, startLoad } from './load.js'
 import { recordFigures } from './recorder.js'
+import { functionsInstance, pace, trackedLakebaseLike } from './restart-harness.js'
 import { trackSecrets } from './secrets.js'
 
 /**
@@ -32,8 +30,13 @@ const DOWN_AFTER_MS = 4_000
  * using it (5 s before it expires, CLIENT_MIN_TTL_MS).
  */
 const BACK_AFTER_MS = 12_000
+/** The load runs this long, in real time, once the broker is back. */
 const AFTER_MS = 4_000
 const KILL_EVERY_MS = 1_000
+/** The pace of the cold instance's probes while the broker is away: a sample, not a load. */
+const COLD_PROBE_EVERY_MS = 250
+/** The pace of its probes once the broker is back, until one is served. */
+const COLD_RETRY_EVERY_MS = 100
 
 const secrets = trackSecrets('broker-restart')
 let lakebase: LakebaseLike
@@ -49,38 +52,18 @@ async function startBrokerOnPort(): Promise<RunningBroker> {
   return started.broker
 }
 
-/** A functions instance of its own: a broker client, a pool and the app, as one process has. */
-function functionsInstance(name: string) {
-  const logs = captureLogs(name)
-  secrets.output(`${name} logs`, logs.text)
-  const credentials = connectBroker({ url, token: TEST_CLIENT_TOKEN })
-  const database = new FunctionsDatabase({ credentials, logger: logs.logger, max: 4 })
-  closers.push(() => database.close())
-  const app = buildFunctionsApp({
-    database,
-    credentials,
-    logger: logs.logger,
-    trustForwardedHeaders: true,
-    devUser: 'dev-user@example.com',
-    preferenceKeys: DEFAULT_PREFERENCE_KEYS,
-  })
-  const send: Send = async (method, path, { user, body }) =>
-    app.request(path, {
-      method,
-      headers: { 'x-forwarded-email': user, 'content-type': 'application/json' },
-      body: body === undefined ? undefined : JSON.stringify(body),
-    })
-  return { credentials, database, send }
+/** A functions instance of its own on the broker's port, closed after the test. */
+function functions(name: string) {
+  const instance = functionsInstance({ brokerUrl: url, secrets, name, max: 4 })
+  closers.push(() => instance.database.close())
+  return instance
 }
 
 beforeAll(async () => {
-  lakebase = await lakebaseLike({ lifetimeS: LIFETIME_S })
+  lakebase = await trackedLakebaseLike(secrets, LIFETIME_S)
   const port = await freePort()
   url = `http://127.0.0.1:${port}`
   env = { ...lakebase.brokerEnv, BROKER_PORT: String(port), BROKER_MIN_TTL_S: '2' }
-  secrets.secret('the workspace PAT', lakebase.workspace.pat)
-  secrets.secret('the broker client token', TEST_CLIENT_TOKEN)
-  secrets.secretsFrom('a minted token', () => lakebase.workspace.minted)
   await startBrokerOnPort()
   await migrateViaBroker(connectBroker({ url, token: TEST_CLIENT_TOKEN }))
 }, 60_000)
@@ -91,23 +74,24 @@ afterAll(async () => {
   await lakebase?.close()
 })
 
-const sleep = (ms: number) => new Promise((resolve) => setTimeout(resolve, ms))
-const untilTime = (at: number) => sleep(Math.max(0, at - Date.now()))
-
 describe('a broker restart under load', () => {
   it('keeps the functions answering, and serves a cold instance once it is back', async () => {
     // The timeline follows the token the broker holds, so a slow start cannot shift it: wait for
     // one young enough, then count from its minting.
     const cache = brokers[0]?.caches.get('default')
     const expiresAt = () => cache?.status().expiresAt ?? 0
-    while (expiresAt() - Date.now() < (LIFETIME_S * 1000 - DOWN_AFTER_MS) * 0.9) await sleep(50)
+    await waitFor(() => expiresAt() - Date.now() >= (LIFETIME_S * 1000 - DOWN_AFTER_MS) * 0.9, {
+      what: 'the broker holds a token young enough for the timeline',
+      timeoutMs: LIFETIME_S * 1000,
+      everyMs: 50,
+    })
     const mintedAt = expiresAt() - LIFETIME_S * 1000
-    const warm = functionsInstance('functions')
+    const warm = functions('functions')
     const load = startLoad(warm.send, { clients: CLIENTS })
     const admin = adminSql()
     closers.push(() => admin.end())
 
-    await untilTime(mintedAt + DOWN_AFTER_MS)
+    await pace(mintedAt + DOWN_AFTER_MS - Date.now())
     await brokers[0]?.close()
     const downAt = Date.now()
     const loginsAtDown = warm.database.stats().logins
@@ -123,9 +107,13 @@ describe('a broker restart under load', () => {
         ) as oldest`.catch(() => {})
     }, KILL_EVERY_MS)
 
-    // A functions instance that starts while the broker is away: answered, and fast.
-    await sleep(1_500)
-    const cold = functionsInstance('cold functions')
+    // A functions instance that starts while the broker is away, once a backend has been killed
+    // meanwhile (the warm one logs in again on what it holds): answered, and fast.
+    await waitFor(() => kills > 0, {
+      what: 'a backend is killed while the broker is away',
+      timeoutMs: KILL_EVERY_MS * 5,
+    })
+    const cold = functions('cold functions')
     const coldDuring: Array<{ status: number; ms: number; code?: string }> = []
     const probeCold = async () => {
       const started = performance.now()
@@ -137,19 +125,18 @@ describe('a broker restart under load', () => {
     }
     while (Date.now() < mintedAt + BACK_AFTER_MS - 1_000) {
       coldDuring.push(await probeCold())
-      await sleep(250)
+      await pace(COLD_PROBE_EVERY_MS)
     }
 
-    await untilTime(mintedAt + BACK_AFTER_MS)
+    await pace(mintedAt + BACK_AFTER_MS - Date.now())
     const loginsWhileDown = warm.database.stats().logins - loginsAtDown
     await startBrokerOnPort()
     const backAt = Date.now()
-    let coldServedAfterMs: number | undefined
-    while (coldServedAfterMs === undefined && Date.now() < backAt + AFTER_MS) {
-      if ((await probeCold()).status === 200) coldServedAfterMs = Date.now() - backAt
-      else await sleep(100)
-    }
-    await sleep(Math.max(0, backAt + AFTER_MS - Date.now()))
+    const coldServedAfterMs = await waitFor(
+      async () => ((await probeCold()).status === 200 ? Date.now() - backAt : undefined),
+      { what: 'the cold instance is served', timeoutMs: AFTER_MS, everyMs: COLD_RETRY_EVERY_MS },
+    ).catch(() => undefined)
+    await pace(backAt + AFTER_MS - Date.now())
     clearInterval(killer)
     const report = await load.stop()
 

@@ -1,18 +1,15 @@
 import { afterAll, beforeAll, describe, expect, it } from 'vitest'
-import { DEFAULT_PREFERENCE_KEYS } from '../../cli/functions-config.js'
-import { buildFunctionsApp } from '../../functions/app.js'
-import { FunctionsDatabase } from '../../functions/db/database.js'
 import { migrateViaBroker } from '../../functions/db/migrate-via-broker.js'
 import { connectBroker } from '../../shared/client/broker-client.js'
 import { TEST_CLIENT_TOKEN } from '../support/broker.js'
-import { captureLogs } from '../support/capture-logs.js'
 import { freePort } from '../support/free-port.js'
-import { type LakebaseLike, lakebaseLike } from '../support/lakebase-like.js'
+import type { LakebaseLike } from '../support/lakebase-like.js'
 import { adminSql } from '../support/postgres.js'
 import { type Spawned, spawnNode } from '../support/process.js'
-import { until } from './harness.js'
-import { lostWrites, type Send, startLoad } from './load.js'
+import { waitFor } from '../support/wait-for.js'
+import { lostWrites, startLoad } from './load.js'
 import { countFromEnv, recordFigures } from './recorder.js'
+import { functionsInstance, pace, trackedLakebaseLike } from './restart-harness.js'
 import { trackSecrets } from './secrets.js'
 
 /**
@@ -26,10 +23,11 @@ import { trackSecrets } from './secrets.js'
  */
 const KILLS = countFromEnv('RELIABILITY_BROKER_SIGKILLS', 3, 2)
 const CLIENTS = 4
+/** The run's phases, paced in real time: load before the first kill, and after each restart. */
 const WARM_MS = 1_000
+const AFTER_MS = 1_500
 /** Down this long before a new broker is started: clients must ride it out on what they hold. */
 const DOWN_MS = 1_500
-const AFTER_MS = 1_500
 
 const secrets = trackSecrets('broker-sigkill')
 let lakebase: LakebaseLike
@@ -54,24 +52,20 @@ async function startBrokerProcess(): Promise<{ spawned: Spawned; readyAfterMs: n
   processes.push(spawned)
   secrets.output(`broker process ${processes.length} output`, spawned.output)
   await spawned.waitFor('broker listening', 30_000)
-  await until(
+  await waitFor(
     async () => {
       const ready = await fetch(`${url}/readyz`).catch(() => undefined)
       return ready?.status === 200
     },
-    'the broker process is ready',
-    30_000,
+    { what: 'the broker process is ready', timeoutMs: 30_000 },
   )
   return { spawned, readyAfterMs: Math.round(performance.now() - started) }
 }
 
 beforeAll(async () => {
-  lakebase = await lakebaseLike({ lifetimeS: 3600 })
+  lakebase = await trackedLakebaseLike(secrets, 3600)
   port = await freePort()
   url = `http://127.0.0.1:${port}`
-  secrets.secret('the workspace PAT', lakebase.workspace.pat)
-  secrets.secret('the broker client token', TEST_CLIENT_TOKEN)
-  secrets.secretsFrom('a minted token', () => lakebase.workspace.minted)
   await startBrokerProcess()
   await migrateViaBroker(connectBroker({ url, token: TEST_CLIENT_TOKEN }))
 }, 90_000)
@@ -82,29 +76,10 @@ afterAll(async () => {
   await lakebase?.close()
 })
 
-const sleep = (ms: number) => new Promise((resolve) => setTimeout(resolve, ms))
-
 describe('the broker killed with SIGKILL under load', () => {
   it('loses no acknowledged write and no request for want of a credential; a new process takes over', async () => {
-    const logs = captureLogs('functions')
-    secrets.output('functions logs', logs.text)
-    const credentials = connectBroker({ url, token: TEST_CLIENT_TOKEN })
-    const database = new FunctionsDatabase({ credentials, logger: logs.logger, max: 4 })
+    const { credentials, database, send } = functionsInstance({ brokerUrl: url, secrets, max: 4 })
     closers.push(() => database.close())
-    const app = buildFunctionsApp({
-      database,
-      credentials,
-      logger: logs.logger,
-      trustForwardedHeaders: true,
-      devUser: 'dev-user@example.com',
-      preferenceKeys: DEFAULT_PREFERENCE_KEYS,
-    })
-    const send: Send = async (method, path, { user, body }) =>
-      app.request(path, {
-        method,
-        headers: { 'x-forwarded-email': user, 'content-type': 'application/json' },
-        body: body === undefined ? undefined : JSON.stringify(body),
-      })
     const admin = adminSql()
     closers.push(() => admin.end())
     const load = startLoad(send, { clients: CLIENTS })
@@ -122,7 +97,7 @@ describe('the broker killed with SIGKILL under load', () => {
           order by backend_start limit 1
         ) as oldest`
     }
-    await sleep(WARM_MS)
+    await pace(WARM_MS)
 
     const restarts: Array<{
       exitSignal: string | null
@@ -136,17 +111,16 @@ describe('the broker killed with SIGKILL under load', () => {
       await victim.kill('SIGKILL')
       // A login while the broker is gone: from the credential the functions hold.
       await killIdleBackend()
-      await sleep(DOWN_MS)
+      await pace(DOWN_MS)
       const { readyAfterMs } = await startBrokerProcess()
-      // A login after it is back: the new process minted a new token, so the held one is refused.
-      await sleep(100)
+      // A login after it is back (ready: it has minted a new token), so the held one is refused.
       await killIdleBackend()
       restarts.push({
         exitSignal: victim.child.signalCode,
         recoveredAfterMs: Math.round(performance.now() - killedAt),
         readyAfterMs,
       })
-      await sleep(AFTER_MS)
+      await pace(AFTER_MS)
     }
     const report = await load.stop()
 

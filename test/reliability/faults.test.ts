@@ -12,6 +12,7 @@ import type { ErrorClass } from '../../shared/databricks/upstream-error.js'
 import { WORKSPACE_CALL_TIMEOUT_MS } from '../../shared/databricks/workspace-http.js'
 import { onUnhandled } from '../../testing/unhandled.js'
 import { writeCliStub } from '../support/cli-stub.js'
+import { waitFor } from '../support/wait-for.js'
 import {
   DEFAULT_RETRY_AFTER_S,
   FAULT_KINDS,
@@ -25,7 +26,6 @@ import {
   type FaultyBroker,
   loopbackPassesThrough,
   startFaultyBroker,
-  until,
 } from './harness.js'
 import { recordFigures } from './recorder.js'
 import { trackSecrets } from './secrets.js'
@@ -78,16 +78,20 @@ function expectServable(b: FaultyBroker, served: Credential): void {
 }
 
 /**
- * A request that may wait on an upstream call: if it has not answered after a moment, the clock
- * moves on in 1 s steps (a hung call ends at the workspace call timeout, on that clock).
+ * A request that may wait on an upstream call. A servable credential is answered from the cache,
+ * with the clock still; otherwise, whenever the workspace holds the broker's call on the clock,
+ * the clock moves on in 1 s steps (a hung call ends at the workspace call timeout, on that clock).
  */
 async function getWhileTimePasses(b: FaultyBroker): Promise<BrokerAnswer> {
+  if (b.cache.status().valid) return b.get()
   let answer: BrokerAnswer | undefined
   const pending = b.get().then((a) => {
     answer = a
   })
-  for (let waited = 0; answer === undefined; waited += S) {
-    await Promise.race([pending, new Promise((resolve) => setTimeout(resolve, 25))])
+  for (let waited = 0; ; waited += S) {
+    await waitFor(() => answer !== undefined || b.upstreamOnClock(), {
+      what: 'the broker answers, or waits on an upstream call held on the clock',
+    })
     if (answer !== undefined) break
     if (waited > WORKSPACE_CALL_TIMEOUT_MS * 2) throw new Error('the broker did not answer')
     await b.clock.advance(S)
@@ -202,7 +206,7 @@ async function surfacesPermanentError(kind: FaultKind) {
   const serveUntil = Date.parse(first.expiresAt) - DEFAULT_MIN_TTL_MS
   injectFault(b, kind, { calls: 'outage' })
   await b.clock.advance(REFRESH_AFTER_MS)
-  await until(() => b.cache.status().lastError !== undefined, 'the refresh fails')
+  await waitFor(() => b.cache.status().lastError !== undefined, { what: 'the refresh fails' })
   expect(b.cache.status().lastError).toMatchObject({
     kind: 'permanent',
     upstreamStatus: info.upstreamStatus,
@@ -260,7 +264,7 @@ async function surfacesPermanentError(kind: FaultKind) {
   const cold = await start()
   injectFault(cold, kind, { calls: 'outage' })
   await cold.clock.advance(LIFETIME_MS)
-  await until(() => !cold.cache.status().valid, 'the cold broker holds nothing valid')
+  await waitFor(() => !cold.cache.status().valid, { what: 'the cold broker holds nothing valid' })
   const coldDetail = expectRefusal(await cold.get())
   expect(coldDetail).toMatchObject({
     retry_after: PERMANENT_DEMAND_FETCH_INTERVAL_MS / S,
@@ -281,7 +285,8 @@ const permanentWindow: Record<string, { served: number; failed: number }> = {}
 async function newClientsUntil(b: FaultyBroker, name: string, serveUntil: number): Promise<void> {
   const tally = { served: 0, failed: 0 }
   permanentWindow[name] = tally
-  const settled = () => until(() => !b.cache.status().fetching, 'the upstream probe settles')
+  const settled = () =>
+    waitFor(() => !b.cache.status().fetching, { what: 'the upstream probe settles' })
   while (b.clock.now() < serveUntil) {
     const answer = await b.get()
     if (answer.ok) {
@@ -327,17 +332,16 @@ async function ridesOutExpiredCliLogin() {
     })
     // The first refresh mints with the held workspace token; its own refresh fails behind it.
     await b.clock.advance(Date.parse(first.refreshAt) - b.clock.now())
-    await until(
-      () => b.cache.status().lastSuccessAt === b.clock.now(),
-      'the refresh at the half-life',
-    )
-    await until(() => !b.cache.status().fetching, 'the refresh settles')
+    await waitFor(() => b.cache.status().lastSuccessAt === b.clock.now(), {
+      what: 'the refresh at the half-life',
+    })
+    await waitFor(() => !b.cache.status().fetching, { what: 'the refresh settles' })
     const second = await b.credential()
     expect(second).toMatchObject({ stale: false })
     expect(second.password).not.toBe(first.password)
     // At the next refresh the workspace token is gone and the CLI wants a login: permanent.
     await b.clock.advance(Date.parse(second.refreshAt) - b.clock.now())
-    await until(() => b.cache.status().lastError !== undefined, 'the failed refresh')
+    await waitFor(() => b.cache.status().lastError !== undefined, { what: 'the failed refresh' })
     const stale = await b.credential()
     expect(stale).toMatchObject({ password: second.password, stale: true })
     expect(stale.upstreamError).toMatchObject({ errorClass: 'unauthorized', kind: 'permanent' })
@@ -363,7 +367,9 @@ async function findsTheUserElsewhere() {
   injectFault(b, 'token-without-sub', { calls: 'outage' })
   const succeeded = b.cache.status().lastSuccessAt
   await b.clock.advance(REFRESH_AFTER_MS)
-  await until(() => b.cache.status().lastSuccessAt !== succeeded, 'the refresh succeeds')
+  await waitFor(() => b.cache.status().lastSuccessAt !== succeeded, {
+    what: 'the refresh succeeds',
+  })
   const next = await b.credential()
   expect(next).toMatchObject({ user: b.workspace.identity, stale: false })
   expect(next.password).not.toBe(first.password)
@@ -392,8 +398,12 @@ async function survivesClockJumps() {
     const during = await b.credential()
     expect(during.password).toBe(first.password)
     expectServable(b, during)
-    await until(() => b.workspace.credentials.length === 2, 'the missed refresh catches up')
-    await until(() => b.cache.status().lastSuccessAt === b.clock.now(), 'the refresh is stored')
+    await waitFor(() => b.workspace.credentials.length === 2, {
+      what: 'the missed refresh catches up',
+    })
+    await waitFor(() => b.cache.status().lastSuccessAt === b.clock.now(), {
+      what: 'the refresh is stored',
+    })
     const next = await b.credential()
     expect(next.password).not.toBe(first.password)
     expectServable(b, next)
@@ -420,7 +430,7 @@ async function survivesClockJumps() {
     const b = await start()
     injectFault(b, 'server-error', { calls: 'outage' })
     await b.clock.advance(LIFETIME_MS)
-    await until(() => !b.cache.status().valid, 'the held credential runs out')
+    await waitFor(() => !b.cache.status().valid, { what: 'the held credential runs out' })
     injectFault(b, 'clock-jump', { jumpMs: -LIFETIME_MS })
     const detail = expectRefusal(await b.get())
     expect(detail.retry_after).toBeLessThanOrEqual(RETRY_MAX_MS / S)

@@ -1,17 +1,19 @@
 import { afterAll, beforeAll, describe, expect, it } from 'vitest'
 import type { RunningBroker } from '../../broker/broker.js'
-import { DEFAULT_PREFERENCE_KEYS } from '../../cli/functions-config.js'
-import { buildFunctionsApp } from '../../functions/app.js'
-import { FunctionsDatabase } from '../../functions/db/database.js'
 import { migrateViaBroker } from '../../functions/db/migrate-via-broker.js'
 import { connectBroker } from '../../shared/client/broker-client.js'
 import { startTestBroker, TEST_CLIENT_TOKEN } from '../support/broker.js'
-import { captureLogs } from '../support/capture-logs.js'
-import { type LakebaseLike, lakebaseLike } from '../support/lakebase-like.js'
+import type { LakebaseLike } from '../support/lakebase-like.js'
 import { adminSql } from '../support/postgres.js'
-import { until } from './harness.js'
-import { isUnsureWrite, lostWrites, type Send, startLoad } from './load.js'
+import { waitFor } from '../support/wait-for.js'
+import { isUnsureWrite, lostWrites, startLoad } from './load.js'
 import { countFromEnv, recordFigures } from './recorder.js'
+import {
+  type FunctionsInstance,
+  functionsInstance,
+  pace,
+  trackedLakebaseLike,
+} from './restart-harness.js'
 import { trackSecrets } from './secrets.js'
 
 /**
@@ -27,58 +29,39 @@ const CLIENTS = 4
 const INVALIDATIONS = countFromEnv('RELIABILITY_INVALIDATIONS', 5, 3)
 /** Shorter than the default window, so the run's invalidations are each healed by a mint. */
 const FORCED_REFRESH_MIN_S = 1
+/**
+ * The load runs this long, in real time, between invalidations: past the forced-refresh window,
+ * so that the next one is healed by a mint of its own.
+ */
 const BETWEEN_MS = (FORCED_REFRESH_MIN_S + 1) * 1000
+/** The load runs this long before the first invalidation. */
 const WARM_MS = 1_000
 
 const secrets = trackSecrets('forced-refresh')
 let lakebase: LakebaseLike
 let broker: RunningBroker
-let database: FunctionsDatabase
-let send: Send
+let functions: FunctionsInstance
 const closers: Array<() => Promise<unknown>> = []
 
 beforeAll(async () => {
-  lakebase = await lakebaseLike({ lifetimeS: LIFETIME_S })
+  lakebase = await trackedLakebaseLike(secrets, LIFETIME_S)
   const started = await startTestBroker({
     ...lakebase.brokerEnv,
     BROKER_FORCED_REFRESH_MIN_S: String(FORCED_REFRESH_MIN_S),
   })
   broker = started.broker
-  secrets.secret('the workspace PAT', lakebase.workspace.pat)
-  secrets.secret('the broker client token', TEST_CLIENT_TOKEN)
-  secrets.secretsFrom('a minted token', () => lakebase.workspace.minted)
   secrets.output('broker logs', started.logs.text)
   await migrateViaBroker(connectBroker({ url: broker.url, token: TEST_CLIENT_TOKEN }))
-
-  const logs = captureLogs('functions')
-  secrets.output('functions logs', logs.text)
-  const credentials = connectBroker({ url: broker.url, token: TEST_CLIENT_TOKEN })
-  database = new FunctionsDatabase({ credentials, logger: logs.logger, max: 4 })
-  const app = buildFunctionsApp({
-    database,
-    credentials,
-    logger: logs.logger,
-    trustForwardedHeaders: true,
-    devUser: 'dev-user@example.com',
-    preferenceKeys: DEFAULT_PREFERENCE_KEYS,
-  })
-  send = async (method, path, { user, body }) =>
-    app.request(path, {
-      method,
-      headers: { 'x-forwarded-email': user, 'content-type': 'application/json' },
-      body: body === undefined ? undefined : JSON.stringify(body),
-    })
+  functions = functionsInstance({ brokerUrl: broker.url, secrets, max: 4 })
 }, 60_000)
 
 afterAll(async () => {
   for (const close of closers.splice(0)) await close()
-  await database?.close()
+  await functions?.database.close()
   if (broker) secrets.output('metrics', await broker.metrics.registry.metrics())
   await broker?.close()
   await lakebase?.close()
 })
-
-const sleep = (ms: number) => new Promise((resolve) => setTimeout(resolve, ms))
 
 describe('a credential invalidated by a second minter under load', () => {
   it('is reported, replaced by one forced refresh each time, and no request fails', async () => {
@@ -86,8 +69,8 @@ describe('a credential invalidated by a second minter under load', () => {
     if (!cache) throw new Error('no default target')
     const admin = adminSql()
     closers.push(() => admin.end())
-    const load = startLoad(send, { clients: CLIENTS })
-    await sleep(WARM_MS)
+    const load = startLoad(functions.send, { clients: CLIENTS })
+    await pace(WARM_MS)
 
     const healed: Array<{ healedAfterMs: number }> = []
     for (let i = 0; i < INVALIDATIONS; i++) {
@@ -97,15 +80,16 @@ describe('a credential invalidated by a second minter under load', () => {
       await lakebase.workspace.mint()
       const invalidatedAt = Date.now()
       await admin`select pg_terminate_backend(pid) from pg_stat_activity where usename = ${lakebase.role}`
-      await until(
-        () => cache.status().forcedRefreshes > forcedBefore,
-        `invalidation ${i + 1} was reported and refreshed`,
-        10_000,
-      )
+      await waitFor(() => cache.status().forcedRefreshes > forcedBefore, {
+        what: `invalidation ${i + 1} was reported and refreshed`,
+        timeoutMs: 10_000,
+      })
       // Healed: requests are answered again after the forced refresh.
-      await until(() => load.answers.length > answersBefore + CLIENTS * 3, 'requests are answered')
+      await waitFor(() => load.answers.length > answersBefore + CLIENTS * 3, {
+        what: 'requests are answered',
+      })
       healed.push({ healedAfterMs: Date.now() - invalidatedAt })
-      await sleep(BETWEEN_MS)
+      await pace(BETWEEN_MS)
     }
     const report = await load.stop()
 

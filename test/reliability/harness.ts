@@ -9,15 +9,6 @@ import { startTestBroker, TEST_CLIENT_TOKEN, waitFor } from '../support/kit.js'
 import { createMockWorkspace, ManualClock, type MockWorkspace } from '../testing/workspace/index.js'
 import type { SecretRegistry } from './secrets.js'
 
-/** Polls `check` (no sleeping on the clock under test) until it holds; fails after `timeoutMs`. */
-export async function until(
-  check: () => boolean | Promise<boolean>,
-  what: string,
-  timeoutMs = 5_000,
-): Promise<void> {
-  await waitFor(check, { what, timeoutMs, everyMs: 5 })
-}
-
 /** MSW handles the workspace; the test's own requests to the broker on loopback pass through. */
 export function loopbackPassesThrough(request: Request): UnhandledStrategy {
   const { hostname } = new URL(request.url)
@@ -44,9 +35,12 @@ export interface FaultyBroker {
   metrics(): Promise<string>
   /** `GET /readyz`'s body. */
   readiness(): Promise<{ ready: boolean; targets: Array<{ last_error: unknown }> }>
+  /** The workspace holds an answer until the clock moves (a `latency` fault, on this clock). */
+  upstreamOnClock(): boolean
   /**
-   * Advances the clock in `stepMs` steps (letting the broker's calls finish between them) until
-   * `done` holds; fails after `maxMs`. Returns how far the clock moved.
+   * Advances the clock in `stepMs` steps until `done` holds; fails after `maxMs`. Before each
+   * step the broker's upstream call, if any, runs until it answers or waits on the clock (it goes
+   * through MSW: real promises, settled in real time). Returns how far the clock moved.
    */
   advanceUntil(done: () => boolean, what: string, maxMs: number, stepMs?: number): Promise<number>
   close(): Promise<void>
@@ -67,9 +61,18 @@ export async function startFaultyBroker(options: {
   acceptedTokens?: string[]
 }): Promise<FaultyBroker> {
   const clock = options.clock ?? new ManualClock()
+  let heldOnClock = 0
   const workspace = createMockWorkspace({
     now: () => clock.worldNow(),
-    sleep: (ms) => clock.sleep(ms),
+    // Counted, so that the test moves the clock only when the broker waits on nothing else.
+    sleep: async (ms) => {
+      heldOnClock += 1
+      try {
+        await clock.sleep(ms)
+      } finally {
+        heldOnClock -= 1
+      }
+    },
     tokenLifetimeS: options.tokenLifetimeS ?? 3600,
     acceptedTokens: options.acceptedTokens,
   })
@@ -106,7 +109,8 @@ export async function startFaultyBroker(options: {
       retryAfter: response.headers.get('retry-after'),
     }
   }
-  await until(() => cache.status().valid, 'the first credential is held')
+  const upstreamOnClock = () => heldOnClock > 0
+  await waitFor(() => cache.status().valid, { what: 'the first credential is held' })
   return {
     clock,
     workspace,
@@ -129,10 +133,13 @@ export async function startFaultyBroker(options: {
       secrets.output('readyz', text)
       return JSON.parse(text)
     },
+    upstreamOnClock,
     async advanceUntil(done, what, maxMs, stepMs = 1_000) {
+      const waitsOnClock = () => !cache.status().fetching || upstreamOnClock()
       for (let moved = 0; ; moved += stepMs) {
-        // The broker's upstream calls go through MSW: real promises, settled in real time.
-        await new Promise((resolve) => setTimeout(resolve, 10))
+        await waitFor(() => done() || waitsOnClock(), {
+          what: `${what}, or the broker waits on the clock`,
+        })
         if (done()) return moved
         if (moved >= maxMs) throw new Error(`${what} did not happen within ${maxMs} ms`)
         await clock.advance(stepMs)

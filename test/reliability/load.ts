@@ -65,15 +65,17 @@ export interface RunningLoad {
 }
 
 /**
- * Clients that each, in a loop, upsert a preference, write an inference log with a request id of
- * their own, and read both back, as fast as the functions answer. After a 503 a client pauses
- * `pauseAfterUnavailableMs` (rather than the server's Retry-After, so that an outage is probed
- * often).
+ * How long a load client pauses after a 503: the pace of its probing through an outage, shorter
+ * than the server's Retry-After so that the outage is probed often.
  */
-export function startLoad(
-  send: Send,
-  options: { clients: number; pauseAfterUnavailableMs?: number },
-): RunningLoad {
+const PAUSE_AFTER_UNAVAILABLE_MS = 100
+
+/**
+ * Clients that each, in a loop, upsert a preference, write an inference log with a request id of
+ * their own, and read both back, as fast as the functions answer, pausing
+ * {@link PAUSE_AFTER_UNAVAILABLE_MS} after a 503.
+ */
+export function startLoad(send: Send, options: { clients: number }): RunningLoad {
   const answers: Answer[] = []
   const acknowledgedLogs: string[] = []
   const acknowledgedPreferences = new Map<string, number>()
@@ -132,7 +134,7 @@ export function startLoad(
       }
       const read = await call('GET', '/api/inference-logs?limit=5', user)
       if ([put, post, read].some((s) => s === 503)) {
-        await new Promise((resolve) => setTimeout(resolve, options.pauseAfterUnavailableMs ?? 100))
+        await new Promise((resolve) => setTimeout(resolve, PAUSE_AFTER_UNAVAILABLE_MS))
       }
     }
   }

@@ -3,8 +3,9 @@ import { afterAll, afterEach, beforeAll, describe, expect, it } from 'vitest'
 import { ConfigError, resolveBrokerConfig } from '../../broker/config.js'
 import { DEFAULT_MIN_TTL_MS } from '../../broker/refresh-schedule.js'
 import { onUnhandled } from '../../testing/unhandled.js'
+import { waitFor } from '../support/wait-for.js'
 import { injectFault } from '../testing/workspace/index.js'
-import { type FaultyBroker, loopbackPassesThrough, startFaultyBroker, until } from './harness.js'
+import { type FaultyBroker, loopbackPassesThrough, startFaultyBroker } from './harness.js'
 import { recordFigures } from './recorder.js'
 import { trackSecrets } from './secrets.js'
 
@@ -43,7 +44,7 @@ async function survivedOutage(b: FaultyBroker): Promise<number> {
   const refreshAt = Date.parse(first.refreshAt)
   injectFault(b, 'server-error', { calls: 'outage' })
   await b.clock.advance(refreshAt - b.clock.now())
-  await until(() => b.cache.status().lastError !== undefined, 'the refresh fails')
+  await waitFor(() => b.cache.status().lastError !== undefined, { what: 'the refresh fails' })
   for (;;) {
     const answer = await b.get()
     if (!answer.ok) return b.clock.now() - refreshAt
@@ -81,7 +82,7 @@ describe('BROKER_OUTAGE_BUDGET_S', () => {
 
   it('warns, naming what can be survived, when a credential is too short for the budget', async () => {
     const b = await start({ BROKER_OUTAGE_BUDGET_S: String(55 * 60) })
-    await until(() => b.logs().includes('too short'), 'the warning is logged')
+    await waitFor(() => b.logs().includes('too short'), { what: 'the warning is logged' })
     const line =
       b
         .logs()

@@ -1,24 +1,13 @@
-import { chmod, mkdtemp, rm } from 'node:fs/promises'
-import { tmpdir } from 'node:os'
-import { join } from 'node:path'
-import postgres from 'postgres'
 import { afterAll, beforeAll, describe, expect, it } from 'vitest'
-import type { RunningBroker } from '../../broker/broker.js'
-import EmbeddedPostgres, {
-  letPostgresUserReach,
-  postgresBinariesDir,
-} from '../../cli/embedded-postgres-module.js'
-import { DEFAULT_PREFERENCE_KEYS } from '../../cli/functions-config.js'
-import { buildFunctionsApp } from '../../functions/app.js'
-import { FunctionsDatabase } from '../../functions/db/database.js'
-import { runMigrations } from '../../functions/db/migrate.js'
-import { connectBroker } from '../../shared/client/broker-client.js'
 import { DATABASE_RETRY_AFTER_S } from '../../shared/client/sqlstate.js'
-import { startTestBroker, TEST_CLIENT_TOKEN } from '../support/broker.js'
-import { captureLogs } from '../support/capture-logs.js'
-import { freePort } from '../support/free-port.js'
-import { lostWrites, type Send, startLoad } from './load.js'
+import { lostWrites, startLoad } from './load.js'
 import { recordFigures } from './recorder.js'
+import {
+  MAX_OUTAGE_ANSWER_MS,
+  type OwnPostgresStack,
+  pace,
+  startOwnPostgresStack,
+} from './restart-harness.js'
 import { trackSecrets } from './secrets.js'
 
 /**
@@ -27,98 +16,34 @@ import { trackSecrets } from './secrets.js'
  * functions. Every write acknowledged with a 2xx is there afterwards; requests during the outage
  * get 503 DATABASE_UNAVAILABLE with retry_after, fast; and the functions recover by themselves.
  */
-const PASSWORD = 'restart-test-superuser-password-41d7'
 const CLIENTS = 6
+/** The run's phases, paced in real time: load before, Postgres down, load after it is back. */
 const WARM_MS = 2_000
 const DOWN_MS = 3_000
 const AFTER_MS = 3_000
-/** "Never a hang past a few seconds": the login timeout, plus a margin for a loaded machine. */
-const MAX_OUTAGE_ANSWER_MS = 6_000
 
 const secrets = trackSecrets('postgres-restart')
-let dir: string
-let server: InstanceType<typeof EmbeddedPostgres>
-let admin: postgres.Sql
-let broker: RunningBroker
-let database: FunctionsDatabase
-let app: ReturnType<typeof buildFunctionsApp>
+let stack: OwnPostgresStack
 
 beforeAll(async () => {
-  dir = await mkdtemp(join(tmpdir(), 'lakebase-restart-pg-'))
-  await chmod(dir, 0o755)
-  await letPostgresUserReach(dir, await postgresBinariesDir())
-  const port = await freePort()
-  server = new EmbeddedPostgres({
-    databaseDir: join(dir, 'data'),
-    port,
-    user: 'postgres',
-    password: PASSWORD,
-    persistent: true,
-    createPostgresUser: true,
-    postgresFlags: ['-c', 'listen_addresses=127.0.0.1'],
-    onLog: () => {},
-    onError: () => {},
-  })
-  await server.initialise()
-  await server.start()
-  const login = { host: '127.0.0.1', port, user: 'postgres', password: PASSWORD }
-  admin = postgres({ ...login, database: 'postgres', max: 1, onnotice: () => {} })
-  await runMigrations(admin)
-
-  const started = await startTestBroker({
-    LAKEBASE_PROVIDER: 'static',
-    PGHOST: login.host,
-    PGPORT: String(port),
-    PGUSER: login.user,
-    PGPASSWORD: PASSWORD,
-    PGDATABASE: 'postgres',
-    PGSSLMODE: 'disable',
-  })
-  broker = started.broker
-  const logs = captureLogs('functions')
-  const credentials = connectBroker({ url: broker.url, token: TEST_CLIENT_TOKEN })
-  database = new FunctionsDatabase({ credentials, logger: logs.logger, max: 5 })
-  app = buildFunctionsApp({
-    database,
-    credentials,
-    logger: logs.logger,
-    trustForwardedHeaders: true,
-    devUser: 'dev-user@example.com',
-    preferenceKeys: DEFAULT_PREFERENCE_KEYS,
-  })
-  secrets.secret('the Postgres password', PASSWORD)
-  secrets.secret('the broker client token', TEST_CLIENT_TOKEN)
-  secrets.output('broker logs', started.logs.text)
-  secrets.output('functions logs', logs.text)
+  stack = await startOwnPostgresStack({ name: 'restart', secrets })
 }, 120_000)
 
 afterAll(async () => {
-  await database?.close()
-  await broker?.close()
-  await admin?.end({ timeout: 1 })
-  await server?.stop()
-  if (dir) await rm(dir, { recursive: true, force: true })
+  await stack?.close()
 })
-
-const send: Send = async (method, path, { user, body }) =>
-  app.request(path, {
-    method,
-    headers: { 'x-forwarded-email': user, 'content-type': 'application/json' },
-    body: body === undefined ? undefined : JSON.stringify(body),
-  })
-
-const sleep = (ms: number) => new Promise((resolve) => setTimeout(resolve, ms))
 
 describe('a Postgres restart under load', () => {
   it('loses no acknowledged write and answers the outage with fast 503s', async () => {
+    const { server, admin, send } = stack
     const load = startLoad(send, { clients: CLIENTS })
-    await sleep(WARM_MS)
+    await pace(WARM_MS)
     const stoppedAt = Date.now()
     await server.stop()
-    await sleep(DOWN_MS)
+    await pace(DOWN_MS)
     await server.start()
     const backAt = Date.now()
-    await sleep(AFTER_MS)
+    await pace(AFTER_MS)
     const report = await load.stop()
 
     const during = report.answers.filter((a) => a.at >= stoppedAt && a.at < backAt)

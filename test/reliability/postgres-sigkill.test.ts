@@ -1,27 +1,16 @@
 import type { ChildProcess } from 'node:child_process'
 import { once } from 'node:events'
-import { chmod, mkdtemp, rm } from 'node:fs/promises'
-import { tmpdir } from 'node:os'
-import { join } from 'node:path'
-import postgres from 'postgres'
 import { afterAll, beforeAll, describe, expect, it } from 'vitest'
-import type { RunningBroker } from '../../broker/broker.js'
-import EmbeddedPostgres, {
-  letPostgresUserReach,
-  postgresBinariesDir,
-} from '../../cli/embedded-postgres-module.js'
-import { DEFAULT_PREFERENCE_KEYS } from '../../cli/functions-config.js'
-import { buildFunctionsApp } from '../../functions/app.js'
-import { FunctionsDatabase } from '../../functions/db/database.js'
-import { runMigrations } from '../../functions/db/migrate.js'
-import { connectBroker } from '../../shared/client/broker-client.js'
 import { DATABASE_RETRY_AFTER_S } from '../../shared/client/sqlstate.js'
-import { startTestBroker, TEST_CLIENT_TOKEN } from '../support/broker.js'
-import { captureLogs } from '../support/capture-logs.js'
-import { freePort } from '../support/free-port.js'
-import { until } from './harness.js'
-import { lostWrites, type Send, startLoad } from './load.js'
+import { waitFor } from '../support/wait-for.js'
+import { lostWrites, startLoad } from './load.js'
 import { countFromEnv, recordFigures } from './recorder.js'
+import {
+  MAX_OUTAGE_ANSWER_MS,
+  type OwnPostgresStack,
+  pace,
+  startOwnPostgresStack,
+} from './restart-harness.js'
 import { trackSecrets } from './secrets.js'
 
 /**
@@ -31,93 +20,30 @@ import { trackSecrets } from './secrets.js'
  * write acknowledged with a 2xx is there afterwards; requests in the gap get 503
  * DATABASE_UNAVAILABLE with retry_after; and the functions recover by themselves.
  */
-const PASSWORD = 'sigkill-test-superuser-password-7c2e'
 const CLIENTS = 6
 const KILLS = countFromEnv('RELIABILITY_POSTGRES_SIGKILLS', 3, 2)
+/** The run's phases, paced in real time: load before the first kill, and after each restart. */
 const WARM_MS = 1_500
 const AFTER_MS = 2_000
 /** A new postmaster is refused while the killed one's backends still hold its shared memory. */
-const START_ATTEMPTS = 50
-/** "Never a hang past a few seconds": the login timeout, plus a margin for a loaded machine. */
-const MAX_OUTAGE_ANSWER_MS = 6_000
+const RESTART_WITHIN_MS = 10_000
+/** How often a refused start is tried again. */
+const RESTART_EVERY_MS = 100
 
 const secrets = trackSecrets('postgres-sigkill')
-let dir: string
-let server: InstanceType<typeof EmbeddedPostgres>
-let admin: postgres.Sql
-let broker: RunningBroker
-let database: FunctionsDatabase
-let app: ReturnType<typeof buildFunctionsApp>
+let stack: OwnPostgresStack
 
 beforeAll(async () => {
-  dir = await mkdtemp(join(tmpdir(), 'lakebase-sigkill-pg-'))
-  await chmod(dir, 0o755)
-  await letPostgresUserReach(dir, await postgresBinariesDir())
-  const port = await freePort()
-  server = new EmbeddedPostgres({
-    databaseDir: join(dir, 'data'),
-    port,
-    user: 'postgres',
-    password: PASSWORD,
-    persistent: true,
-    createPostgresUser: true,
-    postgresFlags: ['-c', 'listen_addresses=127.0.0.1'],
-    onLog: () => {},
-    onError: () => {},
-  })
-  await server.initialise()
-  await server.start()
-  const login = { host: '127.0.0.1', port, user: 'postgres', password: PASSWORD }
-  admin = postgres({ ...login, database: 'postgres', max: 1, onnotice: () => {} })
-  await runMigrations(admin)
-
-  const started = await startTestBroker({
-    LAKEBASE_PROVIDER: 'static',
-    PGHOST: login.host,
-    PGPORT: String(port),
-    PGUSER: login.user,
-    PGPASSWORD: PASSWORD,
-    PGDATABASE: 'postgres',
-    PGSSLMODE: 'disable',
-  })
-  broker = started.broker
-  const logs = captureLogs('functions')
-  const credentials = connectBroker({ url: broker.url, token: TEST_CLIENT_TOKEN })
-  database = new FunctionsDatabase({ credentials, logger: logs.logger, max: 5 })
-  app = buildFunctionsApp({
-    database,
-    credentials,
-    logger: logs.logger,
-    trustForwardedHeaders: true,
-    devUser: 'dev-user@example.com',
-    preferenceKeys: DEFAULT_PREFERENCE_KEYS,
-  })
-  secrets.secret('the Postgres password', PASSWORD)
-  secrets.secret('the broker client token', TEST_CLIENT_TOKEN)
-  secrets.output('broker logs', started.logs.text)
-  secrets.output('functions logs', logs.text)
+  stack = await startOwnPostgresStack({ name: 'sigkill', secrets })
 }, 120_000)
 
 afterAll(async () => {
-  await database?.close()
-  await broker?.close()
-  await admin?.end({ timeout: 1 })
-  await server?.stop()
-  if (dir) await rm(dir, { recursive: true, force: true })
+  await stack?.close()
 })
-
-const send: Send = async (method, path, { user, body }) =>
-  app.request(path, {
-    method,
-    headers: { 'x-forwarded-email': user, 'content-type': 'application/json' },
-    body: body === undefined ? undefined : JSON.stringify(body),
-  })
-
-const sleep = (ms: number) => new Promise((resolve) => setTimeout(resolve, ms))
 
 /** The running postmaster, which embedded-postgres keeps to itself. */
 function postmaster(): ChildProcess {
-  const child = (server as unknown as { process?: ChildProcess }).process
+  const child = (stack.server as unknown as { process?: ChildProcess }).process
   if (!child) throw new Error('Postgres is not running')
   return child
 }
@@ -128,27 +54,34 @@ async function killPostgres(): Promise<string | null> {
   const exited = once(child, 'exit')
   child.kill('SIGKILL')
   await exited
-  ;(server as unknown as { process?: ChildProcess }).process = undefined
+  ;(stack.server as unknown as { process?: ChildProcess }).process = undefined
   return child.signalCode
 }
 
-/** Starts Postgres again on the same data, retrying while the old backends are still exiting. */
+/** Starts Postgres again on the same data, trying again while the old backends still exit. */
 async function restartPostgres(): Promise<number> {
-  for (let attempt = 1; ; attempt++) {
-    try {
-      await server.start()
-      return attempt
-    } catch (err) {
-      if (attempt >= START_ATTEMPTS) throw err
-      await sleep(100)
-    }
-  }
+  let attempts = 0
+  await waitFor(
+    async () => {
+      attempts += 1
+      await stack.server.start()
+      return true
+    },
+    {
+      what: 'Postgres starts again on its data',
+      timeoutMs: RESTART_WITHIN_MS,
+      everyMs: RESTART_EVERY_MS,
+      retryErrors: true,
+    },
+  )
+  return attempts
 }
 
 describe('Postgres killed with SIGKILL under write load', () => {
   it('loses no acknowledged write, answers the gap with 503s, and recovers by itself', async () => {
+    const { admin, send } = stack
     const load = startLoad(send, { clients: CLIENTS })
-    await sleep(WARM_MS)
+    await pace(WARM_MS)
     const kills: Array<{
       signal: string | null
       startAttempts: number
@@ -159,18 +92,17 @@ describe('Postgres killed with SIGKILL under write load', () => {
       const signal = await killPostgres()
       const startAttempts = await restartPostgres()
       const backAt = Date.now()
-      await until(
-        () => load.answers.some((a) => a.at >= backAt && a.status < 300),
-        'a request is answered after the restart',
-        10_000,
-      ).catch(() => {})
+      await waitFor(() => load.answers.some((a) => a.at >= backAt && a.status < 300), {
+        what: 'a request is answered after the restart',
+        timeoutMs: 10_000,
+      }).catch(() => {})
       const recovered = load.answers.find((a) => a.at >= backAt && a.status < 300)
       kills.push({
         signal,
         startAttempts,
         recoveredAfterMs: recovered === undefined ? null : recovered.at - killedAt,
       })
-      await sleep(AFTER_MS)
+      await pace(AFTER_MS)
     }
     const report = await load.stop()
 

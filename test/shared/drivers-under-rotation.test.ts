@@ -8,6 +8,7 @@ import { ManualClock } from '../../testing/manual-clock.js'
 import { startTestBroker, TEST_CLIENT_TOKEN } from '../support/broker.js'
 import { lakebaseLike } from '../support/lakebase-like.js'
 import { adminSql } from '../support/postgres.js'
+import { waitFor } from '../support/wait-for.js'
 
 /** Rotations to live through, each followed by killing every backend of the role. */
 const ROTATIONS = 3
@@ -84,13 +85,8 @@ afterEach(async () => {
   for (const step of cleanup.splice(0).reverse()) await step()
 })
 
-async function until(check: () => boolean, timeoutMs = 10_000) {
-  const deadline = Date.now() + timeoutMs
-  while (!check()) {
-    if (Date.now() > deadline) throw new Error('condition not met in time')
-    await new Promise((r) => setTimeout(r, 10))
-  }
-}
+/** How long a round's answers, or a rotation, may take. */
+const WITHIN_MS = 10_000
 
 describe.each(drivers)('$name under rotations and killed backends', (driver) => {
   it(`answers every query through ${ROTATIONS} rotations on the strict Postgres`, async () => {
@@ -126,17 +122,26 @@ describe.each(drivers)('$name under rotations and killed backends', (driver) => 
     const killed: number[] = []
     for (let round = 1; round <= ROTATIONS; round++) {
       const target = answered + ANSWERS_PER_ROUND
-      await until(() => answered >= target || failures.length > 0)
+      await waitFor(() => answered >= target || failures.length > 0, {
+        what: `round ${round} is answered`,
+        timeoutMs: WITHIN_MS,
+      })
       // The broker rotates: the previous token stops working at login; the client still holds it.
       const before = cache.status().history.length
       await brokerClock.advance((cache.status().refreshAt ?? Number.NaN) - brokerClock.now())
-      await until(() => cache.status().history.length > before)
+      await waitFor(() => cache.status().history.length > before, {
+        what: `rotation ${round}`,
+        timeoutMs: WITHIN_MS,
+      })
       const rows = await admin`
         select pg_terminate_backend(pid) as gone from pg_stat_activity where usename = ${lakebase.role}`
       killed.push(rows.filter((r) => r.gone).length)
     }
     const target = answered + ANSWERS_PER_ROUND
-    await until(() => answered >= target || failures.length > 0)
+    await waitFor(() => answered >= target || failures.length > 0, {
+      what: 'the last round is answered',
+      timeoutMs: WITHIN_MS,
+    })
     stopping = true
     await Promise.all(workers)
 

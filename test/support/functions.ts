@@ -3,7 +3,7 @@ import { DEFAULT_PREFERENCE_KEYS } from '../../cli/functions-config.js'
 import { buildFunctionsApp, type FunctionsAppOptions } from '../../functions/app.js'
 import { FunctionsDatabase } from '../../functions/db/database.js'
 import { runMigrations } from '../../functions/db/migrate.js'
-import { connectBroker } from '../../shared/client/broker-client.js'
+import { type BrokerCredentials, connectBroker } from '../../shared/client/broker-client.js'
 import { startTestBroker, staticBrokerEnv, TEST_CLIENT_TOKEN } from './broker.js'
 import { captureLogs } from './capture-logs.js'
 import { createTestDatabase, type TestDatabase } from './postgres.js'
@@ -14,6 +14,38 @@ export type CallFunctions = (
   path: string,
   options?: { user?: string | null; body?: unknown; headers?: Record<string, string> },
 ) => Promise<Response>
+
+/** One functions process: its broker client, its pool, the app on them, and its logs. */
+export interface FunctionsProcess {
+  credentials: BrokerCredentials
+  database: FunctionsDatabase
+  app: ReturnType<typeof buildFunctionsApp>
+  logs: ReturnType<typeof captureLogs>
+}
+
+/**
+ * The functions as one process runs them on the broker at `brokerUrl`: a broker client, a pool of
+ * `max` connections, and the app, which trusts X-Forwarded-Email; its logs are captured as `name`.
+ * Closing the pool is the caller's.
+ */
+export function functionsProcess(options: {
+  brokerUrl: string
+  max: number
+  name?: string
+}): FunctionsProcess {
+  const credentials = connectBroker({ url: options.brokerUrl, token: TEST_CLIENT_TOKEN })
+  const logs = captureLogs(options.name ?? 'functions')
+  const database = new FunctionsDatabase({ credentials, logger: logs.logger, max: options.max })
+  const app = buildFunctionsApp({
+    database,
+    credentials,
+    logger: logs.logger,
+    trustForwardedHeaders: true,
+    devUser: 'dev-user@example.com',
+    preferenceKeys: DEFAULT_PREFERENCE_KEYS,
+  })
+  return { credentials, database, app, logs }
+}
 
 /** What a test may set on the app besides its database, broker and logger. */
 export type FunctionsStackOptions = Partial<

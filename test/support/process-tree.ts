@@ -1,4 +1,5 @@
 import { readdirSync, readFileSync, readlinkSync } from 'node:fs'
+import { waitFor } from './wait-for.js'
 
 /**
  * What Linux says about one process in /proc. The suite reads /proc (not `ps`) because it needs
@@ -239,17 +240,18 @@ export async function waitUntilGone(
   processes: ReadonlyArray<Pick<ProcessInfo, 'pid' | 'startTicks' | 'command'>>,
   timeoutMs: number,
 ): Promise<void> {
-  const deadline = Date.now() + timeoutMs
-  for (;;) {
-    const left = processes.filter(isRunning)
-    if (left.length === 0) return
-    if (Date.now() > deadline) {
-      throw new Error(
-        `still running after ${timeoutMs} ms: ${left.map(describeProcess).join('; ')}`,
-      )
-    }
-    await new Promise((resolve) => setTimeout(resolve, GONE_POLL_MS))
+  let left: typeof processes = []
+  const gone = () => {
+    left = processes.filter(isRunning)
+    return left.length === 0
   }
+  await waitFor(gone, {
+    what: 'the processes are gone',
+    timeoutMs,
+    everyMs: GONE_POLL_MS,
+  }).catch(() => {
+    throw new Error(`still running after ${timeoutMs} ms: ${left.map(describeProcess).join('; ')}`)
+  })
 }
 
 /** `pid 123: node broker/main.ts`, for messages. */

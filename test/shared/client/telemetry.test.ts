@@ -22,6 +22,7 @@ import { createSql } from '../../../shared/postgres/create-sql.js'
 import { startTestBroker, TEST_CLIENT_TOKEN } from '../../support/broker.js'
 import { createTestDatabase } from '../../support/postgres.js'
 import { rejectionOf } from '../../support/rejection.js'
+import { waitFor } from '../../support/wait-for.js'
 
 const PASSWORD = 'test-superuser-password'
 /** A parameter value that must never reach a span or a metric. */
@@ -215,7 +216,7 @@ describe('OpenTelemetry', () => {
     const held = await pool.connect()
     const waiting = pool.query('select 1')
     // The query asks the broker client for the credential before it queues in pg.
-    while (pool.waitingCount === 0) await new Promise((r) => setImmediate(r))
+    await waitFor(() => pool.waitingCount > 0, { what: 'the query waits for a client' })
     const pg = (resource: ResourceMetrics, name: string) =>
       points(resource, name).find((p) => p.attributes['lakebase.driver'] === 'pg')?.value
     const busy = await collect()

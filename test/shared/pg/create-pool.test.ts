@@ -13,19 +13,15 @@ import { captureLogs } from '../../support/capture-logs.js'
 import { type LakebaseLike, lakebaseLike } from '../../support/lakebase-like.js'
 import { adminSql } from '../../support/postgres.js'
 import { rejectionOf } from '../../support/rejection.js'
+import { waitFor } from '../../support/wait-for.js'
 
 const cleanup: (() => Promise<unknown>)[] = []
 afterEach(async () => {
   for (const step of cleanup.splice(0).reverse()) await step()
 })
 
-async function until(check: () => boolean | Promise<boolean>, timeoutMs = 10_000) {
-  const deadline = Date.now() + timeoutMs
-  while (!(await check())) {
-    if (Date.now() > deadline) throw new Error('condition not met in time')
-    await new Promise((r) => setTimeout(r, 20))
-  }
-}
+/** How long a condition here may take: a rotation, a login, a backend starting a statement. */
+const WITHIN_MS = 10_000
 
 /** A broker (its clock in the test's hands) and a pool on it. */
 async function stack(
@@ -49,7 +45,10 @@ async function stack(
     const cache = broker.caches.get('default')
     const before = cache?.status().history.length ?? 0
     await brokerClock.advance((cache?.status().refreshAt ?? Number.NaN) - brokerClock.now())
-    await until(() => (cache?.status().history.length ?? 0) > before)
+    await waitFor(() => (cache?.status().history.length ?? 0) > before, {
+      what: 'the broker rotates',
+      timeoutMs: WITHIN_MS,
+    })
   }
   return { broker, credentials, pool, logs, rotate }
 }
@@ -70,16 +69,16 @@ async function terminateBackendsOf(role: string) {
 async function backendRunning(role: string, marker: string): Promise<number> {
   const admin = adminSql()
   try {
-    let pid: number | undefined
-    await until(async () => {
-      const rows = await admin`
-        select pid from pg_stat_activity
-        where state = 'active' and usename = ${role} and query like ${`%${marker}%`}
-          and pid <> pg_backend_pid()`
-      pid = rows[0]?.pid
-      return pid !== undefined
-    })
-    return pid as number
+    return await waitFor(
+      async () => {
+        const rows = await admin`
+          select pid from pg_stat_activity
+          where state = 'active' and usename = ${role} and query like ${`%${marker}%`}
+            and pid <> pg_backend_pid()`
+        return rows[0]?.pid as number | undefined
+      },
+      { what: `a backend runs ${marker}`, timeoutMs: WITHIN_MS, everyMs: 20 },
+    )
   } finally {
     await admin.end()
   }
@@ -250,7 +249,10 @@ describe('createPool', () => {
     const lakebase = await strict()
     const { pool } = await stack({ lakebase, pool: { query_timeout: 200 } })
     await expect(pool.query('select pg_sleep(2)')).rejects.toThrow('Query read timeout')
-    await until(() => pool.stats().open === 0)
+    await waitFor(() => pool.stats().open === 0, {
+      what: 'the client is out of the pool',
+      timeoutMs: WITHIN_MS,
+    })
     expect((await pool.query('select 1 as ok')).rows[0]?.ok).toBe(1)
     expect(pool.stats()).toMatchObject({ open: 1, logins: 2 })
   })

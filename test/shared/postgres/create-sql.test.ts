@@ -15,19 +15,15 @@ import { lakebaseLike } from '../../support/lakebase-like.js'
 import { adminSql, createTestDatabase } from '../../support/postgres.js'
 import { rejectionOf } from '../../support/rejection.js'
 import { tcpProxy } from '../../support/tcp-proxy.js'
+import { waitFor } from '../../support/wait-for.js'
 
 const cleanup: (() => Promise<unknown>)[] = []
 afterEach(async () => {
   for (const step of cleanup.splice(0).reverse()) await step()
 })
 
-async function until(check: () => boolean | Promise<boolean>, timeoutMs = 10_000) {
-  const deadline = Date.now() + timeoutMs
-  while (!(await check())) {
-    if (Date.now() > deadline) throw new Error('condition not met in time')
-    await new Promise((r) => setTimeout(r, 20))
-  }
-}
+/** How long a condition here may take: a mint, the readers' next statements, a report. */
+const WITHIN_MS = 10_000
 
 /** A broker (static provider: the suite's superuser) on a fresh database, and createSql on it. */
 async function staticStack(options: Partial<CreateSqlOptions> = {}, port?: number) {
@@ -160,12 +156,18 @@ describe('createSql', () => {
       const refreshAt = cache?.status().refreshAt ?? Number.NaN
       const minted = lakebase.workspace.credentials.length
       await brokerClock.advance(refreshAt - brokerClock.now())
-      await until(() => lakebase.workspace.credentials.length > minted)
+      await waitFor(() => lakebase.workspace.credentials.length > minted, {
+        what: `rotation ${rotation} mints`,
+        timeoutMs: WITHIN_MS,
+      })
       // Every open connection dies; the next logins need the new token.
       const killedAt = performance.now()
       await admin`select pg_terminate_backend(pid) from pg_stat_activity where usename = ${lakebase.role}`
       // Each reader's statement in flight got through; the next kill meets new statements.
-      await until(() => readers.every((_, i) => (lastOk[i] ?? 0) > killedAt))
+      await waitFor(() => readers.every((_, i) => (lastOk[i] ?? 0) > killedAt), {
+        what: 'every reader gets through after the kill',
+        timeoutMs: WITHIN_MS,
+      })
     }
     stop = true
     await Promise.all(readers)
@@ -184,8 +186,9 @@ describe('createSql', () => {
     // answering a report from the last moments: wait for it).
     await admin`select pg_terminate_backend(pid) from pg_stat_activity where usename = ${lakebase.role}`
     await sql`select 1`
-    await until(
+    await waitFor(
       () => credentials.current()?.password === lakebase.workspace.credentials.at(-1)?.token,
+      { what: 'the client holds the newest credential', timeoutMs: WITHIN_MS },
     )
     expect(logs.text()).toContain('"failure":"auth"')
     expect(logs.text()).toContain('"failure":"connection"')
@@ -338,12 +341,15 @@ describe('createSql({ readOnly: true })', () => {
     const answer = sql`select pg_sleep(0.5), count(*)::int as "update" from notes`.then(
       (rows) => rows,
     )
-    await until(async () => {
-      const [busy] = await admin`
-        select count(*)::int as n from pg_stat_activity
-        where usename = ${lakebase.role} and query like '%pg_sleep(0.5)%' and state = 'active'`
-      return (busy?.n ?? 0) > 0
-    })
+    await waitFor(
+      async () => {
+        const [busy] = await admin`
+          select count(*)::int as n from pg_stat_activity
+          where usename = ${lakebase.role} and query like '%pg_sleep(0.5)%' and state = 'active'`
+        return (busy?.n ?? 0) > 0
+      },
+      { what: 'the statement runs', timeoutMs: WITHIN_MS, everyMs: 20 },
+    )
     await admin`select pg_terminate_backend(pid) from pg_stat_activity where usename = ${lakebase.role}`
     expect((await answer)[0]).toMatchObject({ update: 1 })
     expect(logs.text()).toMatch(/"ran":true,"retry":true/)
