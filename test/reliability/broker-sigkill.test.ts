@@ -1,3 +1,4 @@
+import type postgres from 'postgres'
 import { afterAll, beforeAll, describe, expect, it } from 'vitest'
 import { migrateViaBroker } from '../../functions/db/migrate-via-broker.js'
 import { connectBroker } from '../../shared/client/broker-client.js'
@@ -7,7 +8,7 @@ import type { LakebaseLike } from '../support/lakebase-like.js'
 import { adminSql } from '../support/postgres.js'
 import { type Spawned, spawnNode } from '../support/process.js'
 import { waitFor } from '../support/wait-for.js'
-import { lostWrites, startLoad } from './load.js'
+import { isUnsureWrite, lostWrites, startLoad } from './load.js'
 import { countFromEnv, recordFigures } from './recorder.js'
 import { functionsInstance, pace, trackedLakebaseLike } from './restart-harness.js'
 import { trackSecrets } from './secrets.js'
@@ -15,11 +16,11 @@ import { trackSecrets } from './secrets.js'
 /**
  * The broker, as its own process, is killed with SIGKILL under load: no drain, no goodbye. The
  * functions (in this process, against the strict Lakebase-like Postgres) keep answering from their
- * connections and their last good credential; an idle backend is killed while it is away, so they
- * must log in from what they hold. A new broker process comes back on the same port and
- * mints a new token, which becomes the role's only password: the next logins are refused, the
- * refusal is reported, and the functions move to the new token. No request fails for want of a
- * credential, and no acknowledged write is lost.
+ * connections and their last good credential; their backends are killed while it is away, so they
+ * must log in from what they hold. A new broker process comes back on the same port and mints a
+ * new token, which becomes the role's only password: their backends are killed again, the next
+ * logins are refused, the refusal is reported, and the functions move to the new token. No request
+ * fails for want of a credential, and no acknowledged write is lost.
  */
 const KILLS = countFromEnv('RELIABILITY_BROKER_SIGKILLS', 3, 2)
 const CLIENTS = 4
@@ -28,6 +29,19 @@ const WARM_MS = 1_000
 const AFTER_MS = 1_500
 /** Down this long before a new broker is started: clients must ride it out on what they hold. */
 const DOWN_MS = 1_500
+/**
+ * How long the functions get to log in again after their backends were killed before they are
+ * killed again: under load a login follows within milliseconds, but a connection opened just as
+ * the kill ran may serve on and spare the pool the login.
+ */
+const LOGIN_AFTER_KILL_MS = 1_000
+/** How long a phase may kill before the test fails: the login it waits for is not coming. */
+const PHASE_TIMEOUT_MS = 10_000
+/**
+ * How often pg_stat_activity is read while waiting for that login, and the pause before killing
+ * again when the pool had no backend at that moment.
+ */
+const LOOK_EVERY_MS = 20
 
 const secrets = trackSecrets('broker-sigkill')
 let lakebase: LakebaseLike
@@ -62,6 +76,67 @@ async function startBrokerProcess(): Promise<{ spawned: Spawned; readyAfterMs: n
   return { spawned, readyAfterMs: Math.round(performance.now() - started) }
 }
 
+/** A kill of the functions' backends: Postgres's time before it, and the pids it terminated. */
+interface Kill {
+  at: string
+  pids: number[]
+}
+
+/**
+ * What kills the functions' backends: every backend of `role` at once, whatever it is doing, so
+ * that each needs a new login. A statement in
+ * flight on one is cut: a read is retried, a write that may have committed is answered 503
+ * (a dropped connection, counted apart), never a credential failure.
+ */
+function backendKiller(admin: postgres.Sql, role: string) {
+  const kill = async (): Promise<Kill> => {
+    const [killed] = await admin<Kill[]>`
+      select statement_timestamp()::text as at,
+        coalesce(array_agg(pid) filter (where pg_terminate_backend(pid)), '{}') as pids
+      from pg_stat_activity where usename = ${role}`
+    if (!killed) throw new Error('no answer from pg_stat_activity')
+    return killed
+  }
+  /** Whether a backend of the role has logged in since `killed` (the role shows once it has). */
+  const loggedInSince = async (killed: Kill) => {
+    const [row] = await admin<{ n: number }[]>`
+      select count(*)::int as n from pg_stat_activity
+      where usename = ${role} and backend_start > ${killed.at}::timestamptz
+        and not (pid = any(${killed.pids}::int[]))`
+    return (row?.n ?? 0) > 0
+  }
+  return {
+    loggedInSince,
+    /**
+     * Kills until, after a kill that terminated a backend, `done` holds: the login it forced
+     * happened. Returns the backends terminated; a kill that found none (the pool between
+     * connections) is tried again. Fails the test after {@link PHASE_TIMEOUT_MS}.
+     */
+    async until(what: string, done: (killed: Kill) => Promise<boolean>): Promise<number> {
+      const deadline = performance.now() + PHASE_TIMEOUT_MS
+      let landed = 0
+      for (;;) {
+        const killed = await kill()
+        landed += killed.pids.length
+        if (killed.pids.length === 0) await pace(LOOK_EVERY_MS)
+        else {
+          const happened = await waitFor(() => done(killed), {
+            what,
+            timeoutMs: LOGIN_AFTER_KILL_MS,
+            everyMs: LOOK_EVERY_MS,
+          }).catch(() => false)
+          if (happened) return landed
+        }
+        if (performance.now() > deadline) {
+          throw new Error(
+            `after ${PHASE_TIMEOUT_MS} ms of kills (${landed} backends), still not: ${what}`,
+          )
+        }
+      }
+    },
+  }
+}
+
 beforeAll(async () => {
   lakebase = await trackedLakebaseLike(secrets, 3600)
   port = await freePort()
@@ -83,26 +158,19 @@ describe('the broker killed with SIGKILL under load', () => {
     const admin = adminSql()
     closers.push(() => admin.end())
     const load = startLoad(send, { clients: CLIENTS })
-    // Only idle backends: the point is the login that follows, not a query cut mid-flight. A
-    // query can still race the kill; that failure is the database layer's retry rule (a dropped
-    // connection), counted apart, never a credential failure.
+    // Stopped before the pool closes, should a phase below fail.
+    closers.unshift(() => load.stop())
+    const killer = backendKiller(admin, lakebase.role)
     let backendKills = 0
-    const killIdleBackend = async () => {
-      backendKills += 1
-      await admin`
-        select pg_terminate_backend(pid) from (
-          select pid from pg_stat_activity
-          where usename = ${lakebase.role} and state = 'idle'
-            and state_change < now() - interval '20 milliseconds'
-          order by backend_start limit 1
-        ) as oldest`
-    }
     await pace(WARM_MS)
 
     const restarts: Array<{
       exitSignal: string | null
       recoveredAfterMs: number
       readyAfterMs: number
+      killsWhileDown: number
+      killsAfterBack: number
+      movedAfterMs: number
     }> = []
     for (let i = 0; i < KILLS; i++) {
       const victim = processes.at(-1)
@@ -110,15 +178,28 @@ describe('the broker killed with SIGKILL under load', () => {
       const killedAt = performance.now()
       await victim.kill('SIGKILL')
       // A login while the broker is gone: from the credential the functions hold.
-      await killIdleBackend()
-      await pace(DOWN_MS)
+      const killsWhileDown = await killer.until('a backend logs in while the broker is gone', (k) =>
+        killer.loggedInSince(k),
+      )
+      await pace(killedAt + DOWN_MS - performance.now())
       const { readyAfterMs } = await startBrokerProcess()
-      // A login after it is back (ready: it has minted a new token), so the held one is refused.
-      await killIdleBackend()
+      const backAt = performance.now()
+      // A login after it is back (ready: it has minted a new token), so the held one is refused;
+      // until the functions hold the new token, or the next round's logins would use a refused one.
+      const newest = () => lakebase.workspace.credentials.at(-1)?.token
+      const killsAfterBack = await killer.until(
+        'the functions log in with the new broker token',
+        async (k) =>
+          credentials.current()?.password === newest() && (await killer.loggedInSince(k)),
+      )
+      backendKills += killsWhileDown + killsAfterBack
       restarts.push({
         exitSignal: victim.child.signalCode,
-        recoveredAfterMs: Math.round(performance.now() - killedAt),
+        recoveredAfterMs: Math.round(backAt - killedAt),
         readyAfterMs,
+        killsWhileDown,
+        killsAfterBack,
+        movedAfterMs: Math.round(performance.now() - backAt),
       })
       await pace(AFTER_MS)
     }
@@ -140,6 +221,7 @@ describe('the broker killed with SIGKILL under load', () => {
       credentialFailures: credentialFailures.length,
       backendKills,
       droppedConnectionFailures: droppedConnection.length,
+      unsureWrites: droppedConnection.filter(isUnsureWrite).length,
       acknowledgedWrites: acknowledged,
       lostWrites: lost.length,
       changedAnswers: report.changedAnswers.length,
@@ -147,10 +229,15 @@ describe('the broker killed with SIGKILL under load', () => {
     })
 
     expect(restarts.map((r) => r.exitSignal)).toEqual(Array(KILLS).fill('SIGKILL'))
+    // Every round forced both logins: one while the broker was gone, one once it was back.
+    for (const round of restarts) {
+      expect(round.killsWhileDown).toBeGreaterThan(0)
+      expect(round.killsAfterBack).toBeGreaterThan(0)
+    }
     expect(credentialFailures.map((a) => `${a.method} ${a.path} → ${a.status} ${a.body}`)).toEqual(
       [],
     )
-    // At most the requests whose query raced a backend kill.
+    // At most one request per backend killed: the statement it was running.
     expect(droppedConnection.length).toBeLessThanOrEqual(backendKills)
     expect(lost).toEqual([])
     expect(acknowledged).toBeGreaterThan(50)
