@@ -21,6 +21,7 @@ import { ReadOnlyCompanion } from './read-only-companion.js'
 import type { RefreshPolicy } from './refresh-schedule.js'
 import type { ServedTarget } from './served-target.js'
 import { createBrokerApp } from './server.js'
+import { logStartupWarnings } from './startup-warnings.js'
 
 export interface BrokerFromConfigOptions {
   config: BrokerConfig
@@ -78,6 +79,8 @@ export async function startBrokerFromConfig(
   const providerOf = new Map<string, CredentialProvider>()
   /** Each primary's companion, whose `.pgpass` line follows the primary's refreshes. */
   const companionOf = new Map<string, ReadOnlyCompanion>()
+  /** Ends the start-up checks still asking upstream when the broker stops. */
+  const stopping = new AbortController()
   for (const target of config.targets) {
     const provider = await createProvider(target, { clock, logger, factories: options.providers })
     providers.push(provider)
@@ -115,6 +118,11 @@ export async function startBrokerFromConfig(
     })
     caches.set(target.name, cache)
     logger.info({ target: target.name, provider: provider.describe() }, 'target configured')
+    const checkSignal = AbortSignal.any([
+      stopping.signal,
+      AbortSignal.timeout(config.fetchTimeoutMs),
+    ])
+    void logStartupWarnings(target.name, provider, logger, checkSignal)
   }
   const companions = new Map<string, ReadOnlyCompanion>()
   for (const { name, primary, absentReason, lookUp } of config.companions) {
@@ -204,6 +212,7 @@ export async function startBrokerFromConfig(
     },
     async close() {
       draining = true
+      stopping.abort()
       for (const cache of caches.values()) cache.stop()
       await server.close()
       await pgbouncer?.close()

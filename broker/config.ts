@@ -53,8 +53,9 @@ export interface TargetConfig {
 }
 
 /**
- * A read-only companion the broker offers beside a Lakebase Provisioned target: `<primary>-ro`,
- * the primary's credential with its instance's `read_only_dns` as host (broker/read-only-companion.ts).
+ * A read-only companion the broker offers beside a Lakebase target: `<primary>-ro`, the
+ * primary's credential with its read-only host (a Provisioned instance's `read_only_dns`, an
+ * Autoscaling endpoint's `status.hosts.read_only_host`; broker/read-only-companion.ts).
  */
 export interface CompanionConfig {
   name: string
@@ -63,7 +64,7 @@ export interface CompanionConfig {
   absentReason: string
   /**
    * The primary's host is given (`PGHOST`/`LAKEBASE_HOST`), so its credentials name no read-only
-   * host: the broker looks the instance's `read_only_dns` up once, when a client first asks.
+   * host: the broker looks it up once, when a client first asks.
    */
   lookUp: boolean
 }
@@ -84,7 +85,7 @@ export interface BrokerConfig {
   /** Where the single generated client token lives when no client is configured. */
   tokenFile: string
   targets: TargetConfig[]
-  /** Read-only companions of Provisioned targets, none named like a configured target. */
+  /** Read-only companions of Lakebase targets, none named like a configured target. */
   companions: CompanionConfig[]
   policy: RefreshPolicy
   fetchTimeoutMs: number
@@ -163,7 +164,7 @@ export const providerSettings = {
   ),
   LAKEBASE_READ_ONLY: setting(
     booleanText.optional(),
-    "Provisioned only: this target connects to the instance's `read_only_dns` (its readable secondaries); without it, every Provisioned target `X` is offered read-only as `X-ro` anyway (below)",
+    "Provisioned only: this target connects to the instance's `read_only_dns` (its readable secondaries); without it, every Lakebase target `X` is offered read-only as `X-ro` anyway (below). For Autoscaling, name the read-only endpoint in `LAKEBASE_ENDPOINT`",
     '`false`',
   ),
   LAKEBASE_CREDENTIAL_TTL_S: setting(
@@ -180,6 +181,11 @@ export const providerSettings = {
       .optional(),
     `Autoscaling only: the lifetime asked of each database credential, ${MIN_CREDENTIAL_TTL_S}–${MAX_CREDENTIAL_TTL_S} s`,
     "the workspace's (1 h)",
+  ),
+  LAKEBASE_GROUP: setting(
+    z.string().min(1).optional(),
+    "Autoscaling only: a workspace group's display name; each credential is the group's (`group_name`), the caller must be a member, and the Postgres user is the group's role (overriding `PGUSER`)",
+    "the caller's own",
   ),
   LAKEBASE_CREDENTIAL_COMMAND: setting(
     z.string().optional(),
@@ -408,32 +414,40 @@ function readConfigFile(env: Env, read = (p: string) => readFileSync(p, 'utf8'))
 }
 
 /**
- * `X-ro` for every Provisioned target `X` (a `databricks` target naming `LAKEBASE_INSTANCE_NAME`)
- * that is not read-only itself: the broker serves it from X's credential whenever X's instance
- * has readable secondaries. A target the config file names `X-ro` is that target instead; a
- * target whose name ends in `-ro` gets no companion (no `X-ro-ro`), nor one whose companion's
- * name would pass the 64-character limit.
+ * `X-ro` for every Lakebase target `X` (a `databricks` target naming `LAKEBASE_INSTANCE_NAME` or
+ * `LAKEBASE_ENDPOINT`) that is not read-only itself: the broker serves it from X's credential
+ * whenever X's database has a read-only host. A target the config file names `X-ro` is that
+ * target instead; a target whose name ends in `-ro` gets no companion (no `X-ro-ro`), nor one
+ * whose companion's name would pass the 64-character limit.
  */
 function readOnlyCompanions(targets: readonly TargetConfig[]): CompanionConfig[] {
   const names = new Set(targets.map((t) => t.name))
   const companions: CompanionConfig[] = []
   for (const target of targets) {
-    const instance = envValue(target.env, 'LAKEBASE_INSTANCE_NAME')
-    if (target.provider !== 'databricks' || instance === undefined) continue
+    const absentReason = noReadOnlyHostReason(target.env)
+    if (target.provider !== 'databricks' || absentReason === undefined) continue
     if (target.name.endsWith(READ_ONLY_SUFFIX)) continue
-    if (envValue(target.env, 'LAKEBASE_ENDPOINT') !== undefined) continue
     if (envValue(target.env, 'LAKEBASE_READ_ONLY') === 'true') continue
     const name = readOnlyTargetName(target.name)
     if (names.has(name) || !targetNameSchema.safeParse(name).success) continue
     const hostGiven = envValue(target.env, 'PGHOST', 'LAKEBASE_HOST') !== undefined
-    companions.push({
-      name,
-      primary: target.name,
-      lookUp: hostGiven,
-      absentReason: `database instance ${instance} has no readable secondaries (its read_only_dns is empty); enable them on the instance`,
-    })
+    companions.push({ name, primary: target.name, lookUp: hostGiven, absentReason })
   }
   return companions
+}
+
+/** What a companion's 404 says when its database lists no read-only host; undefined: no database named. */
+function noReadOnlyHostReason(env: Env): string | undefined {
+  const instance = envValue(env, 'LAKEBASE_INSTANCE_NAME')
+  const endpoint = envValue(env, 'LAKEBASE_ENDPOINT')
+  if (instance !== undefined && endpoint !== undefined) return undefined
+  if (instance !== undefined) {
+    return `database instance ${instance} has no readable secondaries (its read_only_dns is empty); enable them on the instance`
+  }
+  if (endpoint !== undefined) {
+    return `endpoint ${endpoint} has no read-only host (its status.hosts.read_only_host is empty: one compute, or no readable secondaries); add a compute with readable secondaries to it, or name a read-only endpoint as a target of its own`
+  }
+  return undefined
 }
 
 /**

@@ -578,7 +578,7 @@ export function summarize(error: UpstreamError, at: number, source: string): Fai
     errorClass: error.errorClass,
     kind: error.kind,
     message: error.message,
-    fix: suggestedFix(error.errorClass, source),
+    fix: error.suggestion ?? suggestedFix(error.errorClass, source),
   }
   if (error.upstreamStatus !== undefined) summary.upstreamStatus = error.upstreamStatus
   if (error.upstreamErrorCode !== undefined) summary.upstreamErrorCode = error.upstreamErrorCode

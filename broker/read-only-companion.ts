@@ -10,7 +10,8 @@ import type { ServedTarget } from './served-target.js'
 
 /**
  * Thrown when a companion has nothing to serve: its primary's credential names no read-only host
- * (the instance has no readable secondaries, or its host is given and nothing was looked up).
+ * (the instance or endpoint has no readable secondaries, or its host is given and the lookup
+ * found none).
  * The broker answers it 404 `UNKNOWN_TARGET` with the reason.
  */
 export class NoReadOnlyHostError extends Error {
@@ -42,15 +43,16 @@ export interface ReadOnlyCompanionOptions {
 }
 
 /**
- * A Lakebase Provisioned target's read-only twin: the primary's credential, as its cache holds
- * it (same user, password, version, expiry and refresh point), with the host swapped for the
- * instance's `read_only_dns`.
+ * A Lakebase target's read-only twin: the primary's credential, as its cache holds it (same
+ * user, password, version, expiry and refresh point), with the host swapped for the read-only
+ * one: a Provisioned instance's `read_only_dns`, an Autoscaling endpoint's
+ * `status.hosts.read_only_host` (never its pooled host, which takes no OAuth token).
  *
- * It never fetches: a Provisioned database credential is per instance and logs in to the primary
- * and its readable secondaries alike, so one mint serves both, and a refusal reported against the
- * companion's version (the primary's) forces the primary's refresh. Whether it has a host to offer
- * is decided per credential, so an instance that gains or loses readable secondaries is followed
- * at the next refresh.
+ * It never fetches: a database credential is per instance (per endpoint) and logs in to the
+ * primary and its readable secondaries alike, so one mint serves both, and a refusal reported
+ * against the companion's version (the primary's) forces the primary's refresh. Whether it has a
+ * host to offer is decided per credential, so a database that gains or loses readable
+ * secondaries is followed at the next refresh.
  */
 export class ReadOnlyCompanion implements ServedTarget {
   readonly target: string

@@ -29,6 +29,8 @@ export {
   connectionReset,
   createMockWorkspace,
   type EndpointState,
+  type EndpointType,
+  endpointResource,
   type InstanceState,
   type MintedCredential,
   type MockEndpoint,

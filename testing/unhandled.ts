@@ -1,4 +1,4 @@
-import { connectionReset } from './workspace.js'
+import { connectionReset } from './mock-workspace/connection-reset.js'
 
 /** What MSW does with a request that no handler took: fail it, warn about it, or let it through. */
 export type UnhandledStrategy = 'error' | 'warn' | 'bypass'

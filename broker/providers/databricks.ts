@@ -4,13 +4,20 @@ import type { ProviderCredential } from '../../shared/client/credential.js'
 import {
   autoscalingDatabaseToken,
   autoscalingEndpointHost,
+  lookUpEndpoint,
 } from '../../shared/databricks/autoscaling.js'
 import { databaseTokenExpiry, readTokenClaims } from '../../shared/databricks/database-token.js'
+import {
+  givenHostProblem,
+  isCheckableHost,
+  type ListedHosts,
+} from '../../shared/databricks/host-check.js'
 import type { DatabricksSettings } from '../../shared/databricks/lakebase-settings.js'
 import { resolvePostgresUser } from '../../shared/databricks/postgres-user.js'
 import {
   type InstanceHosts,
   type IssuedDatabaseToken,
+  lookUpInstance,
   provisionedDatabaseToken,
   provisionedInstanceHost,
 } from '../../shared/databricks/provisioned.js'
@@ -38,10 +45,11 @@ export interface DatabricksProviderOptions {
 
 /**
  * Lakebase credentials from a Databricks workspace: a workspace token (from `auth`), then a
- * database token for the Provisioned instance or Autoscaling endpoint, its host (given or looked
- * up, checking that the database accepts connections), and the Postgres user. A looked-up
- * Provisioned instance's `read_only_dns` comes along as `readOnlyHost`, for the target's
- * read-only companion.
+ * database token for the Provisioned instance or Autoscaling endpoint (the group's, with
+ * `LAKEBASE_GROUP`), its host (given or looked up, checking that the database can serve), and the
+ * Postgres user. A looked-up read-only host (Provisioned `read_only_dns`, Autoscaling
+ * `status.hosts.read_only_host`) comes along as `readOnlyHost`, for the target's read-only
+ * companion.
  *
  * The credential's `expiresAt` is the database token's own: Postgres checks that token, not the
  * workspace token it was minted with (which workspace auth refreshes at its half-life, so that a
@@ -97,6 +105,7 @@ export class DatabricksProvider implements CredentialProvider {
     }
 
     const user = await resolvePostgresUser({
+      group: this.#settings.credential.groupName,
       configured: postgres.user,
       tokenSubject: claims.sub,
       call,
@@ -116,28 +125,66 @@ export class DatabricksProvider implements CredentialProvider {
   }
 
   /**
-   * The instance's `read_only_dns` for a Provisioned target whose host is given (`PGHOST`, as in
-   * Databricks Apps), where no fetch looks the instance up: one `GET` of the instance, asked by
-   * the broker when a client first wants the target's read-only companion.
+   * The read-only host (Provisioned `read_only_dns`, Autoscaling `status.hosts.read_only_host`)
+   * of a target whose host is given (`PGHOST`, as in Databricks Apps), where no fetch looks the
+   * database up: one lookup, asked by the broker when a client first wants the target's
+   * read-only companion.
    */
   async lookUpReadOnlyHost(signal: AbortSignal): Promise<string | undefined> {
-    const target = this.#settings.target
-    if (target.kind !== 'provisioned') return undefined
     try {
-      const workspace = await this.#auth.token(signal)
-      const call = bindWorkspaceCall(this.#auth.host, workspace.accessToken, signal, this.#http)
-      return (await provisionedInstanceHost(call, target.instanceName)).readOnlyHost
+      return (await this.#listedHosts(signal)).readOnlyHost
     } catch (err) {
       throw toUpstreamError(err)
     }
   }
 
-  /** The host to connect to and, for a Provisioned instance with readable secondaries, theirs. */
+  /**
+   * What the settings alone cannot show, for a warning at start-up: a given `PGHOST` that is not
+   * one of the hosts the instance or endpoint lists (one lookup; none for a loopback host), and a
+   * `PGUSER` that a group credential overrides.
+   *
+   * @throws when the lookup fails: the host could not be checked.
+   */
+  async startupWarnings(signal: AbortSignal): Promise<string[]> {
+    const { postgres, credential } = this.#settings
+    const group = credential.groupName
+    const warnings: string[] = []
+    if (group !== undefined && postgres.user !== undefined && postgres.user !== group) {
+      warnings.push(
+        `PGUSER is ${postgres.user}, but LAKEBASE_GROUP mints the group's credential: the broker logs in as the group's role ${group}`,
+      )
+    }
+    if (isCheckableHost(postgres.host)) {
+      const listed = await this.#listedHosts(signal)
+      const found = givenHostProblem(postgres.host, this.#targetName(), listed)
+      if (found !== undefined) warnings.push(`${found.problem}; ${found.fix}`)
+    }
+    return warnings
+  }
+
+  /** The hosts the instance or endpoint lists, whatever its state. */
+  async #listedHosts(signal: AbortSignal): Promise<ListedHosts> {
+    const target = this.#settings.target
+    const workspace = await this.#auth.token(signal)
+    const call = bindWorkspaceCall(this.#auth.host, workspace.accessToken, signal, this.#http)
+    return target.kind === 'provisioned'
+      ? lookUpInstance(call, target.instanceName)
+      : lookUpEndpoint(call, target.endpoint)
+  }
+
+  #targetName(): string {
+    const target = this.#settings.target
+    return target.kind === 'provisioned'
+      ? `database instance ${target.instanceName}`
+      : `endpoint ${target.endpoint}`
+  }
+
+  /** The host to connect to and, when the database has readable secondaries, theirs. */
   async #lookUpHost(call: BoundWorkspaceCall): Promise<InstanceHosts> {
     const target = this.#settings.target
     return target.kind === 'provisioned'
       ? provisionedInstanceHost(call, target.instanceName, { readOnly: target.readOnly })
-      : { host: await autoscalingEndpointHost(call, target.endpoint), readOnlyHost: undefined }
+      : autoscalingEndpointHost(call, target.endpoint)
   }
 
   #mintDatabaseToken(call: BoundWorkspaceCall): Promise<IssuedDatabaseToken> {
@@ -170,6 +217,9 @@ export class DatabricksProvider implements CredentialProvider {
       ...(this.#settings.credential.claims === undefined
         ? {}
         : { claims: this.#settings.credential.claims.length }),
+      ...(this.#settings.credential.groupName === undefined
+        ? {}
+        : { group: this.#settings.credential.groupName }),
     }
   }
 }

@@ -15,8 +15,15 @@ export interface CredentialProvider {
   close?(): Promise<void>
   /**
    * The read-only host of its database when its credentials do not name one because the host
-   * was given (a Provisioned instance's `read_only_dns`, looked up on demand); undefined when
-   * there is none. Only providers that can look it up have it.
+   * was given (a Provisioned instance's `read_only_dns`, an Autoscaling endpoint's
+   * `read_only_host`, looked up on demand); undefined when there is none. Only providers that
+   * can look it up have it.
    */
   lookUpReadOnlyHost?(signal: AbortSignal): Promise<string | undefined>
+  /**
+   * Warnings for the start-up log that need the upstream to tell (a given host the database does
+   * not list); asked once, in the background, while the broker starts. Rejects when it could not
+   * check.
+   */
+  startupWarnings?(signal: AbortSignal): Promise<string[]>
 }

@@ -15,7 +15,12 @@ import { isLoopbackHost } from '../../shared/client/loopback.js'
 import { sqlstateOf } from '../../shared/client/sqlstate.js'
 import { sslOption } from '../../shared/client/tls.js'
 import { autoscalingDatabaseToken } from '../../shared/databricks/autoscaling.js'
+import {
+  endpointUnservable,
+  provisionedUnservable,
+} from '../../shared/databricks/database-state.js'
 import { databaseTokenExpiry, readTokenClaims } from '../../shared/databricks/database-token.js'
+import { givenHostProblem, isCheckableHost } from '../../shared/databricks/host-check.js'
 import {
   type DatabricksSettings,
   databricksSettingsFromEnv,
@@ -39,9 +44,11 @@ Checks every link between this project and its database, in order, and prints on
 
   settings        the variables name a workspace and a Lakebase database (or a local Postgres)
   workspace auth  signing in to the workspace (PAT, OAuth M2M, profile or CLI, as the broker)
-  instance state  the instance is AVAILABLE (the endpoint ACTIVE or IDLE)
+  instance state  the instance is AVAILABLE (the endpoint ACTIVE or IDLE, and not disabled)
+  host            a given PGHOST is one of the hosts the instance or endpoint lists
   credential      the workspace mints a database token for it
-  username        the Postgres role: PGUSER, else the token's identity (never "token")
+  username        the Postgres role: LAKEBASE_GROUP's group role, else PGUSER, else the token's
+                  identity (never "token")
   TLS             the server offers TLS (and its certificate verifies, with verify-full)
   Postgres login  logging in with that role and token
   migrations      every migration in migrations/ is applied
@@ -150,6 +157,7 @@ export async function runChecks(env: Env): Promise<CheckResult[]> {
 
 const WORKSPACE = 'workspace auth'
 const STATE = 'instance state'
+const HOST = 'host'
 const CREDENTIAL = 'credential'
 const USERNAME = 'username'
 const TLS = 'TLS'
@@ -159,6 +167,7 @@ const CHECKS: readonly Check[] = [
   { name: 'settings', needs: [], run: checkSettingsLink },
   { name: WORKSPACE, needs: ['settings'], run: checkWorkspace },
   { name: STATE, needs: [WORKSPACE], run: checkState },
+  { name: HOST, needs: [STATE], run: checkHost },
   { name: CREDENTIAL, needs: [STATE], run: checkCredential },
   { name: USERNAME, needs: [CREDENTIAL], run: checkUsername },
   { name: TLS, needs: ['settings'], run: checkTls },
@@ -262,16 +271,41 @@ async function checkState(facts: Facts): Promise<Omit<CheckResult, 'check'>> {
   facts.database = database
   facts.host ??= database.host
   if (!database.ready) {
+    const unservable =
+      kind === 'provisioned'
+        ? provisionedUnservable(name, database.state)
+        : endpointUnservable(name, { state: database.state, disabled: database.disabled })
     return {
       status: 'FAIL',
-      detail: `${name} is ${database.state ?? 'in an unknown state'}`,
+      detail: `${name} is ${database.disabled ? 'disabled' : (database.state ?? 'in an unknown state')}`,
       fix:
-        kind === 'provisioned'
-          ? 'wait until it is AVAILABLE (STARTING takes a few minutes; a STOPPED instance must be started in the workspace); the broker retries by itself'
-          : 'wait until the endpoint is ACTIVE or IDLE; the broker retries by itself',
+        unservable?.suggestion ??
+        (kind === 'provisioned'
+          ? 'wait until it is AVAILABLE (STARTING takes a few minutes); the broker keeps minting meanwhile and retries by itself'
+          : 'wait until the endpoint is ACTIVE or IDLE; the broker keeps minting meanwhile and retries by itself'),
     }
   }
   return { status: 'pass', detail: `${name} is ${database.state}${hostNote(database.host)}` }
+}
+
+/** A given PGHOST against the hosts the instance or endpoint lists (a loopback one is not checked). */
+async function checkHost(facts: Facts): Promise<Omit<CheckResult, 'check'>> {
+  if (facts.provider !== 'databricks') return notDatabricks(facts)
+  const given = facts.settings?.postgres.host
+  const database = facts.database as LakebaseDatabase
+  if (given === undefined) {
+    return { status: 'pass', detail: `looked up${hostNote(database.host)}` }
+  }
+  if (!isCheckableHost(given)) {
+    return {
+      status: 'pass',
+      detail: `PGHOST ${given} is loopback (a tunnel or proxy): not checked`,
+    }
+  }
+  const what = `${database.kind === 'provisioned' ? 'database instance' : 'endpoint'} ${database.name}`
+  const found = givenHostProblem(given, what, database.hosts)
+  if (found === undefined) return { status: 'pass', detail: `PGHOST ${given} is ${what}'s` }
+  return { status: 'FAIL', detail: found.problem, fix: found.fix }
 }
 
 async function checkCredential(facts: Facts): Promise<Omit<CheckResult, 'check'>> {
@@ -311,6 +345,12 @@ async function checkUsername(facts: Facts): Promise<Omit<CheckResult, 'check'>> 
   if (facts.provider !== 'databricks') return notDatabricks(facts)
   const configured = envValue(facts.env, 'PGUSER')
   const subject = facts.tokenSubject
+  const group = facts.settings?.credential.groupName
+  if (group !== undefined) {
+    facts.user = group
+    const ignored = configured !== undefined && configured !== group ? '; PGUSER is not used' : ''
+    return { status: 'pass', detail: `${group} (the group role of LAKEBASE_GROUP${ignored})` }
+  }
   if (configured !== undefined && subject !== undefined && configured !== subject) {
     return {
       status: 'FAIL',

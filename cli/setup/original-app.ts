@@ -158,7 +158,7 @@ async function lookUpHost(
     const host =
       target.kind === 'provisioned'
         ? (await provisionedInstanceHost(call, database, { readOnly: target.readOnly })).host
-        : await autoscalingEndpointHost(call, database)
+        : (await autoscalingEndpointHost(call, database)).host
     return { host, database, why: '' }
   } catch (err) {
     const notReady = err instanceof UpstreamError && err.errorClass === 'not_available'

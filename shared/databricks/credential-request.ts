@@ -28,12 +28,17 @@ export type DatabaseClaim = z.infer<typeof databaseClaimSchema>
 /** The claims of one target, as the broker config file gives them. */
 export const databaseClaimsSchema = z.array(databaseClaimSchema).min(1)
 
-/** What a target asks for besides its database: both optional, the workspace's defaults else. */
+/** What a target asks for besides its database: all optional, the workspace's defaults else. */
 export interface CredentialRequest {
   /** Sent as `claims`. */
   claims?: readonly DatabaseClaim[] | undefined
   /** Sent as `ttl` (Autoscaling only), in seconds, {@link MIN_CREDENTIAL_TTL_S}–{@link MAX_CREDENTIAL_TTL_S}. */
   ttlS?: number | undefined
+  /**
+   * Sent as `group_name` (Autoscaling only): a workspace group's display name. The token then
+   * logs in as the group's Postgres role, and the caller must be a member.
+   */
+  groupName?: string | undefined
 }
 
 /**

@@ -40,7 +40,10 @@ export interface PostgresSettings {
   host: string | undefined
   port: number
   database: string
-  /** Given role; undefined means "the token's `sub`, else SCIM Me". */
+  /**
+   * Given role (`PGUSER`); undefined means "the token's `sub`, else SCIM Me". A group credential
+   * logs in as the group's role instead.
+   */
   user: string | undefined
   ssl: SslMode
 }
@@ -100,6 +103,7 @@ const envSchema = workspaceEnvSchema.extend({
   LAKEBASE_READ_ONLY: optional.pipe(
     z.enum(['true', 'false'], { error: 'must be true or false' }).optional(),
   ),
+  LAKEBASE_GROUP: optional,
   LAKEBASE_CREDENTIAL_TTL_S: optional.pipe(
     z
       .string()
@@ -129,6 +133,7 @@ const envSchema = workspaceEnvSchema.extend({
  * | TLS | `PGSSLMODE` | `require` |
  * | read replicas (Provisioned) | `LAKEBASE_READ_ONLY=true`: the host is the instance's `read_only_dns` (without it the broker still offers it as `<target>-ro`) | `false` |
  * | credential lifetime (Autoscaling) | `LAKEBASE_CREDENTIAL_TTL_S`, 300–3600 | the workspace's (1 h) |
+ * | group role (Autoscaling) | `LAKEBASE_GROUP`: a workspace group's display name; the credential is the group's (`group_name`) and the user is the group's role | the caller's own |
  * | claims | the target's `claims` in the broker config file | none |
  *
  * `PG*` wins over `LAKEBASE_*` because Databricks Apps set the `PG*` ones for the app's database
@@ -172,6 +177,13 @@ export function databricksSettingsFromEnv(
     )
   }
 
+  if (e.LAKEBASE_GROUP !== undefined && target.kind !== 'autoscaling') {
+    // Provisioned's credential call takes no group_name (the SDK's service/database.py).
+    throw new Error(
+      'LAKEBASE_GROUP applies to Lakebase Autoscaling (LAKEBASE_ENDPOINT) only: Provisioned mints no group credential; unset it for an instance',
+    )
+  }
+
   if (e.PGUSER !== undefined && isTokenPlaceholderUser(e.PGUSER)) {
     throw new Error(TOKEN_USER_TRAP)
   }
@@ -189,6 +201,7 @@ export function databricksSettingsFromEnv(
     credential: {
       ...(extras.claims === undefined ? {} : { claims: extras.claims }),
       ...(e.LAKEBASE_CREDENTIAL_TTL_S === undefined ? {} : { ttlS: e.LAKEBASE_CREDENTIAL_TTL_S }),
+      ...(e.LAKEBASE_GROUP === undefined ? {} : { groupName: e.LAKEBASE_GROUP }),
     },
   }
 }

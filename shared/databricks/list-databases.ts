@@ -1,4 +1,13 @@
 import { z } from 'zod'
+import {
+  type EndpointFacts,
+  endpointFacts,
+  endpointStatusSchema,
+  lookUpEndpoint,
+} from './autoscaling.js'
+import { AUTOSCALING_CONNECTABLE, PROVISIONED_CONNECTABLE } from './database-state.js'
+import type { ListedHosts } from './host-check.js'
+import { type InstanceFacts, instanceFacts, instanceSchema, lookUpInstance } from './provisioned.js'
 import { UpstreamError } from './upstream-error.js'
 import type { BoundWorkspaceCall } from './workspace-http.js'
 
@@ -17,32 +26,25 @@ export interface LakebaseDatabase {
   name: string
   /** `AVAILABLE`, `STARTING`, … (Provisioned); `ACTIVE`, `IDLE`, … (Autoscaling). */
   state: string | undefined
-  /** Whether that state accepts connections now. */
+  /** Whether that state accepts connections now (an IDLE endpoint wakes on connect). */
   ready: boolean
   /** The host to connect to, when the workspace said. */
   host: string | undefined
+  /** Every host it lists: read-write, read-only and (Autoscaling) pooled. */
+  hosts: ListedHosts
   /** e.g. `CU_1`, Provisioned only. */
   capacity?: string | undefined
+  /** An Autoscaling endpoint's `status.disabled`: no connection wakes it. */
+  disabled?: boolean | undefined
+  /** An Autoscaling endpoint's type: `ENDPOINT_TYPE_READ_WRITE` or `ENDPOINT_TYPE_READ_ONLY`. */
+  endpointType?: string | undefined
 }
 
-const instanceSchema = z.object({
-  name: z.string(),
-  state: z.string().optional(),
-  read_write_dns: z.string().optional(),
-  capacity: z.string().optional(),
-})
-const endpointSchema = z.object({
-  name: z.string(),
-  status: z
-    .object({
-      current_state: z.string().optional(),
-      hosts: z.object({ host: z.string().optional() }).optional(),
-    })
-    .optional(),
-})
+const namedInstanceSchema = instanceSchema.extend({ name: z.string() })
+const endpointSchema = z.object({ name: z.string(), status: endpointStatusSchema.optional() })
 
 const instancePageSchema = z.object({
-  database_instances: z.array(instanceSchema).default([]),
+  database_instances: z.array(namedInstanceSchema).default([]),
   next_page_token: z.string().optional(),
 })
 
@@ -60,11 +62,6 @@ const endpointPageSchema = z.object({
   next_page_token: z.string().optional(),
 })
 
-/** The Provisioned state that accepts connections (as the CLI requires before connecting). */
-const PROVISIONED_READY = new Set(['AVAILABLE'])
-/** Autoscaling states that accept connections; an IDLE endpoint wakes when a client connects. */
-const AUTOSCALING_READY = new Set(['ACTIVE', 'IDLE'])
-
 /** Every Lakebase Provisioned instance the caller can see: `GET /api/2.0/database/instances`, paged. */
 export async function listProvisionedInstances(
   call: BoundWorkspaceCall,
@@ -81,14 +78,7 @@ export async function listProvisionedInstances(
       ),
     (page) => page.database_instances,
   )
-  return pages.map((instance) => ({
-    kind: 'provisioned' as const,
-    name: instance.name,
-    state: instance.state,
-    ready: instance.state !== undefined && PROVISIONED_READY.has(instance.state),
-    host: instance.read_write_dns || undefined,
-    capacity: instance.capacity,
-  }))
+  return pages.map((instance) => instanceDatabase(instance.name, instanceFacts(instance)))
 }
 
 /**
@@ -138,14 +128,7 @@ export async function listAutoscalingEndpoints(
         (page) => page.endpoints,
       )
       for (const endpoint of endpoints) {
-        const state = endpoint.status?.current_state
-        found.push({
-          kind: 'autoscaling',
-          name: endpoint.name,
-          state,
-          ready: state !== undefined && AUTOSCALING_READY.has(state),
-          host: endpoint.status?.hosts?.host || undefined,
-        })
+        found.push(endpointDatabase(endpoint.name, endpointFacts(endpoint.status)))
       }
     }
   }
@@ -163,39 +146,35 @@ export async function getDatabase(
   kind: LakebaseDatabase['kind'],
   name: string,
 ): Promise<LakebaseDatabase> {
-  if (kind === 'provisioned') {
-    const instance = await call(
-      {
-        method: 'GET',
-        path: `/api/2.0/database/instances/${encodeURIComponent(name)}`,
-        operation: `the lookup of database instance ${name}`,
-      },
-      instanceSchema,
-    )
-    return {
-      kind,
-      name,
-      state: instance.state,
-      ready: instance.state !== undefined && PROVISIONED_READY.has(instance.state),
-      host: instance.read_write_dns || undefined,
-      capacity: instance.capacity,
-    }
-  }
-  const endpoint = await call(
-    {
-      method: 'GET',
-      path: `/api/2.0/postgres/${resourcePath(name)}`,
-      operation: `the lookup of endpoint ${name}`,
-    },
-    endpointSchema.partial({ name: true }),
-  )
-  const state = endpoint.status?.current_state
+  return kind === 'provisioned'
+    ? instanceDatabase(name, await lookUpInstance(call, name))
+    : endpointDatabase(name, await lookUpEndpoint(call, name))
+}
+
+function instanceDatabase(name: string, instance: InstanceFacts): LakebaseDatabase {
+  const { state, capacity, ...hosts } = instance
   return {
-    kind,
+    kind: 'provisioned',
     name,
     state,
-    ready: state !== undefined && AUTOSCALING_READY.has(state),
-    host: endpoint.status?.hosts?.host || undefined,
+    ready: state !== undefined && PROVISIONED_CONNECTABLE.has(state),
+    host: hosts.host,
+    hosts,
+    capacity,
+  }
+}
+
+function endpointDatabase(name: string, endpoint: EndpointFacts): LakebaseDatabase {
+  const { state, disabled, type, ...hosts } = endpoint
+  return {
+    kind: 'autoscaling',
+    name,
+    state,
+    ready: state !== undefined && AUTOSCALING_CONNECTABLE.has(state) && disabled !== true,
+    host: hosts.host,
+    hosts,
+    disabled,
+    endpointType: type,
   }
 }
 

@@ -7,6 +7,11 @@ const meSchema = z.object({ userName: z.string().optional() })
 
 /** Where the Postgres user may come from, best first. */
 export interface PostgresUserSources {
+  /**
+   * The workspace group a group credential was minted for (`LAKEBASE_GROUP`): it logs in as the
+   * group's role, whatever PGUSER or the token's `sub` say.
+   */
+  group?: string | undefined
   /** `PGUSER`, if set. */
   configured: string | undefined
   /** The database token's `sub` claim, if it has one. */
@@ -15,14 +20,16 @@ export interface PostgresUserSources {
 }
 
 /**
- * The Postgres role to log in as, best first: `PGUSER`; the database token's `sub` (the identity
- * the token was minted for); SCIM `GET /api/2.0/preview/scim/v2/Me` → `userName`, asked only when
- * the first two give nothing. Never the literal `token`, which Lakebase has no role for.
+ * The Postgres role to log in as: a group credential's group role; else, best first: `PGUSER`;
+ * the database token's `sub` (the identity the token was minted for); SCIM
+ * `GET /api/2.0/preview/scim/v2/Me` → `userName`, asked only when the first two give nothing.
+ * Never the literal `token`, which Lakebase has no role for.
  *
  * @throws UpstreamError `config` when PGUSER is `token`; `malformed_response` when no source
  *   names a user.
  */
 export async function resolvePostgresUser(sources: PostgresUserSources): Promise<string> {
+  if (sources.group !== undefined) return sources.group
   if (sources.configured !== undefined) {
     if (isTokenPlaceholderUser(sources.configured))
       throw new UpstreamError('config', TOKEN_USER_TRAP)

@@ -1,15 +1,16 @@
 import { z } from 'zod'
 import type { DatabaseClaim } from './credential-request.js'
+import { provisionedUnservable } from './database-state.js'
+import type { ListedHosts } from './host-check.js'
 import { UpstreamError } from './upstream-error.js'
 import type { BoundWorkspaceCall } from './workspace-http.js'
 
-/** The only instance state in which Lakebase Provisioned accepts connections. */
-const READY_STATE = 'AVAILABLE'
-
-const instanceSchema = z.object({
+/** An instance, the fields the broker reads (the lookup's and the listing's alike). */
+export const instanceSchema = z.object({
   state: z.string().optional(),
   read_write_dns: z.string().optional(),
   read_only_dns: z.string().optional(),
+  capacity: z.string().optional(),
 })
 
 const credentialSchema = z.object({
@@ -24,28 +25,30 @@ export interface IssuedDatabaseToken {
   statedExpiry: string | undefined
 }
 
-/** A Provisioned instance's hosts, as its lookup found them. */
+/** Where to connect to a Lakebase database, as its lookup found it. */
 export interface InstanceHosts {
-  /** Where to connect: `read_write_dns`, or `read_only_dns` when the read-only host was asked. */
+  /**
+   * Where to connect: `read_write_dns` (`read_only_dns` when the read-only host was asked), or an
+   * endpoint's `status.hosts.host`.
+   */
   host: string
-  /** `read_only_dns` when the instance has readable secondaries; undefined when it has none. */
+  /** The readable secondaries' host (`read_only_dns`, `read_only_host`); undefined when none. */
   readOnlyHost: string | undefined
 }
 
-/**
- * Looks up a Lakebase Provisioned instance's hosts with `GET /api/2.0/database/instances/{name}`:
- * `read_write_dns` (the primary), or `read_only_dns` (its readable secondaries) when `readOnly`;
- * and, either way, `read_only_dns` when it is not empty.
- *
- * @throws UpstreamError `not_available` (transient) naming the state when the instance is not
- *   `AVAILABLE`, as the Databricks CLI refuses to connect then too; `config` (permanent) when a
- *   read-only host is wanted and the instance has none.
- */
-export async function provisionedInstanceHost(
+/** A Provisioned instance as `GET /api/2.0/database/instances/{name}` describes it. */
+export interface InstanceFacts extends ListedHosts {
+  /** `AVAILABLE`, `STARTING`, `UPDATING`, `UPGRADING`, `FAILING_OVER`, `STOPPED`, `DELETING`. */
+  state: string | undefined
+  /** e.g. `CU_1`. */
+  capacity: string | undefined
+}
+
+/** Looks up a Lakebase Provisioned instance with `GET /api/2.0/database/instances/{name}`, whatever its state. */
+export async function lookUpInstance(
   call: BoundWorkspaceCall,
   instanceName: string,
-  options: { readOnly?: boolean | undefined } = {},
-): Promise<InstanceHosts> {
+): Promise<InstanceFacts> {
   const instance = await call(
     {
       method: 'GET',
@@ -54,13 +57,40 @@ export async function provisionedInstanceHost(
     },
     instanceSchema,
   )
-  if (instance.state !== undefined && instance.state !== READY_STATE) {
-    throw new UpstreamError(
-      'not_available',
-      `the database instance ${instanceName} is ${instance.state}; retry when the instance becomes available`,
-    )
+  return instanceFacts(instance)
+}
+
+/** What an instance's fields say, empty hosts as absent. */
+export function instanceFacts(instance: z.infer<typeof instanceSchema>): InstanceFacts {
+  return {
+    state: instance.state,
+    capacity: instance.capacity,
+    host: instance.read_write_dns || undefined,
+    readOnlyHost: instance.read_only_dns || undefined,
+    pooledHosts: [],
   }
-  const readOnlyHost = instance.read_only_dns === '' ? undefined : instance.read_only_dns
+}
+
+/**
+ * Looks up a Lakebase Provisioned instance's hosts with `GET /api/2.0/database/instances/{name}`:
+ * `read_write_dns` (the primary), or `read_only_dns` (its readable secondaries) when `readOnly`;
+ * and, either way, `read_only_dns` when it is not empty. Any state passes but STOPPED and
+ * DELETING: the instance comes back by itself from STARTING, UPDATING, UPGRADING and
+ * FAILING_OVER, and nothing ties minting to the state, so the connection decides.
+ *
+ * @throws UpstreamError `not_available` (transient) naming the state when the instance is
+ *   STOPPED or DELETING; `config` (permanent) when a read-only host is wanted and the instance
+ *   has none.
+ */
+export async function provisionedInstanceHost(
+  call: BoundWorkspaceCall,
+  instanceName: string,
+  options: { readOnly?: boolean | undefined } = {},
+): Promise<InstanceHosts> {
+  const instance = await lookUpInstance(call, instanceName)
+  const unservable = provisionedUnservable(instanceName, instance.state)
+  if (unservable !== undefined) throw unservable
+  const { readOnlyHost } = instance
   if (options.readOnly) {
     if (readOnlyHost === undefined) {
       throw new UpstreamError(
@@ -70,13 +100,13 @@ export async function provisionedInstanceHost(
     }
     return { host: readOnlyHost, readOnlyHost }
   }
-  if (instance.read_write_dns === undefined || instance.read_write_dns === '') {
+  if (instance.host === undefined) {
     throw new UpstreamError(
       'malformed_response',
       `the database instance ${instanceName} has no read_write_dns; set PGHOST to its host`,
     )
   }
-  return { host: instance.read_write_dns, readOnlyHost }
+  return { host: instance.host, readOnlyHost }
 }
 
 /**

@@ -26,6 +26,11 @@ export interface UpstreamErrorOptions {
   upstreamErrorCode?: string
   /** From an upstream `Retry-After`, in milliseconds. */
   retryAfterMs?: number
+  /**
+   * What a person can do, when the failure knows better than its class (e.g. a database that is
+   * STOPPED must be started): replaces the broker's suggestion for the class. Never a secret.
+   */
+  suggestion?: string
   cause?: unknown
 }
 
@@ -39,6 +44,7 @@ export class UpstreamError extends Error {
   readonly upstreamStatus: number | undefined
   readonly upstreamErrorCode: string | undefined
   readonly retryAfterMs: number | undefined
+  readonly suggestion: string | undefined
 
   constructor(
     readonly errorClass: ErrorClass,
@@ -50,6 +56,7 @@ export class UpstreamError extends Error {
     this.upstreamStatus = options.upstreamStatus
     this.upstreamErrorCode = options.upstreamErrorCode
     this.retryAfterMs = options.retryAfterMs
+    this.suggestion = options.suggestion
   }
 
   get kind(): FailureKind {

@@ -8,6 +8,7 @@ import { LakebaseOptionError } from '../client/errors.js'
 import { sqlstateOf } from '../client/sqlstate.js'
 import { traceQuery, watchPool } from '../client/telemetry.js'
 import { checkRootCert, pgSslOption } from '../client/tls.js'
+import { nextWakePause, WAKE_PAUSE_MS, WAKE_TIMEOUT_MS } from '../client/wake-up.js'
 import {
   isReadOnly as isReadOnlyStatement,
   isRepeatableWhenReadOnly,
@@ -15,7 +16,7 @@ import {
 } from '../postgres/statement.js'
 import { type Env, envValue } from '../process/env.js'
 import type { Logger } from '../process/logger.js'
-import { NO_TLS_MESSAGE, neverSent, pgFailure } from './failure.js'
+import { mayBeWaking, NO_TLS_MESSAGE, neverSent, pgFailure } from './failure.js'
 
 /**
  * pg waits forever for a login by default (`connectionTimeoutMillis: 0`), and as long for a free
@@ -79,8 +80,8 @@ export interface CreatePoolOptions
   /** pg's `connectionTimeoutMillis`. Default: {@link CONNECT_TIMEOUT_MS} (pg's own: forever). */
   connectionTimeoutMillis?: number
   /**
-   * Read from the target's read-only companion: the broker's `<target>-ro` (a Lakebase
-   * Provisioned instance's readable secondaries), every client logged in with
+   * Read from the target's read-only companion: the broker's `<target>-ro` (the readable
+   * secondaries of a Provisioned instance or an Autoscaling endpoint), every client logged in with
    * `default_transaction_read_only=on` (added to `options`). Nothing it runs can write, so a
    * `pool.query` is tried again (up to twice) after a dropped connection whatever its text (except a
    * notification, dblink, or one that turns read-write), unless `isReadOnly` is given. With
@@ -151,7 +152,10 @@ const optionsSchema = z
  *   process), and a `pool.query` is tried again (up to twice) when it is read-only
  *   ({@link CreatePoolOptions.isReadOnly}) or never reached the server. A write whose connection
  *   dropped mid-statement is not retried (a retry must never change the answer): it rejects
- *   with pg's error.
+ *   with pg's error;
+ * - a login refused or cut off as a server waking from scale-to-zero does (an IDLE Autoscaling
+ *   endpoint) is tried again with growing pauses, for up to 3 s ({@link WAKE_TIMEOUT_MS}) within
+ *   `connectionTimeoutMillis`, instead of failing the request.
  *
  * Database errors are pg's own (`code` is the SQLSTATE), so drizzle, Kysely or Prisma read them
  * as usual. A wrong option throws a {@link LakebaseOptionError} naming it.
@@ -234,10 +238,25 @@ interface BrokerPoolSettings {
 interface Attempt {
   authRetries: number
   connectionRetries: number
-  /** When it began (performance.now()): a wait after a refused login ends by the connect timeout. */
+  /**
+   * When it began (performance.now()): a wait after a refused login, or for a waking server, ends
+   * by the connect timeout.
+   */
   since: number
+  /** The next pause before trying a server that may be waking again. */
+  wakePause: number
   /** The last refused login's error: what the caller gets if no better credential comes in time. */
   refusal?: unknown
+}
+
+/** An operation's retries, none used yet, starting now. */
+function newAttempt(): Attempt {
+  return {
+    authRetries: 0,
+    connectionRetries: 0,
+    since: performance.now(),
+    wakePause: WAKE_PAUSE_MS,
+  }
 }
 
 type ConnectCallback = (
@@ -321,7 +340,7 @@ class BrokerPool extends pg.Pool implements LakebasePool {
   override connect(): Promise<pg.PoolClient>
   override connect(callback: ConnectCallback): void
   override connect(callback?: ConnectCallback): Promise<pg.PoolClient> | undefined {
-    const client = this.acquire({ authRetries: 0, connectionRetries: 0, since: performance.now() })
+    const client = this.acquire(newAttempt())
     if (!callback) return client
     client.then(
       (c) => callback(undefined, c, c.release),
@@ -357,7 +376,7 @@ class BrokerPool extends pg.Pool implements LakebasePool {
   }
 
   private async run(config: string | pg.QueryConfig, values: unknown[] | undefined) {
-    const attempt: Attempt = { authRetries: 0, connectionRetries: 0, since: performance.now() }
+    const attempt = newAttempt()
     for (;;) {
       const client = await this.acquire(attempt)
       try {
@@ -425,6 +444,16 @@ class BrokerPool extends pg.Pool implements LakebasePool {
           await pause(AUTH_RETRY_PAUSE_MS * attempt.authRetries)
           attempt.authRetries += 1
           this.authRetries += 1
+          retry = true
+        } else if (
+          mayBeWaking(err) &&
+          performance.now() - attempt.since + attempt.wakePause <
+            Math.min(WAKE_TIMEOUT_MS, this.connectTimeoutMs)
+        ) {
+          // Nothing ran: an endpoint waking from scale-to-zero refuses or drops the first logins.
+          await pause(attempt.wakePause)
+          attempt.wakePause = nextWakePause(attempt.wakePause)
+          this.connectionRetries += 1
           retry = true
         } else if (failure === 'connection' && attempt.connectionRetries < MAX_CONNECTION_RETRIES) {
           attempt.connectionRetries += 1

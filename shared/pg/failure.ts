@@ -1,4 +1,4 @@
-import { classifyDatabaseError, type DatabaseFailure } from '../client/sqlstate.js'
+import { classifyDatabaseError, type DatabaseFailure, ruleFor } from '../client/sqlstate.js'
 
 /**
  * pg raises these itself, without a code, when the connection is already known to be dead: the
@@ -35,4 +35,14 @@ export function pgFailure(err: unknown): DatabaseFailure {
 /** The statement failed before pg wrote it to the server, so it cannot have run. */
 export function neverSent(err: unknown): boolean {
   return err instanceof Error && NEVER_SENT.has(err.message)
+}
+
+/**
+ * A login that failed as it would against a server waking from scale-to-zero or restarting: the
+ * connection refused, reset or cut short (the SQLSTATEs and codes the table marks `wakes`, and
+ * pg's own messages for a connection that went away).
+ */
+export function mayBeWaking(err: unknown): boolean {
+  if (ruleFor(err).wakes) return true
+  return err instanceof Error && DROPPED.has(err.message)
 }

@@ -7,6 +7,7 @@ import { LakebaseOptionError } from '../client/errors.js'
 import { ruleFor } from '../client/sqlstate.js'
 import { traceQuery, watchPool } from '../client/telemetry.js'
 import { sslOption } from '../client/tls.js'
+import { nextWakePause, WAKE_PAUSE_MS, WAKE_TIMEOUT_MS } from '../client/wake-up.js'
 import { type Env, envValue } from '../process/env.js'
 import type { Logger } from '../process/logger.js'
 import { countedSocket } from './counted-socket.js'
@@ -61,14 +62,6 @@ export const CONFLICT_PAUSE_MS = 20
 export const MAX_READ_RETRIES = 2
 /** A statement that never reached the server is retried up to this often after a dropped connection. */
 export const MAX_UNRAN_RETRIES = 3
-/**
- * How long a statement that never ran waits for a server that is waking (Autoscaling's
- * scale-to-zero resumes in well under a second) or restarting. Short of the 6 s in which the
- * reliability suite wants an outage answered, so a real outage still gets a fast 503.
- */
-export const WAKE_TIMEOUT_MS = 3_000
-/** The pause between wake attempts starts here and doubles, up to one second. */
-export const WAKE_PAUSE_MS = 100
 /** A retired pool gets this long to finish its queries in flight before it is closed. */
 export const POOL_DRAIN_S = 30
 
@@ -112,8 +105,9 @@ export interface CreateSqlOptions
   /** Where retries and failures are logged (SQLSTATE and statement template, never values). */
   logger?: Logger | undefined
   /**
-   * Read from the target's read-only companion: the broker's `<target>-ro` (a Lakebase
-   * Provisioned instance's readable secondaries, `read_only_dns`), every connection with
+   * Read from the target's read-only companion: the broker's `<target>-ro` (the readable
+   * secondaries: a Provisioned instance's `read_only_dns`, an Autoscaling endpoint's
+   * `read_only_host`), every connection with
    * `default_transaction_read_only=on`. Nothing it runs can write, so every statement is retried
    * after a dropped connection (except a notification, dblink, or one that turns read-write).
    * With `credentials` given, those are used as they are (name the `-ro` target there).
@@ -431,7 +425,7 @@ export function createSql(options: CreateSqlOptions = {}): postgres.Sql {
           performance.now() - started + wakePause < wakeTimeoutMs
         ) {
           await pause(wakePause)
-          wakePause = Math.min(wakePause * 2, 1_000)
+          wakePause = nextWakePause(wakePause)
           retry = true
         } else if (rule.retry === 'unless-ran' && !ran && unranRetries < MAX_UNRAN_RETRIES) {
           // Nothing reached the server (e.g. the error postgres.js hands on from a killed

@@ -68,7 +68,7 @@ export const tlsSettings = {
 export const postgresSettings = {
   PGHOST: setting(
     hostSchema.optional(),
-    "the Postgres host; else the instance's `read_write_dns` or the endpoint's host",
+    "the Postgres host; else the instance's `read_write_dns` or the endpoint's `status.hosts.host` (never a pooled host). One the instance or endpoint does not list is a warning at start-up and a `doctor` failure",
     'looked up',
   ),
   LAKEBASE_HOST: setting(hostSchema.optional(), 'the same as `PGHOST` (`PGHOST` wins)'),
@@ -85,7 +85,7 @@ export const postgresSettings = {
   ),
   PGUSER: setting(
     text,
-    'the Postgres role; never the literal `token`',
+    "the Postgres role; never the literal `token`. With `LAKEBASE_GROUP`, the group's role instead",
     'token `sub`, else SCIM `Me`',
   ),
   PGPASSWORD: setting(text, 'the fixed password of the `static` provider'),

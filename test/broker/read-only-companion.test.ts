@@ -130,8 +130,10 @@ describe("a Provisioned target's read-only companion <target>-ro", () => {
     const b = await broker(ws, { PGHOST: 'db.internal.example' })
     const primary = (await (await b.get('default')).json()) as Served
     expect(primary.host).toBe('db.internal.example')
-    // The primary's refreshes never look the instance up: its host is given.
-    expect(ws.calls.getInstance).toBe(0)
+    // One lookup checks the given PGHOST at start-up; the primary's refreshes never look the
+    // instance up: its host is given.
+    await waitFor(() => b.logs.text().includes('PGHOST is db.internal.example'))
+    expect(ws.calls.getInstance).toBe(1)
     const [first, second] = await Promise.all([b.get('default-ro'), b.get('default-ro')])
     const served = (await first?.json()) as Served
     expect(second?.status).toBe(200)
@@ -140,7 +142,7 @@ describe("a Provisioned target's read-only companion <target>-ro", () => {
     expect((await (await b.get('default-ro')).json()) as Served).toMatchObject({
       host: served.host,
     })
-    expect(ws.calls).toMatchObject({ getInstance: 1, databaseCredentials: 1 })
+    expect(ws.calls).toMatchObject({ getInstance: 2, databaseCredentials: 1 })
   })
 
   it('answers 404 when the looked-up instance has no readable secondaries, and 503 (asked again) when the lookup fails', async () => {
@@ -156,6 +158,7 @@ describe("a Provisioned target's read-only companion <target>-ro", () => {
     const up = await workspace()
     const flaky = await broker(up, { PGHOST: 'db.internal.example' })
     expect((await flaky.get('default')).status).toBe(200)
+    await waitFor(() => up.calls.getInstance === 1, { what: 'the start-up check of PGHOST' })
     up.script('getInstance', { status: 503 })
     const failed = await flaky.get('default-ro')
     expect(failed.status).toBe(503)
@@ -177,7 +180,7 @@ describe("a Provisioned target's read-only companion <target>-ro", () => {
     expect(ws.calls.databaseCredentials).toBe(2)
   })
 
-  it('is offered for every Provisioned target of the config file, not for an Autoscaling one nor a read-only one', async () => {
+  it('is offered for every Lakebase target of the config file, not for a read-only one', async () => {
     const ws = await workspace({ instances: [{ name: 'test-instance' }, { name: 'reporting' }] })
     const path = await configFile({
       targets: {
@@ -192,10 +195,19 @@ describe("a Provisioned target's read-only companion <target>-ro", () => {
       },
     })
     const b = await broker(ws, { BROKER_CONFIG: path })
-    expect([...b.broker.companions.keys()].sort()).toEqual(['default-ro', 'reporting-ro'])
+    expect([...b.broker.companions.keys()].sort()).toEqual([
+      'default-ro',
+      'reporting-ro',
+      'scaling-ro',
+    ])
     const reporting = (await (await b.get('reporting-ro')).json()) as Served
     expect(reporting.host).toBe(ws.instances.get('reporting')?.read_only_dns)
-    expect((await b.get('scaling-ro')).status).toBe(404)
+    // The endpoint has one compute, so no read-only host: its companion says what is missing.
+    const scaling = await b.get('scaling-ro')
+    expect(scaling.status).toBe(404)
+    expect(((await scaling.json()) as ErrorBody).detail.message).toMatch(
+      /status\.hosts\.read_only_host is empty/,
+    )
     expect((await b.get('replica-ro')).status).toBe(404)
   })
 

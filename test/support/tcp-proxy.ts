@@ -3,7 +3,13 @@ import { freePort } from './free-port.js'
 
 /** A loopback TCP proxy to Postgres that can lose an answer on purpose. */
 export interface TcpProxy {
+  /** The loopback address it listens on: 127.0.0.1 unless another was asked. */
+  host: string
   port: number
+  /** Connections it accepted (reset ones included). */
+  readonly connections: number
+  /** Connections it reset on arrival (see `refuseFor`). */
+  readonly refused: number
   /** Starts accepting (a server coming up, e.g. waking from scale-to-zero). */
   listen(): Promise<void>
   /**
@@ -14,17 +20,43 @@ export interface TcpProxy {
    * simple query). Resolves once that happened.
    */
   dropNextAnswer(containing?: string): Promise<void>
+  /**
+   * For the next `ms`, resets every connection as soon as it is accepted, before a byte reaches
+   * Postgres, as an endpoint waking from scale-to-zero refuses them; then forwards again. A
+   * client that retries at once fails; one that waits for the wake-up gets through.
+   */
+  refuseFor(ms: number): void
   close(): Promise<void>
 }
 
+/** Where the proxy listens; by default 127.0.0.1 on a free port. */
+export interface TcpProxyOptions {
+  /** Another loopback address, e.g. 127.0.0.2 for a second host name on the same port. */
+  host?: string
+  port?: number
+}
+
 /** A proxy on a free loopback port to `target`; not listening until `listen()`. */
-export async function tcpProxy(target: { host: string; port: number }): Promise<TcpProxy> {
-  const port = await freePort()
+export async function tcpProxy(
+  target: { host: string; port: number },
+  options: TcpProxyOptions = {},
+): Promise<TcpProxy> {
+  const host = options.host ?? '127.0.0.1'
+  const port = options.port ?? (await freePort())
   const sockets = new Set<Socket>()
   let armed: (() => void) | undefined
   let needle: string | undefined
   let server: Server | undefined
+  let connections = 0
+  let refused = 0
+  let refuseUntil = 0
   const onConnection = (client: Socket) => {
+    connections += 1
+    if (performance.now() < refuseUntil) {
+      refused += 1
+      client.resetAndDestroy()
+      return
+    }
     const upstream = connect(target.port, target.host)
     sockets.add(client).add(upstream)
     let executed = false
@@ -62,18 +94,28 @@ export async function tcpProxy(target: { host: string; port: number }): Promise<
     upstream.on('close', end).on('error', end)
   }
   return {
+    host,
     port,
+    get connections() {
+      return connections
+    },
+    get refused() {
+      return refused
+    },
     listen: () =>
       new Promise((resolve, reject) => {
         server = createServer(onConnection)
         server.once('error', reject)
-        server.listen(port, '127.0.0.1', () => resolve())
+        server.listen(port, host, () => resolve())
       }),
     dropNextAnswer: (containing) =>
       new Promise((resolve) => {
         needle = containing
         armed = resolve
       }),
+    refuseFor(ms) {
+      refuseUntil = performance.now() + ms
+    },
     async close() {
       for (const socket of sockets) socket.destroy()
       await new Promise<void>((resolve) => (server ? server.close(() => resolve()) : resolve()))

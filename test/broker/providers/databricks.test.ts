@@ -115,24 +115,40 @@ describe('DatabricksProvider with Lakebase Provisioned', () => {
     expect(ws.calls.getInstance).toBe(0)
   })
 
-  it('reports a STARTING instance as transient not_available naming the state, and mints nothing', async () => {
-    workspace({ instances: [{ name: 'orders', state: 'STARTING' }] })
-    const p = await provider()
-    const err = await rejectionOf(fetchOnce(p), UpstreamError)
-    expect(err.errorClass).toBe('not_available')
-    expect(err.kind).toBe('transient')
-    expect(err.message).toBe(
-      'the database instance orders is STARTING; retry when the instance becomes available',
-    )
-    expect(ws.calls.databaseCredentials).toBe(0)
-  })
+  it.each(['STARTING', 'UPDATING', 'UPGRADING', 'FAILING_OVER'] as const)(
+    'keeps minting through a %s instance, which comes back by itself, and lets the connection decide',
+    async (state) => {
+      workspace({ instances: [{ name: 'orders', state }] })
+      const credential = await fetchOnce(await provider())
+      expect(credential.host).toBe(ws.instances.get('orders')?.read_write_dns)
+      expect(ws.calls).toMatchObject({ getInstance: 1, databaseCredentials: 1 })
+    },
+  )
 
-  it('succeeds once the instance becomes AVAILABLE', async () => {
-    workspace({ instances: [{ name: 'orders', state: 'STARTING' }] })
+  it.each([
+    ['STOPPED', /start the instance: it is STOPPED/],
+    ['DELETING', /the instance is DELETING: name another one in LAKEBASE_INSTANCE_NAME/],
+  ] as const)(
+    'reports a %s instance as transient not_available with a suggestion naming the state, and mints nothing',
+    async (state, suggestion) => {
+      workspace({ instances: [{ name: 'orders', state }] })
+      const err = await rejectionOf(fetchOnce(await provider()), UpstreamError)
+      expect(err.errorClass).toBe('not_available')
+      expect(err.kind).toBe('transient')
+      expect(err.message).toBe(
+        `the database instance orders is ${state}: it accepts no connections`,
+      )
+      expect(err.suggestion).toMatch(suggestion)
+      expect(ws.calls.databaseCredentials).toBe(0)
+    },
+  )
+
+  it('succeeds once a STOPPED instance is started', async () => {
+    workspace({ instances: [{ name: 'orders', state: 'STOPPED' }] })
     const p = await provider()
     await rejectionOf(fetchOnce(p), UpstreamError)
     const instance = ws.instances.get('orders')
-    if (instance) instance.state = 'AVAILABLE'
+    if (instance) instance.state = 'STARTING'
     await expect(fetchOnce(p)).resolves.toMatchObject({ host: instance?.read_write_dns })
   })
 
@@ -184,23 +200,47 @@ describe('DatabricksProvider with Lakebase Autoscaling', () => {
   })
 
   it.each(['INIT', 'DEGRADED'] as const)(
-    'reports a %s endpoint as transient not_available naming the state',
+    'keeps minting for a %s endpoint that lists its host, and lets the connection decide',
     async (state) => {
       workspace({
         endpoints: [{ name: 'projects/p/branches/b/endpoints/e', current_state: state }],
       })
-      const err = await rejectionOf(
-        fetchOnce(await provider(settingsFor({ target: 'autoscaling' }))),
-        UpstreamError,
-      )
-      expect(err.errorClass).toBe('not_available')
-      expect(err.kind).toBe('transient')
-      expect(err.message).toBe(
-        `the Lakebase endpoint projects/p/branches/b/endpoints/e is ${state}; retry when the endpoint becomes ACTIVE or IDLE`,
-      )
-      expect(ws.calls.postgresCredentials).toBe(0)
+      const credential = await fetchOnce(await provider(settingsFor({ target: 'autoscaling' })))
+      expect(credential.host).toBe(ws.endpoints.get('projects/p/branches/b/endpoints/e')?.host)
+      expect(ws.calls.postgresCredentials).toBe(1)
     },
   )
+
+  it('reports a disabled endpoint as transient not_available with a suggestion saying so, and mints nothing', async () => {
+    workspace({
+      endpoints: [
+        { name: 'projects/p/branches/b/endpoints/e', current_state: 'IDLE', disabled: true },
+      ],
+    })
+    const err = await rejectionOf(
+      fetchOnce(await provider(settingsFor({ target: 'autoscaling' }))),
+      UpstreamError,
+    )
+    expect(err).toMatchObject({ errorClass: 'not_available', kind: 'transient' })
+    expect(err.message).toBe(
+      'the Lakebase endpoint projects/p/branches/b/endpoints/e is disabled (state IDLE): it accepts no connections, and none wakes it',
+    )
+    expect(err.suggestion).toMatch(/^enable the endpoint: it is disabled/)
+    expect(ws.calls.postgresCredentials).toBe(0)
+  })
+
+  it('reports an INIT endpoint that lists no host yet as transient not_available, and mints nothing', async () => {
+    workspace({
+      endpoints: [{ name: 'projects/p/branches/b/endpoints/e', current_state: 'INIT', host: '' }],
+    })
+    const err = await rejectionOf(
+      fetchOnce(await provider(settingsFor({ target: 'autoscaling' }))),
+      UpstreamError,
+    )
+    expect(err).toMatchObject({ errorClass: 'not_available', kind: 'transient' })
+    expect(err.suggestion).toMatch(/the endpoint is INIT/)
+    expect(ws.calls.postgresCredentials).toBe(0)
+  })
 })
 
 describe('DatabricksProvider expiry', () => {
@@ -314,6 +354,27 @@ describe('DatabricksProvider read replicas', () => {
   it('refuses LAKEBASE_READ_ONLY for an Autoscaling endpoint at start-up', () => {
     expect(() => settingsFor({ target: 'autoscaling' }, { LAKEBASE_READ_ONLY: 'true' })).toThrow(
       /LAKEBASE_READ_ONLY applies to a Lakebase Provisioned instance/,
+    )
+  })
+})
+
+describe('DatabricksProvider group credentials (LAKEBASE_GROUP)', () => {
+  it("mints with group_name and logs in as the group's role, not the token's sub", async () => {
+    workspace({ groups: { 'data-team': ['alice@example.com'] } })
+    const p = await provider(
+      settingsFor({ target: 'autoscaling' }, { LAKEBASE_GROUP: 'data-team' }),
+    )
+    const credential = await fetchOnce(p)
+    expect(credential.user).toBe('data-team')
+    const body = ws.requests.find((r) => r.route === 'postgresCredentials')?.body
+    expect(JSON.parse(body ?? '')).toEqual({ endpoint: ws.endpointName, group_name: 'data-team' })
+    expect(ws.calls.scimMe).toBe(0)
+    expect(p.describe()).toMatchObject({ group: 'data-team' })
+  })
+
+  it('refuses LAKEBASE_GROUP for a Provisioned instance at start-up: its API mints no group credential', () => {
+    expect(() => settingsFor({}, { LAKEBASE_GROUP: 'data-team' })).toThrow(
+      /LAKEBASE_GROUP applies to Lakebase Autoscaling \(LAKEBASE_ENDPOINT\) only/,
     )
   })
 })

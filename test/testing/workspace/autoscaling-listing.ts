@@ -1,6 +1,6 @@
 import { type HttpHandler, HttpResponse, http } from 'msw'
 import { databricksError } from '../../../testing/script.js'
-import type { MockWorkspace } from '../../../testing/workspace.js'
+import { endpointResource, type MockWorkspace } from '../../../testing/workspace.js'
 
 /** The Autoscaling listing calls, by the name they are counted under. */
 export type ListingRoute = 'listProjects' | 'listBranches' | 'listEndpoints'
@@ -68,10 +68,7 @@ export function autoscalingListing(workspace: MockWorkspace): AutoscalingListing
         const branch = `projects/${String(params.project)}/branches/${String(params.branch)}`
         const endpoints = [...workspace.endpoints.values()]
           .filter((e) => e.name.startsWith(`${branch}/endpoints/`))
-          .map((e) => ({
-            name: e.name,
-            status: { current_state: e.current_state, hosts: { host: e.host } },
-          }))
+          .map(endpointResource)
         return page(request, 'endpoints', endpoints)
       },
     ),
