@@ -1,7 +1,7 @@
 import { describe, expect, it } from 'vitest'
 import { SUBCOMMANDS } from '../../cli/subcommands.js'
 import { ConfigError } from '../../shared/process/config-error.js'
-import type { Command } from '../../shared/process/run-main.js'
+import { type Command, settingsOf } from '../../shared/process/run-main.js'
 import { parseSettings, type Settings } from '../../shared/process/settings.js'
 import { tempDir } from '../support/broker.js'
 import { spawnTs } from '../support/process.js'
@@ -50,6 +50,24 @@ const WRONG: Record<string, string> = {
   LAKEBASE_EMBEDDED_TOKEN_TTL_S: '0',
   LAKEBASE_MIGRATE_ON_START: 'no',
   LAKEBASE_MIGRATE_TIMEOUT_S: 'five minutes',
+  BROKER_PGBOUNCER: 'yes',
+  BROKER_PGBOUNCER_PORT: '65536',
+  BROKER_PGBOUNCER_TCP: 'on',
+  BROKER_PGBOUNCER_POOL_MODE: 'pooled',
+  BROKER_PGBOUNCER_POOL_SIZE: '0',
+  BROKER_PGBOUNCER_MAX_CLIENTS: 'many',
+  BROKER_PGBOUNCER_SERVER_LIFETIME_S: '1.5',
+  OTEL_EXPORTER_OTLP_ENDPOINT: 'collector:4317',
+  OTEL_EXPORTER_OTLP_TRACES_ENDPOINT: 'collector:4317',
+  OTEL_EXPORTER_OTLP_METRICS_ENDPOINT: 'collector:4317',
+  OTEL_EXPORTER_OTLP_PROTOCOL: 'carrier-pigeon',
+  OTEL_EXPORTER_OTLP_TRACES_PROTOCOL: 'carrier-pigeon',
+  OTEL_EXPORTER_OTLP_METRICS_PROTOCOL: 'carrier-pigeon',
+  OTEL_TRACES_EXPORTER: 'console',
+  OTEL_METRICS_EXPORTER: 'console',
+  OTEL_METRIC_EXPORT_INTERVAL: 'soon',
+  OTEL_METRIC_EXPORT_TIMEOUT: '-1',
+  OTEL_SDK_DISABLED: 'yes',
 }
 
 /** Settings whose every value is acceptable: paths, names, secrets, commands. */
@@ -78,6 +96,11 @@ const ANY_TEXT = [
   'ARM_TENANT_ID',
   'AZURE_AUTHORITY_HOST',
   'AZURE_CLI_PATH',
+  'LAKEBASE_GROUP',
+  'BROKER_PGBOUNCER_PATH',
+  'BROKER_PGBOUNCER_DIR',
+  'OTEL_SERVICE_NAME',
+  'OTEL_RESOURCE_ATTRIBUTES',
 ]
 
 const commands = await Promise.all(
@@ -86,9 +109,11 @@ const commands = await Promise.all(
     return [name, command as Command<Settings>] as const
   }),
 )
-const cases = commands.flatMap(([name, command]) =>
-  Object.keys(command.settings).map((variable) => ({ name, command, variable })),
-)
+// Each command's whole set: its own settings and, for the servers, the OTLP export's.
+const cases = commands.flatMap(([name, command]) => {
+  const settings = settingsOf(command)
+  return Object.keys(settings).map((variable) => ({ name, settings, variable }))
+})
 
 function problemOf(settings: Settings, env: Record<string, string>): ConfigError | undefined {
   try {
@@ -110,9 +135,9 @@ describe('a wrong value for any setting of any command', () => {
 
   it.each(cases.filter((c) => c.variable in WRONG))(
     '$name stops at $variable, naming it and not its value',
-    ({ command, variable }) => {
+    ({ settings, variable }) => {
       const wrong = WRONG[variable] as string
-      const problem = problemOf(command.settings, { [variable]: wrong })
+      const problem = problemOf(settings, { [variable]: wrong })
       expect(problem?.message).toContain(variable)
       // A short value like `0` may well appear in the rule itself.
       if (wrong.length >= 4 && variable !== 'DATABRICKS_HOST') {
@@ -123,10 +148,10 @@ describe('a wrong value for any setting of any command', () => {
 
   it.each(cases.filter((c) => ANY_TEXT.includes(c.variable)))(
     '$name takes any text in $variable',
-    ({ command, variable }) => {
-      expect(
-        problemOf(command.settings, { [variable]: 'any text at all, even with / and ,' }),
-      ).toBe(undefined)
+    ({ settings, variable }) => {
+      expect(problemOf(settings, { [variable]: 'any text at all, even with / and ,' })).toBe(
+        undefined,
+      )
     },
   )
 
