@@ -247,6 +247,8 @@ interface Attempt {
   wakePause: number
   /** The last refused login's error: what the caller gets if no better credential comes in time. */
   refusal?: unknown
+  /** The versions handed to this attempt after a refusal ({@link credentialAfterRefusal}). */
+  tried: Set<string>
 }
 
 /** An operation's retries, none used yet, starting now. */
@@ -256,6 +258,7 @@ function newAttempt(): Attempt {
     connectionRetries: 0,
     since: performance.now(),
     wakePause: WAKE_PAUSE_MS,
+    tried: new Set(),
   }
 }
 
@@ -422,7 +425,7 @@ class BrokerPool extends pg.Pool implements LakebasePool {
             ? // After a refused login the broker may ask to come back later: within the timeout.
               credentialAfterRefusal(credentials, {
                 error: attempt.refusal,
-                refusals: attempt.authRetries,
+                tried: attempt.tried,
                 deadline: attempt.since + this.connectTimeoutMs,
               })
             : credentials.get())),

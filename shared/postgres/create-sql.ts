@@ -324,17 +324,17 @@ export function createSql(options: CreateSqlOptions = {}): postgres.Sql {
   const connectTimeoutMs = (Number(driverOptions.connect_timeout) || CONNECT_TIMEOUT_S) * 1000
 
   /**
-   * The generation to log in with after `refusals` refused logins, the last failing with `error`:
-   * the broker's answer to the report, waited for within the connect timeout (counted from `since`)
-   * when it says a new credential comes later ({@link credentialAfterRefusal}).
+   * The generation to log in with after a refused login (`error`): the broker's answer to the
+   * report, waited for within the connect timeout (counted from `since`) when it says a new
+   * credential comes later ({@link credentialAfterRefusal}; `tried` is the attempt's own).
    */
   function generationAfterRefusal(
     since: number,
-    refusals: number,
+    tried: Set<string>,
     error: unknown,
   ): Generation | Promise<Generation> {
     if (credentials.current() !== undefined) return generation()
-    const login = { error, refusals, deadline: since + connectTimeoutMs }
+    const login = { error, tried, deadline: since + connectTimeoutMs }
     return credentialAfterRefusal(credentials, login).then(generationFor)
   }
 
@@ -394,9 +394,9 @@ export function createSql(options: CreateSqlOptions = {}): postgres.Sql {
     let unranRetries = 0
     let wakePause = WAKE_PAUSE_MS
     let refusal: unknown
+    const tried = new Set<string>()
     for (;;) {
-      const next =
-        authRetries > 0 ? generationAfterRefusal(started, authRetries, refusal) : generation()
+      const next = authRetries > 0 ? generationAfterRefusal(started, tried, refusal) : generation()
       const gen = next instanceof Promise ? await next : next
       const attempt = replay(gen.sql, query)
       gen.pending.add(attempt)
@@ -503,9 +503,10 @@ export function createSql(options: CreateSqlOptions = {}): postgres.Sql {
     let connectionRetried = false
     const since = performance.now()
     let refusal: unknown
+    const tried = new Set<string>()
     for (;;) {
       const gen = await (authRetries > 0
-        ? generationAfterRefusal(since, authRetries, refusal)
+        ? generationAfterRefusal(since, tried, refusal)
         : generation())
       try {
         const begun = (gen.sql.begin as (...a: unknown[]) => Promise<unknown>)(
@@ -542,9 +543,10 @@ export function createSql(options: CreateSqlOptions = {}): postgres.Sql {
     let unranRetries = 0
     const since = performance.now()
     let refusal: unknown
+    const tried = new Set<string>()
     for (;;) {
       const gen = await (authRetries > 0
-        ? generationAfterRefusal(since, authRetries, refusal)
+        ? generationAfterRefusal(since, tried, refusal)
         : generation())
       try {
         const reserved = await gen.sql.reserve()
