@@ -10,6 +10,12 @@ import { traceQuery, watchPool } from '../client/telemetry.js'
 import { checkRootCert, pgSslOption } from '../client/tls.js'
 import { nextWakePause, WAKE_PAUSE_MS, WAKE_TIMEOUT_MS } from '../client/wake-up.js'
 import {
+  AUTH_RETRY_PAUSE_MS,
+  MAX_AUTH_RETRIES,
+  MAX_READ_RETRIES,
+  pause,
+} from '../postgres/retry-policy.js'
+import {
   isReadOnly as isReadOnlyStatement,
   isRepeatableWhenReadOnly,
   statementTemplate,
@@ -25,19 +31,12 @@ import { mayBeWaking, NO_TLS_MESSAGE, neverSent, pgFailure } from './failure.js'
  */
 export const CONNECT_TIMEOUT_MS = 5_000
 /**
- * A rejected password is retried with a fresh credential up to this often, pausing
- * AUTH_RETRY_PAUSE_MS longer each time: a rotation lands in the broker within milliseconds.
- * The same policy as the postgres.js wrapper.
- */
-export const MAX_AUTH_RETRIES = 3
-export const AUTH_RETRY_PAUSE_MS = 100
-/**
  * A query whose connection dropped is tried again up to this often (when it is read-only or never
  * reached the server): once for the drop, once more because the event that dropped it (a kill of
  * every backend of the role, a failover) can reach the next idle client before pg has noticed.
- * The same policy as the postgres.js wrapper's `MAX_READ_RETRIES`.
+ * The postgres.js wrapper's policy for a read.
  */
-export const MAX_CONNECTION_RETRIES = 2
+export const MAX_CONNECTION_RETRIES = MAX_READ_RETRIES
 
 /** What `readOnly: true` adds to each login's startup `options`. */
 const READ_ONLY_STARTUP_OPTION = '-c default_transaction_read_only=on'
@@ -83,7 +82,7 @@ export interface CreatePoolOptions
    * Read from the target's read-only companion: the broker's `<target>-ro` (the readable
    * secondaries of a Provisioned instance or an Autoscaling endpoint), every client logged in with
    * `default_transaction_read_only=on` (added to `options`). Nothing it runs can write, so a
-   * `pool.query` is tried again (up to twice) after a dropped connection whatever its text (except a
+   * `pool.query` is tried again (up to three times) after a dropped connection whatever its text (except a
    * notification, dblink, or one that turns read-write), unless `isReadOnly` is given. With
    * `credentials` given, those are used as they are. Default: false.
    */
@@ -149,7 +148,7 @@ const optionsSchema = z
  *   fresh one before the caller sees it (nothing ran, so always safe);
  * - a dropped connection costs a reconnect: idle clients that die are dropped (the pool and
  *   every client always have an `'error'` listener, so a killed backend never crashes the
- *   process), and a `pool.query` is tried again (up to twice) when it is read-only
+ *   process), and a `pool.query` is tried again (up to three times) when it is read-only
  *   ({@link CreatePoolOptions.isReadOnly}) or never reached the server. A write whose connection
  *   dropped mid-statement is not retried (a retry must never change the answer): it rejects
  *   with pg's error;
@@ -267,9 +266,6 @@ type ConnectCallback = (
   client: pg.PoolClient | undefined,
   done: pg.PoolClient['release'],
 ) => void
-
-const pause = (ms: number) =>
-  ms > 0 ? new Promise((resolve) => setTimeout(resolve, ms)) : Promise.resolve()
 
 class BrokerPool extends pg.Pool implements LakebasePool {
   private logins = 0

@@ -7,10 +7,12 @@ import { LakebaseOptionError } from '../client/errors.js'
 import { ruleFor } from '../client/sqlstate.js'
 import { traceQuery, watchPool } from '../client/telemetry.js'
 import { sslOption } from '../client/tls.js'
-import { nextWakePause, WAKE_PAUSE_MS, WAKE_TIMEOUT_MS } from '../client/wake-up.js'
+import { WAKE_TIMEOUT_MS } from '../client/wake-up.js'
 import { type Env, envValue } from '../process/env.js'
 import type { Logger } from '../process/logger.js'
 import { countedSocket } from './counted-socket.js'
+import { pause, RetryBudget } from './retry-policy.js'
+import { shareSerializers } from './shared-serializers.js'
 import { isReadOnly, isRepeatableWhenReadOnly, statementTemplate } from './statement.js'
 
 /**
@@ -42,26 +44,6 @@ export const RECONNECT_BACKOFF_MAX_S = 1
 export const reconnectBackoffS = (failures: number) =>
   Math.min(0.05 * 2 ** Math.max(0, failures - 1), RECONNECT_BACKOFF_MAX_S)
 export const DEFAULT_POOL_SIZE = 10
-/**
- * A rejected password is retried with a fresh credential up to this often, pausing
- * AUTH_RETRY_PAUSE_MS longer each time: a rotation lands in the broker within milliseconds.
- */
-export const MAX_AUTH_RETRIES = 3
-export const AUTH_RETRY_PAUSE_MS = 100
-/**
- * A serialization failure or deadlock is retried up to this often, after a random pause of up
- * to CONFLICT_PAUSE_MS doubled per attempt: the jitter keeps the colliding statements apart.
- */
-export const MAX_CONFLICT_RETRIES = 3
-export const CONFLICT_PAUSE_MS = 20
-/**
- * A read that ran when its connection dropped is retried up to this often: once for the drop,
- * once more because the event that dropped it (a failover, a kill of every backend of the role)
- * can reach the new pool's first connection too.
- */
-export const MAX_READ_RETRIES = 2
-/** A statement that never reached the server is retried up to this often after a dropped connection. */
-export const MAX_UNRAN_RETRIES = 3
 /** A retired pool gets this long to finish its queries in flight before it is closed. */
 export const POOL_DRAIN_S = 30
 
@@ -171,9 +153,6 @@ export function sqlStats(sql: postgres.Sql): SqlStats | undefined {
   return stats.get(sql)?.()
 }
 
-const pause = (ms: number) =>
-  ms > 0 ? new Promise((resolve) => setTimeout(resolve, ms)) : Promise.resolve()
-
 /**
  * A postgres.js `sql` logged in with broker credentials: host, port, database and user from the
  * credential, TLS from `sslMode`/`PGSSLMODE`/the credential. Tagged templates, `unsafe`,
@@ -236,20 +215,8 @@ export function createSql(options: CreateSqlOptions = {}): postgres.Sql {
   const base = postgres({ ...driverOptions, max: 1, fetch_types: false, onnotice: () => {} })
   // postgres.js 4 (which added `stats` to the client) fails queued statements during its backoff.
   const failsFastAfterRefusedLogin = 'stats' in base
-  // drizzle writes its own serializers (JSON it has encoded itself) on the client it is given,
-  // this facade, so on `base`: each write reaches every live generation, and each new one gets
-  // them all. postgres.js 4 reads its type tables from the pool (`options.serializers` is a view
-  // of them), so handing a generation base's object, as 3 allowed, would change nothing there.
-  // Parsers stay each pool's own: a raw read keeps postgres.js's Dates.
-  const written = new Map<PropertyKey, unknown>()
-  const live = new Set<postgres.Sql>()
-  base.options.serializers = new Proxy(base.options.serializers, {
-    set(target, key, value) {
-      written.set(key, value)
-      for (const sql of live) (sql.options.serializers as Record<PropertyKey, unknown>)[key] = value
-      return Reflect.set(target, key, value)
-    },
-  })
+  // drizzle's serializer writes on this facade reach every generation (see shareSerializers).
+  const serializers = shareSerializers(base)
 
   function open(credential: Credential, key: string): Generation {
     const sql = postgres({
@@ -283,10 +250,7 @@ export function createSql(options: CreateSqlOptions = {}): postgres.Sql {
         ...(readOnly ? { default_transaction_read_only: true } : {}),
       },
     })
-    for (const [key, value] of written) {
-      ;(sql.options.serializers as Record<PropertyKey, unknown>)[key] = value
-    }
-    live.add(sql)
+    serializers.adopt(sql)
     return { key, sql, user: credential.user, answered: false, pending: new Set() }
   }
 
@@ -324,17 +288,17 @@ export function createSql(options: CreateSqlOptions = {}): postgres.Sql {
   const connectTimeoutMs = (Number(driverOptions.connect_timeout) || CONNECT_TIMEOUT_S) * 1000
 
   /**
-   * The generation to log in with after a refused login (`error`): the broker's answer to the
-   * report, waited for within the connect timeout (counted from `since`) when it says a new
-   * credential comes later ({@link credentialAfterRefusal}; `tried` is the attempt's own).
+   * The generation to log in with after a refused login: the broker's answer to the report,
+   * waited for within the connect timeout (counted from the operation's start) when it says a new
+   * credential comes later ({@link credentialAfterRefusal}).
    */
-  function generationAfterRefusal(
-    since: number,
-    tried: Set<string>,
-    error: unknown,
-  ): Generation | Promise<Generation> {
+  function generationAfterRefusal(budget: RetryBudget): Generation | Promise<Generation> {
     if (credentials.current() !== undefined) return generation()
-    const login = { error, tried, deadline: since + connectTimeoutMs }
+    const login = {
+      error: budget.refusal,
+      tried: budget.tried,
+      deadline: budget.since + connectTimeoutMs,
+    }
     return credentialAfterRefusal(credentials, login).then(generationFor)
   }
 
@@ -349,7 +313,7 @@ export function createSql(options: CreateSqlOptions = {}): postgres.Sql {
   }
 
   function drain(gen: Generation): void {
-    live.delete(gen.sql)
+    serializers.release(gen.sql)
     void gen.sql.end({ timeout: POOL_DRAIN_S }).catch(() => {})
   }
 
@@ -387,16 +351,9 @@ export function createSql(options: CreateSqlOptions = {}): postgres.Sql {
   async function settle(query: AnyQuery): Promise<unknown> {
     // Judged only when a statement failed: the text rule costs regular expressions.
     const rerunnable = () => repeatable(query.strings.join(' '))
-    const started = performance.now()
-    let authRetries = 0
-    let conflictRetries = 0
-    let readRetries = 0
-    let unranRetries = 0
-    let wakePause = WAKE_PAUSE_MS
-    let refusal: unknown
-    const tried = new Set<string>()
+    const budget = new RetryBudget(wakeTimeoutMs)
     for (;;) {
-      const next = authRetries > 0 ? generationAfterRefusal(started, tried, refusal) : generation()
+      const next = budget.refusals > 0 ? generationAfterRefusal(budget) : generation()
       const gen = next instanceof Promise ? await next : next
       const attempt = replay(gen.sql, query)
       gen.pending.add(attempt)
@@ -410,36 +367,11 @@ export function createSql(options: CreateSqlOptions = {}): postgres.Sql {
         // `state` is set when the statement is written to a backend: before that, nothing ran.
         const ran = attempt.state !== null && attempt.state !== undefined
         if (retires(rule)) retire(gen)
-        let retry = false
-        if (rule.retry === 'login' && authRetries < MAX_AUTH_RETRIES) {
-          refusal = err
-          credentials.forget()
-          // The broker may still be storing the credential that replaced the refused one.
-          await pause(AUTH_RETRY_PAUSE_MS * authRetries)
-          authRetries += 1
-          retry = true
-        } else if (
-          rule.wakes &&
-          !ran &&
-          !gen.answered &&
-          performance.now() - started + wakePause < wakeTimeoutMs
-        ) {
-          await pause(wakePause)
-          wakePause = nextWakePause(wakePause)
-          retry = true
-        } else if (rule.retry === 'unless-ran' && !ran && unranRetries < MAX_UNRAN_RETRIES) {
-          // Nothing reached the server (e.g. the error postgres.js hands on from a killed
-          // backend to the next query on its connection): always safe, and not the one retry.
-          unranRetries += 1
-          retry = true
-        } else if (rule.retry === 'unless-ran' && readRetries < MAX_READ_RETRIES && rerunnable()) {
-          readRetries += 1
-          retry = true
-        } else if (rule.retry === 'conflict' && conflictRetries < MAX_CONFLICT_RETRIES) {
-          await pause(Math.random() * CONFLICT_PAUSE_MS * 2 ** conflictRetries)
-          conflictRetries += 1
-          retry = true
-        }
+        const refusals = budget.refusals
+        const wait = budget.statement(rule, err, { ran, answered: gen.answered, rerunnable })
+        if (budget.refusals > refusals) credentials.forget()
+        if (wait !== undefined) await pause(wait)
+        const retry = wait !== undefined
         if (rule.failure !== 'other') {
           logger?.warn(
             {
@@ -499,15 +431,10 @@ export function createSql(options: CreateSqlOptions = {}): postgres.Sql {
   async function begin(...args: unknown[]): Promise<unknown> {
     const fn = args.at(-1) as (sql: postgres.TransactionSql) => unknown
     let started = false
-    let authRetries = 0
     let connectionRetried = false
-    const since = performance.now()
-    let refusal: unknown
-    const tried = new Set<string>()
+    const budget = new RetryBudget(wakeTimeoutMs)
     for (;;) {
-      const gen = await (authRetries > 0
-        ? generationAfterRefusal(since, tried, refusal)
-        : generation())
+      const gen = await (budget.refusals > 0 ? generationAfterRefusal(budget) : generation())
       try {
         const begun = (gen.sql.begin as (...a: unknown[]) => Promise<unknown>)(
           ...args.slice(0, -1),
@@ -523,11 +450,10 @@ export function createSql(options: CreateSqlOptions = {}): postgres.Sql {
         const rule = ruleFor(err)
         if (retires(rule)) retire(gen)
         if (started) throw err
-        if (rule.retry === 'login' && authRetries < MAX_AUTH_RETRIES) {
-          refusal = err
+        const wait = rule.retry === 'login' ? budget.refusedLogin(err) : undefined
+        if (wait !== undefined) {
           credentials.forget()
-          await pause(AUTH_RETRY_PAUSE_MS * authRetries)
-          authRetries += 1
+          await pause(wait)
         } else if (rule.retry === 'unless-ran' && !connectionRetried) {
           connectionRetried = true
         } else {
@@ -539,15 +465,9 @@ export function createSql(options: CreateSqlOptions = {}): postgres.Sql {
 
   /** A connection of its own; a login that fails is retried as for a statement that never ran. */
   async function reserve(): Promise<postgres.ReservedSql> {
-    let authRetries = 0
-    let unranRetries = 0
-    const since = performance.now()
-    let refusal: unknown
-    const tried = new Set<string>()
+    const budget = new RetryBudget(wakeTimeoutMs)
     for (;;) {
-      const gen = await (authRetries > 0
-        ? generationAfterRefusal(since, tried, refusal)
-        : generation())
+      const gen = await (budget.refusals > 0 ? generationAfterRefusal(budget) : generation())
       try {
         const reserved = await gen.sql.reserve()
         // drizzle reads the parser tables from `options`, which postgres.js leaves off here.
@@ -555,14 +475,11 @@ export function createSql(options: CreateSqlOptions = {}): postgres.Sql {
       } catch (err) {
         const rule = ruleFor(err)
         if (retires(rule)) retire(gen)
-        if (rule.retry === 'login' && authRetries < MAX_AUTH_RETRIES) {
-          refusal = err
+        const wait = rule.retry === 'login' ? budget.refusedLogin(err) : undefined
+        if (wait !== undefined) {
           credentials.forget()
-          await pause(AUTH_RETRY_PAUSE_MS * authRetries)
-          authRetries += 1
-        } else if (rule.retry === 'unless-ran' && unranRetries < MAX_UNRAN_RETRIES) {
-          unranRetries += 1
-        } else {
+          await pause(wait)
+        } else if (!(rule.retry === 'unless-ran' && budget.unran())) {
           throw err
         }
       }

@@ -2,12 +2,8 @@ import { drizzle } from 'drizzle-orm/postgres-js'
 import { afterEach, describe, expect, inject, it } from 'vitest'
 import { connectBroker } from '../../../shared/client/broker-client.js'
 import { LakebaseError, LakebaseOptionError } from '../../../shared/client/errors.js'
-import {
-  type CreateSqlOptions,
-  createSql,
-  MAX_CONFLICT_RETRIES,
-  sqlStats,
-} from '../../../shared/postgres/create-sql.js'
+import { type CreateSqlOptions, createSql, sqlStats } from '../../../shared/postgres/create-sql.js'
+import { MAX_CONFLICT_RETRIES } from '../../../shared/postgres/retry-policy.js'
 import { ManualClock } from '../../../testing/manual-clock.js'
 import { startTestBroker, staticBrokerEnv, TEST_CLIENT_TOKEN } from '../../support/broker.js'
 import { captureLogs } from '../../support/capture-logs.js'
