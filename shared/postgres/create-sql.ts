@@ -351,9 +351,11 @@ export function createSql(options: CreateSqlOptions = {}): postgres.Sql {
   async function settle(query: AnyQuery): Promise<unknown> {
     // Judged only when a statement failed: the text rule costs regular expressions.
     const rerunnable = () => repeatable(query.strings.join(' '))
-    const budget = new RetryBudget(wakeTimeoutMs)
+    const started = performance.now()
+    let budget: RetryBudget | undefined
     for (;;) {
-      const next = budget.refusals > 0 ? generationAfterRefusal(budget) : generation()
+      const next =
+        budget !== undefined && budget.refusals > 0 ? generationAfterRefusal(budget) : generation()
       const gen = next instanceof Promise ? await next : next
       const attempt = replay(gen.sql, query)
       gen.pending.add(attempt)
@@ -367,6 +369,7 @@ export function createSql(options: CreateSqlOptions = {}): postgres.Sql {
         // `state` is set when the statement is written to a backend: before that, nothing ran.
         const ran = attempt.state !== null && attempt.state !== undefined
         if (retires(rule)) retire(gen)
+        budget ??= new RetryBudget(wakeTimeoutMs, started)
         const refusals = budget.refusals
         const wait = budget.statement(rule, err, { ran, answered: gen.answered, rerunnable })
         if (budget.refusals > refusals) credentials.forget()

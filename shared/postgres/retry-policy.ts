@@ -37,7 +37,7 @@ export const pause = (ms: number): Promise<unknown> =>
  */
 export class RetryBudget {
   /** When the operation began (performance.now()): waits are bounded from here. */
-  readonly since = performance.now()
+  readonly since: number
   /** The credential versions handed to it after a refusal (see credentialAfterRefusal). */
   readonly tried = new Set<string>()
   /** The last refused login's error: what the caller gets if no better credential comes in time. */
@@ -48,7 +48,13 @@ export class RetryBudget {
   #unran = 0
   #wakePause = WAKE_PAUSE_MS
 
-  constructor(private readonly wakeTimeoutMs: number) {}
+  /** Made at an operation's first failure: a statement that succeeds never builds one. */
+  constructor(
+    private readonly wakeTimeoutMs: number,
+    since: number = performance.now(),
+  ) {
+    this.since = since
+  }
 
   /** Logins refused so far. */
   get refusals(): number {
