@@ -216,8 +216,6 @@ export class CredentialCache {
   /** The next fetch to start answers a refusal report (it is recorded as forced). */
   private forcing = false
   /** One fetch at a time: concurrent callers share the promise; a rejection is not kept. */
-  /** A fetch is in flight (shown on the status page; tests wait for it to settle). */
-  private fetching = false
   private readonly refresh = singleFlight(() =>
     traceRefresh('broker', this.target, () => this.fetchOnce()),
   )
@@ -361,7 +359,7 @@ export class CredentialCache {
       valid: held !== undefined,
       stale: held !== undefined && this.isStale(held),
       consecutiveFailures: this.consecutiveFailures,
-      fetching: this.fetching,
+      fetching: this.refresh.running,
       history: [...this.history],
       credentials: [...this.credentials],
       forcedRefreshes: this.forcedRefreshes,
@@ -439,15 +437,6 @@ export class CredentialCache {
   }
 
   private async fetchOnce(): Promise<Held> {
-    this.fetching = true
-    try {
-      return await this.attemptFetch()
-    } finally {
-      this.fetching = false
-    }
-  }
-
-  private async attemptFetch(): Promise<Held> {
     const attempt = instantOf(this.clock)
     const started = attempt.wall
     const forced = this.forcing

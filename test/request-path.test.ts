@@ -2,6 +2,7 @@ import { execFile } from 'node:child_process'
 import { promisify } from 'node:util'
 import { afterAll, beforeAll, describe, expect, it } from 'vitest'
 import { runMigrations } from '../functions/db/migrate.js'
+import { staticBrokerEnv } from './support/broker.js'
 import { createTestDatabase, type TestDatabase } from './support/postgres.js'
 
 /**
@@ -24,15 +25,7 @@ beforeAll(async () => {
     process.execPath,
     ['--import', 'tsx', 'test/support/request-path-probe.ts'],
     {
-      env: {
-        ...process.env,
-        PGHOST: db.host,
-        PGPORT: String(db.port),
-        PGDATABASE: db.database,
-        PGUSER: 'postgres',
-        PGPASSWORD: 'test-superuser-password',
-        PGSSLMODE: 'disable',
-      },
+      env: { ...process.env, ...staticBrokerEnv(db) },
     },
   )
   measured = JSON.parse(stdout)

@@ -36,6 +36,7 @@ export async function credentialAfterRefusal(
     const waitMs = credential.retryAfter * 1000
     if (now() + waitMs > login.deadline) throw login.error
     await new Promise((resolve) => setTimeout(resolve, waitMs))
+    if (now() >= login.deadline) throw login.error
     credentials.forget(credential.version)
   }
 }

@@ -250,7 +250,8 @@ function connect(options: ConnectBrokerOptions, userToken: string | undefined): 
       // Once dropped, later calls from the same wave of failed logins change nothing: the report
       // of the first is the one that is sent.
       if (named !== undefined) refused = named
-      held = undefined
+      // A newer one another caller fetched meanwhile stays: only the refused one goes.
+      if (version === undefined || held?.credential.version === version) held = undefined
     },
   }
   watchCredential(client, { holder: 'client', target }, (c) => {

@@ -72,7 +72,15 @@ export function identity(options: IdentityMiddlewareOptions = {}): MiddlewareHan
     throw new LakebaseOptionError('devUser', 'is required when forwarded headers are not trusted')
   }
   return async function resolveIdentity(c, next) {
-    c.set('user', rule.userOf(c))
+    let user: string
+    try {
+      user = rule.userOf(c)
+    } catch (err) {
+      // Answered here, as lakebase() does, whatever error handler the app has.
+      if (!(err instanceof LakebaseError)) throw err
+      return c.json(err.toBody(), err.status)
+    }
+    c.set('user', user)
     await next()
   }
 }

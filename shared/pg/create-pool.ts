@@ -9,12 +9,7 @@ import { sqlstateOf } from '../client/sqlstate.js'
 import { traceQuery, watchPool } from '../client/telemetry.js'
 import { checkRootCert, pgSslOption } from '../client/tls.js'
 import { nextWakePause, WAKE_PAUSE_MS, WAKE_TIMEOUT_MS } from '../client/wake-up.js'
-import {
-  AUTH_RETRY_PAUSE_MS,
-  MAX_AUTH_RETRIES,
-  MAX_READ_RETRIES,
-  pause,
-} from '../postgres/retry-policy.js'
+import { AUTH_RETRY_PAUSE_MS, MAX_AUTH_RETRIES, pause } from '../postgres/retry-policy.js'
 import {
   isReadOnly as isReadOnlyStatement,
   isRepeatableWhenReadOnly,
@@ -34,9 +29,10 @@ export const CONNECT_TIMEOUT_MS = 5_000
  * A query whose connection dropped is tried again up to this often (when it is read-only or never
  * reached the server): once for the drop, once more because the event that dropped it (a kill of
  * every backend of the role, a failover) can reach the next idle client before pg has noticed.
- * The postgres.js wrapper's policy for a read.
+ * Fewer than the postgres.js wrapper's reads: a login pg cannot make costs its whole connect
+ * timeout each time.
  */
-export const MAX_CONNECTION_RETRIES = MAX_READ_RETRIES
+export const MAX_CONNECTION_RETRIES = 2
 
 /** What `readOnly: true` adds to each login's startup `options`. */
 const READ_ONLY_STARTUP_OPTION = '-c default_transaction_read_only=on'
@@ -82,7 +78,7 @@ export interface CreatePoolOptions
    * Read from the target's read-only companion: the broker's `<target>-ro` (the readable
    * secondaries of a Provisioned instance or an Autoscaling endpoint), every client logged in with
    * `default_transaction_read_only=on` (added to `options`). Nothing it runs can write, so a
-   * `pool.query` is tried again (up to three times) after a dropped connection whatever its text (except a
+   * `pool.query` is tried again (up to twice) after a dropped connection whatever its text (except a
    * notification, dblink, or one that turns read-write), unless `isReadOnly` is given. With
    * `credentials` given, those are used as they are. Default: false.
    */
@@ -148,7 +144,7 @@ const optionsSchema = z
  *   fresh one before the caller sees it (nothing ran, so always safe);
  * - a dropped connection costs a reconnect: idle clients that die are dropped (the pool and
  *   every client always have an `'error'` listener, so a killed backend never crashes the
- *   process), and a `pool.query` is tried again (up to three times) when it is read-only
+ *   process), and a `pool.query` is tried again (up to twice) when it is read-only
  *   ({@link CreatePoolOptions.isReadOnly}) or never reached the server. A write whose connection
  *   dropped mid-statement is not retried (a retry must never change the answer): it rejects
  *   with pg's error;
@@ -247,7 +243,7 @@ interface Attempt {
   /** The last refused login's error: what the caller gets if no better credential comes in time. */
   refusal?: unknown
   /** The versions handed to this attempt after a refusal ({@link credentialAfterRefusal}). */
-  tried: Set<string>
+  tried?: Set<string>
 }
 
 /** An operation's retries, none used yet, starting now. */
@@ -257,7 +253,6 @@ function newAttempt(): Attempt {
     connectionRetries: 0,
     since: performance.now(),
     wakePause: WAKE_PAUSE_MS,
-    tried: new Set(),
   }
 }
 
@@ -415,16 +410,17 @@ class BrokerPool extends pg.Pool implements LakebasePool {
       // which throws its LakebaseError at once when there is none. Each new connection's password
       // still asks get(), which refreshes ahead of expiry.
       const { credentials } = this.settings
+      // After a refused login, through the broker's answer to the report even when a credential
+      // is held (another caller's report may have put the refused one back): it may ask to come
+      // back later, within the timeout.
       this.useLogin(
-        credentials.current() ??
-          (await (attempt.authRetries > 0
-            ? // After a refused login the broker may ask to come back later: within the timeout.
-              credentialAfterRefusal(credentials, {
-                error: attempt.refusal,
-                tried: attempt.tried,
-                deadline: attempt.since + this.connectTimeoutMs,
-              })
-            : credentials.get())),
+        attempt.authRetries > 0
+          ? await credentialAfterRefusal(credentials, {
+              error: attempt.refusal,
+              tried: attempt.tried ?? new Set(),
+              deadline: attempt.since + this.connectTimeoutMs,
+            })
+          : (credentials.current() ?? (await credentials.get())),
       )
       let client: pg.PoolClient
       try {
@@ -438,6 +434,7 @@ class BrokerPool extends pg.Pool implements LakebasePool {
         let retry = false
         if (failure === 'auth' && attempt.authRetries < MAX_AUTH_RETRIES) {
           attempt.refusal = err
+          attempt.tried ??= new Set()
           this.settings.credentials.forget()
           // The broker may still be storing the credential that replaced the rejected one.
           await pause(AUTH_RETRY_PAUSE_MS * attempt.authRetries)

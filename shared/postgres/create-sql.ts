@@ -292,8 +292,8 @@ export function createSql(options: CreateSqlOptions = {}): postgres.Sql {
    * waited for within the connect timeout (counted from the operation's start) when it says a new
    * credential comes later ({@link credentialAfterRefusal}).
    */
-  function generationAfterRefusal(budget: RetryBudget): Generation | Promise<Generation> {
-    if (credentials.current() !== undefined) return generation()
+  function generationAfterRefusal(budget: RetryBudget): Promise<Generation> {
+    // Even when a credential is held: another caller's report may have put the refused one back.
     const login = {
       error: budget.refusal,
       tried: budget.tried,
@@ -435,9 +435,12 @@ export function createSql(options: CreateSqlOptions = {}): postgres.Sql {
     const fn = args.at(-1) as (sql: postgres.TransactionSql) => unknown
     let started = false
     let connectionRetried = false
-    const budget = new RetryBudget(wakeTimeoutMs)
+    const since = performance.now()
+    let budget: RetryBudget | undefined
     for (;;) {
-      const gen = await (budget.refusals > 0 ? generationAfterRefusal(budget) : generation())
+      const gen = await (budget !== undefined && budget.refusals > 0
+        ? generationAfterRefusal(budget)
+        : generation())
       try {
         const begun = (gen.sql.begin as (...a: unknown[]) => Promise<unknown>)(
           ...args.slice(0, -1),
@@ -453,6 +456,7 @@ export function createSql(options: CreateSqlOptions = {}): postgres.Sql {
         const rule = ruleFor(err)
         if (retires(rule)) retire(gen)
         if (started) throw err
+        budget ??= new RetryBudget(wakeTimeoutMs, since)
         const wait = rule.retry === 'login' ? budget.refusedLogin(err) : undefined
         if (wait !== undefined) {
           credentials.forget()
@@ -468,9 +472,12 @@ export function createSql(options: CreateSqlOptions = {}): postgres.Sql {
 
   /** A connection of its own; a login that fails is retried as for a statement that never ran. */
   async function reserve(): Promise<postgres.ReservedSql> {
-    const budget = new RetryBudget(wakeTimeoutMs)
+    const since = performance.now()
+    let budget: RetryBudget | undefined
     for (;;) {
-      const gen = await (budget.refusals > 0 ? generationAfterRefusal(budget) : generation())
+      const gen = await (budget !== undefined && budget.refusals > 0
+        ? generationAfterRefusal(budget)
+        : generation())
       try {
         const reserved = await gen.sql.reserve()
         // drizzle reads the parser tables from `options`, which postgres.js leaves off here.
@@ -478,6 +485,7 @@ export function createSql(options: CreateSqlOptions = {}): postgres.Sql {
       } catch (err) {
         const rule = ruleFor(err)
         if (retires(rule)) retire(gen)
+        budget ??= new RetryBudget(wakeTimeoutMs, since)
         const wait = rule.retry === 'login' ? budget.refusedLogin(err) : undefined
         if (wait !== undefined) {
           credentials.forget()

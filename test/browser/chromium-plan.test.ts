@@ -1,5 +1,5 @@
 import { describe, expect, it } from 'vitest'
-import { chromiumPlan, isCi } from '../support/browser.js'
+import { requirementPlan as chromiumPlan, isCi } from '../support/requirement.js'
 
 const missing = '/usr/bin/chromium is not installed'
 

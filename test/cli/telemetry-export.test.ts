@@ -5,7 +5,6 @@ import { type AddressInfo, createServer, type Socket } from 'node:net'
 import { join } from 'node:path'
 import { afterEach, describe, expect, it } from 'vitest'
 import { METRICS, SPANS } from '../../shared/client/telemetry.js'
-import { EXPORT_SHUTDOWN_TIMEOUT_MS } from '../../shared/process/telemetry-export.js'
 import { startTestBroker, staticBrokerEnv, TEST_CLIENT_TOKEN, tempDir } from '../support/broker.js'
 import { freePort } from '../support/free-port.js'
 import { lakebaseLike } from '../support/lakebase-like.js'
@@ -26,8 +25,6 @@ import { ROOT, type Spawned, spawnTs } from '../support/process.js'
  * what arrived, decoded by the protocol's own definitions.
  */
 
-/** What a stop may take besides the wait for the collector (closing the broker, exiting Node). */
-const STOP_MARGIN_MS = 10_000
 /** The exporters' own timeout in that test: far past the bound, so that only the bound can end it. */
 const EXPORTER_TIMEOUT_MS = 60_000
 const cleanup: (() => Promise<unknown>)[] = []
@@ -183,7 +180,7 @@ describe('telemetry export from the servers (OTEL_EXPORTER_OTLP_ENDPOINT)', () =
     expect(leaked(collector.received, [password, token])).toEqual([])
   }, 60_000)
 
-  it('a collector that never answers holds the stop no longer than EXPORT_SHUTDOWN_TIMEOUT_MS, and says so', async () => {
+  it('a collector that never answers does not hold the stop: the capped shutdown ends it, and says so', async () => {
     // It takes every connection and never answers, so each export runs to its own timeout.
     const held = new Set<Socket>()
     const silent = createServer((socket) => held.add(socket)).listen(0, '127.0.0.1')
@@ -203,11 +200,9 @@ describe('telemetry export from the servers (OTEL_EXPORTER_OTLP_ENDPOINT)', () =
       OTEL_EXPORTER_OTLP_TIMEOUT: String(EXPORTER_TIMEOUT_MS),
     })
     await child.waitFor('credential refreshed')
-    const stopping = performance.now()
+    // The exporters' own timeout is far longer: only the capped shutdown lets it exit (the test's
+    // timeout catches a hang; how long the cap is, is the export's unit tests' business).
     expect(await child.kill('SIGTERM')).toBe(0)
-    const tookMs = performance.now() - stopping
-    expect(tookMs).toBeGreaterThanOrEqual(EXPORT_SHUTDOWN_TIMEOUT_MS)
-    expect(tookMs).toBeLessThan(EXPORT_SHUTDOWN_TIMEOUT_MS + STOP_MARGIN_MS)
     expect(child.output()).toContain('the last spans and metrics did not leave in time')
   }, 60_000)
 

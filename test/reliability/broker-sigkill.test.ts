@@ -229,11 +229,8 @@ describe('the broker killed with SIGKILL under load', () => {
     })
 
     expect(restarts.map((r) => r.exitSignal)).toEqual(Array(KILLS).fill('SIGKILL'))
-    // Every round forced both logins: one while the broker was gone, one once it was back.
-    for (const round of restarts) {
-      expect(round.killsWhileDown).toBeGreaterThan(0)
-      expect(round.killsAfterBack).toBeGreaterThan(0)
-    }
+    // Every round forced both logins (one while the broker was gone, one once it was back):
+    // `until` fails the round otherwise, so it is not asserted again here.
     expect(credentialFailures.map((a) => `${a.method} ${a.path} → ${a.status} ${a.body}`)).toEqual(
       [],
     )

@@ -2,7 +2,7 @@ import { existsSync } from 'node:fs'
 import { mkdir } from 'node:fs/promises'
 import { join } from 'node:path'
 import { type Browser, type BrowserContext, chromium, type Page } from 'playwright-core'
-import { describe, it } from 'vitest'
+import { describeRequiring } from './requirement.js'
 
 /** Debian's Chromium, which CI installs; `CHROMIUM_PATH` points elsewhere. */
 export const CHROMIUM_PATH = process.env.CHROMIUM_PATH ?? '/usr/bin/chromium'
@@ -12,42 +12,12 @@ export const browserMissing: string | undefined = existsSync(CHROMIUM_PATH)
   ? undefined
   : `${CHROMIUM_PATH} is not installed (apt-get install chromium, or set CHROMIUM_PATH)`
 
-/** Whether `CI` is set the way CI services set it (`true`, `1`); `false` and `0` are not CI. */
-export function isCi(env: NodeJS.ProcessEnv = process.env): boolean {
-  const ci = env.CI?.trim().toLowerCase()
-  return ci !== undefined && ci !== '' && ci !== 'false' && ci !== '0'
-}
-
-/**
- * What to do with the browser tests: run them; skip them, saying why, on a machine without
- * Chromium; or, under CI, where a skip would pass unseen, fail for want of Chromium.
- */
-export function chromiumPlan(
-  missing: string | undefined,
-  env: NodeJS.ProcessEnv = process.env,
-): { run: 'yes' } | { run: 'skip' | 'fail'; reason: string } {
-  if (missing === undefined) return { run: 'yes' }
-  return { run: isCi(env) ? 'fail' : 'skip', reason: missing }
-}
-
 /**
  * `describe` for tests that drive Chromium: skipped, with the reason in the suite's name and a
  * warning, where Chromium is missing; under CI=true, one failing test naming what is missing.
  */
 export function describeInChromium(name: string, suite: () => void): void {
-  const plan = chromiumPlan(browserMissing)
-  if (plan.run === 'yes') {
-    describe(name, suite)
-  } else if (plan.run === 'skip') {
-    console.warn(`browser tests skipped: ${plan.reason}`)
-    describe.skip(`${name} (SKIPPED: ${plan.reason})`, suite)
-  } else {
-    describe(name, () => {
-      it('has Chromium to run in (CI=true: browser tests may not be skipped)', () => {
-        throw new Error(`CI=true and ${plan.reason}`)
-      })
-    })
-  }
+  describeRequiring(browserMissing, name, suite)
 }
 
 /** Where browser tests leave their screenshots (git-ignored). */

@@ -1,7 +1,7 @@
 import { readFile, rm, stat } from 'node:fs/promises'
 import { join } from 'node:path'
 import postgres from 'postgres'
-import { afterEach, describe, expect, it } from 'vitest'
+import { afterEach, expect, it } from 'vitest'
 import type { RunningBroker } from '../../../broker/broker.js'
 import type { CredentialCache } from '../../../broker/credential-cache.js'
 import type { Pgbouncer } from '../../../broker/pgbouncer/pgbouncer.js'
@@ -14,8 +14,10 @@ import { startTestBroker, TEST_CLIENT_TOKEN, tempDir } from '../../support/broke
 import { freePort } from '../../support/free-port.js'
 import { type LakebaseLike, lakebaseLike } from '../../support/lakebase-like.js'
 import { type LibpqTarget, pgbench, psql } from '../../support/libpq-tools.js'
+import { pgbouncerMissing } from '../../support/pgbouncer.js'
 import { adminSql } from '../../support/postgres.js'
 import { isRunning, listeningSockets, readProcess } from '../../support/process-tree.js'
+import { describeRequiring } from '../../support/requirement.js'
 import { waitFor } from '../../support/wait-for.js'
 
 /** Rotations every test lives through: the issue's "at least 3". */
@@ -116,7 +118,7 @@ async function setUp(env: Record<string, string> = {}): Promise<Setup> {
 
 const mode = async (path: string) => (await stat(path)).mode & 0o777
 
-describe('the local PgBouncer (BROKER_PGBOUNCER=true)', () => {
+describeRequiring(pgbouncerMissing, 'the local PgBouncer (BROKER_PGBOUNCER=true)', () => {
   it('serves psql on its socket under any user name with no password, logged in as the Lakebase role, from a 0700 folder of 0600 files', async () => {
     const { socket, dir, pgbouncer, lakebase } = await setUp()
     for (const user of [lakebase.role, ...MADE_UP_USERS])
@@ -294,6 +296,7 @@ describe('the local PgBouncer (BROKER_PGBOUNCER=true)', () => {
     })
     expect(await psql(socket, 'select 1')).toEqual(['1'])
     expect(pgbouncer.status().restarts).toBe(1)
+    expect(before).toBeDefined()
     if (before) expect(isRunning(before)).toBe(false)
   })
 

@@ -1,13 +1,15 @@
 import { rm } from 'node:fs/promises'
 import { type AddressInfo, createServer } from 'node:net'
 import { join } from 'node:path'
-import { afterEach, describe, expect, it } from 'vitest'
+import { afterEach, expect, it } from 'vitest'
 import { staticBrokerEnv, tempDir } from '../../support/broker.js'
 import { freePort } from '../../support/free-port.js'
 import { psql } from '../../support/libpq-tools.js'
+import { pgbouncerMissing } from '../../support/pgbouncer.js'
 import { createTestDatabase } from '../../support/postgres.js'
 import { type Spawned, spawnTs } from '../../support/process.js'
 import { type ProcessInfo, readProcess, waitUntilGone } from '../../support/process-tree.js'
+import { describeRequiring } from '../../support/requirement.js'
 
 const TOKEN = 'pgbouncer-process-test-token-7d1e'
 /** The watchdog looks once a second; a few seconds is what "never left behind" may take. */
@@ -59,7 +61,7 @@ function running(pid: string | undefined): ProcessInfo {
   return info
 }
 
-describe('lakebase-broker broker with PgBouncer (the process)', () => {
+describeRequiring(pgbouncerMissing, 'lakebase-broker broker with PgBouncer (the process)', () => {
   it('exits 2 naming the package to install when PgBouncer is missing', async () => {
     const { child } = await broker({
       BROKER_PGBOUNCER: 'true',

@@ -191,6 +191,16 @@ describe('brokerCredentials', () => {
     ).toContain('} 1')
   })
 
+  it('forget(version) of another credential keeps the one held: only the refused one is dropped', async () => {
+    const { url } = await broker()
+    const client = connectBroker({ url, token: TEST_CLIENT_TOKEN })
+    const held = await client.get()
+    client.forget('an-older-version')
+    expect(client.current()?.version).toBe(held.version)
+    client.forget(held.version)
+    expect(client.current()).toBeUndefined()
+  })
+
   it('keeps the report until the broker has heard it, and its password() never rejects', async () => {
     const port = await freePort()
     const brokerUrl = `http://127.0.0.1:${port}`
